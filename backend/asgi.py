@@ -1,0 +1,50 @@
+"""ASGI entry point: Django HTTP (REST, GraphQL over HTTP, admin, web app) and
+websockets (the chat consumer and GraphQL subscriptions), plus a lifespan
+handler that runs the interrupted-turn recovery loop in every process."""
+
+import asyncio
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
+# Django must be set up before models or the GraphQL schema are imported.
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from api.auth import TokenAuthMiddleware  # noqa: E402
+from backend.routing import websocket_urlpatterns  # noqa: E402
+from conversations.recovery import recovery_loop  # noqa: E402
+
+
+class LifespanMiddleware:
+    """Answer ASGI lifespan (Channels' router does not) and run background sweeps."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "lifespan":
+            return await self.app(scope, receive, send)
+        task = None
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                task = asyncio.ensure_future(recovery_loop())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if task:
+                    task.cancel()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+application = LifespanMiddleware(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": TokenAuthMiddleware(URLRouter(websocket_urlpatterns)),
+        }
+    )
+)

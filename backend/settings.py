@@ -1,0 +1,285 @@
+"""Confab settings, read from the environment.
+
+Every knob a deployment needs is an environment variable (documented in the
+README). With nothing set, Confab runs embedded: SQLite, the in-memory channel
+layer, a local-memory cache and the offline demo model.
+"""
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+TRUE_VALUES = {"1", "true", "yes", "on"}
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in TRUE_VALUES
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DEBUG")
+
+DEFAULT_SECRET_KEY = "django-insecure-confab-development-key-do-not-deploy"
+SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
+if not DEBUG and SECRET_KEY == DEFAULT_SECRET_KEY:
+    # A production process on a well-known key would sign sessions and CSRF
+    # tokens that anyone can forge: refuse to start instead.
+    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "knox",
+    "django_filters",
+    "drf_spectacular",
+    "channels",
+    "strawberry_django",
+    "conversations",
+    "api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "api.middleware.DatabaseUnavailableMiddleware",
+]
+
+ROOT_URLCONF = "backend.urls"
+ASGI_APPLICATION = "backend.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Fail fast while PostgreSQL is down instead of hanging the request.
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
+        "DB_CONNECT_TIMEOUT", 3
+    )
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYER_BACKEND = os.environ.get("CONFAB_CHANNEL_LAYER", "pubsub")
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": {
+                "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "core": "channels_redis.core.RedisChannelLayer",
+            }[CHANNEL_LAYER_BACKEND],
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": os.environ.get("CONFAB_REDIS_PREFIX", "confab"),
+            },
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": os.environ.get("CONFAB_REDIS_PREFIX", "confab"),
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "build" / "static"
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
+
+# --- Security headers for production (manage.py check --deploy) -------------
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
+# --- REST ------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.auth.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "api.rest.errors.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {
+        "user": os.environ.get("CONFAB_THROTTLE_USER", "600/min"),
+        "turns": os.environ.get("CONFAB_THROTTLE_TURNS", "30/min"),
+        "login": os.environ.get("CONFAB_THROTTLE_LOGIN", "10/min"),
+        "register": os.environ.get("CONFAB_THROTTLE_REGISTER", "10/hour"),
+    },
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+if DEBUG:
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append(
+        "rest_framework.renderers.BrowsableAPIRenderer"
+    )
+
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=env_int("CONFAB_TOKEN_TTL_DAYS", 30)),
+    "AUTO_REFRESH": False,
+    "TOKEN_LIMIT_PER_USER": env_int("CONFAB_TOKEN_LIMIT_PER_USER", 50),
+    "AUTH_HEADER_PREFIX": "Bearer",
+}
+KNOX_TOKEN_MODEL = "api.AccessToken"
+# knox's own migrations would create its unused default token table.
+MIGRATION_MODULES = {"knox": None}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Confab API",
+    "DESCRIPTION": "Store LLM chat conversations and run live turns.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "MessageRoleEnum": "conversations.models.MessageRole",
+        "MessageStatusEnum": "conversations.models.MessageStatus",
+    },
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
+}
+
+# --- Confab: registration, limits, LLM, turns ------------------------------
+CONFAB_REGISTRATION_OPEN = env_bool("CONFAB_REGISTRATION_OPEN", DEBUG)
+CONFAB_MAX_CONTENT_CHARS = env_int("CONFAB_MAX_CONTENT_CHARS", 32_000)
+CONFAB_MAX_PAGE_SIZE = env_int("CONFAB_MAX_PAGE_SIZE", 200)
+CONFAB_DEFAULT_PAGE_SIZE = env_int("CONFAB_DEFAULT_PAGE_SIZE", 50)
+
+OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
+OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
+# "openai" when a key or an OpenAI-compatible server is configured, otherwise
+# the offline demo model; CONFAB_LLM_PROVIDER forces one or the other.
+CONFAB_LLM_PROVIDER = os.environ.get(
+    "CONFAB_LLM_PROVIDER", "openai" if (OPENAI_API_KEY or OPENAI_BASE_URL) else "demo"
+)
+CONFAB_LLM_MODEL = os.environ.get("CONFAB_LLM_MODEL", "")
+CONFAB_LLM_TIMEOUT = env_float("CONFAB_LLM_TIMEOUT", 60.0)
+CONFAB_LLM_MAX_RETRIES = env_int("CONFAB_LLM_MAX_RETRIES", 2)
+CONFAB_LLM_IDLE_TIMEOUT = env_float("CONFAB_LLM_IDLE_TIMEOUT", 60.0)
+
+CONFAB_HISTORY_WINDOW = env_int("CONFAB_HISTORY_WINDOW", 40)
+CONFAB_TOOL_MAX_ROUNDS = env_int("CONFAB_TOOL_MAX_ROUNDS", 4)
+CONFAB_TOOL_TIMEOUT = env_float("CONFAB_TOOL_TIMEOUT", 10.0)
+CONFAB_DELTA_FLUSH_SECONDS = env_float("CONFAB_DELTA_FLUSH_SECONDS", 0.03)
+CONFAB_PARTIAL_SAVE_SECONDS = env_float("CONFAB_PARTIAL_SAVE_SECONDS", 0.5)
+CONFAB_TURN_HEARTBEAT_SECONDS = env_float("CONFAB_TURN_HEARTBEAT_SECONDS", 5.0)
+CONFAB_TURN_STALE_SECONDS = env_float("CONFAB_TURN_STALE_SECONDS", 30.0)
+
+CONFAB_WS_MAX_PER_USER = env_int("CONFAB_WS_MAX_PER_USER", 20)
+CONFAB_WS_IDLE_TIMEOUT = env_float("CONFAB_WS_IDLE_TIMEOUT", 300.0)
+CONFAB_WS_MAX_FRAME_BYTES = env_int("CONFAB_WS_MAX_FRAME_BYTES", 64_000)
+CONFAB_GRAPHQL_MAX_SUBSCRIPTIONS = env_int("CONFAB_GRAPHQL_MAX_SUBSCRIPTIONS", 10)
+CONFAB_GRAPHQL_MAX_DEPTH = env_int("CONFAB_GRAPHQL_MAX_DEPTH", 10)
+CONFAB_GRAPHQL_MAX_ALIASES = env_int("CONFAB_GRAPHQL_MAX_ALIASES", 30)
+CONFAB_GRAPHQL_MAX_TOKENS = env_int("CONFAB_GRAPHQL_MAX_TOKENS", 2_000)
+CONFAB_GRAPHQL_INTROSPECTION = env_bool("CONFAB_GRAPHQL_INTROSPECTION", DEBUG)
+CONFAB_WS_ALLOWED_ORIGINS = env_list("CONFAB_WS_ALLOWED_ORIGINS", "*" if DEBUG else "")
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CONFAB_MAX_BODY_BYTES", 256_000)
+
+# --- Logging: the seed's recipe, SQL to stdout through colorlog in DEBUG ----
+LOGGING = {
+    "version": 1,
+    # Keep uvicorn's and other libraries' loggers alive.
+    "disable_existing_loggers": False,
+    "formatters": {
+        "color": {
+            "()": "colorlog.ColoredFormatter",
+            "format": "%(log_color)s[%(asctime)s] %(levelname)s %(name)s: %(message)s",
+            "log_colors": {
+                "DEBUG": "blue",
+                "INFO": "green",
+                "WARNING": "yellow",
+                "ERROR": "red",
+                "CRITICAL": "bold_red",
+            },
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "colorlog.StreamHandler",
+            "formatter": "color",
+            "stream": "ext://sys.stdout",
+        },
+    },
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {
+            "handlers": ["console"],
+            "level": "DEBUG" if DEBUG else "INFO",
+            "propagate": False,
+        },
+    },
+}

@@ -1,0 +1,165 @@
+"""The one definition of Confab's live events, and the one way to publish them.
+
+Every live surface (the websocket consumer, GraphQL subscriptions, SSE) reads
+these events from the Channels layer and forwards them unchanged; none invents
+its own shapes. An event is a JSON object with `type` plus the fields below:
+
+- `message.created   {conversation_id, message}`
+- `message.delta     {conversation_id, message_id, index, offset, delta}`
+  (`index` counts deltas of that message from 0; `offset` is where `delta`
+  starts in the message's text, so a client that already holds a longer text
+  from a snapshot can skip or trim it)
+- `message.completed {conversation_id, message}` (status `complete` or `cancelled`)
+- `message.failed    {conversation_id, message, error: {code, message}}`
+- `message.deleted   {conversation_id, message_ids}` (regenerate replaces a reply)
+- `conversation.created | conversation.updated | conversation.cleared
+   | conversation.deleted {conversation_id, conversation}`
+
+Events go to the conversation's group; events that change the conversation
+list (`conversation.*`) also go to the owner's user group. Publishing never
+raises: when the layer is down, live delivery degrades (logged) while the
+stored data, the source of truth, is already committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+if TYPE_CHECKING:
+    from conversations.models import Conversation, ConversationMessage
+
+logger = logging.getLogger(__name__)
+
+# The Channels message type every event travels under (handler `confab_event`).
+CHANNEL_MESSAGE_TYPE = "confab.event"
+
+
+class EventType(StrEnum):
+    MESSAGE_CREATED = "message.created"
+    MESSAGE_DELTA = "message.delta"
+    MESSAGE_COMPLETED = "message.completed"
+    MESSAGE_FAILED = "message.failed"
+    MESSAGE_DELETED = "message.deleted"
+    CONVERSATION_CREATED = "conversation.created"
+    CONVERSATION_UPDATED = "conversation.updated"
+    CONVERSATION_CLEARED = "conversation.cleared"
+    CONVERSATION_DELETED = "conversation.deleted"
+
+
+def conversation_group(conversation_id: int) -> str:
+    return f"confab.conversation.{conversation_id}"
+
+
+def user_group(user_id: int) -> str:
+    return f"confab.user.{user_id}"
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def message_payload(message: ConversationMessage) -> dict[str, Any]:
+    """The message shape of every surface (REST, events, SSE, websocket)."""
+    return {
+        "id": message.id,
+        "conversation": message.conversation_id,
+        "role": message.role,
+        "text": message.text,
+        "content": message.content,
+        "status": message.status,
+        "turn_id": str(message.turn_id) if message.turn_id else None,
+        "client_message_id": message.client_message_id,
+        "model": message.model,
+        "usage": message.usage,
+        "error": message.error,
+        "created_at": _iso(message.created_at),
+        "updated_at": _iso(message.updated_at),
+    }
+
+
+def conversation_payload(conversation: Conversation) -> dict[str, Any]:
+    """The conversation fields a live list needs (no messages)."""
+    return {
+        "id": conversation.id,
+        "title": conversation.title,
+        "agent": conversation.agent.slug if conversation.agent_id else None,
+        "context": conversation.context,
+        "archived": conversation.archived_at is not None,
+        "archived_at": _iso(conversation.archived_at),
+        "last_message_at": _iso(conversation.last_message_at),
+        "message_count": conversation.message_count,
+        "active_turn_id": str(conversation.active_turn_id) if conversation.active_turn_id else None,
+        "created_at": _iso(conversation.created_at),
+        "updated_at": _iso(conversation.updated_at),
+    }
+
+
+def message_event(event_type: EventType, message: ConversationMessage) -> dict[str, Any]:
+    event = {
+        "type": str(event_type),
+        "conversation_id": message.conversation_id,
+        "message": message_payload(message),
+    }
+    if event_type == EventType.MESSAGE_FAILED:
+        event["error"] = message.error or {"code": "failed", "message": "The reply failed."}
+    return event
+
+
+def delta_event(
+    *, conversation_id: int, message_id: int, index: int, offset: int, delta: str
+) -> dict[str, Any]:
+    return {
+        "type": str(EventType.MESSAGE_DELTA),
+        "conversation_id": conversation_id,
+        "message_id": message_id,
+        "index": index,
+        "offset": offset,
+        "delta": delta,
+    }
+
+
+def messages_deleted_event(conversation_id: int, message_ids: list[int]) -> dict[str, Any]:
+    return {
+        "type": str(EventType.MESSAGE_DELETED),
+        "conversation_id": conversation_id,
+        "message_ids": message_ids,
+    }
+
+
+def conversation_event(event_type: EventType, conversation: Conversation) -> dict[str, Any]:
+    return {
+        "type": str(event_type),
+        "conversation_id": conversation.id,
+        "conversation": conversation_payload(conversation),
+    }
+
+
+def _groups_for(event: dict[str, Any], user_id: int | None) -> list[str]:
+    groups = [conversation_group(event["conversation_id"])]
+    if user_id is not None and event["type"].startswith("conversation."):
+        groups.append(user_group(user_id))
+    return groups
+
+
+async def apublish(event: dict[str, Any], *, user_id: int | None = None) -> bool:
+    """Send an event to its groups now. Returns False when the layer failed."""
+    layer = get_channel_layer()
+    message = {"type": CHANNEL_MESSAGE_TYPE, "event": event}
+    try:
+        for group in _groups_for(event, user_id):
+            await layer.group_send(group, message)
+    except Exception:
+        logger.warning("Live delivery of %s failed; data is stored.", event["type"], exc_info=True)
+        return False
+    return True
+
+
+def publish_on_commit(event: dict[str, Any], *, user_id: int | None = None) -> None:
+    """Publish after the surrounding transaction commits (never for rolled-back writes)."""
+    transaction.on_commit(lambda: async_to_sync(apublish)(event, user_id=user_id))

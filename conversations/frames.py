@@ -1,0 +1,54 @@
+"""Parse and validate the websocket consumer's client frames.
+
+Client -> server frames are JSON objects with a `type`:
+`message {content, client_message_id?}`, `cancel`, `regenerate`, `ping`,
+`resume {after_id}`. Anything else is a `FrameError` with a stable code; the
+connection stays open.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+FRAME_TYPES = {"message", "cancel", "regenerate", "ping", "resume"}
+
+
+class FrameError(ValueError):
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Frame:
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_frame(text: str | None, *, max_bytes: int) -> Frame:
+    """A validated client frame, or FrameError (`invalid_frame`, `frame_too_large`, …)."""
+    if text is None:
+        raise FrameError("invalid_frame", "Frames are JSON text, not binary.")
+    if len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise FrameError("frame_too_large", f"Frames are limited to {max_bytes} bytes.")
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise FrameError("invalid_json", "The frame is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise FrameError("invalid_frame", "A frame is a JSON object with a type.")
+    frame_type = data.get("type")
+    if not isinstance(frame_type, str) or frame_type not in FRAME_TYPES:
+        raise FrameError(
+            "unknown_type", f"Unknown frame type; expected one of {sorted(FRAME_TYPES)}."
+        )
+    if frame_type == "resume":
+        after_id = data.get("after_id", 0)
+        if not isinstance(after_id, int) or isinstance(after_id, bool) or not 0 <= after_id < 2**63:
+            raise FrameError(
+                "invalid_frame", "resume.after_id must be a message id (integer >= 0)."
+            )
+    return Frame(type=frame_type, data=data)

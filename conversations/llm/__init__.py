@@ -1,0 +1,1 @@
+"""LLM plumbing: prompt rendering, chat model providers and tools."""

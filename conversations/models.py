@@ -1,0 +1,179 @@
+"""Confab's domain models: agents, conversations, their messages, and the seed's room."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django_lifecycle import BEFORE_CREATE, LifecycleModel, hook
+
+
+class Agent(models.Model):
+    """A persona: the prompts, model and tools a conversation runs with."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    system_prompt_template = models.TextField()
+    first_user_message_template = models.TextField(blank=True)
+    model = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Model name; blank means the CONFAB_LLM_MODEL setting or the provider default.",
+    )
+    temperature = models.FloatField(default=1.0)
+    tools = models.JSONField(default=list, blank=True, help_text="Names of registered tools.")
+    context_schema = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Template variables: {"name": {"default": "…", "description": "…"}}.',
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Conversation(models.Model):
+    """One chat thread between a user and an agent.
+
+    `active_turn_id` is the database-held lock that allows one running turn per
+    conversation across all processes; `active_turn_heartbeat_at` lets a sweeper
+    find turns whose worker died.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+    )
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="conversations")
+    context = models.JSONField(default=dict, blank=True)
+    title = models.CharField(max_length=200, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    # Sort key of the conversation list: the last message's time, or the
+    # creation time while there is none. A real column so it can be indexed.
+    activity_at = models.DateTimeField(default=timezone.now)
+    message_count = models.PositiveIntegerField(default=0)
+    active_turn_id = models.UUIDField(null=True, blank=True)
+    active_turn_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "-activity_at", "-id"], name="conv_user_activity"),
+            models.Index(
+                fields=["active_turn_heartbeat_at"],
+                name="conv_active_turns",
+                condition=Q(active_turn_id__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or f"Conversation {self.pk}"
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+    def clear(self) -> int:
+        """Delete every message of this conversation (the seed's API); see services."""
+        from conversations import services
+
+        return services.clear_conversation(conversation=self)
+
+
+class MessageRole(models.TextChoices):
+    SYSTEM = "system", "System"
+    HUMAN = "human", "Human"
+    AI = "ai", "AI"
+    TOOL = "tool", "Tool"
+
+
+class MessageStatus(models.TextChoices):
+    STREAMING = "streaming", "Streaming"
+    COMPLETE = "complete", "Complete"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class ConversationMessage(models.Model):
+    """One stored LangChain message, in the seed's `{"_type", "_value"}` shape."""
+
+    id = models.BigAutoField(primary_key=True)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversation_messages"
+    )
+    role = models.CharField(max_length=16, choices=MessageRole.choices)
+    content = models.JSONField(default=dict)
+    text = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=16, choices=MessageStatus.choices, default=MessageStatus.COMPLETE
+    )
+    turn_id = models.UUIDField(null=True, blank=True)
+    # NULL, not "", when absent: the unique constraint must ignore messages without one.
+    client_message_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    model = models.CharField(max_length=100, blank=True)
+    usage = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["conversation", "id"], name="msg_conversation_id"),
+            models.Index(
+                fields=["status"],
+                name="msg_streaming",
+                condition=Q(status="streaming"),
+            ),
+            models.Index(fields=["turn_id"], name="msg_turn"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "client_message_id"],
+                name="msg_unique_client_message_id",
+                condition=Q(client_message_id__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role} #{self.pk}: {self.text[:40]}"
+
+
+class ChatRoom(LifecycleModel):
+    """The seed's room: creating one creates its Conversation (lifecycle hook)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_rooms"
+    )
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="chat_rooms")
+    context = models.JSONField(default=dict, blank=True)
+    name = models.CharField(max_length=200, blank=True)
+    conversation = models.OneToOneField(
+        Conversation, on_delete=models.CASCADE, related_name="chat_room", null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name or f"Room {self.pk}"
+
+    @hook(BEFORE_CREATE)
+    def create_conversation(self) -> None:
+        """Create the room's Conversation through the service, as the seed's room does."""
+        from conversations import services
+
+        if self.conversation_id is None:
+            self.conversation = services.create_conversation(
+                user=self.user, agent=self.agent, context=self.context, title=self.name
+            )

@@ -1,0 +1,309 @@
+"""Every read a surface pages or filters. Owner scoping is built in: each
+function takes the requesting user and never returns another user's rows, so
+a surface cannot forget the check. Someone else's object is `NotFound`,
+exactly like a missing one.
+
+History pages are keyset pages on the message id, served by the
+`(conversation_id, id)` index: no OFFSET, no COUNT, the same cost at any depth.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+
+from conversations.errors import NotFound, ValidationFailed
+from conversations.models import Agent, Conversation, ConversationMessage, MessageStatus
+
+MAX_SEARCH_CHARS = 200
+
+
+# --- parameters -------------------------------------------------------------
+
+
+def parse_limit(value: Any, *, field: str = "limit") -> int:
+    """A page size from user input: an integer in 1..CONFAB_MAX_PAGE_SIZE (default if None)."""
+    maximum = settings.CONFAB_MAX_PAGE_SIZE
+    if value is None or value == "":
+        return min(settings.CONFAB_DEFAULT_PAGE_SIZE, maximum)
+    try:
+        limit = int(value)
+        if isinstance(value, float | bool) or str(value).strip() != str(limit):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValidationFailed.for_field(field, "invalid", f"{field} must be an integer.") from None
+    if not 1 <= limit <= maximum:
+        raise ValidationFailed.for_field(
+            field, "out_of_range", f"{field} must be between 1 and {maximum}."
+        )
+    return limit
+
+
+def parse_message_id(value: Any, *, field: str) -> int | None:
+    """A message-id cursor from user input (any id, even of a deleted message)."""
+    if value is None or value == "":
+        return None
+    try:
+        message_id = int(value)
+        if isinstance(value, float | bool) or str(value).strip() != str(message_id):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValidationFailed.for_field(
+            field, "invalid", f"{field} must be a message id (a positive integer)."
+        ) from None
+    if not 0 <= message_id <= 2**63 - 1:
+        raise ValidationFailed.for_field(field, "out_of_range", f"{field} is out of range.")
+    return message_id
+
+
+def parse_object_id(value: Any) -> int:
+    """A primary key from user input; anything that is not one is simply not found."""
+    try:
+        pk = int(value)
+    except (TypeError, ValueError):
+        raise NotFound() from None
+    if not 1 <= pk <= 2**63 - 1:
+        raise NotFound()
+    return pk
+
+
+# --- agents -----------------------------------------------------------------
+
+
+def list_agents() -> QuerySet[Agent]:
+    return Agent.objects.filter(is_active=True).order_by("name", "id")
+
+
+def get_agent(*, slug: str) -> Agent:
+    agent = list_agents().filter(slug=slug).first()
+    if agent is None:
+        raise NotFound("Agent not found.")
+    return agent
+
+
+# --- conversations ----------------------------------------------------------
+
+
+def conversations_of(user: Any) -> QuerySet[Conversation]:
+    """The base queryset of every conversation read: the user's own, agent joined."""
+    if not getattr(user, "is_authenticated", False):
+        return Conversation.objects.none()
+    return Conversation.objects.filter(user_id=user.pk).select_related("agent")
+
+
+def get_conversation(*, user: Any, conversation_id: Any) -> Conversation:
+    """The user's conversation, or NotFound (also for another user's)."""
+    pk = parse_object_id(conversation_id)
+    conversation = conversations_of(user).filter(pk=pk).first()
+    if conversation is None:
+        raise NotFound("Conversation not found.")
+    return conversation
+
+
+async def aget_conversation(*, user: Any, conversation_id: Any) -> Conversation:
+    pk = parse_object_id(conversation_id)
+    conversation = await conversations_of(user).filter(pk=pk).afirst()
+    if conversation is None:
+        raise NotFound("Conversation not found.")
+    return conversation
+
+
+@dataclass
+class ConversationPage:
+    results: list[Conversation]
+    next_cursor: str | None
+    has_more: bool
+
+
+def encode_conversation_cursor(conversation: Conversation) -> str:
+    raw = f"{conversation.activity_at.isoformat()}|{conversation.pk}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_conversation_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        activity, _, pk = base64.urlsafe_b64decode(padded).decode().partition("|")
+        return datetime.fromisoformat(activity), int(pk)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise ValidationFailed.for_field("cursor", "invalid", "cursor is not valid.") from None
+
+
+def filter_conversations(
+    *,
+    user: Any,
+    archived: bool | None = None,
+    agent: str | None = None,
+    q: str | None = None,
+) -> QuerySet[Conversation]:
+    """The user's conversations with the list filters applied, newest activity first."""
+    queryset = conversations_of(user)
+    if archived is not None:
+        queryset = queryset.filter(archived_at__isnull=not archived)
+    if agent:
+        queryset = queryset.filter(agent__slug=agent)
+    if q:
+        if len(q) > MAX_SEARCH_CHARS:
+            raise ValidationFailed.for_field(
+                "q", "too_long", f"q is longer than {MAX_SEARCH_CHARS} characters."
+            )
+        queryset = queryset.filter(title__icontains=q)
+    return queryset.order_by("-activity_at", "-id")
+
+
+def conversation_page(
+    *,
+    user: Any,
+    cursor: str | None = None,
+    limit: Any = None,
+    archived: bool | None = None,
+    agent: str | None = None,
+    q: str | None = None,
+) -> ConversationPage:
+    """One page of the conversation list, keyset on (activity_at, id) descending."""
+    size = parse_limit(limit)
+    queryset = filter_conversations(user=user, archived=archived, agent=agent, q=q)
+    if cursor:
+        activity, pk = decode_conversation_cursor(cursor)
+        queryset = queryset.filter(Q(activity_at__lt=activity) | Q(activity_at=activity, id__lt=pk))
+    rows = list(queryset[: size + 1])
+    has_more = len(rows) > size
+    rows = rows[:size]
+    attach_last_messages(rows)
+    return ConversationPage(
+        results=rows,
+        next_cursor=encode_conversation_cursor(rows[-1]) if has_more else None,
+        has_more=has_more,
+    )
+
+
+def attach_last_messages(conversations: list[Conversation]) -> None:
+    """Set `.last_message` on each conversation with one query (no N+1)."""
+    if not conversations:
+        return
+    last_ids = (
+        Conversation.objects.filter(pk__in=[c.pk for c in conversations])
+        .annotate(
+            last_id=Subquery(
+                ConversationMessage.objects.filter(conversation_id=OuterRef("pk"))
+                .order_by("-id")
+                .values("id")[:1]
+            )
+        )
+        .values_list("pk", "last_id")
+    )
+    by_conversation = dict(last_ids)
+    messages = ConversationMessage.objects.in_bulk(
+        [mid for mid in by_conversation.values() if mid is not None]
+    )
+    for conversation in conversations:
+        conversation.last_message = messages.get(by_conversation.get(conversation.pk))
+
+
+# --- messages ---------------------------------------------------------------
+
+
+@dataclass
+class MessagePage:
+    """A history page: `results` oldest first, and whether pages exist on each side."""
+
+    results: list[ConversationMessage]
+    has_older: bool
+    has_newer: bool
+
+    @property
+    def older_cursor(self) -> int | None:
+        return self.results[0].id if self.has_older and self.results else None
+
+    @property
+    def newer_cursor(self) -> int | None:
+        return self.results[-1].id if self.has_newer and self.results else None
+
+
+def messages_of(conversation: Conversation) -> QuerySet[ConversationMessage]:
+    return ConversationMessage.objects.filter(conversation_id=conversation.pk)
+
+
+def message_page(
+    *,
+    conversation: Conversation,
+    before: Any = None,
+    after: Any = None,
+    limit: Any = None,
+) -> MessagePage:
+    """A keyset page of a conversation's history (the caller got `conversation` from
+    `get_conversation`, which checked ownership).
+
+    Default: the newest page. `before=<id>`: the page just older than that id;
+    `after=<id>`: the page just newer. Two indexed queries whatever the depth.
+    """
+    size = parse_limit(limit)
+    before_id = parse_message_id(before, field="before")
+    after_id = parse_message_id(after, field="after")
+    if before_id is not None and after_id is not None:
+        raise ValidationFailed.for_field(
+            "before", "exclusive", "Use either before or after, not both."
+        )
+    base = messages_of(conversation)
+    if after_id is not None:
+        rows = list(base.filter(id__gt=after_id).order_by("id")[: size + 1])
+        has_newer = len(rows) > size
+        rows = rows[:size]
+        has_older = base.filter(id__lte=after_id).exists()
+        return MessagePage(results=rows, has_older=has_older, has_newer=has_newer)
+    queryset = base.order_by("-id")
+    if before_id is not None:
+        queryset = queryset.filter(id__lt=before_id)
+    rows = list(queryset[: size + 1])
+    has_older = len(rows) > size
+    rows = rows[:size]
+    rows.reverse()
+    has_newer = base.filter(id__gte=before_id).exists() if before_id is not None else False
+    return MessagePage(results=rows, has_older=has_older, has_newer=has_newer)
+
+
+def get_message(*, conversation: Conversation, message_id: Any) -> ConversationMessage:
+    pk = parse_object_id(message_id)
+    message = messages_of(conversation).filter(pk=pk).first()
+    if message is None:
+        raise NotFound("Message not found.")
+    return message
+
+
+def messages_after(
+    *, conversation_id: int, after_id: int, limit: int
+) -> QuerySet[ConversationMessage]:
+    """Messages newer than `after_id`, oldest first (resume after a reconnect)."""
+    return ConversationMessage.objects.filter(
+        conversation_id=conversation_id, id__gt=after_id
+    ).order_by("id")[:limit]
+
+
+def history_window(
+    *, conversation_id: int, up_to_id: int, size: int
+) -> QuerySet[ConversationMessage]:
+    """The last `size` finished messages up to `up_to_id`, newest first (the model's window).
+
+    Failed and streaming replies are left out: the model sees only what was
+    really said.
+    """
+    return (
+        ConversationMessage.objects.filter(conversation_id=conversation_id, id__lte=up_to_id)
+        .filter(Q(status=MessageStatus.COMPLETE) | Q(status=MessageStatus.CANCELLED))
+        .order_by("-id")[:size]
+    )
+
+
+async def alast_message_id(*, conversation_id: int) -> int | None:
+    return await (
+        ConversationMessage.objects.filter(conversation_id=conversation_id)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .afirst()
+    )

@@ -1,0 +1,51 @@
+"""Every write to conversations and messages goes through these functions.
+
+Plain functions with keyword arguments, each in `transaction.atomic`, each
+publishing its events with `transaction.on_commit`. REST, GraphQL, the
+websocket consumer, the turn engine, admin actions and management commands
+all call them.
+"""
+
+from conversations.services.conversations import (
+    UNSET,
+    clear_conversation,
+    create_conversation,
+    delete_conversation,
+    set_archived,
+    update_conversation,
+    validate_context,
+)
+from conversations.services.messages import append_message
+from conversations.services.turns import (
+    TurnLost,
+    TurnStart,
+    add_turn_message,
+    begin_turn,
+    end_turn,
+    finish_message,
+    recover_interrupted_turns,
+    request_cancel,
+    save_partial_text,
+    touch_turn,
+)
+
+__all__ = [
+    "UNSET",
+    "TurnLost",
+    "TurnStart",
+    "add_turn_message",
+    "append_message",
+    "begin_turn",
+    "clear_conversation",
+    "create_conversation",
+    "delete_conversation",
+    "end_turn",
+    "finish_message",
+    "recover_interrupted_turns",
+    "request_cancel",
+    "save_partial_text",
+    "set_archived",
+    "touch_turn",
+    "update_conversation",
+    "validate_context",
+]

@@ -1,0 +1,183 @@
+"""Conversation writes: create, update, archive, delete, clear."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from conversations.errors import ValidationFailed
+from conversations.events import (
+    EventType,
+    conversation_event,
+    publish_on_commit,
+)
+from conversations.llm.prompts import template_variables
+from conversations.models import Agent, Conversation
+
+UNSET: Any = object()
+MAX_CONTEXT_VALUE_CHARS = 2_000
+MAX_TITLE_CHARS = 200
+
+
+def agent_variables(agent: Agent) -> dict[str, Any]:
+    """Every variable the agent's templates use, mapped to its default (None: required)."""
+    schema = agent.context_schema or {}
+    names = template_variables(agent.system_prompt_template) + template_variables(
+        agent.first_user_message_template
+    )
+    variables: dict[str, Any] = {}
+    for name in [*names, *schema]:
+        spec = schema.get(name)
+        variables[name] = spec.get("default") if isinstance(spec, dict) else spec
+    return variables
+
+
+def validate_context(*, agent: Agent, context: Any) -> dict[str, Any]:
+    """Return the full context for `agent` (defaults filled in) or raise naming each bad key.
+
+    Unknown variables and missing required ones are a 400 at creation, not a
+    crash at the first turn.
+    """
+    if context is None:
+        context = {}
+    if not isinstance(context, dict):
+        raise ValidationFailed.for_field("context", "invalid", "context must be a JSON object.")
+    variables = agent_variables(agent)
+    fields: dict[str, list[dict[str, str]]] = {}
+    for key, value in context.items():
+        if key not in variables:
+            fields[f"context.{key}"] = [
+                {"code": "unknown_variable", "message": f"Unknown variable {key!r}."}
+            ]
+        elif not isinstance(value, str | int | float) or isinstance(value, bool):
+            fields[f"context.{key}"] = [
+                {"code": "invalid", "message": f"{key!r} must be a string or a number."}
+            ]
+        elif len(str(value)) > MAX_CONTEXT_VALUE_CHARS:
+            fields[f"context.{key}"] = [
+                {
+                    "code": "too_long",
+                    "message": f"{key!r} is longer than {MAX_CONTEXT_VALUE_CHARS}.",
+                }
+            ]
+    full = {name: default for name, default in variables.items() if default is not None}
+    full.update({k: v for k, v in context.items() if k in variables})
+    for name in variables:
+        if name not in full:
+            fields[f"context.{name}"] = [
+                {"code": "missing_variable", "message": f"Variable {name!r} is required."}
+            ]
+    if fields:
+        names = ", ".join(sorted(key.removeprefix("context.") for key in fields))
+        raise ValidationFailed(f"Invalid context variables: {names}.", fields=fields)
+    return {name: str(value) for name, value in full.items()}
+
+
+def _validate_title(title: Any) -> str:
+    if not isinstance(title, str):
+        raise ValidationFailed.for_field("title", "invalid", "title must be a string.")
+    if len(title) > MAX_TITLE_CHARS:
+        raise ValidationFailed.for_field(
+            "title", "too_long", f"title is longer than {MAX_TITLE_CHARS} characters."
+        )
+    return title.strip()
+
+
+@transaction.atomic
+def create_conversation(
+    *, user: Any, agent: Agent, context: dict[str, Any] | None = None, title: str = ""
+) -> Conversation:
+    """Create a conversation for `user` with `agent`, validating the template context."""
+    if not agent.is_active:
+        raise ValidationFailed.for_field("agent", "inactive", "This agent is not available.")
+    conversation = Conversation.objects.create(
+        user=user,
+        agent=agent,
+        context=validate_context(agent=agent, context=context),
+        title=_validate_title(title),
+    )
+    publish_on_commit(
+        conversation_event(EventType.CONVERSATION_CREATED, conversation), user_id=user.pk
+    )
+    return conversation
+
+
+@transaction.atomic
+def update_conversation(
+    *,
+    conversation: Conversation,
+    title: Any = UNSET,
+    context: Any = UNSET,
+    archived: Any = UNSET,
+) -> Conversation:
+    """Change a conversation's title, context and/or archived state."""
+    changed: list[str] = []
+    if title is not UNSET:
+        conversation.title = _validate_title(title)
+        changed.append("title")
+    if context is not UNSET:
+        conversation.context = validate_context(agent=conversation.agent, context=context)
+        changed.append("context")
+    if archived is not UNSET:
+        if not isinstance(archived, bool):
+            raise ValidationFailed.for_field("archived", "invalid", "archived must be a boolean.")
+        if archived != conversation.is_archived:
+            conversation.archived_at = timezone.now() if archived else None
+            changed.append("archived_at")
+    if changed:
+        conversation.save(update_fields=[*changed, "updated_at"])
+        publish_on_commit(
+            conversation_event(EventType.CONVERSATION_UPDATED, conversation),
+            user_id=conversation.user_id,
+        )
+    return conversation
+
+
+def set_archived(*, conversation: Conversation, archived: bool) -> Conversation:
+    """Archive or unarchive a conversation."""
+    return update_conversation(conversation=conversation, archived=archived)
+
+
+@transaction.atomic
+def delete_conversation(*, conversation: Conversation) -> None:
+    """Delete a conversation and all its messages."""
+    event = conversation_event(EventType.CONVERSATION_DELETED, conversation)
+    user_id = conversation.user_id
+    conversation.delete()
+    publish_on_commit(event, user_id=user_id)
+
+
+@transaction.atomic
+def clear_conversation(*, conversation: Conversation) -> int:
+    """Delete every message of a conversation; returns how many were deleted.
+
+    The conversation row is locked first, and a running turn's lock is taken
+    away in the same transaction: the turn's later writes check that lock, so
+    nothing is written into the cleared conversation and no half-cleared
+    history can be seen.
+    """
+    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    deleted, _ = locked.messages.all().delete()
+    locked.message_count = 0
+    locked.last_message_at = None
+    locked.active_turn_id = None
+    locked.active_turn_heartbeat_at = None
+    locked.cancel_requested = False
+    locked.save(
+        update_fields=[
+            "message_count",
+            "last_message_at",
+            "active_turn_id",
+            "active_turn_heartbeat_at",
+            "cancel_requested",
+            "updated_at",
+        ]
+    )
+    for field in ("message_count", "last_message_at", "active_turn_id", "updated_at"):
+        setattr(conversation, field, getattr(locked, field))
+    publish_on_commit(
+        conversation_event(EventType.CONVERSATION_CLEARED, locked), user_id=locked.user_id
+    )
+    return deleted

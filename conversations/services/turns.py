@@ -1,0 +1,361 @@
+"""Writes of the turn engine: start, stream, finish, cancel and recover turns.
+
+The conversation row holds the turn lock (`active_turn_id`). Every write a turn
+makes after it started checks, under a row lock, that it still holds it; a
+clear, a delete or the recovery sweeper takes the lock away and the turn's
+later writes become no-ops (`TurnLost`) instead of writing into a history that
+moved on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from langchain_core.messages import AIMessage, BaseMessage
+
+from conversations.codec import encode_message
+from conversations.errors import NoActiveTurn, NothingToRegenerate, TurnInProgress
+from conversations.events import (
+    EventType,
+    conversation_event,
+    message_event,
+    messages_deleted_event,
+    publish_on_commit,
+)
+from conversations.models import (
+    Conversation,
+    ConversationMessage,
+    MessageRole,
+    MessageStatus,
+)
+from conversations.services.messages import build_message
+
+INTERRUPTED_ERROR = {
+    "code": "interrupted",
+    "message": "The reply was interrupted because its worker stopped.",
+}
+
+
+class TurnLost(Exception):
+    """The turn no longer holds its conversation's lock (cleared, deleted or recovered)."""
+
+
+@dataclass
+class TurnStart:
+    """What a started (or, for a repeated client_message_id, existing) turn consists of."""
+
+    turn_id: uuid.UUID
+    human_message: ConversationMessage
+    ai_message: ConversationMessage
+    existing: bool = False
+
+
+def _locked_conversation(conversation_id: int, turn_id: uuid.UUID) -> Conversation:
+    conversation = (
+        Conversation.objects.select_for_update()
+        .filter(pk=conversation_id, active_turn_id=turn_id)
+        .first()
+    )
+    if conversation is None:
+        raise TurnLost(turn_id)
+    return conversation
+
+
+def existing_turn(human_message: ConversationMessage) -> TurnStart:
+    """The turn that answered `human_message`: its last AI message before the next human one."""
+    replies = ConversationMessage.objects.filter(
+        conversation_id=human_message.conversation_id, id__gt=human_message.id
+    )
+    next_human = replies.filter(role=MessageRole.HUMAN).order_by("id").values("id").first()
+    if next_human:
+        replies = replies.filter(id__lt=next_human["id"])
+    ai_message = replies.filter(role=MessageRole.AI).order_by("-id").first()
+    return TurnStart(
+        turn_id=ai_message.turn_id if ai_message else human_message.turn_id,
+        human_message=human_message,
+        ai_message=ai_message,
+        existing=True,
+    )
+
+
+def begin_turn(
+    *,
+    conversation: Conversation,
+    content: BaseMessage | None,
+    client_message_id: str | None = None,
+    regenerate: bool = False,
+) -> TurnStart:
+    """Take the conversation's turn lock and store the human message and the AI placeholder.
+
+    Commits before returning, so the human message is stored before any
+    provider is called. A repeated `client_message_id` returns the turn that
+    message started instead of a second one. `regenerate` answers the last
+    human message again, replacing the reply that followed it.
+    """
+    try:
+        return _begin_turn(
+            conversation=conversation,
+            content=content,
+            client_message_id=client_message_id,
+            regenerate=regenerate,
+        )
+    except IntegrityError:
+        # Another request stored the same client_message_id first.
+        human = ConversationMessage.objects.get(
+            conversation_id=conversation.pk, client_message_id=client_message_id
+        )
+        return existing_turn(human)
+
+
+@transaction.atomic
+def _begin_turn(
+    *,
+    conversation: Conversation,
+    content: BaseMessage | None,
+    client_message_id: str | None,
+    regenerate: bool,
+) -> TurnStart:
+    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if client_message_id:
+        human = locked.messages.filter(client_message_id=client_message_id).first()
+        if human is not None:
+            return existing_turn(human)
+    if locked.active_turn_id is not None:
+        raise TurnInProgress()
+    turn_id = uuid.uuid4()
+    now = timezone.now()
+    deleted_ids: list[int] = []
+    if regenerate:
+        human = locked.messages.filter(role=MessageRole.HUMAN).order_by("-id").first()
+        if human is None:
+            raise NothingToRegenerate()
+        replaced = locked.messages.filter(id__gt=human.id)
+        deleted_ids = list(replaced.values_list("id", flat=True))
+        replaced.delete()
+    else:
+        human = build_message(
+            conversation=locked,
+            message=content,
+            turn_id=turn_id,
+            client_message_id=client_message_id or None,
+            created_at=now,
+        )
+        human.save()
+    ai = build_message(
+        conversation=locked,
+        message=AIMessage(content=""),
+        status=MessageStatus.STREAMING,
+        turn_id=turn_id,
+        created_at=now,
+    )
+    ai.save()
+    locked.active_turn_id = turn_id
+    locked.active_turn_heartbeat_at = now
+    locked.cancel_requested = False
+    locked.message_count += (1 if not regenerate else 0) + 1 - len(deleted_ids)
+    locked.last_message_at = now
+    locked.activity_at = now
+    locked.save()
+    if deleted_ids:
+        publish_on_commit(messages_deleted_event(locked.pk, deleted_ids))
+    if not regenerate:
+        publish_on_commit(message_event(EventType.MESSAGE_CREATED, human))
+    publish_on_commit(message_event(EventType.MESSAGE_CREATED, ai))
+    publish_on_commit(
+        conversation_event(EventType.CONVERSATION_UPDATED, locked), user_id=locked.user_id
+    )
+    return TurnStart(turn_id=turn_id, human_message=human, ai_message=ai)
+
+
+@transaction.atomic
+def add_turn_message(
+    *,
+    conversation_id: int,
+    turn_id: uuid.UUID,
+    message: BaseMessage,
+    status: str = MessageStatus.COMPLETE,
+    model: str = "",
+) -> ConversationMessage:
+    """Store another message of a running turn (a tool result, the next AI reply)."""
+    conversation = _locked_conversation(conversation_id, turn_id)
+    now = timezone.now()
+    row = build_message(
+        conversation=conversation,
+        message=message,
+        status=status,
+        turn_id=turn_id,
+        model=model,
+        created_at=now,
+    )
+    row.save()
+    conversation.message_count += 1
+    conversation.last_message_at = now
+    conversation.activity_at = now
+    conversation.active_turn_heartbeat_at = now
+    conversation.save(
+        update_fields=[
+            "message_count",
+            "last_message_at",
+            "activity_at",
+            "active_turn_heartbeat_at",
+            "updated_at",
+        ]
+    )
+    publish_on_commit(message_event(EventType.MESSAGE_CREATED, row))
+    return row
+
+
+@transaction.atomic
+def finish_message(
+    *,
+    conversation_id: int,
+    turn_id: uuid.UUID,
+    message_id: int,
+    message: BaseMessage,
+    status: str,
+    model: str = "",
+    error: dict[str, str] | None = None,
+    release_lock: bool = False,
+) -> ConversationMessage:
+    """End a streaming message as complete, cancelled or failed, with its lossless content.
+
+    With `release_lock`, the turn ends in the same transaction, so a client that
+    sees the final event can start the next turn at once.
+    """
+    conversation = _locked_conversation(conversation_id, turn_id)
+    row = ConversationMessage.objects.get(pk=message_id)
+    finished = build_message(conversation=row.conversation, message=message)
+    row.content = finished.content
+    row.text = finished.text
+    row.usage = finished.usage
+    row.status = status
+    row.model = model or row.model
+    row.error = error
+    row.save(update_fields=["content", "text", "usage", "status", "model", "error", "updated_at"])
+    event_type = (
+        EventType.MESSAGE_FAILED if status == MessageStatus.FAILED else EventType.MESSAGE_COMPLETED
+    )
+    publish_on_commit(message_event(event_type, row))
+    if release_lock:
+        _release(conversation)
+    return row
+
+
+@transaction.atomic
+def end_turn(*, conversation_id: int, turn_id: uuid.UUID) -> bool:
+    """Release the turn lock if this turn still holds it."""
+    conversation = (
+        Conversation.objects.select_for_update()
+        .filter(pk=conversation_id, active_turn_id=turn_id)
+        .first()
+    )
+    if conversation is None:
+        return False
+    _release(conversation)
+    return True
+
+
+def _release(conversation: Conversation) -> None:
+    conversation.active_turn_id = None
+    conversation.active_turn_heartbeat_at = None
+    conversation.cancel_requested = False
+    conversation.save(
+        update_fields=[
+            "active_turn_id",
+            "active_turn_heartbeat_at",
+            "cancel_requested",
+            "updated_at",
+        ]
+    )
+    publish_on_commit(
+        conversation_event(EventType.CONVERSATION_UPDATED, conversation),
+        user_id=conversation.user_id,
+    )
+
+
+async def save_partial_text(*, message_id: int, turn_id: uuid.UUID, text: str) -> bool:
+    """Save the text streamed so far, so a reconnecting client sees it (one UPDATE)."""
+    updated = await ConversationMessage.objects.filter(
+        pk=message_id, turn_id=turn_id, status=MessageStatus.STREAMING
+    ).aupdate(text=text, updated_at=timezone.now())
+    return bool(updated)
+
+
+async def touch_turn(*, conversation_id: int, turn_id: uuid.UUID) -> str:
+    """Heartbeat a running turn; returns `running`, `cancel` (requested) or `lost`."""
+    updated = await Conversation.objects.filter(
+        pk=conversation_id, active_turn_id=turn_id, cancel_requested=False
+    ).aupdate(active_turn_heartbeat_at=timezone.now())
+    if updated:
+        return "running"
+    held = await Conversation.objects.filter(pk=conversation_id, active_turn_id=turn_id).aexists()
+    return "cancel" if held else "lost"
+
+
+def request_cancel(*, conversation: Conversation) -> uuid.UUID:
+    """Ask the running turn of a conversation to stop; returns its turn id.
+
+    The flag is read by the turn's heartbeat wherever the turn runs; the
+    engine also signals a turn running in this process at once.
+    """
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if locked.active_turn_id is None:
+            raise NoActiveTurn()
+        locked.cancel_requested = True
+        locked.save(update_fields=["cancel_requested", "updated_at"])
+    return locked.active_turn_id
+
+
+def recover_interrupted_turns(*, stale_after: float) -> int:
+    """End turns whose worker stopped heartbeating as `failed`/`interrupted`; release locks.
+
+    Returns how many messages were ended. Run at startup, periodically, and by
+    `manage.py recover_turns`.
+    """
+    cutoff = timezone.now() - timedelta(seconds=stale_after)
+    stale = list(
+        Conversation.objects.filter(
+            active_turn_id__isnull=False, active_turn_heartbeat_at__lt=cutoff
+        ).values_list("pk", "active_turn_id")
+    )
+    ended = sum(_recover_turn(pk, turn_id) for pk, turn_id in stale)
+    # Streaming rows whose turn no longer holds any lock (e.g. a crash between
+    # two writes of an old version): end them too.
+    orphans = ConversationMessage.objects.filter(
+        status=MessageStatus.STREAMING, updated_at__lt=cutoff
+    ).exclude(conversation__active_turn_id=F("turn_id"))
+    for row in orphans.select_related("conversation"):
+        ended += _fail_interrupted(row)
+    return ended
+
+
+@transaction.atomic
+def _recover_turn(conversation_id: int, turn_id: uuid.UUID) -> int:
+    conversation = (
+        Conversation.objects.select_for_update()
+        .filter(pk=conversation_id, active_turn_id=turn_id)
+        .first()
+    )
+    if conversation is None:
+        return 0
+    rows = list(conversation.messages.filter(turn_id=turn_id, status=MessageStatus.STREAMING))
+    for row in rows:
+        _fail_interrupted(row)
+    end_turn(conversation_id=conversation_id, turn_id=turn_id)
+    return len(rows)
+
+
+@transaction.atomic
+def _fail_interrupted(row: ConversationMessage) -> int:
+    row.status = MessageStatus.FAILED
+    row.error = INTERRUPTED_ERROR
+    row.content = encode_message(AIMessage(content=row.text))
+    row.save(update_fields=["status", "error", "content", "updated_at"])
+    publish_on_commit(message_event(EventType.MESSAGE_FAILED, row))
+    return 1

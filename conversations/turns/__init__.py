@@ -1,0 +1,27 @@
+"""The turn engine: one user message in, one streamed and stored reply out.
+
+See `engine` for the rules (human message first, streaming placeholder, bounded
+history window, tool loop, failures, cancel, one active turn per conversation).
+"""
+
+from conversations.turns.config import TurnConfig, TurnHooks, build_turn_config
+from conversations.turns.engine import (
+    TurnHandle,
+    TurnResult,
+    cancel_turn,
+    start_greeting,
+    start_turn,
+    wait_for_result,
+)
+
+__all__ = [
+    "TurnConfig",
+    "TurnHandle",
+    "TurnHooks",
+    "TurnResult",
+    "build_turn_config",
+    "cancel_turn",
+    "start_greeting",
+    "start_turn",
+    "wait_for_result",
+]

@@ -1,0 +1,112 @@
+"""What a turn runs with (prompts, model, tools) and its overridable hooks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+
+from conversations import selectors
+from conversations.codec import decode_message
+from conversations.llm.providers import ModelSpec, resolve_model_name
+from conversations.models import Conversation, ConversationMessage, MessageRole
+
+
+@dataclass
+class TurnConfig:
+    """The prompts, model and tools of one turn; defaults come from the agent."""
+
+    model: str
+    temperature: float
+    system_prompt_template: str
+    first_user_message_template: str
+    context: dict[str, Any]
+    tools: list[str] = field(default_factory=list)
+
+    @property
+    def model_spec(self) -> ModelSpec:
+        return ModelSpec(model=self.model, temperature=self.temperature)
+
+
+def build_turn_config(
+    conversation: Conversation,
+    *,
+    model: str | None = None,
+    temperature: float | None = None,
+    system_prompt_template: str | None = None,
+    first_user_message_template: str | None = None,
+    context: dict[str, Any] | None = None,
+) -> TurnConfig:
+    """The agent's settings for `conversation`, with any given override taking precedence."""
+    agent = conversation.agent
+    return TurnConfig(
+        model=model or resolve_model_name(agent.model),
+        temperature=agent.temperature if temperature is None else temperature,
+        system_prompt_template=(
+            agent.system_prompt_template
+            if system_prompt_template is None
+            else system_prompt_template
+        ),
+        first_user_message_template=(
+            agent.first_user_message_template
+            if first_user_message_template is None
+            else first_user_message_template
+        ),
+        context=conversation.context if context is None else context,
+        tools=list(agent.tools or []),
+    )
+
+
+def window_to_messages(rows: list[ConversationMessage]) -> list[BaseMessage]:
+    """Decode a window (oldest first) into messages a provider accepts.
+
+    The window may cut a tool exchange in half; providers reject tool results
+    without their call and calls without their results, so those are dropped
+    (a call's text is kept).
+    """
+    while rows and rows[0].role != MessageRole.HUMAN:
+        rows = rows[1:]
+    messages = [decode_message(row.content) for row in rows]
+    answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
+    called: set[str] = set()
+    cleaned: list[BaseMessage] = []
+    for message in messages:
+        if isinstance(message, AIMessage) and message.tool_calls:
+            if all(call["id"] in answered for call in message.tool_calls):
+                called.update(call["id"] for call in message.tool_calls)
+            else:
+                message = AIMessage(content=message.content)
+        if isinstance(message, ToolMessage) and message.tool_call_id not in called:
+            continue
+        if isinstance(message, AIMessage) and not message.tool_calls and not message.text:
+            continue
+        cleaned.append(message)
+    return cleaned
+
+
+class TurnHooks:
+    """The engine's override points. The websocket consumer passes its own
+    (the seed's `aget_previous_messages` and `on_conversation_complete`)."""
+
+    async def aget_previous_messages(
+        self, conversation: Conversation, up_to_id: int
+    ) -> list[BaseMessage]:
+        """The bounded history window sent to the model, ending with the human message."""
+        window = selectors.history_window(
+            conversation_id=conversation.pk,
+            up_to_id=up_to_id,
+            size=settings.CONFAB_HISTORY_WINDOW,
+        )
+        rows = [row async for row in window]
+        rows.reverse()
+        return window_to_messages(rows)
+
+    async def on_conversation_complete(
+        self,
+        human_message: ConversationMessage,
+        ai_message: ConversationMessage,
+        tools_output_list: list[dict[str, Any]],
+    ) -> None:
+        """Called once a turn completed and is stored. Default: nothing."""

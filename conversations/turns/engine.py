@@ -1,0 +1,424 @@
+"""Start, run, cancel and await turns.
+
+The rules, each with a test in tests/conversations/test_turns.py:
+- the human message is committed (`services.begin_turn`) before any provider
+  call, and the AI message exists as `streaming` from the start;
+- the model sees the rendered system prompt and a bounded history window, so
+  a turn's SQL is the same for 10 or 10,000 stored messages;
+- tool calls run in a bounded loop, each call and result stored;
+- provider errors, timeouts and cut streams end the reply `failed` with its
+  partial text and a stable error code; cancel ends it `cancelled`;
+- the turn runs in its own task: a client that goes away does not stop it;
+- one active turn per conversation, held in the database (`active_turn_id`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+    message_chunk_to_message,
+)
+from langchain_core.tools import BaseTool
+
+from conversations import services
+from conversations.codec import normalize_tool_output, tool_output_text
+from conversations.errors import ValidationFailed
+from conversations.files import save_output_file
+from conversations.llm.prompts import render_template
+from conversations.llm.providers import get_chat_model
+from conversations.llm.tools import get_tools
+from conversations.models import Conversation, ConversationMessage, MessageRole, MessageStatus
+from conversations.turns.config import TurnConfig, TurnHooks, build_turn_config
+from conversations.turns.failures import classify_failure, error_body
+from conversations.turns.streaming import CancelSignal, StreamState, TurnCancelled, stream_reply
+
+logger = logging.getLogger(__name__)
+
+# Turns running in this process, by turn id. Tasks are kept here so they are
+# not garbage collected while running (asyncio keeps only weak references).
+_RUNNING: dict[uuid.UUID, RunningTurn] = {}
+
+
+@dataclass
+class RunningTurn:
+    task: asyncio.Task[ConversationMessage | None]
+    cancel: CancelSignal
+
+
+@dataclass
+class TurnHandle:
+    """A started turn: its stored messages at start, and its task if it runs here."""
+
+    turn_id: uuid.UUID
+    human_message: ConversationMessage
+    ai_message: ConversationMessage
+    existing: bool
+    task: asyncio.Task[ConversationMessage | None] | None
+
+
+@dataclass
+class TurnResult:
+    human_message: ConversationMessage
+    ai_message: ConversationMessage
+
+
+def validate_content(content: Any) -> str:
+    """Message text from a client: a non-blank string within CONFAB_MAX_CONTENT_CHARS."""
+    if not isinstance(content, str):
+        raise ValidationFailed.for_field("content", "invalid", "content must be a string.")
+    if not content.strip():
+        raise ValidationFailed.for_field("content", "blank", "content must not be blank.")
+    if len(content) > settings.CONFAB_MAX_CONTENT_CHARS:
+        raise ValidationFailed.for_field(
+            "content",
+            "too_long",
+            f"content is longer than {settings.CONFAB_MAX_CONTENT_CHARS} characters.",
+        )
+    return content
+
+
+def validate_client_message_id(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 100:
+        raise ValidationFailed.for_field(
+            "client_message_id", "invalid", "client_message_id must be a string of 1-100 chars."
+        )
+    return value
+
+
+async def start_turn(
+    *,
+    conversation: Conversation,
+    content: Any = None,
+    client_message_id: Any = None,
+    regenerate: bool = False,
+    config: TurnConfig | None = None,
+    hooks: TurnHooks | None = None,
+) -> TurnHandle:
+    """Store the human message and the AI placeholder, then run the turn in the background.
+
+    Raises TurnInProgress (409) when another turn holds the conversation. A
+    repeated `client_message_id` returns the existing turn (`existing=True`).
+    """
+    text = None if regenerate else validate_content(content)
+    client_message_id = validate_client_message_id(client_message_id)
+    start = await sync_to_async(services.begin_turn)(
+        conversation=conversation,
+        content=None if regenerate else HumanMessage(content=text),
+        client_message_id=client_message_id,
+        regenerate=regenerate,
+    )
+    if start.existing:
+        running = _RUNNING.get(start.turn_id)
+        return TurnHandle(
+            turn_id=start.turn_id,
+            human_message=start.human_message,
+            ai_message=start.ai_message,
+            existing=True,
+            task=running.task if running else None,
+        )
+    config = config or build_turn_config(conversation)
+    cancel = CancelSignal()
+    # A fresh context: the task must not inherit the request's thread-sensitive
+    # context, or its DB calls break when the request ends (STACK.md #14).
+    task = asyncio.get_running_loop().create_task(
+        _run_turn(
+            conversation=conversation,
+            human_message=start.human_message,
+            ai_message=start.ai_message,
+            turn_id=start.turn_id,
+            config=config,
+            hooks=hooks or TurnHooks(),
+            cancel=cancel,
+        ),
+        context=contextvars.Context(),
+    )
+    _RUNNING[start.turn_id] = RunningTurn(task=task, cancel=cancel)
+    task.add_done_callback(lambda _: _RUNNING.pop(start.turn_id, None))
+    return TurnHandle(
+        turn_id=start.turn_id,
+        human_message=start.human_message,
+        ai_message=start.ai_message,
+        existing=False,
+        task=task,
+    )
+
+
+async def start_greeting(
+    *,
+    conversation: Conversation,
+    config: TurnConfig | None = None,
+    hooks: TurnHooks | None = None,
+) -> TurnHandle | None:
+    """The seed's opening: in an empty conversation, send the first-user-message template."""
+    config = config or build_turn_config(conversation)
+    if not config.first_user_message_template or conversation.message_count:
+        return None
+    if await conversation.messages.aexists():
+        return None
+    content = render_template(config.first_user_message_template, config.context)
+    return await start_turn(conversation=conversation, content=content, config=config, hooks=hooks)
+
+
+async def cancel_turn(*, conversation: Conversation) -> uuid.UUID:
+    """Cancel the conversation's running turn, wherever it runs (NoActiveTurn if none)."""
+    turn_id = await sync_to_async(services.request_cancel)(conversation=conversation)
+    running = _RUNNING.get(turn_id)
+    if running:
+        running.cancel.set()
+    return turn_id
+
+
+async def wait_for_result(handle: TurnHandle, *, timeout: float | None = None) -> TurnResult:
+    """Wait until the turn ended and return its human message and final AI message.
+
+    A turn running in this process is awaited; one running elsewhere (a
+    repeated request that landed on another worker) is polled.
+    """
+    timeout = timeout or settings.CONFAB_LLM_TIMEOUT * (settings.CONFAB_TOOL_MAX_ROUNDS + 2)
+    deadline = time.monotonic() + timeout
+    if handle.task is not None:
+        await asyncio.wait_for(asyncio.shield(handle.task), timeout=timeout)
+    while True:
+        result = await _stored_result(handle)
+        if result.ai_message is None or result.ai_message.status != MessageStatus.STREAMING:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError("turn did not finish in time")
+        await asyncio.sleep(0.2)
+
+
+async def _stored_result(handle: TurnHandle) -> TurnResult:
+    human = await ConversationMessage.objects.aget(pk=handle.human_message.pk)
+    ai = (
+        await ConversationMessage.objects.filter(
+            conversation_id=human.conversation_id, turn_id=handle.turn_id, role=MessageRole.AI
+        )
+        .order_by("-id")
+        .afirst()
+    )
+    return TurnResult(human_message=human, ai_message=ai or handle.ai_message)
+
+
+def running_turn_count() -> int:
+    """Turns running in this process (for health and shutdown)."""
+    return len(_RUNNING)
+
+
+async def _run_turn(
+    *,
+    conversation: Conversation,
+    human_message: ConversationMessage,
+    ai_message: ConversationMessage,
+    turn_id: uuid.UUID,
+    config: TurnConfig,
+    hooks: TurnHooks,
+    cancel: CancelSignal,
+) -> ConversationMessage | None:
+    await sync_to_async(close_old_connections)()
+    runner = _TurnRunner(
+        conversation=conversation,
+        turn_id=turn_id,
+        config=config,
+        cancel=cancel,
+        ai_message=ai_message,
+    )
+    try:
+        final = await runner.run(hooks, human_message)
+        if final is not None and final.status == MessageStatus.COMPLETE:
+            try:
+                await hooks.on_conversation_complete(human_message, final, runner.tools_output)
+            except Exception:
+                logger.exception("on_conversation_complete failed for turn %s", turn_id)
+        return final
+    finally:
+        await sync_to_async(services.end_turn)(conversation_id=conversation.pk, turn_id=turn_id)
+        await sync_to_async(close_old_connections)()
+
+
+class _TurnRunner:
+    """One turn's state while it runs: the current AI row and the tool outputs."""
+
+    def __init__(
+        self,
+        *,
+        conversation: Conversation,
+        turn_id: uuid.UUID,
+        config: TurnConfig,
+        cancel: CancelSignal,
+        ai_message: ConversationMessage,
+    ) -> None:
+        self.conversation = conversation
+        self.turn_id = turn_id
+        self.config = config
+        self.cancel = cancel
+        self.ai_row = ai_message
+        self.state: StreamState | None = None
+        self.tools_output: list[dict[str, Any]] = []
+
+    async def run(
+        self, hooks: TurnHooks, human_message: ConversationMessage
+    ) -> ConversationMessage | None:
+        try:
+            return await self._rounds(hooks, human_message)
+        except services.TurnLost:
+            logger.info("Turn %s lost its lock (cleared or recovered); stopping.", self.turn_id)
+            return None
+        except TurnCancelled:
+            return await self._end(MessageStatus.CANCELLED)
+        except asyncio.CancelledError:
+            # The process is shutting down: record the reply as interrupted.
+            await asyncio.shield(self._end_failed("interrupted", "The reply was interrupted."))
+            raise
+        except Exception as exc:
+            code, message = classify_failure(exc)
+            logger.warning("Turn %s failed (%s)", self.turn_id, code, exc_info=True)
+            return await self._end_failed(code, message)
+
+    async def _rounds(
+        self, hooks: TurnHooks, human_message: ConversationMessage
+    ) -> ConversationMessage:
+        history = await hooks.aget_previous_messages(self.conversation, human_message.id)
+        system_prompt = render_template(self.config.system_prompt_template, self.config.context)
+        messages: list[BaseMessage] = [SystemMessage(content=system_prompt), *history]
+        tools = get_tools(self.config.tools)
+        max_rounds = settings.CONFAB_TOOL_MAX_ROUNDS
+        for round_number in range(max_rounds + 1):
+            # The last round offers no tools, so the loop always ends in text.
+            offer_tools = bool(tools) and round_number < max_rounds
+            model = get_chat_model(self.config.model_spec)
+            if offer_tools:
+                model = model.bind_tools(tools)
+            self.state = StreamState(
+                conversation_id=self.conversation.pk,
+                turn_id=self.turn_id,
+                message_id=self.ai_row.id,
+            )
+            chunk = await stream_reply(
+                model=model, messages=messages, state=self.state, cancel=self.cancel
+            )
+            reply = message_chunk_to_message(chunk)
+            if not (offer_tools and reply.tool_calls):
+                return await self._finish(reply, MessageStatus.COMPLETE, last=True)
+            await self._finish(reply, MessageStatus.COMPLETE, last=False)
+            messages.append(reply)
+            messages.extend(await self._run_tools(reply, tools))
+            if self.cancel.event.is_set():
+                raise TurnCancelled()
+            self.ai_row = await sync_to_async(services.add_turn_message)(
+                conversation_id=self.conversation.pk,
+                turn_id=self.turn_id,
+                message=AIMessage(content=""),
+                status=MessageStatus.STREAMING,
+            )
+        raise AssertionError("unreachable: the last round offers no tools")
+
+    async def _run_tools(self, reply: AIMessage, tools: list[BaseTool]) -> list[ToolMessage]:
+        by_name = {tool.name: tool for tool in tools}
+        results = []
+        for call in reply.tool_calls:
+            result = await run_tool(by_name.get(call["name"]), call)
+            await sync_to_async(services.add_turn_message)(
+                conversation_id=self.conversation.pk, turn_id=self.turn_id, message=result
+            )
+            self.tools_output.append(
+                {"name": call["name"], "args": call["args"], "output": result.artifact}
+            )
+            results.append(result)
+        return results
+
+    def _model_name(self, message: BaseMessage) -> str:
+        return message.response_metadata.get("model_name") or self.config.model
+
+    async def _finish(
+        self, message: BaseMessage, status: str, *, last: bool
+    ) -> ConversationMessage:
+        self.ai_row = await sync_to_async(services.finish_message)(
+            conversation_id=self.conversation.pk,
+            turn_id=self.turn_id,
+            message_id=self.ai_row.id,
+            message=message,
+            status=status,
+            model=self._model_name(message),
+            release_lock=last,
+        )
+        return self.ai_row
+
+    def _partial(self) -> AIMessage:
+        if self.state and self.state.accumulated is not None:
+            return message_chunk_to_message(self.state.accumulated)
+        return AIMessage(content=self.state.text if self.state else "")
+
+    async def _end(self, status: str) -> ConversationMessage | None:
+        try:
+            partial = self._partial()
+            # Tool calls of a reply that did not finish are not kept: no tool ran.
+            partial = AIMessage(
+                content=partial.content,
+                response_metadata=partial.response_metadata,
+                usage_metadata=partial.usage_metadata,
+                id=partial.id,
+            )
+            return await self._finish(partial, status, last=True)
+        except services.TurnLost:
+            return None
+
+    async def _end_failed(self, code: str, message: str) -> ConversationMessage | None:
+        try:
+            partial = self._partial()
+            self.ai_row = await sync_to_async(services.finish_message)(
+                conversation_id=self.conversation.pk,
+                turn_id=self.turn_id,
+                message_id=self.ai_row.id,
+                message=AIMessage(content=partial.content, id=partial.id),
+                status=MessageStatus.FAILED,
+                model=self.config.model,
+                error=error_body(code, message),
+                release_lock=True,
+            )
+            return self.ai_row
+        except services.TurnLost:
+            return None
+
+
+async def run_tool(tool: BaseTool | None, call: dict[str, Any]) -> ToolMessage:
+    """Run one tool call; any failure becomes a stored error result, never a crashed turn."""
+    name = call["name"]
+    try:
+        if tool is None:
+            raise LookupError(f"Unknown tool {name!r}.")
+        raw = await asyncio.wait_for(tool.ainvoke(call["args"]), settings.CONFAB_TOOL_TIMEOUT)
+        output = await sync_to_async(normalize_tool_output)(raw, save_output_file)
+        status = "success"
+    except Exception as exc:  # noqa: BLE001 - a tool's failure is data for the model
+        logger.info("Tool %s failed: %r", name, exc)
+        # Our tools raise ValueError/LookupError with messages meant for the
+        # model; anything else is summarised by its type only.
+        detail = str(exc) if isinstance(exc, ValueError | LookupError) else type(exc).__name__
+        if isinstance(exc, TimeoutError):
+            detail = "The tool timed out."
+        output = {"kind": "json", "value": {"error": "tool_failed", "message": detail}}
+        status = "error"
+    return ToolMessage(
+        content=tool_output_text(output),
+        tool_call_id=call["id"],
+        name=name,
+        artifact=output,
+        status=status,
+    )

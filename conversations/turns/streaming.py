@@ -1,0 +1,163 @@
+"""Streaming one reply: relay deltas live, save partial text, heartbeat, cancel.
+
+Two coroutines per reply. The pump reads the provider's stream as fast as it
+comes and publishes text deltas, batched over CONFAB_DELTA_FLUSH_SECONDS so a
+fast model does not send one channel-layer message per token. The watcher
+wakes every CONFAB_PARTIAL_SAVE_SECONDS to save the partial text (bounded
+writes, not one per token), heartbeat the turn lock, notice a cancel asked
+from any process, and enforce the idle timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessageChunk, BaseMessage
+
+from conversations import services
+from conversations.events import apublish, delta_event
+from conversations.turns.failures import IdleTimeout
+
+
+class TurnCancelled(Exception):
+    """The user cancelled the turn."""
+
+
+@dataclass
+class StreamState:
+    conversation_id: int
+    turn_id: uuid.UUID
+    message_id: int
+    text: str = ""
+    pending: str = ""
+    pending_offset: int = 0
+    delta_index: int = 0
+    last_flush: float = 0.0
+    last_chunk_at: float = field(default_factory=time.monotonic)
+    saved_text: str = ""
+    accumulated: AIMessageChunk | None = None
+    partial_saves: int = 0
+
+    async def flush(self) -> None:
+        if not self.pending:
+            return
+        event = delta_event(
+            conversation_id=self.conversation_id,
+            message_id=self.message_id,
+            index=self.delta_index,
+            offset=self.pending_offset,
+            delta=self.pending,
+        )
+        self.delta_index += 1
+        self.pending_offset += len(self.pending)
+        self.pending = ""
+        self.last_flush = time.monotonic()
+        await apublish(event)
+
+    def add(self, chunk: AIMessageChunk) -> None:
+        self.accumulated = chunk if self.accumulated is None else self.accumulated + chunk
+        piece = chunk.text
+        if piece:
+            self.text += piece
+            self.pending += piece
+        self.last_chunk_at = time.monotonic()
+
+
+class CancelSignal:
+    """Set by `cancel_turn` in this process; other processes reach the turn via the DB flag."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+
+    def set(self) -> None:
+        self.event.set()
+
+
+async def _pump(stream: AsyncIterator[Any], state: StreamState) -> None:
+    flush_every = settings.CONFAB_DELTA_FLUSH_SECONDS
+    iterator = aiter(stream)
+    while True:
+        if state.pending:
+            # Wait for the next chunk only until the batch is due, then send it.
+            wait = max(0.0, flush_every - (time.monotonic() - state.last_flush))
+            next_chunk = asyncio.ensure_future(anext(iterator))
+            try:
+                done, _ = await asyncio.wait({next_chunk}, timeout=wait)
+                if not done:
+                    await state.flush()
+                chunk = await next_chunk
+            except StopAsyncIteration:
+                break
+            finally:
+                next_chunk.cancel()
+        else:
+            try:
+                chunk = await anext(iterator)
+            except StopAsyncIteration:
+                break
+        state.add(chunk)
+        if state.pending and time.monotonic() - state.last_flush >= flush_every:
+            await state.flush()
+    await state.flush()
+
+
+async def stream_reply(
+    *,
+    model: BaseChatModel,
+    messages: list[BaseMessage],
+    state: StreamState,
+    cancel: CancelSignal,
+) -> AIMessageChunk:
+    """Stream one reply into `state`; raise TurnCancelled, IdleTimeout or the provider's error.
+
+    Returns the accumulated chunk (text, tool calls, usage, response metadata).
+    """
+    tick = settings.CONFAB_PARTIAL_SAVE_SECONDS
+    idle_timeout = settings.CONFAB_LLM_IDLE_TIMEOUT
+    pump = asyncio.ensure_future(_pump(model.astream(messages), state))
+    cancel_wait = asyncio.ensure_future(cancel.event.wait())
+    next_touch = time.monotonic() + tick
+    try:
+        while not pump.done():
+            timeout = max(0.0, next_touch - time.monotonic())
+            await asyncio.wait({pump, cancel_wait}, timeout=timeout, return_when="FIRST_COMPLETED")
+            if cancel.event.is_set():
+                raise TurnCancelled()
+            if pump.done():
+                break
+            if time.monotonic() - state.last_chunk_at > idle_timeout:
+                raise IdleTimeout()
+            if time.monotonic() >= next_touch:
+                next_touch = time.monotonic() + tick
+                await _save_and_touch(state, cancel)
+        pump.result()
+    finally:
+        cancel_wait.cancel()
+        if not pump.done():
+            pump.cancel()
+            await asyncio.gather(pump, return_exceptions=True)
+    if state.accumulated is None:
+        return AIMessageChunk(content="")
+    return state.accumulated
+
+
+async def _save_and_touch(state: StreamState, cancel: CancelSignal) -> None:
+    if state.text != state.saved_text:
+        await services.save_partial_text(
+            message_id=state.message_id, turn_id=state.turn_id, text=state.text
+        )
+        state.saved_text = state.text
+        state.partial_saves += 1
+    status = await services.touch_turn(conversation_id=state.conversation_id, turn_id=state.turn_id)
+    if status == "cancel":
+        cancel.set()
+        raise TurnCancelled()
+    if status == "lost":
+        raise services.TurnLost(state.turn_id)

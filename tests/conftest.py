@@ -1,0 +1,81 @@
+"""Shared fixtures: users, tokens, agents, and the local OpenAI-compatible server.
+
+With DATABASE_URL/REDIS_URL set (CI, `make test`), tests run on PostgreSQL and
+the Redis channel layer; otherwise on SQLite and the in-memory layer.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from knox.models import get_token_model
+
+from conversations.models import Agent, Conversation
+from conversations.services import create_conversation
+from tests.fakeopenai_fixture import fake_openai  # noqa: F401
+
+
+@pytest.fixture
+def llm(fake_openai, settings):  # noqa: F811
+    """The fake OpenAI server, wired in as Confab's provider for this test."""
+    settings.CONFAB_LLM_PROVIDER = "openai"
+    settings.OPENAI_BASE_URL = fake_openai.base_url
+    return fake_openai
+
+
+@pytest.fixture
+def user(db):
+    return get_user_model().objects.create_user(username="alice", password="alice-password-1")
+
+
+@pytest.fixture
+def other_user(db):
+    return get_user_model().objects.create_user(username="mallory", password="mallory-password-1")
+
+
+def make_token(user, name: str = "tests") -> str:
+    _, token = get_token_model().objects.create(user=user, name=name)
+    return token
+
+
+@pytest.fixture
+def token(user) -> str:
+    return make_token(user)
+
+
+@pytest.fixture
+def other_token(other_user) -> str:
+    return make_token(other_user)
+
+
+@pytest.fixture
+def tutor(db) -> Agent:
+    """The seed's language-tutor agent, installed by the data migration."""
+    return Agent.objects.get(slug="language-tutor")
+
+
+@pytest.fixture
+def assistant(db) -> Agent:
+    return Agent.objects.get(slug="assistant")
+
+
+@pytest.fixture
+def plain_agent(db) -> Agent:
+    """An agent with no template variables and no greeting."""
+    return Agent.objects.create(
+        slug="plain",
+        name="Plain",
+        system_prompt_template="You are a test assistant.",
+        model="test-model",
+        temperature=0.0,
+    )
+
+
+@pytest.fixture
+def conversation(user, plain_agent) -> Conversation:
+    return create_conversation(user=user, agent=plain_agent, title="Test chat")
+
+
+@pytest.fixture
+def tutor_conversation(user, tutor) -> Conversation:
+    return create_conversation(user=user, agent=tutor, title="Tutor chat")
