@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from knox.models import get_token_model
 
 from conversations.models import Agent, Conversation
+from conversations.seed_agents import install_seed_agents
 from conversations.services import create_conversation
 from tests.fakeopenai_fixture import fake_openai  # noqa: F401
 
@@ -49,13 +50,19 @@ def other_token(other_user) -> str:
 
 
 @pytest.fixture
-def tutor(db) -> Agent:
-    """The seed's language-tutor agent, installed by the data migration."""
+def seed_agents(db) -> None:
+    """The data migration's agents (reinstalled: transactional tests flush the tables)."""
+    install_seed_agents(Agent)
+
+
+@pytest.fixture
+def tutor(seed_agents) -> Agent:
+    """The seed's language-tutor agent."""
     return Agent.objects.get(slug="language-tutor")
 
 
 @pytest.fixture
-def assistant(db) -> Agent:
+def assistant(seed_agents) -> Agent:
     return Agent.objects.get(slug="assistant")
 
 
@@ -79,3 +86,6 @@ def conversation(user, plain_agent) -> Conversation:
 @pytest.fixture
 def tutor_conversation(user, tutor) -> Conversation:
     return create_conversation(user=user, agent=tutor, title="Tutor chat")
+
+
+from tests.live import live_server, live_server_factory  # noqa: E402,F401

@@ -10,14 +10,21 @@ from backend.settings import *  # noqa: F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CONFAB_LLM_PROVIDER = "openai"
 OPENAI_API_KEY = "test-key"
-OPENAI_BASE_URL = "http://127.0.0.1:9/v1"  # replaced per test by the fake server fixture
+# Replaced per test by the fake server fixture (the `llm` fixture).
+OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
 CONFAB_LLM_MAX_RETRIES = 0
 CONFAB_LLM_TIMEOUT = 5.0
 CONFAB_LLM_IDLE_TIMEOUT = 5.0
 CONFAB_PARTIAL_SAVE_SECONDS = 0.2
-CONFAB_REDIS_TEST_PREFIX = f"confab-test-{os.getpid()}"
+# Shared through the environment with live servers the tests start.
+CONFAB_REDIS_TEST_PREFIX = os.environ.setdefault(
+    "CONFAB_REDIS_PREFIX", f"confab-test-{os.getpid()}"
+)
 MEDIA_ROOT = BASE_DIR / "build" / "test-media"  # noqa: F405
 if REDIS_URL:  # noqa: F405
     # Each test run gets its own channel-layer and cache namespace.
     CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = CONFAB_REDIS_TEST_PREFIX  # noqa: F405
     CACHES["default"]["KEY_PREFIX"] = CONFAB_REDIS_TEST_PREFIX  # noqa: F405
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+CONFAB_WS_ALLOWED_ORIGINS = ["*"]
+CONFAB_REGISTRATION_OPEN = True

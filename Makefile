@@ -1,0 +1,74 @@
+# Confab: `make run` to try it, `make test` to test it. Both set up .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: install run test lint format openapi check-openapi schema check-schema contracts \
+        sdk ts-types recover bench-history bench-streaming bench-turn bench-throughput clean
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c requirements.lock -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: migrate, print a demo token, serve on http://127.0.0.1:8000 (SQLite + demo model by default)
+run: install
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py ensure_demo_user
+	DEBUG=$${DEBUG:-1} $(BIN)/uvicorn backend.asgi:application --host 127.0.0.1 --port 8000 \
+		--ws-per-message-deflate false
+
+## test: the whole suite (PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set)
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## openapi: regenerate openapi.yaml from the code (validated, warnings are errors)
+openapi: install
+	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py spectacular \
+		--file openapi.yaml --validate --fail-on-warn
+
+check-openapi: install
+	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py spectacular \
+		--file build/openapi.check.yaml --validate --fail-on-warn
+	@mkdir -p build
+	@diff -u openapi.yaml build/openapi.check.yaml \
+		|| (echo "openapi.yaml is stale: run make openapi" && exit 1)
+
+## schema: export schema.graphql from the code
+schema: install
+	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py export_schema \
+		api.graphql.schema:schema --path schema.graphql
+
+check-schema: install
+	@mkdir -p build
+	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py export_schema \
+		api.graphql.schema:schema --path build/schema.check.graphql
+	@diff -u schema.graphql build/schema.check.graphql \
+		|| (echo "schema.graphql is stale: run make schema" && exit 1)
+
+contracts: check-openapi check-schema
+
+## sdk: generate the Python client from openapi.yaml into build/sdk (not committed)
+sdk: install
+	$(BIN)/openapi-python-client generate --path openapi.yaml --output-path build/sdk \
+		--overwrite --meta none --config sdk/config.yaml
+
+## recover: end turns left streaming by dead workers
+recover: install
+	$(BIN)/python manage.py recover_turns
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,146 @@
+"""Live Confab servers for end-to-end tests: real uvicorn processes on 127.0.0.1.
+
+`live_server` starts one process, `live_server_factory` any number (scale-out
+tests), each on a random port against the test database (PostgreSQL: the
+servers must see what the test commits, so these tests use
+`transactional_db`) and the same Redis namespace, with the fake OpenAI
+server as provider.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url() -> str:
+    settings = connection.settings_dict
+    if connection.vendor != "postgresql":
+        pytest.skip("live-server tests need PostgreSQL (set DATABASE_URL; make test does)")
+    user = settings.get("USER") or "postgres"
+    host = settings.get("HOST") or "127.0.0.1"
+    port = settings.get("PORT") or 5432
+    password = f":{settings['PASSWORD']}" if settings.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{host}:{port}/{settings['NAME']}"
+
+
+@dataclass
+class LiveServer:
+    """One running uvicorn process serving Confab."""
+
+    port: int
+    process: subprocess.Popen
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Kill the whole process group (uvicorn and any worker processes)."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def start_server(
+    tmp_path: Path, *, extra_env: dict[str, str] | None = None, workers: int = 1
+) -> LiveServer:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": database_url(),
+        "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
+    }
+    log_path = tmp_path / f"server-{port}.log"
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "backend.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--ws-per-message-deflate",
+        "false",
+        "--no-access-log",
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    server = LiveServer(port=port, process=process, log_path=log_path, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"server did not start:\n{server.log()}")
+
+
+@pytest.fixture
+def live_server_factory(transactional_db, llm, tmp_path) -> Iterator:
+    """Start Confab servers: `factory(extra_env=None, workers=1) -> LiveServer`."""
+    servers: list[LiveServer] = []
+
+    def factory(extra_env: dict[str, str] | None = None, workers: int = 1) -> LiveServer:
+        env = {"OPENAI_BASE_URL": llm.base_url, **(extra_env or {})}
+        server = start_server(tmp_path, extra_env=env, workers=workers)
+        servers.append(server)
+        return server
+
+    yield factory
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def live_server(live_server_factory, seed_agents) -> LiveServer:
+    """One live Confab server (uvicorn, 1 worker)."""
+    return live_server_factory()
