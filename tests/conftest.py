@@ -7,6 +7,8 @@ the Redis channel layer; otherwise on SQLite and the in-memory layer.
 from __future__ import annotations
 
 import pytest
+from asgiref.sync import SyncToAsync
+from django.db import connections
 from django.contrib.auth import get_user_model
 from knox.models import get_token_model
 
@@ -14,6 +16,14 @@ from conversations.models import Agent, Conversation
 from conversations.seed_agents import install_seed_agents
 from conversations.services import create_conversation
 from tests.fakeopenai_fixture import fake_openai  # noqa: F401
+
+
+@pytest.fixture(autouse=True)
+def _close_executor_connections():
+    """Close DB connections opened by async ORM calls in asgiref's shared thread, so the
+    test database can be flushed and dropped (they outlive the test otherwise)."""
+    yield
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
 @pytest.fixture
