@@ -108,8 +108,11 @@ class ConversationMessage(models.Model):
     """One stored LangChain message, in the seed's `{"_type", "_value"}` shape."""
 
     id = models.BigAutoField(primary_key=True)
+    # Indexed by msg_conversation_id (conversation_id, id), which also serves
+    # lookups by conversation alone: a second single-column index would only
+    # cost writes.
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
+        Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversation_messages"

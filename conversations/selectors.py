@@ -192,7 +192,7 @@ def attach_last_messages(conversations: list[Conversation]) -> None:
         .annotate(
             last_id=Subquery(
                 ConversationMessage.objects.filter(conversation_id=OuterRef("pk"))
-                .order_by("-id")
+                .order_by(*NEWEST_FIRST)
                 .values("id")[:1]
             )
         )
@@ -226,6 +226,10 @@ class MessagePage:
         return self.results[-1].id if self.has_newer and self.results else None
 
 
+NEWEST_FIRST = ("-id",)
+OLDEST_FIRST = ("id",)
+
+
 def messages_of(conversation: Conversation) -> QuerySet[ConversationMessage]:
     return ConversationMessage.objects.filter(conversation_id=conversation.pk)
 
@@ -252,12 +256,12 @@ def message_page(
         )
     base = messages_of(conversation)
     if after_id is not None:
-        rows = list(base.filter(id__gt=after_id).order_by("id")[: size + 1])
+        rows = list(base.filter(id__gt=after_id).order_by(*OLDEST_FIRST)[: size + 1])
         has_newer = len(rows) > size
         rows = rows[:size]
         has_older = base.filter(id__lte=after_id).exists()
         return MessagePage(results=rows, has_older=has_older, has_newer=has_newer)
-    queryset = base.order_by("-id")
+    queryset = base.order_by(*NEWEST_FIRST)
     if before_id is not None:
         queryset = queryset.filter(id__lt=before_id)
     rows = list(queryset[: size + 1])
@@ -282,7 +286,7 @@ def messages_after(
     """Messages newer than `after_id`, oldest first (resume after a reconnect)."""
     return ConversationMessage.objects.filter(
         conversation_id=conversation_id, id__gt=after_id
-    ).order_by("id")[:limit]
+    ).order_by(*OLDEST_FIRST)[:limit]
 
 
 def history_window(
@@ -296,14 +300,14 @@ def history_window(
     return (
         ConversationMessage.objects.filter(conversation_id=conversation_id, id__lte=up_to_id)
         .filter(Q(status=MessageStatus.COMPLETE) | Q(status=MessageStatus.CANCELLED))
-        .order_by("-id")[:size]
+        .order_by(*NEWEST_FIRST)[:size]
     )
 
 
 async def alast_message_id(*, conversation_id: int) -> int | None:
     return await (
         ConversationMessage.objects.filter(conversation_id=conversation_id)
-        .order_by("-id")
+        .order_by(*NEWEST_FIRST)
         .values_list("id", flat=True)
         .afirst()
     )

@@ -79,7 +79,9 @@ def test_image_list_content_of_the_origin_round_trips():
 def test_chunk_with_tool_calls_round_trips():
     chunk = AIMessageChunk(
         content="",
-        tool_call_chunks=[{"name": "calculator", "args": '{"expression": "1+', "id": "c1", "index": 0}],
+        tool_call_chunks=[
+            {"name": "calculator", "args": '{"expression": "1+', "id": "c1", "index": 0}
+        ],
     ) + AIMessageChunk(content="", tool_call_chunks=[{"args": '2"}', "index": 0}])
     decoded = decode_message(encode_message(chunk))
     assert decoded == chunk
@@ -106,15 +108,21 @@ texts = st.text(max_size=200)
 json_scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20)
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=10,
 )
 kwargs_dicts = st.dictionaries(st.text(min_size=1, max_size=10), json_values, max_size=3)
 ids = st.none() | st.text(min_size=1, max_size=30)
 tool_calls = st.lists(
     st.builds(
-        lambda name, args, call_id: {"name": name, "args": args, "id": call_id, "type": "tool_call"},
+        lambda name, args, call_id: {
+            "name": name,
+            "args": args,
+            "id": call_id,
+            "type": "tool_call",
+        },
         st.text(min_size=1, max_size=20),
         st.dictionaries(st.text(min_size=1, max_size=10), json_values, max_size=3),
         st.text(min_size=1, max_size=20),
@@ -176,7 +184,10 @@ def fake_saver(saved: list):
 
 
 def test_origin_dataframe_becomes_records():
-    frame = {"_type": "DataFrame", "_value": {"name": {"0": "茶", "1": "커피"}, "price": {"0": 3, "1": 4}}}
+    frame = {
+        "_type": "DataFrame",
+        "_value": {"name": {"0": "茶", "1": "커피"}, "price": {"0": 3, "1": 4}},
+    }
     output = normalize_tool_output(frame, fake_saver([]))
     assert output == {
         "kind": "table",
@@ -188,7 +199,9 @@ def test_origin_dataframe_becomes_records():
 def test_records_become_a_table_and_bytes_a_file_reference():
     saved: list = []
     assert normalize_tool_output([{"a": 1}, {"b": 2}], fake_saver(saved))["columns"] == ["a", "b"]
-    reference = normalize_tool_output({"_type": "bytes", "_value": base64.b64encode(b"\x89PNG").decode()}, fake_saver(saved))
+    reference = normalize_tool_output(
+        {"_type": "bytes", "_value": base64.b64encode(b"\x89PNG").decode()}, fake_saver(saved)
+    )
     assert reference["kind"] == "file" and saved == [b"\x89PNG"]
     big_data_url = "data:image/png;base64," + base64.b64encode(b"x" * 10_000).decode()
     assert normalize_tool_output(big_data_url, fake_saver(saved))["mime_type"] == "image/png"

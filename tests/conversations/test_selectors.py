@@ -1,0 +1,234 @@
+"""Selectors: owner scoping and keyset pages that never count or offset the history."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from langchain_core.messages import HumanMessage
+
+from conversations import selectors, services
+from conversations.codec import encode_message
+from conversations.errors import NotFound, ValidationFailed
+from conversations.models import Conversation, ConversationMessage
+
+pytestmark = pytest.mark.django_db
+
+
+def fill(conversation: Conversation, count: int) -> list[int]:
+    rows = [
+        ConversationMessage(
+            conversation=conversation,
+            user_id=conversation.user_id,
+            role="human",
+            content=encode_message(HumanMessage(f"m{i}")),
+            text=f"m{i}",
+        )
+        for i in range(count)
+    ]
+    return [row.id for row in ConversationMessage.objects.bulk_create(rows)]
+
+
+def page_ids(page) -> list[int]:
+    return [row.id for row in page.results]
+
+
+def test_empty_conversation(conversation):
+    page = selectors.message_page(conversation=conversation)
+    assert page.results == [] and not page.has_older and not page.has_newer
+    assert page.older_cursor is None and page.newer_cursor is None
+
+
+def test_exactly_one_page(conversation):
+    ids = fill(conversation, 5)
+    page = selectors.message_page(conversation=conversation, limit=5)
+    assert page_ids(page) == ids
+    assert not page.has_older and not page.has_newer
+
+
+def test_newest_page_is_default_and_chronological(conversation):
+    ids = fill(conversation, 12)
+    page = selectors.message_page(conversation=conversation, limit=5)
+    assert page_ids(page) == ids[-5:]
+    assert page.has_older and not page.has_newer
+    assert page.older_cursor == ids[-5]
+
+
+def test_walk_back_and_forward_covers_everything_once(conversation):
+    ids = fill(conversation, 23)
+    seen: list[int] = []
+    page = selectors.message_page(conversation=conversation, limit=5)
+    seen = page_ids(page) + seen
+    while page.has_older:
+        page = selectors.message_page(conversation=conversation, before=page.older_cursor, limit=5)
+        seen = page_ids(page) + seen
+        assert page.has_newer
+    assert seen == ids
+    forward: list[int] = []
+    page = selectors.message_page(conversation=conversation, after=0, limit=7)
+    forward += page_ids(page)
+    while page.has_newer:
+        page = selectors.message_page(conversation=conversation, after=page.newer_cursor, limit=7)
+        forward += page_ids(page)
+        assert page.has_older
+    assert forward == ids
+
+
+def test_cursor_at_first_and_last_message(conversation):
+    ids = fill(conversation, 10)
+    before_first = selectors.message_page(conversation=conversation, before=ids[0])
+    assert before_first.results == [] and not before_first.has_older and before_first.has_newer
+    after_last = selectors.message_page(conversation=conversation, after=ids[-1])
+    assert after_last.results == [] and after_last.has_older and not after_last.has_newer
+    at_last = selectors.message_page(conversation=conversation, before=ids[-1], limit=3)
+    assert page_ids(at_last) == ids[-4:-1] and at_last.has_newer and at_last.has_older
+
+
+def test_cursor_of_a_deleted_message_still_pages(conversation):
+    ids = fill(conversation, 10)
+    ConversationMessage.objects.filter(pk=ids[5]).delete()
+    older = selectors.message_page(conversation=conversation, before=ids[5], limit=3)
+    assert page_ids(older) == ids[2:5]
+    assert older.has_newer and older.has_older
+    newer = selectors.message_page(conversation=conversation, after=ids[5], limit=10)
+    assert page_ids(newer) == ids[6:]
+    assert newer.has_older and not newer.has_newer
+
+
+@pytest.mark.parametrize("limit", [0, -1, "abc", "1.5", 1.5, 10**9, "", None, True])
+def test_limit_validation(conversation, limit, settings):
+    fill(conversation, 3)
+    if limit in ("", None):
+        page = selectors.message_page(conversation=conversation, limit=limit)
+        assert len(page.results) == 3
+        return
+    with pytest.raises(ValidationFailed) as error:
+        selectors.message_page(conversation=conversation, limit=limit)
+    assert "limit" in error.value.fields
+
+
+def test_limit_cap_is_a_setting(conversation, settings):
+    settings.CONFAB_MAX_PAGE_SIZE = 4
+    fill(conversation, 6)
+    assert len(selectors.message_page(conversation=conversation, limit=4).results) == 4
+    with pytest.raises(ValidationFailed):
+        selectors.message_page(conversation=conversation, limit=5)
+
+
+@pytest.mark.parametrize("cursor", ["x", "-1", "1e3", 2**63, "9" * 30])
+def test_bad_cursors_are_clear_errors(conversation, cursor):
+    with pytest.raises(ValidationFailed) as error:
+        selectors.message_page(conversation=conversation, before=cursor)
+    assert error.value.fields["before"][0]["code"] in {"invalid", "out_of_range"}
+
+
+def test_before_and_after_together_is_an_error(conversation):
+    with pytest.raises(ValidationFailed):
+        selectors.message_page(conversation=conversation, before=5, after=1)
+
+
+def test_owner_scoping(user, other_user, conversation):
+    with pytest.raises(NotFound):
+        selectors.get_conversation(user=other_user, conversation_id=conversation.pk)
+    with pytest.raises(NotFound):
+        selectors.get_conversation(user=user, conversation_id=conversation.pk + 1000)
+    for junk in ("abc", -1, 0, None, 2**70):
+        with pytest.raises(NotFound):
+            selectors.get_conversation(user=user, conversation_id=junk)
+    assert (
+        selectors.get_conversation(user=user, conversation_id=str(conversation.pk)) == conversation
+    )
+    assert list(selectors.conversations_of(other_user)) == []
+
+
+def test_page_query_count_is_constant(conversation, plain_agent, user):
+    fill(conversation, 10)
+    big = services.create_conversation(user=user, agent=plain_agent)
+    fill(big, 3000)
+    counts = []
+    for target in (conversation, big):
+        with CaptureQueriesContext(connection) as queries:
+            selectors.message_page(conversation=target, limit=5)
+            selectors.message_page(conversation=target, before=10**6, limit=5)
+        counts.append(len(queries))
+        assert not any(
+            "OFFSET" in q["sql"] or "COUNT(" in q["sql"] for q in queries.captured_queries
+        )
+    assert counts[0] == counts[1]
+
+
+def test_history_page_uses_the_conversation_id_index(conversation, user, plain_agent):
+    if connection.vendor != "postgresql":
+        pytest.skip("query plans are checked on PostgreSQL")
+    others = Conversation.objects.bulk_create(
+        [Conversation(user=user, agent=plain_agent) for _ in range(300)]
+    )
+    # Interleaved in id order, as on a busy table: 120 of mine among 9,000 others.
+    content = encode_message(HumanMessage("x"))
+    rows = []
+    for i in range(120):
+        rows.append(ConversationMessage(conversation=conversation, user=user, content=content))
+        rows += [
+            ConversationMessage(conversation=other, user=user, content=content)
+            for other in others[(i * 75) % 300 : (i * 75) % 300 + 75]
+        ]
+    ConversationMessage.objects.bulk_create(rows, batch_size=5000)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE conversations_conversationmessage")
+    mine = list(
+        ConversationMessage.objects.filter(conversation=conversation)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    for before in (None, mine[60], mine[5]):  # newest, middle, oldest pages
+        queryset = ConversationMessage.objects.filter(conversation_id=conversation.pk)
+        if before:
+            queryset = queryset.filter(id__lt=before)
+        plan = queryset.order_by(*selectors.NEWEST_FIRST)[:51].explain()
+        assert "msg_conversation_id" in plan, plan
+        assert "Seq Scan" not in plan, plan
+
+
+def test_conversation_list_keyset_newest_activity_first(user, other_user, plain_agent):
+    made = [
+        services.create_conversation(user=user, agent=plain_agent, title=f"c{i}") for i in range(7)
+    ]
+    services.create_conversation(user=other_user, agent=plain_agent, title="not mine")
+    services.append_message(conversation=made[2], message=HumanMessage("bump"))
+    seen = []
+    cursor = None
+    while True:
+        page = selectors.conversation_page(user=user, cursor=cursor, limit=3)
+        seen += [c.title for c in page.results]
+        if not page.has_more:
+            break
+        cursor = page.next_cursor
+    assert seen[0] == "c2"
+    assert sorted(seen) == sorted(c.title for c in made)
+    assert len(seen) == 7
+    with_last = selectors.conversation_page(user=user, limit=1).results[0]
+    assert with_last.last_message.text == "bump"
+
+
+def test_conversation_filters(user, plain_agent, tutor):
+    a = services.create_conversation(user=user, agent=plain_agent, title="Coffee order")
+    services.create_conversation(user=user, agent=tutor, title="Tea time")
+    services.set_archived(conversation=a, archived=True)
+    titles = lambda **kw: [c.title for c in selectors.conversation_page(user=user, **kw).results]  # noqa: E731
+    assert titles(archived=True) == ["Coffee order"]
+    assert titles(archived=False) == ["Tea time"]
+    assert titles(agent="language-tutor") == ["Tea time"]
+    assert titles(q="coffee") == ["Coffee order"]
+    with pytest.raises(ValidationFailed):
+        selectors.conversation_page(user=user, cursor="!!not-a-cursor!!")
+
+
+def test_conversation_list_query_count_is_constant(user, plain_agent):
+    def count(n):
+        for i in range(n):
+            c = services.create_conversation(user=user, agent=plain_agent, title=str(i))
+            services.append_message(conversation=c, message=HumanMessage("x"))
+        with CaptureQueriesContext(connection) as queries:
+            page = selectors.conversation_page(user=user, limit=50)
+            [(c.agent.slug, c.last_message) for c in page.results]
+        return len(queries)
+
+    assert count(2) == count(20)
