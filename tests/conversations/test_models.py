@@ -18,7 +18,11 @@ def test_migration_installs_the_seed_language_tutor(tutor):
     for variable in ("{언어}", "{상황}", "{레벨}"):
         assert variable in tutor.system_prompt_template
     defaults = {name: spec["default"] for name, spec in tutor.context_schema.items()}
-    assert defaults == {"언어": "중국어", "상황": "스타벅스에서 커피를 주문하는 상황", "레벨": "초급"}
+    assert defaults == {
+        "언어": "중국어",
+        "상황": "스타벅스에서 커피를 주문하는 상황",
+        "레벨": "초급",
+    }
 
 
 def test_chat_room_creates_its_conversation_on_create(user, tutor):
@@ -74,7 +78,10 @@ def test_admin_pages_render_for_staff(client, user, conversation):
     assert "&quot;_type&quot;: &quot;AIMessage&quot;" in detail.content.decode()
     for model in ("agent", "conversation", "chatroom"):
         assert client.get(f"/admin/conversations/{model}/").status_code == 200
-    assert client.get(f"/admin/conversations/conversation/{conversation.pk}/change/").status_code == 200
+    assert (
+        client.get(f"/admin/conversations/conversation/{conversation.pk}/change/").status_code
+        == 200
+    )
 
 
 def test_admin_is_for_staff_only(client, user):

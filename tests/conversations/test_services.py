@@ -34,7 +34,9 @@ def test_unknown_and_missing_variables_are_named(user, db):
         slug="strict", name="Strict", system_prompt_template="Speak {language} about {topic}."
     )
     with pytest.raises(ValidationFailed) as error:
-        services.create_conversation(user=user, agent=agent, context={"language": "fr", "mood": "x"})
+        services.create_conversation(
+            user=user, agent=agent, context={"language": "fr", "mood": "x"}
+        )
     assert set(error.value.fields) == {"context.mood", "context.topic"}
     assert error.value.fields["context.mood"][0]["code"] == "unknown_variable"
     assert error.value.fields["context.topic"][0]["code"] == "missing_variable"
