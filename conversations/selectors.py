@@ -80,6 +80,13 @@ def list_agents() -> QuerySet[Agent]:
     return Agent.objects.filter(is_active=True).order_by("name", "id")
 
 
+def agents_by_slug(*, slugs: list[str]) -> dict[str, Agent]:
+    """Agents by slug in one query, inactive ones included: a conversation keeps its agent."""
+    if not slugs:
+        return {}
+    return {agent.slug: agent for agent in Agent.objects.filter(slug__in=slugs)}
+
+
 def get_agent(*, slug: str) -> Agent:
     agent = list_agents().filter(slug=slug).first()
     if agent is None:
@@ -184,11 +191,24 @@ def conversation_page(
 
 
 def attach_last_messages(conversations: list[Conversation]) -> None:
-    """Set `.last_message` on each conversation with one query (no N+1)."""
+    """Set `.last_message` on each conversation with two queries (no N+1)."""
     if not conversations:
         return
+    messages = last_messages(conversation_ids=[c.pk for c in conversations])
+    for conversation in conversations:
+        conversation.last_message = messages.get(conversation.pk)
+
+
+def last_messages(*, conversation_ids: list[int]) -> dict[int, ConversationMessage]:
+    """The newest message of each conversation that has one, in two queries.
+
+    The ids must come from conversations the caller already scoped to its user
+    (a page, an owner-checked object, an event of a group it was allowed to join).
+    """
+    if not conversation_ids:
+        return {}
     last_ids = (
-        Conversation.objects.filter(pk__in=[c.pk for c in conversations])
+        Conversation.objects.filter(pk__in=conversation_ids)
         .annotate(
             last_id=Subquery(
                 ConversationMessage.objects.filter(conversation_id=OuterRef("pk"))
@@ -198,12 +218,9 @@ def attach_last_messages(conversations: list[Conversation]) -> None:
         )
         .values_list("pk", "last_id")
     )
-    by_conversation = dict(last_ids)
-    messages = ConversationMessage.objects.in_bulk(
-        [mid for mid in by_conversation.values() if mid is not None]
-    )
-    for conversation in conversations:
-        conversation.last_message = messages.get(by_conversation.get(conversation.pk))
+    by_conversation = {pk: mid for pk, mid in last_ids if mid is not None}
+    messages = ConversationMessage.objects.in_bulk(list(by_conversation.values()))
+    return {pk: messages[mid] for pk, mid in by_conversation.items() if mid in messages}
 
 
 # --- messages ---------------------------------------------------------------
