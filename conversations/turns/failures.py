@@ -2,26 +2,63 @@
 
 Raw exception text never reaches a client: it may carry URLs, keys or the
 prompt. The full exception goes to the server log instead.
+
+The exceptions are not always the ones the OpenAI client documents at the
+top: langchain-openai re-raises them as its own subclasses
+(`OpenAIConnectionError(...) from APIConnectionError(...) from <transport
+error>`), and openai>=3 speaks HTTP through `httpx2`, a fork of httpx with its
+own exception classes. So the transport error that tells a cut stream from an
+unreachable server is found by walking the whole cause chain, for both httpx
+flavours.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import openai
 
+try:
+    import httpx2
+except ImportError:  # pragma: no cover - openai<3 uses httpx itself
+    httpx2 = httpx
+
 PROVIDER_TIMEOUT = ("provider_timeout", "The model provider did not answer in time.")
 STREAM_INTERRUPTED = ("provider_stream_interrupted", "The model's reply stream was cut off.")
+
+# A response body that ended early or broke while being read.
+_CUT_STREAM: tuple[type[BaseException], ...] = (
+    httpx.RemoteProtocolError,
+    httpx.ReadError,
+    httpx.StreamError,
+    httpx2.RemoteProtocolError,
+    httpx2.ReadError,
+    httpx2.StreamError,
+)
+_TRANSPORT_TIMEOUTS: tuple[type[BaseException], ...] = (
+    httpx.TimeoutException,
+    httpx2.TimeoutException,
+)
+_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx.TransportError, httpx2.TransportError)
 
 
 class IdleTimeout(Exception):
     """The provider sent nothing for longer than CONFAB_LLM_IDLE_TIMEOUT."""
 
 
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
 def classify_failure(exc: BaseException) -> tuple[str, str]:
     """(code, safe message) for an exception raised while producing a reply."""
-    if isinstance(
-        exc, IdleTimeout | openai.APITimeoutError | TimeoutError | httpx.TimeoutException
-    ):
+    if isinstance(exc, (IdleTimeout, openai.APITimeoutError, TimeoutError, *_TRANSPORT_TIMEOUTS)):
         return PROVIDER_TIMEOUT
     if isinstance(exc, openai.RateLimitError):
         return ("provider_rate_limited", "The model provider is rate limiting. Try again shortly.")
@@ -29,11 +66,8 @@ def classify_failure(exc: BaseException) -> tuple[str, str]:
         if exc.status_code >= 500:
             return ("provider_error", "The model provider failed to answer.")
         return ("provider_rejected", "The model provider rejected the request.")
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.StreamError):
-        return STREAM_INTERRUPTED
-    if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, httpx.RemoteProtocolError | httpx.ReadError):
+    if isinstance(exc, (openai.APIConnectionError, *_TRANSPORT_ERRORS, *_CUT_STREAM)):
+        if any(isinstance(cause, _CUT_STREAM) for cause in _chain(exc)):
             return STREAM_INTERRUPTED
         return ("provider_unavailable", "Could not reach the model provider.")
     return ("internal_error", "The reply failed because of an internal error.")
