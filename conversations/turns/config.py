@@ -64,7 +64,8 @@ def window_to_messages(rows: list[ConversationMessage]) -> list[BaseMessage]:
 
     The window may cut a tool exchange in half; providers reject tool results
     without their call and calls without their results, so those are dropped
-    (a call's text is kept).
+    (a call's text is kept). Calls whose arguments were not JSON
+    (`invalid_tool_calls`) are sent as calls too, so they count as calls here.
     """
     while rows and rows[0].role != MessageRole.HUMAN:
         rows = rows[1:]
@@ -73,14 +74,16 @@ def window_to_messages(rows: list[ConversationMessage]) -> list[BaseMessage]:
     called: set[str] = set()
     cleaned: list[BaseMessage] = []
     for message in messages:
-        if isinstance(message, AIMessage) and message.tool_calls:
-            if all(call["id"] in answered for call in message.tool_calls):
-                called.update(call["id"] for call in message.tool_calls)
+        if isinstance(message, AIMessage):
+            calls = [*message.tool_calls, *message.invalid_tool_calls]
+            if calls and all(call["id"] in answered for call in calls):
+                called.update(call["id"] for call in calls)
             else:
-                message = AIMessage(content=message.content)
+                if calls:
+                    message = AIMessage(content=message.content)
+                if not message.text:
+                    continue
         if isinstance(message, ToolMessage) and message.tool_call_id not in called:
-            continue
-        if isinstance(message, AIMessage) and not message.tool_calls and not message.text:
             continue
         cleaned.append(message)
     return cleaned

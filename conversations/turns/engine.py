@@ -314,25 +314,38 @@ class _TurnRunner:
                 model=model, messages=messages, state=self.state, cancel=self.cancel
             )
             reply = message_chunk_to_message(chunk)
-            if not (offer_tools and reply.tool_calls):
+            if not offer_tools:
+                # Calls the model made without being offered tools never run: not kept.
+                reply = _without_tool_calls(reply)
+            if not (reply.tool_calls or reply.invalid_tool_calls):
                 return await self._finish(reply, MessageStatus.COMPLETE, last=True)
             await self._finish(reply, MessageStatus.COMPLETE, last=False)
+            # That reply is stored for good; a cancel or failure from here on
+            # ends the turn in a new row (see _open_row), never in this one.
+            self.state = None
             messages.append(reply)
             messages.extend(await self._run_tools(reply, tools))
             if self.cancel.event.is_set():
                 raise TurnCancelled()
-            self.ai_row = await sync_to_async(services.add_turn_message)(
-                conversation_id=self.conversation.pk,
-                turn_id=self.turn_id,
-                message=AIMessage(content=""),
-                status=MessageStatus.STREAMING,
-            )
+            await self._open_row()
         raise AssertionError("unreachable: the last round offers no tools")
+
+    async def _open_row(self) -> None:
+        """Store the streaming AI message the next round (or the turn's end) writes to."""
+        self.state = None
+        self.ai_row = await sync_to_async(services.add_turn_message)(
+            conversation_id=self.conversation.pk,
+            turn_id=self.turn_id,
+            message=AIMessage(content=""),
+            status=MessageStatus.STREAMING,
+        )
 
     async def _run_tools(self, reply: AIMessage, tools: list[BaseTool]) -> list[ToolMessage]:
         by_name = {tool.name: tool for tool in tools}
         results = []
-        for call in reply.tool_calls:
+        # Calls whose arguments are not JSON are answered too (with an error):
+        # the provider refuses a history with an unanswered call.
+        for call in [*reply.tool_calls, *reply.invalid_tool_calls]:
             result = await run_tool(by_name.get(call["name"]), call)
             await sync_to_async(services.add_turn_message)(
                 conversation_id=self.conversation.pk, turn_id=self.turn_id, message=result
@@ -367,20 +380,18 @@ class _TurnRunner:
 
     async def _end(self, status: str) -> ConversationMessage | None:
         try:
-            partial = self._partial()
+            if self.ai_row.status != MessageStatus.STREAMING:
+                await self._open_row()
             # Tool calls of a reply that did not finish are not kept: no tool ran.
-            partial = AIMessage(
-                content=partial.content,
-                response_metadata=partial.response_metadata,
-                usage_metadata=partial.usage_metadata,
-                id=partial.id,
-            )
+            partial = _without_tool_calls(self._partial())
             return await self._finish(partial, status, last=True)
         except services.TurnLost:
             return None
 
     async def _end_failed(self, code: str, message: str) -> ConversationMessage | None:
         try:
+            if self.ai_row.status != MessageStatus.STREAMING:
+                await self._open_row()
             partial = self._partial()
             self.ai_row = await sync_to_async(services.finish_message)(
                 conversation_id=self.conversation.pk,
@@ -397,10 +408,24 @@ class _TurnRunner:
             return None
 
 
+def _without_tool_calls(message: AIMessage) -> AIMessage:
+    """The reply's text and metadata without its tool calls."""
+    if not (message.tool_calls or message.invalid_tool_calls):
+        return message
+    return AIMessage(
+        content=message.content,
+        response_metadata=message.response_metadata,
+        usage_metadata=message.usage_metadata,
+        id=message.id,
+    )
+
+
 async def run_tool(tool: BaseTool | None, call: dict[str, Any]) -> ToolMessage:
     """Run one tool call; any failure becomes a stored error result, never a crashed turn."""
-    name = call["name"]
+    name = call["name"] or ""
     try:
+        if call.get("type") == "invalid_tool_call":
+            raise ValueError("The tool call's arguments are not valid JSON.")
         if tool is None:
             raise LookupError(f"Unknown tool {name!r}.")
         raw = await asyncio.wait_for(tool.ainvoke(call["args"]), settings.CONFAB_TOOL_TIMEOUT)
@@ -417,7 +442,7 @@ async def run_tool(tool: BaseTool | None, call: dict[str, Any]) -> ToolMessage:
         status = "error"
     return ToolMessage(
         content=tool_output_text(output),
-        tool_call_id=call["id"],
+        tool_call_id=call["id"] or "",
         name=name,
         artifact=output,
         status=status,
