@@ -25,11 +25,15 @@ def template_variables(template: str) -> list[str]:
         parsed = list(Formatter().parse(template or ""))
     except ValueError as exc:
         raise TemplateError(str(exc)) from exc
-    for _literal, field_name, _spec, _conversion in parsed:
+    for _literal, field_name, spec, conversion in parsed:
         if field_name is None:
             continue
         if not NAME_RE.match(field_name) or field_name.isdigit():
             raise TemplateError(f"Placeholder {{{field_name}}} is not a plain name.")
+        if spec or conversion:
+            # `{x:>{y}}` would name a variable nobody validated, and `{x:>999999999}`
+            # would render a gigabyte: placeholders are names, nothing more.
+            raise TemplateError(f"Placeholder {{{field_name}}} has a conversion or format spec.")
         if field_name not in names:
             names.append(field_name)
     return names
