@@ -1,1 +1,12 @@
-urlpatterns: list = []
+"""Routes of the web chat app: the page at `/` and its files under `/web/`."""
+
+from django.urls import path
+
+from api.web import views
+
+app_name = "web"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("web/<path:name>", views.asset, name="asset"),
+]

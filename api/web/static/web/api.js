@@ -1,0 +1,143 @@
+// HTTP side of the API: REST for signing in and out, GraphQL for everything else.
+
+const AUTH_KEY = "confab.auth";
+
+export class ApiError extends Error {
+  constructor(message, { code = "ERROR", status = 0, fields = null } = {}) {
+    super(message);
+    this.name = "ApiError";
+    this.code = code;
+    this.status = status;
+    this.fields = fields;
+  }
+}
+
+export const UNAUTHENTICATED_CODES = new Set(["NOT_AUTHENTICATED", "UNAUTHENTICATED", "AUTHENTICATION_FAILED"]);
+
+/** The stored session: {token, expiry, user} or null (expired ones are dropped). */
+export function loadAuth() {
+  try {
+    const auth = JSON.parse(localStorage.getItem(AUTH_KEY) || "null");
+    if (!auth || typeof auth.token !== "string") return null;
+    if (auth.expiry && new Date(auth.expiry).getTime() < Date.now()) {
+      localStorage.removeItem(AUTH_KEY);
+      return null;
+    }
+    return auth;
+  } catch {
+    return null;
+  }
+}
+
+export function saveAuth(auth) {
+  localStorage.setItem(AUTH_KEY, JSON.stringify(auth));
+}
+
+export function clearAuth() {
+  localStorage.removeItem(AUTH_KEY);
+}
+
+/** The first human-readable message of a DRF error body. */
+function restErrorMessage(body, status) {
+  if (!body || typeof body !== "object") return `Request failed (HTTP ${status}).`;
+  if (body.fields && typeof body.fields === "object") {
+    for (const errors of Object.values(body.fields)) {
+      const first = Array.isArray(errors) ? errors[0] : errors;
+      if (first) return typeof first === "string" ? first : first.message || body.detail;
+    }
+  }
+  return body.detail || `Request failed (HTTP ${status}).`;
+}
+
+/** POST JSON to the REST API (`path` relative to /api/v1/). */
+export async function restPost(apiUrl, path, body, token = null) {
+  const headers = { "Content-Type": "application/json", Accept: "application/json" };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let response;
+  try {
+    response = await fetch(apiUrl + path, {
+      method: "POST",
+      headers,
+      body: JSON.stringify(body ?? {}),
+      // Token auth only: never let an admin session cookie authenticate the app.
+      credentials: "omit",
+    });
+  } catch {
+    throw new ApiError("Cannot reach the server. Check your connection.", { code: "NETWORK" });
+  }
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    throw new ApiError(restErrorMessage(data, response.status), {
+      code: data?.code || `HTTP_${response.status}`,
+      status: response.status,
+      fields: data?.fields || null,
+    });
+  }
+  return data;
+}
+
+/** A GraphQL-over-HTTP client with bearer-token auth. */
+export class GraphQLClient {
+  constructor(url, { getToken, onUnauthenticated }) {
+    this.url = url;
+    this.getToken = getToken;
+    this.onUnauthenticated = onUnauthenticated;
+  }
+
+  async request(query, variables = {}) {
+    const headers = { "Content-Type": "application/json", Accept: "application/json" };
+    const token = this.getToken();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    let response;
+    try {
+      response = await fetch(this.url, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ query, variables }),
+        credentials: "omit",
+      });
+    } catch {
+      throw new ApiError("Cannot reach the server. Check your connection.", { code: "NETWORK" });
+    }
+    let body = null;
+    try {
+      body = await response.json();
+    } catch {
+      body = null;
+    }
+    if (response.status === 401) {
+      this.onUnauthenticated();
+      throw new ApiError("Please sign in again.", { code: "NOT_AUTHENTICATED", status: 401 });
+    }
+    const errors = body?.errors;
+    if (Array.isArray(errors) && errors.length) {
+      const first = errors[0];
+      const code = first.extensions?.code || "GRAPHQL_ERROR";
+      if (UNAUTHENTICATED_CODES.has(code)) this.onUnauthenticated();
+      throw new ApiError(first.message || "Request failed.", {
+        code,
+        status: response.status,
+        fields: first.extensions?.fields || null,
+      });
+    }
+    if (!response.ok || !body?.data) {
+      throw new ApiError(`Request failed (HTTP ${response.status}).`, { code: `HTTP_${response.status}`, status: response.status });
+    }
+    return body.data;
+  }
+}
+
+/** Raise the first typed payload error of a mutation result (`{errors: [{field, code, message}]}`). */
+export function checkPayload(payload) {
+  const errors = payload?.errors;
+  if (Array.isArray(errors) && errors.length) {
+    const first = errors[0];
+    throw new ApiError(first.message || "Request failed.", { code: first.code || "ERROR", fields: errors });
+  }
+  return payload;
+}

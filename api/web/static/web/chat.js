@@ -1,0 +1,675 @@
+// The open conversation: history paging, live events, sending, stop, regenerate.
+
+import { ApiError, checkPayload } from "./api.js";
+import { $, h, setChildren } from "./dom.js";
+import { applyDelta, isFinal, mergeMessage, normalizeMessage, renderMessage } from "./messages.js";
+import * as Q from "./queries.js";
+import { announce, compareIds, conversationTitle, mergeConversation, normalizeConversation, toast, uuid } from "./util.js";
+
+const PAGE_SIZE = 30;
+// How long to wait for the subscription's first event before loading anyway.
+const SYNC_TIMEOUT = 4000;
+// Load older history when the reader is this close to the top (px).
+const TOP_THRESHOLD = 150;
+// Follow new text when the reader is this close to the bottom (px).
+const BOTTOM_THRESHOLD = 120;
+
+const delay = (ms) => new Promise((resolve) => setTimeout(() => resolve(null), ms));
+
+export class ChatView {
+  /**
+   * @param {object} deps {gql, ws, onConversation(conversation), onGone(id, reason)}
+   */
+  constructor({ gql, ws, onConversation, onGone, getAgent = () => null }) {
+    this.gql = gql;
+    this.getAgent = getAgent;
+    this.ws = ws;
+    this.onConversation = onConversation;
+    this.onGone = onGone;
+    this.el = {
+      pane: $("#chat-pane"),
+      empty: $("#chat-empty"),
+      title: $("#chat-title"),
+      subtitle: $("#chat-subtitle"),
+      scroller: $("#message-scroller"),
+      messages: $("#messages"),
+      history: $("#history-status"),
+      form: $("#composer"),
+      input: $("#composer-input"),
+      send: $("#send"),
+      stop: $("#stop"),
+      archiveItem: $("#menu-archive"),
+    };
+    this.current = null;
+    this.sending = false;
+    this.stopping = false;
+    this._bind();
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  /** Show conversation `id` (`known`: a list snapshot to paint the header at once). */
+  async open(id, known = null) {
+    if (this.current?.id === id) return;
+    this.close();
+    const cur = {
+      id,
+      conversation: known,
+      messages: [],
+      byId: new Map(),
+      els: new Map(),
+      hasOlder: false,
+      startCursor: null,
+      loadingOlder: false,
+      ready: false,
+      buffer: [],
+      unsubscribe: null,
+      lastAiId: null,
+    };
+    this.current = cur;
+    this.sending = false;
+    this.stopping = false;
+    this.el.empty.hidden = true;
+    this.el.pane.hidden = false;
+    setChildren(this.el.messages);
+    this.el.history.textContent = "Loading…";
+    this._renderHeader();
+    this._updateComposer();
+
+    // Subscribe first and wait for its first event, a ConversationUpdated
+    // snapshot sent once the server listens: history loaded after it misses
+    // nothing, and later events are buffered until the history is shown.
+    const synced = new Promise((resolve) => {
+      cur.onSync = resolve;
+    });
+    cur.unsubscribe = this.ws.subscribe(
+      { query: Q.CONVERSATION_EVENTS, variables: { conversationId: id } },
+      {
+        next: (result) => this._onEvent(cur, result),
+        error: (errors) => this._onSubscriptionError(cur, errors),
+        complete: () => this._onSubscriptionComplete(cur),
+        resubscribed: () => {
+          cur.awaitingSync = true;
+        },
+      },
+    );
+    try {
+      // Without live updates (websocket down) the history still loads.
+      const snapshot = await Promise.race([synced, delay(SYNC_TIMEOUT)]);
+      if (this.current !== cur) return;
+      cur.loadStarted = true;
+      const [conversationData, messagesData] = await Promise.all([
+        snapshot ? null : this.gql.request(Q.CONVERSATION, { id }),
+        this.gql.request(Q.MESSAGES, { conversationId: id, last: PAGE_SIZE }),
+      ]);
+      if (this.current !== cur) return;
+      this._setConversation(snapshot || normalizeConversation(conversationData.conversation));
+      this._takePage(cur, messagesData.messages, "replace");
+      cur.ready = true;
+      for (const event of cur.buffer.splice(0)) this._apply(cur, event);
+      this._renderAll();
+      this._scrollToBottom();
+      this._fillViewport();
+      if (cur.catchUpWhenReady) this._catchUp(cur);
+    } catch (error) {
+      if (this.current !== cur) return;
+      if (error instanceof ApiError && error.code === "NOT_FOUND") {
+        this.onGone(id, "This conversation does not exist.");
+        return;
+      }
+      this.el.history.textContent = "";
+      setChildren(
+        this.el.messages,
+        h("div", { class: "load-error" },
+          h("p", { text: `Could not load this conversation: ${error.message}` }),
+          h("button", { type: "button", class: "btn btn-secondary", text: "Try again", on: { click: () => { this.close(); this.open(id, known); } } })),
+      );
+    }
+  }
+
+  close() {
+    const cur = this.current;
+    if (cur?.unsubscribe) cur.unsubscribe();
+    this.current = null;
+    this.el.pane.hidden = true;
+    this.el.empty.hidden = false;
+    setChildren(this.el.messages);
+  }
+
+  get conversation() {
+    return this.current?.conversation || null;
+  }
+
+  /** A conversation snapshot from elsewhere (list subscription, mutations). */
+  updateConversation(conversation) {
+    if (this.current?.id !== conversation.id) return;
+    this._setConversation(conversation);
+  }
+
+  refreshHeader() {
+    if (this.current) this._renderHeader();
+  }
+
+  focusComposer() {
+    this.el.input.focus();
+  }
+
+  // ------------------------------------------------------------ events
+
+  _onEvent(cur, result) {
+    if (this.current !== cur) return;
+    if (result?.errors?.length) {
+      this._onSubscriptionError(cur, result.errors);
+      return;
+    }
+    const event = result?.data?.conversationEvents;
+    if (!event) return;
+    if (cur.onSync) {
+      // The first event of the subscription: the snapshot that opens the view.
+      const resolve = cur.onSync;
+      cur.onSync = null;
+      const snapshot = event.conversation ? normalizeConversation(event.conversation) : null;
+      if (!cur.loadStarted) {
+        resolve(snapshot);
+        return;
+      }
+      // History was loaded without waiting (slow websocket): catch up from here.
+      if (snapshot) this._setConversation(snapshot);
+      if (cur.ready) this._catchUp(cur);
+      else cur.catchUpWhenReady = true;
+      return;
+    }
+    if (!cur.ready) {
+      cur.buffer.push(event);
+      return;
+    }
+    const follow = this._nearBottom();
+    this._apply(cur, event);
+    if (follow) this._scrollToBottom();
+    if (cur.awaitingSync) {
+      // First event after a reconnect: from here on nothing is missed; fetch what was.
+      cur.awaitingSync = false;
+      this._catchUp(cur);
+    }
+  }
+
+  _onSubscriptionError(cur, errors) {
+    if (this.current !== cur) return;
+    const code = errors?.[0]?.extensions?.code;
+    if (code === "NOT_FOUND") this.onGone(cur.id, "This conversation does not exist.");
+    else toast(`Live updates stopped: ${errors?.[0]?.message || "error"}`, { error: true });
+  }
+
+  /** The server ends the stream after ConversationDeleted. */
+  _onSubscriptionComplete(cur) {
+    if (this.current === cur) this.onGone(cur.id, "This conversation was deleted.");
+  }
+
+  /** Apply one conversationEvents payload. */
+  _apply(cur, event) {
+    switch (event.__typename) {
+      case "MessageCreated":
+        this._upsert(cur, normalizeMessage(event.message));
+        break;
+      case "MessageDelta":
+        this._delta(cur, event);
+        break;
+      case "MessageCompleted": {
+        const message = normalizeMessage(event.message);
+        this._upsert(cur, message);
+        if (message.role === "ai" && message.status === "cancelled") announce("Reply stopped.");
+        break;
+      }
+      case "MessageFailed": {
+        const message = normalizeMessage(event.message);
+        if (!message.error && event.error) message.error = event.error;
+        this._upsert(cur, message);
+        announce(`The reply failed: ${event.error?.message || "error"}`);
+        break;
+      }
+      case "MessageDeleted":
+        for (const id of event.messageIds || []) this._remove(cur, String(id));
+        break;
+      case "ConversationUpdated":
+        this._setConversation(normalizeConversation(event.conversation));
+        break;
+      case "ConversationCleared":
+        this._setConversation(normalizeConversation(event.conversation));
+        this._clearMessages(cur);
+        break;
+      case "ConversationDeleted":
+        this.onGone(cur.id, "This conversation was deleted.");
+        break;
+      default:
+        break;
+    }
+    this._updateComposer();
+  }
+
+  _delta(cur, event) {
+    const id = String(event.messageId);
+    let message = cur.byId.get(id);
+    if (!message) {
+      // The delta overtook its message.created (or we joined mid-turn): start
+      // a placeholder; the completion snapshot fixes anything we missed.
+      if (event.offset !== 0) return;
+      message = normalizeMessage({ id, role: "ai", status: "streaming", text: "", conversationId: cur.id, createdAt: new Date().toISOString() });
+      this._upsert(cur, message);
+    }
+    if (applyDelta(message, event.offset, event.delta)) {
+      const el = cur.els.get(id);
+      const textEl = el?.querySelector(".msg-text");
+      if (textEl) textEl.textContent = message.text;
+      else this._rerender(cur, message);
+    }
+  }
+
+  /** A reconnect may have missed events: reload the newest page and merge it. */
+  async _catchUp(cur) {
+    try {
+      const messagesData = await this.gql.request(Q.MESSAGES, { conversationId: cur.id, last: PAGE_SIZE });
+      if (this.current !== cur) return;
+      const page = messagesData.messages;
+      const fresh = page.edges.map((edge) => normalizeMessage(edge.node));
+      const overlaps = fresh.length === 0 || fresh.some((m) => cur.byId.has(m.id)) || cur.messages.length === 0;
+      if (!overlaps) {
+        // We were away long enough to miss a whole page: start from this page.
+        this._takePage(cur, page, "replace");
+        this._renderAll();
+        this._scrollToBottom();
+      } else {
+        const freshIds = new Set(fresh.map((m) => m.id));
+        const oldestFresh = fresh[0]?.id;
+        // Messages we hold inside the fresh page's range that the server no
+        // longer has were deleted (clear, regenerate) while we were away.
+        for (const message of [...cur.messages]) {
+          if (message.pending) continue;
+          if (!freshIds.has(message.id) && (oldestFresh === undefined || compareIds(message.id, oldestFresh) > 0)) this._remove(cur, message.id);
+        }
+        for (const message of fresh) this._upsert(cur, message);
+      }
+      this._updateComposer();
+    } catch {
+      // The next reconnect or event will try again.
+    }
+  }
+
+  // ------------------------------------------------------------ messages
+
+  _takePage(cur, page, mode) {
+    const messages = page.edges.map((edge) => normalizeMessage(edge.node));
+    if (mode === "replace") {
+      cur.messages = messages;
+      cur.byId = new Map(messages.map((m) => [m.id, m]));
+      cur.els.clear();
+    } else {
+      const added = messages.filter((m) => !cur.byId.has(m.id));
+      for (const message of added) cur.byId.set(message.id, message);
+      cur.messages = added.concat(cur.messages);
+    }
+    cur.hasOlder = Boolean(page.pageInfo?.hasPreviousPage);
+    cur.startCursor = page.pageInfo?.startCursor || cur.startCursor;
+    this._renderHistoryStatus();
+  }
+
+  /** Insert or update a message, keeping id order and the DOM in step. */
+  _upsert(cur, incoming) {
+    // The server's copy of a message we are still showing as "sending".
+    if (incoming.clientMessageId) {
+      const local = cur.byId.get(`local-${incoming.clientMessageId}`);
+      if (local) this._remove(cur, local.id);
+    }
+    const existing = cur.byId.get(incoming.id);
+    if (existing) {
+      const merged = mergeMessage(existing, incoming);
+      if (merged === existing) return;
+      Object.assign(existing, merged);
+      this._rerender(cur, existing);
+      return;
+    }
+    const message = { ...incoming };
+    cur.byId.set(message.id, message);
+    let index = cur.messages.length;
+    if (!message.pending) {
+      while (index > 0) {
+        const before = cur.messages[index - 1];
+        if (before.pending || compareIds(before.id, message.id) > 0) index -= 1;
+        else break;
+      }
+    }
+    cur.messages.splice(index, 0, message);
+    if (!cur.ready) return;
+    const el = this._renderOne(cur, message);
+    const next = cur.messages[index + 1];
+    const nextEl = next ? cur.els.get(next.id) : null;
+    if (nextEl) this.el.messages.insertBefore(el, nextEl);
+    else this.el.messages.append(el);
+    this._renderEmptyHint(cur);
+  }
+
+  _remove(cur, id) {
+    const message = cur.byId.get(id);
+    if (!message) return;
+    cur.byId.delete(id);
+    cur.messages = cur.messages.filter((m) => m !== message);
+    cur.els.get(id)?.remove();
+    cur.els.delete(id);
+    this._renderEmptyHint(cur);
+  }
+
+  _clearMessages(cur) {
+    cur.messages = cur.messages.filter((m) => m.pending);
+    cur.byId = new Map(cur.messages.map((m) => [m.id, m]));
+    cur.hasOlder = false;
+    cur.startCursor = null;
+    this._renderAll();
+  }
+
+  async _loadOlder() {
+    const cur = this.current;
+    if (!cur || !cur.ready || !cur.hasOlder || cur.loadingOlder || !cur.startCursor) return;
+    cur.loadingOlder = true;
+    this.el.history.textContent = "Loading earlier messages…";
+    try {
+      const data = await this.gql.request(Q.MESSAGES, { conversationId: cur.id, last: PAGE_SIZE, before: cur.startCursor });
+      if (this.current !== cur) return;
+      const scroller = this.el.scroller;
+      const fromBottom = scroller.scrollHeight - scroller.scrollTop;
+      const before = new Set(cur.messages);
+      this._takePage(cur, data.messages, "prepend");
+      const added = cur.messages.filter((m) => !before.has(m));
+      const first = this.el.messages.firstChild;
+      const fragment = document.createDocumentFragment();
+      for (const message of added) fragment.append(this._renderOne(cur, message));
+      this.el.messages.insertBefore(fragment, first);
+      // Keep the reader's place: the content above grew, so move down with it.
+      scroller.scrollTop = scroller.scrollHeight - fromBottom;
+    } catch (error) {
+      this.el.history.textContent = `Could not load earlier messages: ${error.message}`;
+      return;
+    } finally {
+      cur.loadingOlder = false;
+    }
+    this._renderHistoryStatus();
+    this._fillViewport();
+  }
+
+  /** Keep loading while the history does not fill the view (no scrollbar, no scroll event). */
+  _fillViewport() {
+    const cur = this.current;
+    if (!cur || !cur.hasOlder) return;
+    const scroller = this.el.scroller;
+    if (scroller.scrollHeight <= scroller.clientHeight + TOP_THRESHOLD) this._loadOlder();
+  }
+
+  // ------------------------------------------------------------ actions
+
+  async send(text) {
+    const cur = this.current;
+    const content = text.trim();
+    if (!cur || !content || this._busy()) return false;
+    const clientMessageId = uuid();
+    const local = normalizeMessage({
+      id: `local-${clientMessageId}`,
+      role: "human",
+      status: "complete",
+      text: content,
+      clientMessageId,
+      createdAt: new Date().toISOString(),
+    });
+    local.pending = true;
+    this._upsert(cur, local);
+    this._scrollToBottom();
+    await this._deliver(cur, local);
+    return true;
+  }
+
+  /** Send (or re-send) a local message; the same clientMessageId never makes two turns. */
+  async _deliver(cur, local) {
+    local.sendError = null;
+    this._rerender(cur, local);
+    this.sending = true;
+    this._updateComposer();
+    const wasEmpty = !cur.messages.some((m) => !m.pending);
+    try {
+      const data = await this.gql.request(Q.SEND_MESSAGE, {
+        conversationId: cur.id,
+        content: local.text,
+        clientMessageId: local.clientMessageId,
+      });
+      const payload = checkPayload(data.sendMessage);
+      if (this.current !== cur) return;
+      if (payload.humanMessage) this._upsert(cur, normalizeMessage(payload.humanMessage));
+      if (payload.aiMessage) this._upsert(cur, normalizeMessage(payload.aiMessage));
+      this._scrollToBottom();
+      if (wasEmpty && !cur.conversation?.title) this._autoTitle(cur, local.text);
+    } catch (error) {
+      if (this.current !== cur) return;
+      local.sendError = error.code === "TURN_IN_PROGRESS" ? "A reply is still running. Wait for it or stop it, then retry." : `Not sent: ${error.message}`;
+      this._rerender(cur, local);
+      announce(local.sendError);
+    } finally {
+      this.sending = false;
+      this._updateComposer();
+    }
+  }
+
+  /** Name an untitled conversation after its first message (the user can rename it). */
+  async _autoTitle(cur, text) {
+    const line = text.split("\n")[0].trim();
+    const title = line.length > 60 ? `${Array.from(line).slice(0, 57).join("")}…` : line;
+    try {
+      const data = await this.gql.request(Q.UPDATE_CONVERSATION, { id: cur.id, title });
+      const payload = checkPayload(data.updateConversation);
+      if (payload.conversation) this._setConversation(normalizeConversation(payload.conversation));
+    } catch {
+      // A title is a nicety.
+    }
+  }
+
+  async stop() {
+    const cur = this.current;
+    if (!cur || this.stopping) return;
+    this.stopping = true;
+    this._updateComposer();
+    try {
+      const data = await this.gql.request(Q.CANCEL_TURN, { conversationId: cur.id });
+      checkPayload(data.cancelTurn);
+    } catch (error) {
+      if (error.code !== "NO_ACTIVE_TURN") toast(`Could not stop: ${error.message}`, { error: true });
+    } finally {
+      this.stopping = false;
+      this._updateComposer();
+    }
+  }
+
+  async regenerate() {
+    const cur = this.current;
+    if (!cur || this._busy()) return;
+    this.sending = true;
+    this._updateComposer();
+    try {
+      const data = await this.gql.request(Q.REGENERATE, { conversationId: cur.id });
+      const payload = checkPayload(data.regenerate);
+      if (this.current === cur && payload.aiMessage) this._upsert(cur, normalizeMessage(payload.aiMessage));
+      this._scrollToBottom();
+    } catch (error) {
+      toast(`Could not regenerate: ${error.message}`, { error: true });
+    } finally {
+      this.sending = false;
+      this._updateComposer();
+    }
+  }
+
+  /** After clearConversation succeeded. */
+  cleared(conversation) {
+    if (this.current?.id !== conversation.id) return;
+    this._setConversation(conversation);
+    this._clearMessages(this.current);
+  }
+
+  // ------------------------------------------------------------ rendering
+
+  _setConversation(conversation) {
+    const cur = this.current;
+    if (!cur || cur.id !== conversation.id) return;
+    cur.conversation = mergeConversation(cur.conversation, conversation);
+    this._renderHeader();
+    this._updateComposer();
+    this.onConversation(cur.conversation);
+  }
+
+  _renderHeader() {
+    const conversation = this.current?.conversation;
+    if (!conversation) {
+      this.el.title.textContent = "Loading…";
+      this.el.subtitle.textContent = "";
+      return;
+    }
+    this.el.title.textContent = conversationTitle(conversation);
+    const parts = [conversation.agentName];
+    // In the agent's order of variables (JSON objects come back in any order).
+    const context = conversation.context || {};
+    const order = (this.getAgent(conversation.agentSlug)?.contextVariables || []).map((v) => v.name);
+    const keys = [...order.filter((k) => k in context), ...Object.keys(context).filter((k) => !order.includes(k))];
+    for (const key of keys) parts.push(`${key}: ${typeof context[key] === "string" ? context[key] : JSON.stringify(context[key])}`);
+    if (conversation.archived) parts.push("Archived");
+    this.el.subtitle.textContent = parts.join(" · ");
+    this.el.subtitle.title = this.el.subtitle.textContent;
+    this.el.archiveItem.textContent = conversation.archived ? "Unarchive" : "Archive";
+    document.title = `${conversationTitle(conversation)} · Confab`;
+  }
+
+  _renderAll() {
+    const cur = this.current;
+    if (!cur) return;
+    cur.els.clear();
+    cur.lastAiId = this._lastAiId(cur);
+    cur.regenerateKey = null;
+    setChildren(this.el.messages, cur.messages.map((m) => this._renderOne(cur, m)));
+    this._renderHistoryStatus();
+    this._renderEmptyHint(cur);
+  }
+
+  _renderEmptyHint(cur) {
+    const hint = this.el.messages.querySelector(".messages-empty");
+    if (cur.messages.length === 0 && cur.ready) {
+      if (!hint) {
+        const name = cur.conversation?.agentName || "the agent";
+        this.el.messages.append(h("p", { class: "messages-empty muted", text: `Say something to start talking with ${name}.` }));
+      }
+    } else if (hint) {
+      hint.remove();
+    }
+  }
+
+  _renderHistoryStatus() {
+    const cur = this.current;
+    if (!cur) return;
+    this.el.history.textContent = cur.hasOlder ? "" : cur.messages.length ? "Beginning of the conversation" : "";
+  }
+
+  _renderOne(cur, message) {
+    const el = renderMessage(message, {
+      agentName: cur.conversation?.agentName,
+      canRegenerate: message.id === cur.lastAiId && isFinal(message) && !this._busy(),
+      onRegenerate: () => this.regenerate(),
+      onRetry: (m) => this._deliver(cur, m),
+    });
+    cur.els.set(message.id, el);
+    return el;
+  }
+
+  _rerender(cur, message) {
+    const old = cur.els.get(message.id);
+    if (!old) return;
+    old.replaceWith(this._renderOne(cur, message));
+  }
+
+  _lastAiId(cur) {
+    const last = cur.messages.findLast((m) => !m.pending);
+    return last && last.role === "ai" ? last.id : null;
+  }
+
+  /** Only the newest reply offers Regenerate, and only when nothing is running. */
+  _refreshRegenerate(cur) {
+    if (!cur || this.current !== cur || !cur.ready) return;
+    const lastAi = this._lastAiId(cur);
+    const message = lastAi ? cur.byId.get(lastAi) : null;
+    const key = `${lastAi}|${Boolean(message && isFinal(message) && !this._busy())}`;
+    if (key === cur.regenerateKey) return;
+    const previous = cur.lastAiId;
+    cur.lastAiId = lastAi;
+    cur.regenerateKey = key;
+    for (const id of new Set([previous, lastAi])) {
+      const target = id ? cur.byId.get(id) : null;
+      if (target) this._rerender(cur, target);
+    }
+  }
+
+  _busy() {
+    const cur = this.current;
+    if (!cur) return false;
+    return this.sending || Boolean(cur.conversation?.activeTurnId) || cur.messages.some((m) => m.status === "streaming");
+  }
+
+  _updateComposer() {
+    const busy = this._busy();
+    const streaming = Boolean(this.current?.messages.some((m) => m.status === "streaming") || this.current?.conversation?.activeTurnId);
+    this.el.stop.hidden = !streaming;
+    this.el.stop.disabled = this.stopping;
+    this.el.stop.textContent = this.stopping ? "Stopping…" : "Stop";
+    this.el.send.hidden = streaming;
+    this.el.send.disabled = busy || !this.el.input.value.trim();
+    // Hold screen-reader announcements of the log until the reply is whole.
+    this.el.messages.setAttribute("aria-busy", streaming ? "true" : "false");
+    this.el.form.dataset.busy = String(busy);
+    if (this.current) this._refreshRegenerate(this.current);
+  }
+
+  _nearBottom() {
+    const s = this.el.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < BOTTOM_THRESHOLD;
+  }
+
+  _scrollToBottom() {
+    const s = this.el.scroller;
+    s.scrollTop = s.scrollHeight;
+  }
+
+  // ------------------------------------------------------------ composer
+
+  _bind() {
+    const { input, form, stop, scroller } = this.el;
+    const grow = () => {
+      input.style.height = "auto";
+      input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
+    };
+    input.addEventListener("input", () => {
+      grow();
+      this._updateComposer();
+    });
+    input.addEventListener("keydown", (event) => {
+      // Enter sends; Shift+Enter is a new line. Never send in the middle of an
+      // IME composition (Korean, Japanese, Chinese input confirm with Enter).
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+        event.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const text = input.value;
+      if (!text.trim() || this._busy()) return;
+      input.value = "";
+      grow();
+      const sent = await this.send(text);
+      if (!sent) input.value = text;
+      this._updateComposer();
+    });
+    stop.addEventListener("click", () => this.stop());
+    scroller.addEventListener("scroll", () => {
+      if (scroller.scrollTop < TOP_THRESHOLD) this._loadOlder();
+    }, { passive: true });
+  }
+}

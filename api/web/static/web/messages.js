@@ -1,0 +1,238 @@
+// Messages: normalising API shapes, merging live events into them, and rendering.
+
+import { h, shortTime, fullTime } from "./dom.js";
+
+const FINAL = new Set(["complete", "failed", "cancelled"]);
+
+/** Python counts `offset` in code points; JS strings count UTF-16 units. */
+export function codePoints(text) {
+  let count = 0;
+  for (const _ of text) count += 1; // eslint-disable-line no-unused-vars
+  return count;
+}
+
+const lower = (value) => (value == null ? "" : String(value).toLowerCase());
+
+/** The app's message object from a GraphQL Message. */
+export function normalizeMessage(raw) {
+  const text = raw.text || "";
+  return {
+    id: String(raw.id),
+    conversationId: raw.conversationId != null ? String(raw.conversationId) : null,
+    role: lower(raw.role),
+    status: lower(raw.status) || "complete",
+    text,
+    cp: codePoints(text),
+    content: raw.content ?? null,
+    error: raw.error ?? null,
+    clientMessageId: raw.clientMessageId ?? null,
+    turnId: raw.turnId ?? null,
+    model: raw.model || "",
+    usage: raw.usage ?? null,
+    createdAt: raw.createdAt ?? null,
+    updatedAt: raw.updatedAt ?? null,
+  };
+}
+
+/**
+ * Combine what we hold with a newer snapshot of the same message. A snapshot
+ * taken mid-stream may be shorter than what deltas already gave us, and a late
+ * `streaming` snapshot must not undo a final status.
+ */
+export function mergeMessage(local, incoming) {
+  if (!local) return { ...incoming };
+  if (FINAL.has(local.status) && !FINAL.has(incoming.status)) return local;
+  const merged = { ...local, ...incoming };
+  if (
+    incoming.status === "streaming" &&
+    local.text.length > incoming.text.length &&
+    local.text.startsWith(incoming.text)
+  ) {
+    merged.text = local.text;
+    merged.cp = local.cp;
+  }
+  return merged;
+}
+
+/**
+ * Apply a `message.delta`. Returns true when the text changed. `offset` is where
+ * `delta` starts in the full text: skip what we already have, append the rest;
+ * a gap (offset beyond our text) is left for the completion snapshot to fill.
+ */
+export function applyDelta(message, offset, delta) {
+  if (FINAL.has(message.status) || !delta) return false;
+  const have = message.cp;
+  if (offset > have) return false;
+  const chars = Array.from(delta);
+  if (offset + chars.length <= have) return false;
+  const fresh = offset === have ? delta : chars.slice(have - offset).join("");
+  message.text += fresh;
+  message.cp = have + (chars.length - (have - offset));
+  return true;
+}
+
+export function isFinal(message) {
+  return FINAL.has(message.status);
+}
+
+// ---------------------------------------------------------------- rendering
+
+function safeUrl(url) {
+  try {
+    const parsed = new URL(url, window.location.href);
+    return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
+  } catch {
+    return null;
+  }
+}
+
+function formatSize(bytes) {
+  if (typeof bytes !== "number") return "";
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+function cellText(value) {
+  if (value === null || value === undefined) return "";
+  return typeof value === "object" ? JSON.stringify(value) : String(value);
+}
+
+const MAX_TABLE_ROWS = 50;
+
+function renderTable(artifact) {
+  const records = Array.isArray(artifact.records) ? artifact.records : [];
+  const columns = Array.isArray(artifact.columns) && artifact.columns.length
+    ? artifact.columns
+    : Object.keys(records[0] || {});
+  const shown = records.slice(0, MAX_TABLE_ROWS);
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      {},
+      h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col", text: String(c) })))),
+      h("tbody", {}, shown.map((row) => h("tr", {}, columns.map((c) => h("td", { text: cellText(row?.[c]) }))))),
+    ),
+    records.length > shown.length ? h("p", { class: "muted small", text: `…and ${records.length - shown.length} more rows` }) : null,
+  );
+}
+
+function renderFile(artifact) {
+  const url = safeUrl(artifact.url || "");
+  const label = artifact.name || "file";
+  const meta = [artifact.mime_type, formatSize(artifact.size)].filter(Boolean).join(", ");
+  return h(
+    "p",
+    { class: "file-ref" },
+    h("span", { class: "file-icon", "aria-hidden": "true", text: "📄" }),
+    url ? h("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: label }) : h("span", { text: label }),
+    meta ? h("span", { class: "muted small", text: ` (${meta})` }) : null,
+  );
+}
+
+/** The body of a tool result: a table, a file link, JSON, or its text. */
+function renderArtifact(artifact, text) {
+  if (artifact && typeof artifact === "object") {
+    if (artifact.kind === "table") return renderTable(artifact);
+    if (artifact.kind === "file") return renderFile(artifact);
+    if (artifact.kind === "json") return h("pre", { class: "tool-json", text: JSON.stringify(artifact.value, null, 2) });
+  }
+  return h("pre", { class: "tool-text", text: text || "" });
+}
+
+function toolCallsOf(message) {
+  const calls = message.content?._value?.tool_calls;
+  return Array.isArray(calls) ? calls : [];
+}
+
+function formatArgs(args) {
+  if (!args || typeof args !== "object") return "";
+  return Object.entries(args)
+    .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+    .join(", ");
+}
+
+function statusBadge(message) {
+  if (message.status === "streaming") return h("span", { class: "badge badge-live", text: "Replying…" });
+  if (message.status === "cancelled") return h("span", { class: "badge", text: "Stopped" });
+  if (message.status === "failed") return h("span", { class: "badge badge-error", text: "Failed" });
+  return null;
+}
+
+function errorText(message) {
+  const error = message.error;
+  if (!error) return "The reply failed.";
+  if (typeof error === "string") return error;
+  return error.message || error.detail || error.code || "The reply failed.";
+}
+
+/**
+ * Render one message. `ctx`: {agentName, canRegenerate, onRegenerate, onRetry}.
+ * The text lives in `.msg-text` so deltas can update it in place.
+ */
+export function renderMessage(message, ctx = {}) {
+  const role = message.role;
+  const time = h("time", { datetime: message.createdAt || "", title: fullTime(message.createdAt), text: shortTime(message.createdAt) });
+
+  if (role === "tool") {
+    const value = message.content?._value || {};
+    const name = value.name || "tool";
+    const artifact = value.artifact;
+    const isError = value.status === "error";
+    const details = h(
+      "details",
+      { class: "tool-details", open: artifact && (artifact.kind === "table" || artifact.kind === "file") ? true : null },
+      h("summary", {}, h("span", { class: "tool-label", text: isError ? `Tool ${name} failed` : `Tool result · ${name}` })),
+      renderArtifact(artifact, message.text),
+    );
+    return h("article", { class: `msg msg-tool${isError ? " msg-tool-error" : ""}`, dataset: { id: message.id, status: message.status }, "aria-label": `Tool result from ${name}` }, details);
+  }
+
+  if (role === "system") {
+    return h("article", { class: "msg msg-system", dataset: { id: message.id, status: message.status }, "aria-label": "System message" }, h("p", { text: message.text }));
+  }
+
+  const isHuman = role === "human";
+  const author = isHuman ? "You" : ctx.agentName || "Assistant";
+  const textEl = h("div", { class: "msg-text", text: message.text });
+  const bubbleChildren = [textEl];
+  const calls = toolCallsOf(message);
+  if (calls.length) {
+    bubbleChildren.push(
+      h("ul", { class: "tool-calls", "aria-label": "Tool calls" },
+        calls.map((call) => h("li", {}, h("span", { class: "tool-call-name", text: call.name || "tool" }), h("span", { class: "tool-call-args", text: `(${formatArgs(call.args)})` })))),
+    );
+  }
+  if (message.status === "streaming") {
+    bubbleChildren.push(h("span", { class: "typing", "aria-hidden": "true" }, h("i"), h("i"), h("i")));
+  }
+  const hideEmpty = !message.text && !calls.length && message.status !== "streaming";
+  const bubble = h("div", { class: `bubble${hideEmpty ? " bubble-empty" : ""}` }, bubbleChildren);
+
+  const meta = h("div", { class: "msg-meta" }, time, statusBadge(message));
+  if (message.pending) meta.append(h("span", { class: "badge", text: message.sendError ? "Not sent" : "Sending…" }));
+  if (message.sendError && ctx.onRetry) {
+    meta.append(h("button", { type: "button", class: "link-button", text: "Retry", on: { click: () => ctx.onRetry(message) } }));
+  }
+  if (!isHuman && ctx.canRegenerate && ctx.onRegenerate) {
+    meta.append(h("button", { type: "button", class: "link-button regenerate", text: "Regenerate", "aria-label": "Regenerate this reply", on: { click: () => ctx.onRegenerate(message) } }));
+  }
+
+  const article = h(
+    "article",
+    {
+      class: `msg ${isHuman ? "msg-human" : "msg-ai"}`,
+      dataset: { id: message.id, status: message.status, role },
+      "aria-label": `${author}, ${fullTime(message.createdAt)}`,
+      "aria-busy": message.status === "streaming" ? "true" : null,
+    },
+    isHuman ? null : h("div", { class: "msg-author", text: author }),
+    bubble,
+    message.status === "failed" ? h("p", { class: "msg-error", text: errorText(message) }) : null,
+    message.sendError ? h("p", { class: "msg-error", text: message.sendError }) : null,
+    meta,
+  );
+  return article;
+}

@@ -1,0 +1,124 @@
+// The GraphQL documents of the app (the schema is schema.graphql at the repo root).
+
+export const CONVERSATION_FIELDS = `
+fragment ConversationFields on Conversation {
+  id title context archived archivedAt lastMessageAt messageCount activeTurnId createdAt updatedAt
+  agent { slug name }
+  lastMessage { id role text status createdAt }
+}`;
+
+export const MESSAGE_FIELDS = `
+fragment MessageFields on Message {
+  id conversationId role text content status turnId clientMessageId model usage error createdAt updatedAt
+}`;
+
+export const ME = `query Me { me { id username } }`;
+
+export const AGENTS = `query Agents {
+  agents { slug name description contextVariables { name default description } }
+}`;
+
+export const CONVERSATIONS = `query Conversations($first: Int, $after: String, $archived: Boolean, $search: String) {
+  conversations(first: $first, after: $after, archived: $archived, search: $search) {
+    edges { cursor node { ...ConversationFields } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+${CONVERSATION_FIELDS}`;
+
+export const CONVERSATION = `query Conversation($id: ID!) {
+  conversation(id: $id) { ...ConversationFields }
+}
+${CONVERSATION_FIELDS}`;
+
+export const MESSAGES = `query Messages($conversationId: ID!, $last: Int, $before: String) {
+  messages(conversationId: $conversationId, last: $last, before: $before) {
+    edges { cursor node { ...MessageFields } }
+    pageInfo { hasPreviousPage startCursor }
+  }
+}
+${MESSAGE_FIELDS}`;
+
+export const CREATE_CONVERSATION = `mutation CreateConversation($agent: String!, $context: JSON, $title: String) {
+  createConversation(agent: $agent, context: $context, title: $title) {
+    conversation { ...ConversationFields }
+    errors { field code message }
+  }
+}
+${CONVERSATION_FIELDS}`;
+
+export const UPDATE_CONVERSATION = `mutation UpdateConversation($id: ID!, $title: String, $context: JSON) {
+  updateConversation(id: $id, title: $title, context: $context) {
+    conversation { ...ConversationFields }
+    errors { field code message }
+  }
+}
+${CONVERSATION_FIELDS}`;
+
+export const ARCHIVE_CONVERSATION = `mutation ArchiveConversation($id: ID!, $archived: Boolean!) {
+  archiveConversation(id: $id, archived: $archived) {
+    conversation { ...ConversationFields }
+    errors { field code message }
+  }
+}
+${CONVERSATION_FIELDS}`;
+
+export const DELETE_CONVERSATION = `mutation DeleteConversation($id: ID!) {
+  deleteConversation(id: $id) { deletedId errors { field code message } }
+}`;
+
+export const CLEAR_CONVERSATION = `mutation ClearConversation($id: ID!) {
+  clearConversation(id: $id) {
+    conversation { ...ConversationFields }
+    errors { field code message }
+  }
+}
+${CONVERSATION_FIELDS}`;
+
+export const SEND_MESSAGE = `mutation SendMessage($conversationId: ID!, $content: String!, $clientMessageId: String) {
+  sendMessage(conversationId: $conversationId, content: $content, clientMessageId: $clientMessageId) {
+    humanMessage { ...MessageFields }
+    aiMessage { ...MessageFields }
+    errors { field code message }
+  }
+}
+${MESSAGE_FIELDS}`;
+
+export const CANCEL_TURN = `mutation CancelTurn($conversationId: ID!) {
+  cancelTurn(conversationId: $conversationId) { turnId errors { field code message } }
+}`;
+
+export const REGENERATE = `mutation Regenerate($conversationId: ID!) {
+  regenerate(conversationId: $conversationId) {
+    aiMessage { ...MessageFields }
+    errors { field code message }
+  }
+}
+${MESSAGE_FIELDS}`;
+
+export const CONVERSATION_EVENTS = `subscription ConversationEvents($conversationId: ID!) {
+  conversationEvents(conversationId: $conversationId) {
+    __typename
+    ... on MessageCreated { message { ...MessageFields } }
+    ... on MessageDelta { conversationId messageId index offset delta }
+    ... on MessageCompleted { message { ...MessageFields } }
+    ... on MessageFailed { message { ...MessageFields } error { code message } }
+    ... on MessageDeleted { conversationId messageIds }
+    ... on ConversationUpdated { conversation { ...ConversationFields } }
+    ... on ConversationCleared { conversation { ...ConversationFields } }
+    ... on ConversationDeleted { conversation { id } }
+  }
+}
+${MESSAGE_FIELDS}
+${CONVERSATION_FIELDS}`;
+
+export const CONVERSATIONS_CHANGED = `subscription ConversationsChanged {
+  conversationsChanged {
+    __typename
+    ... on ConversationCreated { conversation { ...ConversationFields } }
+    ... on ConversationUpdated { conversation { ...ConversationFields } }
+    ... on ConversationCleared { conversation { ...ConversationFields } }
+    ... on ConversationDeleted { conversation { id } }
+  }
+}
+${CONVERSATION_FIELDS}`;

@@ -1,0 +1,107 @@
+"""The web app's page and asset views: served without staticfiles, with DEBUG on or off."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(params=[True, False], ids=["debug", "no-debug"])
+def client(request, settings) -> Client:
+    settings.DEBUG = request.param
+    return Client()
+
+
+def test_index_is_the_app_page(client: Client) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/html; charset=utf-8"
+    body = response.content.decode()
+    assert '<meta charset="utf-8">' in body
+    assert 'type="module" src="/web/app.js?v=' in body
+    assert 'href="/web/app.css?v=' in body
+    assert response["Cache-Control"] == "no-cache"
+
+
+def test_index_has_a_same_origin_csp_with_websockets(client: Client) -> None:
+    csp = client.get("/", HTTP_HOST="localhost")["Content-Security-Policy"]
+    assert "default-src 'self'" in csp
+    assert "script-src 'self'" in csp
+    assert "connect-src 'self' ws://localhost wss://localhost" in csp
+    assert "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+
+
+def test_index_tells_the_app_whether_registration_is_open(client: Client, settings) -> None:
+    settings.CONFAB_REGISTRATION_OPEN = False
+    assert 'data-registration-open="false"' in client.get("/").content.decode()
+    settings.CONFAB_REGISTRATION_OPEN = True
+    assert 'data-registration-open="true"' in client.get("/").content.decode()
+
+
+def test_index_only_answers_get_and_head(client: Client) -> None:
+    assert client.head("/").status_code == 200
+    assert client.post("/").status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type"),
+    [
+        ("app.js", "text/javascript; charset=utf-8"),
+        ("gqlws.js", "text/javascript; charset=utf-8"),
+        ("app.css", "text/css; charset=utf-8"),
+        ("icon.svg", "image/svg+xml"),
+    ],
+)
+def test_assets_are_served_with_their_content_type(
+    client: Client, name: str, content_type: str
+) -> None:
+    response = client.get(f"/web/{name}")
+    assert response.status_code == 200
+    assert response["Content-Type"] == content_type
+    assert response["Cache-Control"] == "no-cache"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["ETag"].startswith('"')
+
+
+def test_assets_revalidate_with_etag(client: Client) -> None:
+    etag = client.get("/web/app.js")["ETag"]
+    response = client.get("/web/app.js", HTTP_IF_NONE_MATCH=etag)
+    assert response.status_code == 304
+    assert response.content == b""
+
+
+def test_versioned_asset_urls_are_immutable(client: Client) -> None:
+    etag = client.get("/web/app.css")["ETag"].strip('"')
+    assert client.get(f"/web/app.css?v={etag}")["Cache-Control"] == (
+        "public, max-age=31536000, immutable"
+    )
+    # A stale version in the URL must not be cached for a year.
+    assert client.get("/web/app.css?v=stale")["Cache-Control"] == "no-cache"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["missing.js", "../views.py", "..%2Fviews.py", "../templates/web/index.html", "%2Fetc/passwd"],
+)
+def test_only_files_of_the_asset_folder_are_served(client: Client, name: str) -> None:
+    assert client.get(f"/web/{name}").status_code == 404
+
+
+def test_assets_are_valid_utf8_and_modules_import_each_other(client: Client) -> None:
+    """Every relative import of a module names a file the asset view serves."""
+    import re
+
+    seen, queue = set(), ["app.js"]
+    while queue:
+        name = queue.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        response = client.get(f"/web/{name}")
+        assert response.status_code == 200, name
+        source = response.content.decode("utf-8")
+        queue.extend(re.findall(r'from "\./([\w.-]+\.js)"', source))
+    assert {"app.js", "chat.js", "gqlws.js", "api.js", "messages.js", "queries.js"} <= seen

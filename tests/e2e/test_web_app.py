@@ -1,0 +1,269 @@
+"""The web chat app in a real browser (Debian's Chromium driven by Playwright) against a
+live Confab server (uvicorn, PostgreSQL, Redis) whose model is the fake OpenAI server.
+
+Covers: sign in, creating a language-tutor conversation with its context variables,
+sending Korean text, a reply streamed in over the GraphQL subscription, history after
+a reload, stop (cancel) of a slow reply, regenerate, the phone layout, and no console
+errors. Screenshots go to build/screenshots/, or to docs/screenshots/ (the committed
+ones) with CONFAB_UPDATE_SCREENSHOTS=1.
+"""
+
+# Chinese full-width punctuation in the scripted replies is intended.
+# ruff: noqa: RUF001
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+
+pytest.importorskip("playwright")
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("CONFAB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+PASSWORD = "web-app-password-1"
+HUMAN_TEXT = "안녕하세요! 커피 한 잔 주세요."
+REPLY_DELTAS = ["你好！", "欢迎光临星巴克。", "您想喝什么咖啡？", "大杯还是中杯？"]
+REPLY_TEXT = "".join(REPLY_DELTAS)
+SECOND_TEXT = "라떼 한 잔 주세요. 따뜻한 걸로요."
+SECOND_DELTAS = ["好的，", "一杯热拿铁。", "请问您要什么尺寸？"]
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def screenshot_dir() -> Path:
+    if os.environ.get("CONFAB_UPDATE_SCREENSHOTS") == "1":
+        return ROOT / "docs" / "screenshots"
+    return ROOT / "build" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = shutil.which(CHROMIUM) or (CHROMIUM if Path(CHROMIUM).exists() else None)
+    if executable is None:
+        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    # Playwright's sync API keeps an event loop running in this thread, so Django
+    # refuses the test's own ORM calls (creating users, flushing the database)
+    # unless told otherwise. Only this process: the live servers get it unset.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=executable, headless=True, args=CHROMIUM_ARGS
+            )
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def server(browser, live_server_factory, seed_agents):
+    """A live Confab server that keeps Django's async-safety checks on."""
+    return live_server_factory(extra_env={"DJANGO_ALLOW_ASYNC_UNSAFE": ""})
+
+
+class ConsoleWatcher:
+    """Collects console errors and uncaught page errors of a page."""
+
+    def __init__(self, page: Page) -> None:
+        self.errors: list[str] = []
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda error: self.errors.append(f"pageerror: {error}"))
+
+    def _on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(f"console.error: {message.text}")
+
+
+@pytest.fixture
+def web_user(transactional_db):
+    return get_user_model().objects.create_user(username="hana", password=PASSWORD)
+
+
+@pytest.fixture
+def web(browser: Browser, server) -> Iterator[tuple[Page, ConsoleWatcher]]:
+    """A fresh browser context (empty localStorage) on the live server: (page, console)."""
+    context = browser.new_context(viewport=DESKTOP, locale="ko-KR", base_url=server.url)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    watcher = ConsoleWatcher(page)
+    yield page, watcher
+    context.close()
+
+
+def sign_in(page: Page, username: str = "hana", password: str = PASSWORD) -> None:
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="New conversation").first).to_be_visible()
+
+
+def start_tutor_conversation(page: Page) -> None:
+    page.locator("#new-conversation").click()
+    dialog = page.get_by_role("dialog", name="New conversation")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_label("Agent")).to_have_value("language-tutor")
+    # The tutor's context variables, with their defaults.
+    expect(dialog.get_by_label("언어")).to_have_value("중국어")
+    expect(dialog.get_by_label("상황")).to_have_value("스타벅스에서 커피를 주문하는 상황")
+    expect(dialog.get_by_label("레벨")).to_have_value("초급")
+    dialog.get_by_role("button", name="Start").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#chat-subtitle")).to_contain_text("언어: 중국어")
+
+
+def send(page: Page, text: str) -> None:
+    box = page.get_by_label("Message", exact=True)
+    box.fill(text)
+    box.press("Enter")
+
+
+def ai_messages(page: Page):
+    return page.locator("#messages .msg-ai")
+
+
+def test_chat_streams_a_reply_and_keeps_history(web, web_user, llm) -> None:
+    page, console = web
+    llm.reply_text(REPLY_DELTAS, chunk_delay=0.4, usage=(30, 12))
+
+    sign_in(page)
+    expect(page.get_by_text("No conversations yet.")).to_be_visible()
+    start_tutor_conversation(page)
+    send(page, HUMAN_TEXT)
+
+    human = page.locator("#messages .msg-human")
+    expect(human).to_have_count(1)
+    expect(human.locator(".msg-text")).to_have_text(HUMAN_TEXT)
+
+    # The reply streams: first partial text while STREAMING, with Stop offered ...
+    reply = ai_messages(page).last
+    expect(reply).to_have_attribute("data-status", "streaming")
+    expect(reply.locator(".msg-text")).to_contain_text(REPLY_DELTAS[0])
+    assert reply.get_attribute("data-status") == "streaming"
+    partial = reply.locator(".msg-text").inner_text()
+    assert partial != REPLY_TEXT and REPLY_TEXT.startswith(partial)
+    expect(page.get_by_role("button", name="Stop")).to_be_visible()
+    expect(page.locator("#messages")).to_have_attribute("aria-busy", "true")
+    # ... then the whole text, complete.
+    expect(reply).to_have_attribute("data-status", "complete")
+    expect(reply.locator(".msg-text")).to_have_text(REPLY_TEXT)
+    expect(page.get_by_role("button", name="Send message")).to_be_visible()
+    expect(page.locator("#messages")).to_have_attribute("aria-busy", "false")
+
+    # The model got the Korean text, and the tutor's prompt with its context.
+    body = llm.requests[-1].body
+    assert body["messages"][-1]["content"] == HUMAN_TEXT
+    assert "중국어" in body["messages"][0]["content"]
+
+    # The list shows the conversation, named after its first message.
+    item = page.locator("#conversation-list .conversation-item")
+    expect(item).to_have_count(1)
+    expect(item.locator(".conversation-title")).to_have_text(HUMAN_TEXT)
+    expect(item).to_have_attribute("aria-current", "page")
+
+    # A reload keeps the session and the open conversation, and shows the history.
+    page.reload()
+    expect(page.locator("#messages .msg-human .msg-text")).to_have_text(HUMAN_TEXT)
+    expect(ai_messages(page).locator(".msg-text")).to_have_text(REPLY_TEXT)
+    expect(page.locator("#history-status")).to_have_text("Beginning of the conversation")
+    expect(page.locator("#chat-subtitle")).to_have_text(
+        "Language tutor · 언어: 중국어 · 상황: 스타벅스에서 커피를 주문하는 상황 · 레벨: 초급"
+    )
+
+    # Sending still works after the reload (a new subscription).
+    llm.reply_text(SECOND_DELTAS, chunk_delay=0.1)
+    send(page, SECOND_TEXT)
+    expect(ai_messages(page)).to_have_count(2)
+    expect(ai_messages(page).last).to_have_attribute("data-status", "complete")
+    expect(ai_messages(page).last.locator(".msg-text")).to_have_text("".join(SECOND_DELTAS))
+
+    shots = screenshot_dir()
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "desktop.png"))
+
+    # Phone: one pane at a time with a back button.
+    page.set_viewport_size(PHONE)
+    expect(page.locator("#sidebar")).to_be_hidden()
+    expect(page.get_by_role("button", name="Back to conversations")).to_be_visible()
+    expect(ai_messages(page).first.locator(".msg-text")).to_have_text(REPLY_TEXT)
+    page.screenshot(path=str(shots / "phone.png"))
+    page.get_by_role("button", name="Back to conversations").click()
+    expect(page.locator("#sidebar")).to_be_visible()
+    expect(page.locator("#chat")).to_be_hidden()
+    page.locator("#conversation-list .conversation-item").first.click()
+    expect(page.locator("#messages .msg-human .msg-text").first).to_have_text(HUMAN_TEXT)
+
+    assert console.errors == []
+
+
+def test_stop_and_regenerate(web, web_user, llm) -> None:
+    page, console = web
+    slow = [f"第{i}句。" for i in range(1, 41)]
+    llm.reply_text(slow, chunk_delay=0.25)
+    llm.reply_text(["好的，", "我们重新开始吧。"], chunk_delay=0.1)
+
+    sign_in(page)
+    start_tutor_conversation(page)
+    send(page, "천천히 말해 주세요.")
+    reply = ai_messages(page).last
+    expect(reply.locator(".msg-text")).to_contain_text("第2句。")
+    page.get_by_role("button", name="Stop").click()
+
+    # The reply ends CANCELLED with its partial text, and the composer is back.
+    expect(reply).to_have_attribute("data-status", "cancelled")
+    expect(reply.get_by_text("Stopped")).to_be_visible()
+    stopped_text = reply.locator(".msg-text").inner_text()
+    assert stopped_text.startswith("第1句。") and stopped_text != "".join(slow)
+    expect(page.get_by_role("button", name="Send message")).to_be_visible()
+    expect(page.get_by_role("button", name="Stop")).to_be_hidden()
+
+    # Regenerate replaces the stopped reply with a new one.
+    page.get_by_role("button", name="Regenerate this reply").click()
+    expect(ai_messages(page)).to_have_count(1)
+    expect(ai_messages(page).last).to_have_attribute("data-status", "complete")
+    expect(ai_messages(page).last.locator(".msg-text")).to_have_text("好的，我们重新开始吧。")
+    expect(page.locator("#messages .badge", has_text="Stopped")).to_have_count(0)
+
+    assert console.errors == []
+
+
+def test_wrong_password_and_sign_out(web, web_user) -> None:
+    page, console = web
+    page.goto("/")
+    page.get_by_label("Username").fill("hana")
+    page.get_by_label("Password").fill("not-the-password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+    sign_in(page)
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert page.evaluate("localStorage.getItem('confab.auth')") is None
+    # A reload stays signed out.
+    page.reload()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    # The wrong-password attempt logged a failed request (400/401) on purpose.
+    assert all("Failed to load resource" in error for error in console.errors)
