@@ -26,7 +26,7 @@ from django.core.cache import cache
 from langchain_core.messages import BaseMessage
 
 from conversations import selectors
-from conversations.errors import ApplicationError
+from conversations.errors import ApplicationError, NotFound
 from conversations.events import (
     EventType,
     conversation_group,
@@ -40,6 +40,7 @@ from conversations.turns import (
     TurnHooks,
     build_turn_config,
     cancel_turn,
+    load_agent,
     start_greeting,
     start_turn,
 )
@@ -160,6 +161,9 @@ class AgentChatConsumer(AsyncWebsocketConsumer):
             await self.accept()
             await self.close(code=CLOSE_NOT_FOUND)
             return
+        # A subclass may fetch the conversation without its agent; the frames and
+        # the turn config read it, and async code cannot lazy-load it.
+        await load_agent(conversation)
         if not await self._count_socket():
             await self.accept()
             await self.close(code=CLOSE_TOO_MANY)
@@ -203,11 +207,25 @@ class AgentChatConsumer(AsyncWebsocketConsumer):
 
     async def confab_event(self, message: dict[str, Any]) -> None:
         """A live event from the conversation's group: forwarded unchanged."""
-        await self.send_json(message["event"])
+        event = message["event"]
+        await self.send_json(event)
+        if event["type"] == EventType.CONVERSATION_DELETED:
+            # Deleted on another surface: nothing more can happen on this socket.
+            await self.close(code=CLOSE_NOT_FOUND)
 
     # --- frames --------------------------------------------------------------
 
+    async def refresh_conversation(self) -> None:
+        """Re-read the conversation and its agent before a turn: another surface may have
+        changed its context (the prompt's variables) since this socket connected."""
+        try:
+            await self.conversation.arefresh_from_db()
+        except Conversation.DoesNotExist:
+            raise NotFound("Conversation not found.") from None
+        await load_agent(self.conversation)
+
     async def handle_message(self, frame: Frame) -> None:
+        await self.refresh_conversation()
         handle = await start_turn(
             conversation=self.conversation,
             content=frame.data.get("content"),
@@ -223,6 +241,7 @@ class AgentChatConsumer(AsyncWebsocketConsumer):
         await cancel_turn(conversation=self.conversation)
 
     async def handle_regenerate(self, frame: Frame) -> None:
+        await self.refresh_conversation()
         await start_turn(
             conversation=self.conversation,
             regenerate=True,

@@ -4,7 +4,7 @@ See `engine` for the rules (human message first, streaming placeholder, bounded
 history window, tool loop, failures, cancel, one active turn per conversation).
 """
 
-from conversations.turns.config import TurnConfig, TurnHooks, build_turn_config
+from conversations.turns.config import TurnConfig, TurnHooks, build_turn_config, load_agent
 from conversations.turns.engine import (
     TurnHandle,
     TurnResult,
@@ -21,6 +21,7 @@ __all__ = [
     "TurnResult",
     "build_turn_config",
     "cancel_turn",
+    "load_agent",
     "start_greeting",
     "start_turn",
     "wait_for_result",

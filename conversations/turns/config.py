@@ -11,7 +11,7 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from conversations import selectors
 from conversations.codec import decode_message
 from conversations.llm.providers import ModelSpec, resolve_model_name
-from conversations.models import Conversation, ConversationMessage, MessageRole
+from conversations.models import Agent, Conversation, ConversationMessage, MessageRole
 
 
 @dataclass
@@ -28,6 +28,13 @@ class TurnConfig:
     @property
     def model_spec(self) -> ModelSpec:
         return ModelSpec(model=self.model, temperature=self.temperature)
+
+
+async def load_agent(conversation: Conversation) -> Agent:
+    """Fetch the conversation's agent unless the caller did (async code cannot lazy-load it)."""
+    if not Conversation.agent.is_cached(conversation):
+        conversation.agent = await Agent.objects.aget(pk=conversation.agent_id)
+    return conversation.agent
 
 
 def build_turn_config(

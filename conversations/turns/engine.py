@@ -43,13 +43,12 @@ from conversations.llm.prompts import render_template
 from conversations.llm.providers import get_chat_model
 from conversations.llm.tools import get_tools
 from conversations.models import (
-    Agent,
     Conversation,
     ConversationMessage,
     MessageRole,
     MessageStatus,
 )
-from conversations.turns.config import TurnConfig, TurnHooks, build_turn_config
+from conversations.turns.config import TurnConfig, TurnHooks, build_turn_config, load_agent
 from conversations.turns.failures import classify_failure, error_body
 from conversations.turns.streaming import CancelSignal, StreamState, TurnCancelled, stream_reply
 
@@ -126,7 +125,7 @@ async def start_turn(
     client_message_id = validate_client_message_id(client_message_id)
     # Everything that can fail happens before the turn takes its lock.
     if config is None:
-        await _load_agent(conversation)
+        await load_agent(conversation)
         config = build_turn_config(conversation)
     start = await sync_to_async(services.begin_turn)(
         conversation=conversation,
@@ -177,7 +176,7 @@ async def start_greeting(
 ) -> TurnHandle | None:
     """The seed's opening: in an empty conversation, send the first-user-message template."""
     if config is None:
-        await _load_agent(conversation)
+        await load_agent(conversation)
         config = build_turn_config(conversation)
     if not config.first_user_message_template or conversation.message_count:
         return None
@@ -185,12 +184,6 @@ async def start_greeting(
         return None
     content = render_template(config.first_user_message_template, config.context)
     return await start_turn(conversation=conversation, content=content, config=config, hooks=hooks)
-
-
-async def _load_agent(conversation: Conversation) -> None:
-    """Fetch the conversation's agent unless the caller did (async code cannot lazy-load)."""
-    if not Conversation.agent.is_cached(conversation):
-        conversation.agent = await Agent.objects.aget(pk=conversation.agent_id)
 
 
 async def cancel_turn(*, conversation: Conversation) -> uuid.UUID:
