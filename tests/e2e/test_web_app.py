@@ -14,6 +14,7 @@ ones) with CONFAB_UPDATE_SCREENSHOTS=1.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -267,3 +268,192 @@ def test_wrong_password_and_sign_out(web, web_user) -> None:
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     # The wrong-password attempt logged a failed request (400/401) on purpose.
     assert all("Failed to load resource" in error for error in console.errors)
+
+
+def off_loop(function, *args, **kwargs):
+    """Run ORM writes in a thread without Playwright's event loop (services publish events
+    with async_to_sync, which refuses to run under a running loop)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    def run():
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()
+
+
+def long_conversation(user):
+    """A conversation of 79 stored messages, the newest ones a tool round (a table, a file)."""
+    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
+    from conversations.models import Agent
+    from conversations.services import append_message, create_conversation
+
+    conversation = create_conversation(
+        user=user, agent=Agent.objects.get(slug="assistant"), context={}, title="긴 대화"
+    )
+    for i in range(1, 76):
+        message = HumanMessage(f"질문 {i}") if i % 2 else AIMessage(f"답변 {i}")
+        append_message(conversation=conversation, message=message)
+    call = {"name": "multiplication_table", "args": {"number": 7, "up_to": 3}, "id": "call_1"}
+    append_message(conversation=conversation, message=AIMessage("", tool_calls=[call]))
+    records = [{"factor": i, "number": 7, "product": 7 * i} for i in range(1, 4)]
+    append_message(
+        conversation=conversation,
+        message=ToolMessage(
+            content=str(records),
+            tool_call_id="call_1",
+            name="multiplication_table",
+            artifact={
+                "kind": "table",
+                "columns": ["factor", "number", "product"],
+                "records": records,
+            },
+        ),
+    )
+    append_message(
+        conversation=conversation,
+        message=ToolMessage(
+            content="chart.svg",
+            tool_call_id="call_2",
+            name="bar_chart",
+            artifact={
+                "kind": "file",
+                "name": "chart.svg",
+                "url": "/media/tool-outputs/ab/chart.svg",
+                "mime_type": "image/svg+xml",
+                "size": 2048,
+            },
+        ),
+    )
+    append_message(conversation=conversation, message=AIMessage("7단 표입니다."))
+    return conversation
+
+
+def test_history_pages_on_scroll_and_tools_render(web, web_user) -> None:
+    page, console = web
+    conversation = off_loop(long_conversation, web_user)
+    sign_in(page)
+    page.locator("#conversation-list .conversation-item", has_text="긴 대화").click()
+    expect(page).to_have_url(f"{page.url.split('#')[0]}#/c/{conversation.pk}")
+    messages = page.locator("#messages .msg")
+
+    # The newest page: 30 messages, the tool round rendered compactly.
+    expect(messages).to_have_count(30)
+    expect(messages.last.locator(".msg-text")).to_have_text("7단 표입니다.")
+    table = page.locator("#messages .msg-tool table")
+    expect(table.locator("th")).to_have_text(["factor", "number", "product"])
+    expect(table.locator("tbody tr")).to_have_count(3)
+    expect(table.locator("tbody tr").last.locator("td").last).to_have_text("21")
+    link = page.get_by_role("link", name="chart.svg")
+    expect(link).to_have_attribute("href", re.compile(r"/media/tool-outputs/ab/chart\.svg$"))
+    expect(page.locator("#messages .tool-calls")).to_contain_text("multiplication_table")
+
+    # Scrolling to the top loads the previous page and keeps the reader's place.
+    scroller = page.locator("#message-scroller")
+    anchor_id = messages.first.get_attribute("data-id")
+    offset_js = (
+        "el => el.getBoundingClientRect().top"
+        " - el.closest('#message-scroller').getBoundingClientRect().top"
+    )
+    anchor = page.locator(f'#messages .msg[data-id="{anchor_id}"]')
+    scroller.evaluate("el => { el.scrollTop = 0; }")
+    expect(messages).to_have_count(60)
+    # The message that was on top is still on top (not pushed down by the older page).
+    assert abs(anchor.evaluate(offset_js) - 40) < 60
+    assert scroller.evaluate("el => el.scrollTop") > 500
+    scroller.evaluate("el => { el.scrollTop = 0; }")
+    expect(messages).to_have_count(79)
+    expect(page.locator("#history-status")).to_have_text("Beginning of the conversation")
+    expect(messages.first.locator(".msg-text")).to_have_text("질문 1")
+    assert console.errors == []
+
+
+def test_conversation_actions(web, web_user) -> None:
+    page, console = web
+    from conversations.models import Agent
+    from conversations.services import create_conversation
+
+    tutor = Agent.objects.get(slug="language-tutor")
+    off_loop(create_conversation, user=web_user, agent=tutor, context={}, title="스페인어 연습")
+    off_loop(
+        create_conversation,
+        user=web_user,
+        agent=tutor,
+        context={"언어": "일본어"},
+        title="일본어 연습",
+    )
+    sign_in(page)
+    items = page.locator("#conversation-list .conversation-item")
+    expect(items).to_have_count(2)
+
+    # Search narrows the list.
+    page.get_by_label("Search conversations").fill("일본어")
+    expect(items).to_have_count(1)
+    page.get_by_label("Search conversations").fill("")
+    expect(items).to_have_count(2)
+
+    items.filter(has_text="스페인어 연습").click()
+    menu = page.get_by_role("button", name="Conversation actions")
+
+    # Rename and change the context.
+    menu.click()
+    page.get_by_role("menuitem", name="Rename and edit context").click()
+    dialog = page.get_by_role("dialog", name="Edit conversation")
+    dialog.get_by_label("Title").fill("Español")
+    dialog.get_by_label("언어").fill("스페인어")
+    dialog.get_by_label("레벨").fill("중급")
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#chat-title")).to_have_text("Español")
+    expect(page.locator("#chat-subtitle")).to_contain_text("언어: 스페인어")
+    expect(page.locator("#chat-subtitle")).to_contain_text("레벨: 중급")
+    expect(items.filter(has_text="Español")).to_have_count(1)
+
+    # Archive: it leaves the active list and shows under Archived; unarchive brings it back.
+    menu.click()
+    page.get_by_role("menuitem", name="Archive").click()
+    expect(items).to_have_count(1)
+    page.get_by_role("button", name="Archived").click()
+    expect(items).to_have_count(1)
+    expect(items.first).to_contain_text("Español")
+    menu.click()
+    page.get_by_role("menuitem", name="Unarchive").click()
+    expect(items).to_have_count(0)
+    page.get_by_role("button", name="Active").click()
+    expect(items).to_have_count(2)
+
+    # Delete, after confirming.
+    menu.click()
+    page.get_by_role("menuitem", name="Delete").click()
+    page.get_by_role("dialog", name="Delete this conversation?").get_by_role(
+        "button", name="Delete"
+    ).click()
+    expect(items).to_have_count(1)
+    expect(page.get_by_role("heading", name="No conversation open")).to_be_visible()
+    assert console.errors == []
+
+
+def test_register_and_expired_session(web, transactional_db) -> None:
+    page, console = web
+    page.goto("/")
+    page.get_by_role("button", name="Create an account").click()
+    expect(page.get_by_role("heading", name="Create an account")).to_be_visible()
+    page.get_by_label("Username").fill("민지")
+    page.get_by_label("Password").fill("a-long-enough-password-7")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.locator("#user-name")).to_have_text("민지")
+    assert get_user_model().objects.filter(username="민지").exists()
+
+    # A token the server no longer accepts sends the user back to the sign-in form.
+    page.evaluate("localStorage.setItem('confab.auth', JSON.stringify({token: 'revoked'}))")
+    page.reload()
+    expect(page.get_by_role("alert")).to_have_text("Your session has ended. Please sign in again.")
+    assert page.evaluate("localStorage.getItem('confab.auth')") is None
+    # Only the refused requests themselves are logged (401s).
+    assert all("401" in error for error in console.errors), console.errors

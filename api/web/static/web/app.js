@@ -69,7 +69,7 @@ async function submitAuth(event) {
   showAuthError("");
   try {
     if (state.registerMode) {
-      const registered = await restPost(config.apiUrl, "auth/register/", { username, password });
+      const registered = await restPost(config.apiUrl, "auth/register/", { username, password, device_name: "web" });
       if (registered?.token) {
         signedIn(registered);
         return;

@@ -126,7 +126,7 @@ function renderFile(artifact) {
   return h(
     "p",
     { class: "file-ref" },
-    h("span", { class: "file-icon", "aria-hidden": "true", text: "📄" }),
+    h("span", { class: "file-icon", "aria-hidden": "true" }),
     url ? h("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: label }) : h("span", { text: label }),
     meta ? h("span", { class: "muted small", text: ` (${meta})` }) : null,
   );
