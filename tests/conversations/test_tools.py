@@ -314,3 +314,33 @@ async def test_cancel_while_a_tool_runs_keeps_the_tool_call(llm, user, settings)
     assert len(llm.requests) == 1
     conv = await type(conversation).objects.aget(pk=conversation.pk)
     assert conv.active_turn_id is None and conv.message_count == 4
+
+
+@pytestmark_turns
+async def test_a_tool_turns_events(llm, assistant_conversation):
+    from conversations.events import conversation_group
+    from tests.conversations.turnkit import GroupListener
+
+    llm.reply_tool_calls([ToolCall("calculator", {"expression": "2+2"}, id="call_ev")])
+    llm.reply_text(["Four."])
+    async with GroupListener(conversation_group(assistant_conversation.pk)) as listener:
+        handle = await start_turn(conversation=assistant_conversation, content="2+2?")
+        await wait_for_result(handle, timeout=10)
+        await listener.until(
+            lambda e: e["type"] == "message.completed" and e["message"]["text"] == "Four."
+        )
+    messages = [
+        (e["type"], e["message"]["role"], e["message"]["status"])
+        for e in listener.events
+        if "message" in e
+    ]
+    assert messages == [
+        ("message.created", "human", "complete"),
+        ("message.created", "ai", "streaming"),
+        ("message.completed", "ai", "complete"),  # the tool call
+        ("message.created", "tool", "complete"),
+        ("message.created", "ai", "streaming"),  # the next round's reply
+        ("message.completed", "ai", "complete"),
+    ]
+    deltas = listener.of_type("message.delta")
+    assert {d["message_id"] for d in deltas} == {listener.events[-1]["message"]["id"]}

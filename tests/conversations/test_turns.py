@@ -508,3 +508,53 @@ async def test_clear_during_a_turn_leaves_the_conversation_empty(llm, conversati
     result = await wait_for_result(await start_turn(conversation=conversation, content="again"))
     assert [r.text for r in await arows(conversation.pk)] == ["again", "fresh"]
     assert result.ai_message.status == MessageStatus.COMPLETE
+
+
+# --- the window handed to the provider ------------------------------------------------------
+
+
+def test_window_to_messages_keeps_only_what_a_provider_accepts():
+    from langchain_core.messages import ToolMessage
+
+    from conversations.services.messages import build_message
+    from conversations.turns.config import window_to_messages
+
+    conversation = Conversation(pk=1, user_id=1)
+
+    def row(message):
+        return build_message(conversation=conversation, message=message)
+
+    call = {"name": "calculator", "args": {"expression": "1+1"}, "id": "c1", "type": "tool_call"}
+    cut = {"name": "calculator", "args": {"expression": "2"}, "id": "c2", "type": "tool_call"}
+    bad = {"name": "calculator", "args": "{oops", "id": "c3", "error": "not json"}
+    window = [
+        row(ToolMessage(content="orphan result", tool_call_id="c0")),  # its call fell out
+        row(AIMessage(content="an answer whose question fell out")),
+        row(HumanMessage(content="q1")),
+        row(AIMessage(content="", tool_calls=[call])),
+        row(ToolMessage(content="2", tool_call_id="c1")),
+        row(AIMessage(content="It is 2.")),
+        row(HumanMessage(content="q2")),
+        row(AIMessage(content="let me see", tool_calls=[cut])),  # its result is missing
+        row(AIMessage(content="")),  # an empty reply
+        row(HumanMessage(content="q3")),
+        row(AIMessage(content="", invalid_tool_calls=[bad])),
+        row(ToolMessage(content="bad arguments", tool_call_id="c3")),
+        row(HumanMessage(content="q4")),
+    ]
+    messages = window_to_messages(window)
+    assert [(m.type, m.text) for m in messages] == [
+        ("human", "q1"),
+        ("ai", ""),
+        ("tool", "2"),
+        ("ai", "It is 2."),
+        ("human", "q2"),
+        ("ai", "let me see"),
+        ("human", "q3"),
+        ("ai", ""),
+        ("tool", "bad arguments"),
+        ("human", "q4"),
+    ]
+    assert messages[1].tool_calls[0]["id"] == "c1"
+    assert messages[5].tool_calls == []  # the unanswered call is dropped, its text kept
+    assert messages[7].invalid_tool_calls[0]["id"] == "c3"
