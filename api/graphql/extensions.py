@@ -1,0 +1,126 @@
+"""Schema extensions: the one ApplicationError mapping, and the safety limits.
+
+Limits are read from settings on every operation (so a deployment, or a test,
+changes them without rebuilding the schema):
+- CONFAB_GRAPHQL_MAX_DEPTH (QueryDepthLimiter), CONFAB_GRAPHQL_MAX_ALIASES
+  (MaxAliasesLimiter), CONFAB_GRAPHQL_MAX_TOKENS (MaxTokensLimiter: the parser
+  stops counting there, so a huge document costs no more than that);
+- introspection only when CONFAB_GRAPHQL_INTROSPECTION (default: DEBUG).
+The document and request sizes are limited by the transports (views, consumers).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from django.conf import settings
+from graphql import GraphQLError, GraphQLSyntaxError
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+from strawberry.types.execution import StreamExecutionResult
+from strawberry.types.graphql import OperationType
+
+from api.graphql.errors import error_extensions
+from conversations.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+INTERNAL_ERROR_MESSAGE = "Internal server error."
+
+
+def _classify(error: GraphQLError) -> GraphQLError:
+    original = error.original_error
+    if isinstance(original, ApplicationError):
+        error.extensions = error_extensions(original)
+        return error
+    if error.extensions and "code" in error.extensions:
+        return error
+    if isinstance(error, GraphQLSyntaxError):
+        error.extensions = {"code": "GRAPHQL_PARSE_FAILED", "type": "invalid_request"}
+        return error
+    if error.path is not None and original is not None and not isinstance(original, GraphQLError):
+        # A bug, not a client error: never send exception text to the client.
+        return GraphQLError(
+            INTERNAL_ERROR_MESSAGE,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=original,
+            extensions={"code": "INTERNAL_SERVER_ERROR", "type": "server_error"},
+        )
+    error.extensions = {"code": "GRAPHQL_VALIDATION_FAILED", "type": "invalid_request"}
+    return error
+
+
+def classify_errors(result: object) -> None:
+    """Give every error of a result its `extensions.code` (in place)."""
+    errors = getattr(result, "errors", None)
+    if errors:
+        result.errors = [_classify(error) for error in errors]  # type: ignore[attr-defined]
+
+
+class ApplicationErrors(SchemaExtension):
+    """Maps ApplicationError (raised by selectors, services, turns) to GraphQL errors with
+    `extensions {code, type}`, once for the whole schema and every transport."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        classify_errors(self.execution_context.result)
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        classify_errors(result)
+        yield
+
+
+class IntrospectionGate(SchemaExtension):
+    """Refuse `__schema` / `__type` unless CONFAB_GRAPHQL_INTROSPECTION."""
+
+    def on_operation(self) -> Iterator[None]:
+        if not settings.CONFAB_GRAPHQL_INTROSPECTION:
+            self.execution_context.validation_rules = (
+                *self.execution_context.validation_rules,
+                NoSchemaIntrospectionCustomRule,
+            )
+        yield
+
+
+class SubscriptionsOverWebsockets(SchemaExtension):
+    """Over HTTP, a subscription document is refused (400) instead of being run as a
+    query: subscriptions need the websocket transport."""
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if getattr(context, "ws", None) is None:
+            self.execution_context.allowed_operations = set(
+                self.execution_context.allowed_operations
+            ) - {OperationType.SUBSCRIPTION}
+        yield
+
+
+def depth_limiter() -> SchemaExtension:
+    return QueryDepthLimiter(max_depth=settings.CONFAB_GRAPHQL_MAX_DEPTH)
+
+
+def alias_limiter() -> SchemaExtension:
+    return MaxAliasesLimiter(max_alias_count=settings.CONFAB_GRAPHQL_MAX_ALIASES)
+
+
+def token_limiter() -> SchemaExtension:
+    return MaxTokensLimiter(max_token_count=settings.CONFAB_GRAPHQL_MAX_TOKENS)
+
+
+EXTENSIONS = [
+    ApplicationErrors,
+    SubscriptionsOverWebsockets,
+    IntrospectionGate,
+    token_limiter,
+    depth_limiter,
+    alias_limiter,
+]

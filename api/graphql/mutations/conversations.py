@@ -1,0 +1,128 @@
+"""Create, update, archive, delete and clear conversations (conversations.services)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from channels.db import database_sync_to_async
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from api.graphql.context import current_user
+from api.graphql.errors import with_field_errors
+from api.graphql.types.conversations import Conversation
+from api.graphql.types.payloads import (
+    ArchiveConversationPayload,
+    ClearConversationPayload,
+    CreateConversationPayload,
+    DeleteConversationPayload,
+    UpdateConversationPayload,
+)
+from conversations import selectors, services
+from conversations.errors import NotFound, ValidationFailed
+
+
+def _or_unset(value: Any) -> Any:
+    """strawberry's UNSET (argument omitted) -> the services' UNSET (leave unchanged)."""
+    return services.UNSET if value is strawberry.UNSET else value
+
+
+async def _create(
+    user: Any, agent: str, context: Any, title: str | None
+) -> CreateConversationPayload:
+    try:
+        agent_row = await database_sync_to_async(selectors.get_agent)(slug=agent)
+    except NotFound:
+        # The slug is an argument: an input error, like an inactive agent.
+        raise ValidationFailed.for_field("agent", "not_found", "No agent with this slug.") from None
+    conversation = await database_sync_to_async(services.create_conversation)(
+        user=user, agent=agent_row, context=context, title=title or ""
+    )
+    return CreateConversationPayload(conversation=Conversation.from_model(conversation))
+
+
+async def _update(user: Any, id: str, **changes: Any) -> UpdateConversationPayload:
+    conversation = await selectors.aget_conversation(user=user, conversation_id=id)
+    conversation = await database_sync_to_async(services.update_conversation)(
+        conversation=conversation, **{key: _or_unset(value) for key, value in changes.items()}
+    )
+    return UpdateConversationPayload(conversation=Conversation.from_model(conversation))
+
+
+async def _archive(user: Any, id: str, archived: bool) -> ArchiveConversationPayload:
+    conversation = await selectors.aget_conversation(user=user, conversation_id=id)
+    conversation = await database_sync_to_async(services.set_archived)(
+        conversation=conversation, archived=archived
+    )
+    return ArchiveConversationPayload(conversation=Conversation.from_model(conversation))
+
+
+async def _delete(user: Any, id: str) -> DeleteConversationPayload:
+    conversation = await selectors.aget_conversation(user=user, conversation_id=id)
+    deleted_id = conversation.pk
+    await database_sync_to_async(services.delete_conversation)(conversation=conversation)
+    return DeleteConversationPayload(deleted_id=strawberry.ID(str(deleted_id)))
+
+
+async def _clear(user: Any, id: str) -> ClearConversationPayload:
+    conversation = await selectors.aget_conversation(user=user, conversation_id=id)
+    count = await database_sync_to_async(services.clear_conversation)(conversation=conversation)
+    conversation.last_message = None  # known: there are none left
+    return ClearConversationPayload(
+        conversation=Conversation.from_model(conversation), deleted_message_count=count
+    )
+
+
+@strawberry.type
+class ConversationMutations:
+    @strawberry.mutation(
+        description=(
+            "Start a conversation with an agent. `context` sets the agent's template variables "
+            "(see Agent.contextVariables); unknown or missing ones are input errors."
+        )
+    )
+    async def create_conversation(
+        self, info: Info, agent: str, context: JSON | None = None, title: str | None = None
+    ) -> CreateConversationPayload:
+        user = current_user(info)
+        return await with_field_errors(
+            CreateConversationPayload, _create(user, agent, context, title)
+        )
+
+    @strawberry.mutation(
+        description="Change the title, context and/or archived state; omitted "
+        "arguments are left unchanged."
+    )
+    async def update_conversation(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        title: str | None = strawberry.UNSET,
+        context: JSON | None = strawberry.UNSET,
+        archived: bool | None = strawberry.UNSET,
+    ) -> UpdateConversationPayload:
+        user = current_user(info)
+        return await with_field_errors(
+            UpdateConversationPayload,
+            _update(user, id, title=title, context=context, archived=archived),
+        )
+
+    @strawberry.mutation(description="Archive (default) or unarchive a conversation.")
+    async def archive_conversation(
+        self, info: Info, id: strawberry.ID, archived: bool = True
+    ) -> ArchiveConversationPayload:
+        user = current_user(info)
+        return await with_field_errors(ArchiveConversationPayload, _archive(user, id, archived))
+
+    @strawberry.mutation(description="Delete a conversation and all its messages.")
+    async def delete_conversation(self, info: Info, id: strawberry.ID) -> DeleteConversationPayload:
+        user = current_user(info)
+        return await with_field_errors(DeleteConversationPayload, _delete(user, id))
+
+    @strawberry.mutation(
+        description="Delete every message of a conversation; a running turn is stopped."
+    )
+    async def clear_conversation(self, info: Info, id: strawberry.ID) -> ClearConversationPayload:
+        user = current_user(info)
+        return await with_field_errors(ClearConversationPayload, _clear(user, id))

@@ -1,0 +1,84 @@
+"""Turns: send a message, cancel, regenerate (conversations.turns). Each returns at
+once; the reply streams on in the background and is followed with the
+`conversationEvents` subscription."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from api.graphql.context import current_user
+from api.graphql.errors import with_field_errors
+from api.graphql.throttling import check_turn_rate
+from api.graphql.types.messages import Message
+from api.graphql.types.payloads import CancelTurnPayload, RegeneratePayload, SendMessagePayload
+from conversations import selectors, turns
+
+
+async def _send(
+    user: Any, conversation_id: str, content: str, client_message_id: str | None
+) -> SendMessagePayload:
+    conversation = await selectors.aget_conversation(user=user, conversation_id=conversation_id)
+    await check_turn_rate(user)
+    handle = await turns.start_turn(
+        conversation=conversation, content=content, client_message_id=client_message_id
+    )
+    return SendMessagePayload(
+        human_message=Message.from_model(handle.human_message),
+        ai_message=Message.from_optional(handle.ai_message),
+    )
+
+
+async def _cancel(user: Any, conversation_id: str) -> CancelTurnPayload:
+    conversation = await selectors.aget_conversation(user=user, conversation_id=conversation_id)
+    turn_id = await turns.cancel_turn(conversation=conversation)
+    return CancelTurnPayload(turn_id=strawberry.ID(str(turn_id)))
+
+
+async def _regenerate(user: Any, conversation_id: str) -> RegeneratePayload:
+    conversation = await selectors.aget_conversation(user=user, conversation_id=conversation_id)
+    await check_turn_rate(user)
+    handle = await turns.start_turn(conversation=conversation, regenerate=True)
+    return RegeneratePayload(ai_message=Message.from_optional(handle.ai_message))
+
+
+@strawberry.type
+class TurnMutations:
+    @strawberry.mutation(
+        description=(
+            "Store a human message and start the agent's reply; returns the human message and "
+            "the STREAMING AI placeholder at once. The same `clientMessageId` again returns the "
+            "turn it started, without a new one. TURN_IN_PROGRESS when a turn is running."
+        )
+    )
+    async def send_message(
+        self,
+        info: Info,
+        conversation_id: strawberry.ID,
+        content: str,
+        client_message_id: str | None = None,
+    ) -> SendMessagePayload:
+        user = current_user(info)
+        return await with_field_errors(
+            SendMessagePayload, _send(user, conversation_id, content, client_message_id)
+        )
+
+    @strawberry.mutation(
+        description="Stop the running turn (NO_ACTIVE_TURN when none); its reply ends CANCELLED."
+    )
+    async def cancel_turn(self, info: Info, conversation_id: strawberry.ID) -> CancelTurnPayload:
+        user = current_user(info)
+        return await with_field_errors(CancelTurnPayload, _cancel(user, conversation_id))
+
+    @strawberry.mutation(
+        description=(
+            "Answer the last human message again, replacing the reply after it "
+            "(MessageDeleted, then a new STREAMING reply). NOTHING_TO_REGENERATE when there "
+            "is no human message."
+        )
+    )
+    async def regenerate(self, info: Info, conversation_id: strawberry.ID) -> RegeneratePayload:
+        user = current_user(info)
+        return await with_field_errors(RegeneratePayload, _regenerate(user, conversation_id))

@@ -1,0 +1,88 @@
+"""Root query fields. Each resolver: the caller, one selector call, one conversion."""
+
+from __future__ import annotations
+
+import strawberry
+from channels.db import database_sync_to_async
+from strawberry.types import Info
+
+from api.graphql.context import current_user
+from api.graphql.pagination import (
+    check_search,
+    conversation_connection,
+    conversation_cursor,
+    message_connection,
+    message_window,
+)
+from api.graphql.types.agents import Agent
+from api.graphql.types.connections import ConversationConnection, MessageConnection
+from api.graphql.types.conversations import Conversation
+from api.graphql.types.users import User
+from conversations import selectors
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The authenticated user.")
+    def me(self, info: Info) -> User:
+        return User.from_model(current_user(info))
+
+    @strawberry.field(description="The agents a conversation can be created with.")
+    async def agents(self, info: Info) -> list[Agent]:
+        current_user(info)
+        return [Agent.from_model(agent) async for agent in selectors.list_agents()]
+
+    @strawberry.field(
+        description=(
+            "The user's conversations, newest activity first. `first`: page size "
+            "(default CONFAB_DEFAULT_PAGE_SIZE, at most CONFAB_MAX_PAGE_SIZE); `after`: a "
+            "pageInfo.endCursor; `archived`: only archived (true) or only active (false); "
+            "`agent`: an agent slug; `search`: in titles."
+        )
+    )
+    async def conversations(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        archived: bool | None = None,
+        agent: str | None = None,
+        search: str | None = None,
+    ) -> ConversationConnection:
+        user = current_user(info)
+        limit = selectors.parse_limit(first, field="first")
+        filters = {"user": user, "archived": archived, "agent": agent, "q": check_search(search)}
+        page = await database_sync_to_async(selectors.conversation_page)(
+            cursor=conversation_cursor(after), limit=limit, **filters
+        )
+        return conversation_connection(page, after=after, filters=filters)
+
+    @strawberry.field(description="One of the user's conversations (NOT_FOUND otherwise).")
+    async def conversation(self, info: Info, id: strawberry.ID) -> Conversation:
+        row = await selectors.aget_conversation(user=current_user(info), conversation_id=id)
+        return Conversation.from_model(row)
+
+    @strawberry.field(
+        description=(
+            "A page of a conversation's history, oldest first, keyset on message ids. Default: "
+            "the newest page. `last`/`before`: the page older than `before`; `first`/`after`: "
+            "the page newer than `after` (`first` alone: from the oldest message)."
+        )
+    )
+    async def messages(
+        self,
+        info: Info,
+        conversation_id: strawberry.ID,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> MessageConnection:
+        conversation = await selectors.aget_conversation(
+            user=current_user(info), conversation_id=conversation_id
+        )
+        window = message_window(first=first, after=after, last=last, before=before)
+        page = await database_sync_to_async(selectors.message_page)(
+            conversation=conversation, before=window.before, after=window.after, limit=window.limit
+        )
+        return message_connection(page, conversation)

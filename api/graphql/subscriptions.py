@@ -1,0 +1,98 @@
+"""Live events over graphql-transport-ws (and legacy graphql-ws), from the Channels layer.
+
+Each subscription checks what it may see first: the resolver is a coroutine that
+raises NOT_FOUND (an `error` message for that operation) before it returns the
+event stream. The stream joins the Channels group with strawberry's
+`listen_to_channel`, which leaves the group when the client completes the
+operation or disconnects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from api.graphql.context import current_user
+from api.graphql.types.conversations import Conversation
+from api.graphql.types.events import (
+    ConversationChange,
+    ConversationEvent,
+    ConversationUpdated,
+    to_conversation_change,
+    to_conversation_event,
+)
+from conversations import selectors
+from conversations.errors import ApplicationError
+from conversations.events import (
+    CHANNEL_MESSAGE_TYPE,
+    EventType,
+    conversation_group,
+    user_group,
+)
+
+
+class WebsocketRequired(ApplicationError):
+    code = "WEBSOCKET_REQUIRED"
+    type = "invalid_request"
+    default_detail = "Subscriptions are served over websockets (graphql-transport-ws)."
+
+
+def _consumer(info: Info) -> Any:
+    ws = info.context.ws
+    if ws is None:
+        raise WebsocketRequired()
+    return ws
+
+
+async def _conversation_stream(
+    ws: Any, user: Any, conversation_id: int
+) -> AsyncGenerator[ConversationEvent, None]:
+    groups = [conversation_group(conversation_id)]
+    async with ws.listen_to_channel(CHANNEL_MESSAGE_TYPE, groups=groups) as listener:
+        # Now listening: a snapshot taken after joining is a sync point. Anything
+        # newer than it arrives as an event.
+        conversation = await selectors.aget_conversation(user=user, conversation_id=conversation_id)
+        yield ConversationUpdated(conversation=Conversation.from_model(conversation))
+        async for message in listener:
+            event = message.get("event") or {}
+            converted = to_conversation_event(event)
+            if converted is not None:
+                yield converted
+            if event.get("type") == EventType.CONVERSATION_DELETED:
+                return
+
+
+async def _user_stream(ws: Any, user: Any) -> AsyncGenerator[ConversationChange, None]:
+    async with ws.listen_to_channel(CHANNEL_MESSAGE_TYPE, groups=[user_group(user.pk)]) as listener:
+        async for message in listener:
+            converted = to_conversation_change(message.get("event") or {})
+            if converted is not None:
+                yield converted
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description=(
+            "Everything that happens in one of the user's conversations. The first event is a "
+            "ConversationUpdated snapshot, sent once the server listens: load history after "
+            "it. Ends after ConversationDeleted. NOT_FOUND for anyone else's conversation."
+        )
+    )
+    async def conversation_events(
+        self, info: Info, conversation_id: strawberry.ID
+    ) -> AsyncGenerator[ConversationEvent, None]:
+        user = current_user(info)
+        ws = _consumer(info)
+        conversation = await selectors.aget_conversation(user=user, conversation_id=conversation_id)
+        return _conversation_stream(ws, user, conversation.pk)
+
+    @strawberry.subscription(
+        description="Conversations of the user created, updated, cleared or deleted anywhere."
+    )
+    async def conversations_changed(self, info: Info) -> AsyncGenerator[ConversationChange, None]:
+        user = current_user(info)
+        return _user_stream(_consumer(info), user)

@@ -1,0 +1,81 @@
+"""Messages, built from `events.message_payload` (the message shape of every surface)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from django.utils.dateparse import parse_datetime
+from strawberry.scalars import JSON
+
+from conversations import models
+from conversations.events import message_payload
+
+# The enums mirror the model choices (one source of truth): SYSTEM/HUMAN/AI/TOOL
+# and STREAMING/COMPLETE/FAILED/CANCELLED.
+MessageRole = strawberry.enum(
+    Enum("MessageRole", [(choice.name, choice.value) for choice in models.MessageRole]),
+    description="Who wrote a message.",
+)
+MessageStatus = strawberry.enum(
+    Enum("MessageStatus", [(choice.name, choice.value) for choice in models.MessageStatus]),
+    description="STREAMING while a reply is being written; then COMPLETE, FAILED or CANCELLED.",
+)
+
+
+def parse_timestamp(value: str | None) -> datetime | None:
+    return parse_datetime(value) if value else None
+
+
+def optional_id(value: Any) -> strawberry.ID | None:
+    return None if value is None else strawberry.ID(str(value))
+
+
+@strawberry.type(description="One stored message (a LangChain message, losslessly).")
+class Message:
+    id: strawberry.ID
+    conversation_id: strawberry.ID
+    role: MessageRole  # type: ignore[valid-type]
+    text: str = strawberry.field(description="Plain text, for lists and search.")
+    content: JSON = strawberry.field(
+        description='The lossless LangChain message: {"_type": "AIMessage", "_value": {...}}.'
+    )
+    status: MessageStatus  # type: ignore[valid-type]
+    turn_id: strawberry.ID | None
+    client_message_id: str | None
+    model: str
+    usage: JSON | None = strawberry.field(
+        description="Token usage: {input_tokens, output_tokens, total_tokens}."
+    )
+    error: JSON | None = strawberry.field(description="{code, message} of a failed reply.")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Message:
+        """From the `message` of an event (or `events.message_payload`)."""
+        return cls(
+            id=strawberry.ID(str(payload["id"])),
+            conversation_id=strawberry.ID(str(payload["conversation"])),
+            role=MessageRole(payload["role"]),
+            text=payload["text"],
+            content=payload["content"],
+            status=MessageStatus(payload["status"]),
+            turn_id=optional_id(payload["turn_id"]),
+            client_message_id=payload["client_message_id"],
+            model=payload["model"],
+            usage=payload["usage"],
+            error=payload["error"],
+            created_at=parse_timestamp(payload["created_at"]),  # type: ignore[arg-type]
+            updated_at=parse_timestamp(payload["updated_at"]),  # type: ignore[arg-type]
+        )
+
+    @classmethod
+    def from_model(cls, message: models.ConversationMessage) -> Message:
+        return cls.from_payload(message_payload(message))
+
+    @classmethod
+    def from_optional(cls, message: models.ConversationMessage | None) -> Message | None:
+        return None if message is None else cls.from_model(message)

@@ -1,0 +1,219 @@
+"""Clients and tools for the GraphQL tests (see conftest.py for the fixtures)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.db.backends.signals import connection_created
+
+from backend.asgi import application
+from conversations.models import Conversation
+
+TIMEOUT = 10.0
+
+
+class GraphQLHTTP:
+    """POST GraphQL operations to /graphql/ through the ASGI application."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        all_headers = dict(headers or {})
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token}"
+        body: dict[str, Any] = {"query": query}
+        if variables is not None:
+            body["variables"] = variables
+        return await self.client.post("/graphql/", json=body, headers=all_headers)
+
+    async def execute(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str
+    ) -> dict[str, Any]:
+        """The JSON body of a 200 response."""
+        response = await self.post(query, variables, token=token)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def data(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str
+    ) -> dict[str, Any]:
+        """`data` of a response that must have no errors."""
+        body = await self.execute(query, variables, token=token)
+        assert "errors" not in body, body
+        return body["data"]
+
+
+def error_codes(body: dict[str, Any]) -> list[str]:
+    return [error.get("extensions", {}).get("code") for error in body.get("errors", [])]
+
+
+class GraphQLSocket:
+    """A websocket GraphQL client: graphql-transport-ws (default) or legacy graphql-ws."""
+
+    def __init__(
+        self,
+        *,
+        protocol: str = "graphql-transport-ws",
+        path: str = "/graphql/",
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        self.protocol = protocol
+        self.communicator = WebsocketCommunicator(
+            application, path, headers=headers or [], subprotocols=[protocol]
+        )
+
+    @property
+    def legacy(self) -> bool:
+        return self.protocol == "graphql-ws"
+
+    async def open(self) -> None:
+        connected, subprotocol = await self.communicator.connect(timeout=TIMEOUT)
+        assert connected, subprotocol
+        assert subprotocol == self.protocol
+
+    async def init(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Open, send connection_init, return the server's answer (ack or error)."""
+        await self.open()
+        message: dict[str, Any] = {"type": "connection_init"}
+        if payload is not None:
+            message["payload"] = payload
+        await self.send(message)
+        return await self.receive()
+
+    async def connect(self, token: str | None = None) -> None:
+        """Open and authenticate (connection_init payload when a token is given)."""
+        payload = {"authorization": f"Bearer {token}"} if token else {}
+        ack = await self.init(payload)
+        assert ack["type"] == "connection_ack", ack
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.communicator.send_json_to(message)
+
+    async def subscribe(
+        self, operation_id: str, query: str, variables: dict[str, Any] | None = None
+    ) -> None:
+        payload: dict[str, Any] = {"query": query}
+        if variables is not None:
+            payload["variables"] = variables
+        kind = "start" if self.legacy else "subscribe"
+        await self.send({"id": operation_id, "type": kind, "payload": payload})
+
+    async def complete(self, operation_id: str) -> None:
+        await self.send({"id": operation_id, "type": "stop" if self.legacy else "complete"})
+
+    async def receive(self, timeout: float = TIMEOUT) -> dict[str, Any]:
+        return await self.communicator.receive_json_from(timeout=timeout)
+
+    async def next_data(self, operation_id: str, timeout: float = TIMEOUT) -> dict[str, Any]:
+        """The `data` of the next result of an operation (fails on anything else)."""
+        message = await self.receive(timeout)
+        expected = "data" if self.legacy else "next"
+        assert message.get("id") == operation_id and message["type"] == expected, message
+        assert "errors" not in message["payload"], message
+        return message["payload"]["data"]
+
+    async def closed_with(self, timeout: float = TIMEOUT) -> int | None:
+        """The close code the server sent next (skipping nothing else)."""
+        output = await self.communicator.receive_output(timeout=timeout)
+        assert output["type"] == "websocket.close", output
+        return output.get("code")
+
+    async def nothing(self, timeout: float = 0.3) -> bool:
+        return await self.communicator.receive_nothing(timeout=timeout)
+
+    async def close(self) -> None:
+        await self.communicator.disconnect(timeout=TIMEOUT)
+
+
+def auth_header(token: str) -> list[tuple[bytes, bytes]]:
+    return [(b"authorization", f"Bearer {token}".encode())]
+
+
+async def wait_until_idle(conversation_id: int, timeout: float = TIMEOUT) -> Conversation:
+    """Wait until the conversation has no running turn; returns it fresh."""
+    deadline = time.monotonic() + timeout
+    while True:
+        conversation = await Conversation.objects.aget(pk=conversation_id)
+        if conversation.active_turn_id is None:
+            return conversation
+        assert time.monotonic() < deadline, "the turn did not end"
+        await asyncio.sleep(0.05)
+
+
+def group_members(group: str) -> set[str]:
+    """Channel names in a Channels group of this process (pubsub and in-memory layers keep
+    membership in-process; the core Redis layer keeps it in Redis and is not supported)."""
+    layer = get_channel_layer()
+    if hasattr(layer, "_get_layer"):  # channels_redis.pubsub: one loop layer per event loop
+        inner = layer._get_layer()
+        return set(inner.groups.get(inner._get_group_channel_name(group), set()))
+    if isinstance(getattr(layer, "groups", None), dict):  # InMemoryChannelLayer
+        return set(layer.groups.get(group, {}))
+    pytest.skip("group membership is only observable on the pubsub and in-memory layers")
+
+
+async def wait_for_members(group: str, count: int = 1, timeout: float = TIMEOUT) -> None:
+    """Wait until `count` channels listen to `group` (a subscription is live)."""
+    deadline = time.monotonic() + timeout
+    while len(group_members(group)) != count:
+        assert time.monotonic() < deadline, f"{group} has {group_members(group)}"
+        await asyncio.sleep(0.01)
+
+
+@database_sync_to_async
+def db(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a sync ORM/service call from an async test."""
+    return fn(*args, **kwargs)
+
+
+class QueryLog(list):
+    """SQL statements run on any connection (any thread) while capturing."""
+
+    def containing(self, fragment: str) -> list[str]:
+        return [sql for sql in self if fragment.upper() in sql.upper()]
+
+
+@contextmanager
+def capture_queries() -> Iterator[QueryLog]:
+    """Capture SQL from every database connection, including the ones the view's and the
+    consumer's worker threads open (CaptureQueriesContext sees one connection only)."""
+    log = QueryLog()
+    touched: list[Any] = []
+
+    def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        log.append(sql)
+        return execute(sql, params, many, context)
+
+    def install(connection: Any) -> None:
+        if wrapper not in connection.execute_wrappers:
+            connection.execute_wrappers.append(wrapper)
+            touched.append(connection)
+
+    def on_connect(sender: Any, connection: Any, **kwargs: Any) -> None:
+        install(connection)
+
+    connection_created.connect(on_connect)
+    try:
+        yield log
+    finally:
+        connection_created.disconnect(on_connect)
+        for connection in touched:
+            if wrapper in connection.execute_wrappers:
+                connection.execute_wrappers.remove(wrapper)
