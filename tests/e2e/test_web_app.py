@@ -147,7 +147,7 @@ def ai_messages(page: Page):
 
 def test_chat_streams_a_reply_and_keeps_history(web, web_user, llm) -> None:
     page, console = web
-    llm.reply_text(REPLY_DELTAS, chunk_delay=0.4, usage=(30, 12))
+    llm.reply_text(REPLY_DELTAS, chunk_delay=0.5, usage=(30, 12))
 
     sign_in(page)
     expect(page.get_by_text("No conversations yet.")).to_be_visible()
@@ -457,3 +457,41 @@ def test_register_and_expired_session(web, transactional_db) -> None:
     assert page.evaluate("localStorage.getItem('confab.auth')") is None
     # Only the refused requests themselves are logged (401s).
     assert all("401" in error for error in console.errors), console.errors
+
+
+DELTA_RULES_JS = """async () => {
+  const m = await import("/web/messages.js");
+  const ai = (status, text) => m.normalizeMessage({id: 1, role: "AI", status, text});
+  const msg = ai("STREAMING", "😀가");
+  const out = [];
+  out.push(m.applyDelta(msg, 2, "나"), msg.text);    // offsets count code points, not UTF-16
+  out.push(m.applyDelta(msg, 0, "😀가"), msg.text);  // already held: skipped
+  out.push(m.applyDelta(msg, 2, "나다"), msg.text);  // overlap: only the new tail
+  out.push(m.applyDelta(msg, 9, "?"), msg.text);     // gap: left for the snapshot
+  const done = m.mergeMessage(msg, ai("COMPLETE", "😀가나다라"));
+  const stale = m.mergeMessage(done, ai("STREAMING", "😀"));
+  out.push(done.text, stale.status, stale.text);
+  out.push(m.mergeMessage(msg, ai("STREAMING", "😀")).text);  // shorter snapshot mid-stream
+  return out;
+}"""
+
+
+def test_delta_and_snapshot_rules(web) -> None:
+    """The client's merge rules, run in the browser on the served module."""
+    page, console = web
+    page.goto("/")
+    assert page.evaluate(DELTA_RULES_JS) == [
+        True,
+        "😀가나",
+        False,
+        "😀가나",
+        True,
+        "😀가나다",
+        False,
+        "😀가나다",
+        "😀가나다라",
+        "complete",
+        "😀가나다라",
+        "😀가나다",
+    ]
+    assert console.errors == []

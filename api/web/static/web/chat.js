@@ -574,7 +574,10 @@ export class ChatView {
       agentName: cur.conversation?.agentName,
       canRegenerate: message.id === cur.lastAiId && isFinal(message) && !this._busy(),
       onRegenerate: () => this.regenerate(),
-      onRetry: (m) => this._deliver(cur, m),
+      onRetry: (m) => {
+        if (this._busy()) toast("Wait for the running reply to finish, or stop it.");
+        else this._deliver(cur, m);
+      },
     });
     cur.els.set(message.id, el);
     return el;
