@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from conversations.errors import NotFound, ValidationFailed
 from conversations.models import Agent, Conversation, ConversationMessage, MessageStatus
@@ -262,7 +262,7 @@ def message_page(
     `get_conversation`, which checked ownership).
 
     Default: the newest page. `before=<id>`: the page just older than that id;
-    `after=<id>`: the page just newer. Two indexed queries whatever the depth.
+    `after=<id>`: the page just newer. One indexed query whatever the depth.
     """
     size = parse_limit(limit)
     before_id = parse_message_id(before, field="before")
@@ -272,20 +272,33 @@ def message_page(
             "before", "exclusive", "Use either before or after, not both."
         )
     base = messages_of(conversation)
+    # Whether a page exists on the far side of the cursor rides on every row as an
+    # uncorrelated EXISTS (evaluated once by PostgreSQL): one round trip per page.
+    # Only an empty page needs a second query.
     if after_id is not None:
-        rows = list(base.filter(id__gt=after_id).order_by(*OLDEST_FIRST)[: size + 1])
+        older = base.filter(id__lte=after_id)
+        rows = list(
+            base.filter(id__gt=after_id)
+            .annotate(beyond_cursor=Exists(older))
+            .order_by(*OLDEST_FIRST)[: size + 1]
+        )
         has_newer = len(rows) > size
         rows = rows[:size]
-        has_older = base.filter(id__lte=after_id).exists()
+        has_older = rows[0].beyond_cursor if rows else older.exists()
         return MessagePage(results=rows, has_older=has_older, has_newer=has_newer)
     queryset = base.order_by(*NEWEST_FIRST)
+    newer = None
     if before_id is not None:
-        queryset = queryset.filter(id__lt=before_id)
+        newer = base.filter(id__gte=before_id)
+        queryset = queryset.filter(id__lt=before_id).annotate(beyond_cursor=Exists(newer))
     rows = list(queryset[: size + 1])
     has_older = len(rows) > size
     rows = rows[:size]
     rows.reverse()
-    has_newer = base.filter(id__gte=before_id).exists() if before_id is not None else False
+    if newer is None:
+        has_newer = False
+    else:
+        has_newer = rows[0].beyond_cursor if rows else newer.exists()
     return MessagePage(results=rows, has_older=has_older, has_newer=has_newer)
 
 

@@ -1,0 +1,62 @@
+"""The page-number baseline: what a plain DRF history endpoint would do.
+
+`PageNumberPagination` runs `COUNT(*)` over the conversation and then
+`OFFSET (page - 1) * size`, so its cost grows with the page's depth. The
+serializer is a plain `ModelSerializer` with the same fields as Confab's
+message shape. Mounted only by `bench.urls`, never in the product.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from rest_framework import generics, serializers
+from rest_framework.pagination import PageNumberPagination
+
+from conversations import selectors
+from conversations.models import ConversationMessage
+
+PAGE_SIZE = 50
+
+
+class BaselineMessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ConversationMessage
+        fields = [
+            "id",
+            "conversation",
+            "role",
+            "text",
+            "content",
+            "status",
+            "turn_id",
+            "client_message_id",
+            "model",
+            "usage",
+            "error",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class BaselinePagination(PageNumberPagination):
+    page_size = PAGE_SIZE
+
+
+def baseline_queryset(conversation: Any) -> QuerySet[ConversationMessage]:
+    """The same rows in chronological order: page 1 is the oldest page."""
+    return selectors.messages_of(conversation).order_by("id")
+
+
+class BaselineMessageList(generics.ListAPIView):
+    """GET /bench/baseline/conversations/<id>/messages/?page=N (owner-scoped)."""
+
+    serializer_class = BaselineMessageSerializer
+    pagination_class = BaselinePagination
+
+    def get_queryset(self) -> QuerySet[ConversationMessage]:
+        conversation = selectors.get_conversation(
+            user=self.request.user, conversation_id=self.kwargs["conversation_id"]
+        )
+        return baseline_queryset(conversation)

@@ -1,0 +1,63 @@
+"""Settings for the benchmarks: the project's settings on a dedicated database.
+
+The benchmarks never touch the development or test databases: they use
+`confab_bench` (override with BENCH_DATABASE_URL) and their own Redis prefix.
+`bench.urls` adds the page-number baseline endpoint, mounted only here.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "confab-bench-only-secret-key-0123456789abcdef")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+os.environ["DATABASE_URL"] = os.environ.get(
+    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/confab_bench"
+)
+os.environ.setdefault("CONFAB_REDIS_PREFIX", "confab-bench")
+# The benchmarks send far more requests than a user's production rate allows.
+os.environ.setdefault("CONFAB_THROTTLE_USER", "10000000/min")
+os.environ.setdefault("CONFAB_THROTTLE_TURNS", "10000000/min")
+os.environ.setdefault("CONFAB_WS_MAX_PER_USER", "100000")
+
+from backend.settings import *  # noqa: F403
+
+ROOT_URLCONF = "bench.urls"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+CONFAB_WS_ALLOWED_ORIGINS = ["*"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CONFAB_LLM_PROVIDER = os.environ.get("CONFAB_LLM_PROVIDER", "openai")
+OPENAI_API_KEY = "bench-key"
+LOGGING["root"]["level"] = os.environ.get("LOG_LEVEL", "WARNING")  # noqa: F405
+
+# BENCH_DB_POOL=1: psycopg's connection pool (Django's OPTIONS["pool"]), the fix
+# measured for the one-connection-per-request cost under ASGI. Needs psycopg-pool,
+# which the benchmarks install into build/bench-site (see BENCHMARKS.md) until the
+# project depends on it.
+if os.environ.get("BENCH_DB_POOL", "") not in ("", "0"):
+    import sys
+
+    sys.path.append(str(BASE_DIR / "build" / "bench-site"))  # noqa: F405
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+    DATABASES["default"]["OPTIONS"]["pool"] = {  # noqa: F405
+        "min_size": int(os.environ.get("BENCH_DB_POOL_MIN", "2")),
+        "max_size": int(os.environ.get("BENCH_DB_POOL_MAX", "10")),
+        "timeout": 10,
+    }
+
+# Experiments behind the REST findings (each off by default; see BENCHMARKS.md):
+# BENCH_SHARED_REDIS_POOL=1  one Redis connection pool per process (backend/cache.py)
+# BENCH_ASYNC_MIDDLEWARE=1   an async-capable DatabaseUnavailableMiddleware (bench/middleware.py)
+# BENCH_LIGHT_KNOX=1         token auth without knox's scan of all the user's tokens
+if os.environ.get("BENCH_SHARED_REDIS_POOL", "") not in ("", "0") and REDIS_URL:  # noqa: F405
+    CACHES["default"]["BACKEND"] = "backend.cache.SharedPoolRedisCache"  # noqa: F405
+if os.environ.get("BENCH_ASYNC_MIDDLEWARE", "") not in ("", "0"):
+    MIDDLEWARE = [
+        "bench.middleware.DatabaseUnavailableMiddleware"
+        if name == "api.middleware.DatabaseUnavailableMiddleware"
+        else name
+        for name in MIDDLEWARE  # noqa: F405
+    ]
+if os.environ.get("BENCH_LIGHT_KNOX", "") not in ("", "0"):
+    REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [  # noqa: F405
+        "bench.middleware.LightBearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ]
