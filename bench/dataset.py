@@ -22,48 +22,11 @@ BIG_TITLE = "bench: the long conversation"
 SEED = 8
 OTHER_USERS = 90
 
-WORDS = [
-    "the",
-    "a",
-    "coffee",
-    "order",
-    "please",
-    "would",
-    "like",
-    "tea",
-    "with",
-    "milk",
-    "sugar",
-    "no",
-    "thanks",
-    "how",
-    "much",
-    "is",
-    "it",
-    "where",
-    "station",
-    "train",
-    "ticket",
-    "tomorrow",
-    "morning",
-    "evening",
-    "hotel",
-    "room",
-    "reservation",
-    "name",
-    "你好",
-    "咖啡",
-    "谢谢",
-    "请问",
-    "多少钱",
-    "안녕하세요",
-    "커피",
-    "주세요",
-    "감사합니다",
-    "bonjour",
-    "merci",
-    "café",
-]
+WORDS = (  # noqa: SIM905 - a sentence is easier to read than a list
+    "the a coffee order please would like tea with milk sugar no thanks how much is it "
+    "where station train ticket tomorrow morning evening hotel room reservation name "
+    "你好 咖啡 谢谢 请问 多少钱 안녕하세요 커피 주세요 감사합니다 bonjour merci café"
+).split()
 
 
 @dataclass

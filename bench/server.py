@@ -117,11 +117,11 @@ def start_uvicorn(
         if process.poll() is not None:
             raise RuntimeError(f"uvicorn exited early:\n{server.log()}")
         try:
-            if httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200:
-                # With several workers, wait until every worker process is up.
-                if workers == 1 or len(server.pids()) > workers:
-                    time.sleep(0.5)
-                    return server
+            healthy = httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200
+            # With several workers, wait until every worker process is up.
+            if healthy and (workers == 1 or len(server.pids()) > workers):
+                time.sleep(0.5)
+                return server
         except httpx.HTTPError:
             pass
         time.sleep(0.2)

@@ -295,9 +295,8 @@ def message_page(
     has_older = len(rows) > size
     rows = rows[:size]
     rows.reverse()
-    if newer is None:
-        has_newer = False
-    else:
+    has_newer = False
+    if newer is not None:
         has_newer = rows[0].beyond_cursor if rows else newer.exists()
     return MessagePage(results=rows, has_older=has_older, has_newer=has_newer)
 
