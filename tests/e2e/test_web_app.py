@@ -495,3 +495,26 @@ def test_delta_and_snapshot_rules(web) -> None:
         "😀가나다",
     ]
     assert console.errors == []
+
+
+def test_second_tab_joins_a_running_reply(web, web_user, llm) -> None:
+    """A tab opened mid-reply shows the stored partial text, then follows it live."""
+    page, console = web
+    deltas = [f"第{i}句。" for i in range(1, 31)]
+    llm.reply_text(deltas, chunk_delay=0.2)
+    sign_in(page)
+    start_tutor_conversation(page)
+    send(page, "같이 봐요.")
+    expect(ai_messages(page).last.locator(".msg-text")).to_contain_text("第5句。")
+
+    other = page.context.new_page()
+    other_console = ConsoleWatcher(other)
+    other.goto(page.url)
+    reply = ai_messages(other).last
+    expect(reply).to_have_attribute("data-status", "streaming")
+    expect(reply.locator(".msg-text")).to_contain_text("第20句。")
+    assert reply.get_attribute("data-status") == "streaming"
+    expect(reply).to_have_attribute("data-status", "complete")
+    expect(reply.locator(".msg-text")).to_have_text("".join(deltas))
+    expect(ai_messages(page).last.locator(".msg-text")).to_have_text("".join(deltas))
+    assert console.errors == [] and other_console.errors == []

@@ -9,6 +9,8 @@ import { announce, compareIds, conversationTitle, mergeConversation, normalizeCo
 const PAGE_SIZE = 30;
 // How long to wait for the subscription's first event before loading anyway.
 const SYNC_TIMEOUT = 4000;
+// How soon to refetch a reply whose live deltas start past the text we hold.
+const GAP_REFRESH_MS = 700;
 // Load older history when the reader is this close to the top (px).
 const TOP_THRESHOLD = 150;
 // Follow new text when the reader is this close to the bottom (px).
@@ -253,8 +255,15 @@ export class ChatView {
       // The delta overtook its message.created (or we joined mid-turn): start
       // a placeholder; the completion snapshot fixes anything we missed.
       if (event.offset !== 0) return;
-      message = normalizeMessage({ id, role: "ai", status: "streaming", text: "", conversationId: cur.id, createdAt: new Date().toISOString() });
-      this._upsert(cur, message);
+      this._upsert(cur, normalizeMessage({ id, role: "ai", status: "streaming", text: "", conversationId: cur.id, createdAt: new Date().toISOString() }));
+      message = cur.byId.get(id);
+    }
+    if (event.offset > message.cp) {
+      // A gap: we joined mid-reply and the stored partial text is older than
+      // the first delta we got. The server saves partial text every fraction of
+      // a second: fetch it again (throttled) rather than wait for the end.
+      this._scheduleCatchUp(cur);
+      return;
     }
     if (applyDelta(message, event.offset, event.delta)) {
       const el = cur.els.get(id);
@@ -262,6 +271,14 @@ export class ChatView {
       if (textEl) textEl.textContent = message.text;
       else this._rerender(cur, message);
     }
+  }
+
+  _scheduleCatchUp(cur) {
+    if (cur.catchUpTimer) return;
+    cur.catchUpTimer = setTimeout(() => {
+      cur.catchUpTimer = null;
+      if (this.current === cur) this._catchUp(cur);
+    }, GAP_REFRESH_MS);
   }
 
   /** A reconnect may have missed events: reload the newest page and merge it. */
