@@ -57,7 +57,9 @@ async def _conversation_stream(
         conversation = await selectors.aget_conversation(user=user, conversation_id=conversation_id)
         yield ConversationUpdated(conversation=Conversation.from_model(conversation))
         async for message in listener:
-            event = message.get("event") or {}
+            event = message.get("event")
+            if not isinstance(event, dict):
+                continue
             converted = to_conversation_event(event)
             if converted is not None:
                 yield converted
@@ -68,7 +70,8 @@ async def _conversation_stream(
 async def _user_stream(ws: Any, user: Any) -> AsyncGenerator[ConversationChange, None]:
     async with ws.listen_to_channel(CHANNEL_MESSAGE_TYPE, groups=[user_group(user.pk)]) as listener:
         async for message in listener:
-            converted = to_conversation_change(message.get("event") or {})
+            event = message.get("event")
+            converted = to_conversation_change(event) if isinstance(event, dict) else None
             if converted is not None:
                 yield converted
 

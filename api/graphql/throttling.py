@@ -1,9 +1,8 @@
 """Turn rate limit shared with REST: GraphQL must not be a way around it.
 
-DRF's user throttle with the `turns` scope (REST_FRAMEWORK's
-DEFAULT_THROTTLE_RATES["turns"]) keys its history `throttle_turns_<user id>`
-in the cache, the key REST's `ScopedRateThrottle(scope="turns")` uses too, so
-both surfaces draw on one budget per user.
+The `turns` rate of REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], read per call, on
+the cache key REST's turn throttle uses (`throttle_turns_user-<id>`), so both
+surfaces draw on one budget per user.
 """
 
 from __future__ import annotations
@@ -13,13 +12,22 @@ from types import SimpleNamespace
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from rest_framework.throttling import UserRateThrottle
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
 
 from conversations.errors import RateLimited
 
 
-class TurnRateThrottle(UserRateThrottle):
+class TurnRateThrottle(SimpleRateThrottle):
     scope = "turns"
+
+    def get_rate(self) -> str | None:
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def get_cache_key(self, request: Any, view: Any) -> str | None:
+        if not getattr(request.user, "is_authenticated", False):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": f"user-{request.user.pk}"}
 
 
 def _check(user: Any) -> None:

@@ -7,6 +7,7 @@ and `Conversation.from_payload`, like the query results.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -15,6 +16,8 @@ import strawberry
 from api.graphql.types.conversations import Conversation
 from api.graphql.types.messages import Message
 from conversations.events import EventType
+
+logger = logging.getLogger(__name__)
 
 
 @strawberry.type(description="A message was stored (a human message, or an AI reply starting).")
@@ -144,9 +147,16 @@ _CHANGES = {
 
 
 def to_conversation_event(event: dict[str, Any]) -> Any | None:
-    """The GraphQL type of an event of a conversation's group (None: not one we know)."""
+    """The GraphQL type of an event of a conversation's group (None: not one we know, or
+    malformed; a bad event is logged and skipped rather than ending the subscription)."""
     converter = _CONVERTERS.get(event.get("type", ""))
-    return converter(event) if converter else None
+    if converter is None:
+        return None
+    try:
+        return converter(event)
+    except (KeyError, TypeError, ValueError):
+        logger.warning("Skipped a malformed %s event", event.get("type"), exc_info=True)
+        return None
 
 
 def to_conversation_change(event: dict[str, Any]) -> Any | None:

@@ -306,21 +306,24 @@ async def test_regenerate_replaces_the_last_reply(gql, token, conversation, llm)
 
 
 async def test_turns_share_the_rest_turn_rate_limit(gql, token, conversation, llm, settings):
-    from rest_framework.settings import api_settings
-
-    from api.graphql.throttling import TurnRateThrottle
-
-    TurnRateThrottle.THROTTLE_RATES = {**api_settings.DEFAULT_THROTTLE_RATES, "turns": "2/min"}
-    try:
-        for content in ("one", "two"):
-            llm.reply_text(["ok"])
-            data = await gql.data(SEND, {"id": conversation.pk, "content": content}, token=token)
-            assert data["sendMessage"]["errors"] == []
-            await wait_until_idle(conversation.pk)
-        body = await gql.execute(SEND, {"id": conversation.pk, "content": "three"}, token=token)
-        [error] = body["errors"]
-        assert error["extensions"]["code"] == "RATE_LIMITED"
-        assert error["extensions"]["type"] == "rate_limited"
-        assert 0 < error["extensions"]["retryAfter"] <= 60
-    finally:
-        TurnRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**rates, "turns": "2/min"},
+    }
+    for content in ("one", "two"):
+        llm.reply_text(["ok"])
+        data = await gql.data(SEND, {"id": conversation.pk, "content": content}, token=token)
+        assert data["sendMessage"]["errors"] == []
+        await wait_until_idle(conversation.pk)
+    body = await gql.execute(SEND, {"id": conversation.pk, "content": "three"}, token=token)
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "RATE_LIMITED"
+    assert error["extensions"]["type"] == "rate_limited"
+    assert 0 < error["extensions"]["retryAfter"] <= 60
+    regenerate = await gql.execute(
+        "mutation($id: ID!) { regenerate(conversationId: $id) { errors { code } } }",
+        {"id": conversation.pk},
+        token=token,
+    )
+    assert error_codes(regenerate) == ["RATE_LIMITED"]

@@ -360,6 +360,27 @@ async def test_disconnect_ends_every_subscription(token, user, conversation):
     assert group_members(user_group(user.pk)) == set()
 
 
+async def test_malformed_layer_messages_are_skipped(gql, token, conversation):
+    from channels.layers import get_channel_layer
+
+    socket = GraphQLSocket()
+    await socket.connect(token)
+    await subscribe_events(socket, conversation.pk)
+    layer = get_channel_layer()
+    group = conversation_group(conversation.pk)
+    for event in (None, "x", {}, {"type": "message.created"}, {"type": "unknown.kind"}):
+        await layer.group_send(group, {"type": "confab.event", "event": event})
+    await gql.data(
+        'mutation($id: ID!) { updateConversation(id: $id, title: "Still") { errors { code } } }',
+        {"id": conversation.pk},
+        token=token,
+    )
+    event = (await socket.next_data("1"))["conversationEvents"]
+    assert event["__typename"] == "ConversationUpdated"
+    assert event["conversation"]["title"] == "Still"
+    await socket.close()
+
+
 async def test_subscription_limit_per_connection(token, conversation, settings):
     settings.CONFAB_GRAPHQL_MAX_SUBSCRIPTIONS = 2
     socket = GraphQLSocket()
