@@ -42,12 +42,7 @@ from conversations.files import save_output_file
 from conversations.llm.prompts import render_template
 from conversations.llm.providers import get_chat_model
 from conversations.llm.tools import get_tools
-from conversations.models import (
-    Conversation,
-    ConversationMessage,
-    MessageRole,
-    MessageStatus,
-)
+from conversations.models import Conversation, ConversationMessage, MessageRole, MessageStatus
 from conversations.turns.config import TurnConfig, TurnHooks, build_turn_config, load_agent
 from conversations.turns.failures import classify_failure, error_body
 from conversations.turns.streaming import CancelSignal, StreamState, TurnCancelled, stream_reply
@@ -329,10 +324,9 @@ class _TurnRunner:
                 reply = _without_tool_calls(reply)
             if not (reply.tool_calls or reply.invalid_tool_calls):
                 return await self._finish(reply, MessageStatus.COMPLETE, last=True)
+            # That reply is stored for good: a cancel or failure from here on ends
+            # the turn in a new row (`_end`, `_end_failed`), never in this one.
             await self._finish(reply, MessageStatus.COMPLETE, last=False)
-            # That reply is stored for good; a cancel or failure from here on
-            # ends the turn in a new row (see _open_row), never in this one.
-            self.state = None
             messages.append(reply)
             messages.extend(await self._run_tools(reply, tools))
             if self.cancel.event.is_set():
