@@ -1,1 +1,65 @@
-urlpatterns: list = []
+"""REST routes, included at `api/` by backend/urls.py: the v1 API and its docs.
+
+Anything else under `api/v1/` answers 404 in the API's error shape.
+"""
+
+from django.http import HttpRequest, JsonResponse
+from django.urls import path, re_path
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+
+from api.rest.views.agents import AgentDetailView, AgentListView
+from api.rest.views.auth import LogoutAllView, LogoutView, MeView, RegisterView, TokenView
+from api.rest.views.conversations import (
+    ConversationClearView,
+    ConversationDetailView,
+    ConversationListView,
+)
+from api.rest.views.messages import MessageDetailView, MessagesView
+from api.rest.views.turns import CancelView, RegenerateView
+from conversations.errors import NotFound
+
+app_name = "rest"
+
+
+@csrf_exempt
+def unknown_endpoint(request: HttpRequest) -> JsonResponse:
+    detail = "No such endpoint."
+    if not request.path.endswith("/"):
+        detail += " Endpoint paths end with a slash."
+    error = NotFound(detail)
+    return JsonResponse(
+        error.as_dict(),
+        status=error.status,
+        json_dumps_params={"ensure_ascii": False, "separators": (",", ":")},
+    )
+
+
+CONVERSATION = "v1/conversations/<int:conversation_id>/"
+DOCS = {"authentication_classes": [], "permission_classes": [AllowAny]}
+
+urlpatterns = [
+    path("v1/auth/register/", RegisterView.as_view(), name="auth-register"),
+    path("v1/auth/token/", TokenView.as_view(), name="auth-token"),
+    path("v1/auth/logout/", LogoutView.as_view(), name="auth-logout"),
+    path("v1/auth/logout-all/", LogoutAllView.as_view(), name="auth-logout-all"),
+    path("v1/auth/me/", MeView.as_view(), name="auth-me"),
+    path("v1/agents/", AgentListView.as_view(), name="agent-list"),
+    path("v1/agents/<slug:slug>/", AgentDetailView.as_view(), name="agent-detail"),
+    path("v1/conversations/", ConversationListView.as_view(), name="conversation-list"),
+    path(CONVERSATION, ConversationDetailView.as_view(), name="conversation-detail"),
+    path(f"{CONVERSATION}clear/", ConversationClearView.as_view(), name="conversation-clear"),
+    path(f"{CONVERSATION}cancel/", CancelView.as_view(), name="conversation-cancel"),
+    path(f"{CONVERSATION}regenerate/", RegenerateView.as_view(), name="conversation-regenerate"),
+    path(f"{CONVERSATION}messages/", MessagesView.as_view(), name="message-list"),
+    path(
+        f"{CONVERSATION}messages/<int:message_id>/",
+        MessageDetailView.as_view(),
+        name="message-detail",
+    ),
+    re_path(r"^v1/", unknown_endpoint, name="unknown-endpoint"),
+    path("schema/", SpectacularAPIView.as_view(**DOCS), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="rest:schema", **DOCS), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="rest:schema", **DOCS), name="redoc"),
+]

@@ -1,0 +1,41 @@
+"""Request body parsing with the body size limit enforced."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from django.conf import settings
+from rest_framework.parsers import JSONParser
+
+from api.rest.errors import PayloadTooLargeException
+
+
+class LimitedJSONParser(JSONParser):
+    """JSON bodies up to DATA_UPLOAD_MAX_MEMORY_SIZE bytes (413 beyond).
+
+    DRF reads the request stream directly, which skips Django's own check of
+    that setting (it is made only in `HttpRequest.body`).
+    """
+
+    def parse(
+        self,
+        stream: Any,
+        media_type: str | None = None,
+        parser_context: dict[str, Any] | None = None,
+    ) -> Any:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is None or stream is None:
+            return super().parse(stream, media_type, parser_context)
+        request = (parser_context or {}).get("request")
+        meta = getattr(request, "META", {})
+        try:
+            declared = int(meta.get("CONTENT_LENGTH") or 0)
+        except (TypeError, ValueError):
+            declared = 0
+        if declared > limit:
+            raise PayloadTooLargeException()
+        body = stream.read(limit + 1)
+        if len(body) > limit:
+            raise PayloadTooLargeException()
+        return super().parse(io.BytesIO(body), media_type, parser_context)

@@ -1,0 +1,396 @@
+"""Request and response shapes of the REST API.
+
+Input serializers check JSON types strictly (a number is not a string, "yes"
+is not a boolean) and reject unknown fields, so a misspelt
+`client_msg_id` is an error instead of a silently non-idempotent request.
+Rules about values (blank content, template variables, lengths from
+settings) belong to the services, which raise field errors of their own.
+
+Output serializers document the shapes; the message and conversation shapes
+are produced by `conversations.events`, the one definition shared with the
+live surfaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from conversations.events import conversation_payload, message_payload
+from conversations.llm.providers import resolve_model_name
+from conversations.models import MessageRole, MessageStatus
+from conversations.services.conversations import agent_variables
+
+# --- strict input fields ----------------------------------------------------
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string, never a coerced number or boolean."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON true or false, never "yes", 1 or "false"."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+CONTEXT_SCHEMA = {
+    "type": "object",
+    "additionalProperties": {"oneOf": [{"type": "string"}, {"type": "number"}]},
+    "description": "Values of the agent's template variables (see the agent's "
+    "`context_variables`). Unknown or missing required variables are a 400.",
+}
+
+
+class StrictEmailField(serializers.EmailField):
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+@extend_schema_field(CONTEXT_SCHEMA)
+class ContextField(serializers.JSONField):
+    """The template context: a JSON object (its keys and values are checked by the service)."""
+
+    default_error_messages = {"invalid": "Expected a JSON object."}
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            self.fail("invalid")
+        return dict(data)
+
+
+# Base of request bodies: a JSON object without unknown fields. (A comment, not
+# a docstring: the schema would show it as every body's description.)
+class InputSerializer(serializers.Serializer):
+    def to_internal_value(self, data: Any) -> Any:
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, Mapping) else []
+        errors: dict[str, Any] = {
+            name: [serializers.ErrorDetail("Unknown field.", code="unknown_field")]
+            for name in unknown
+        }
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if not isinstance(exc.detail, dict):
+                raise
+            errors = {**exc.detail, **errors}
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+    def create(self, validated_data: Any) -> Any:  # pragma: no cover - input only
+        raise NotImplementedError
+
+    def update(self, instance: Any, validated_data: Any) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+
+# Base of response shapes (read only).
+class OutputSerializer(serializers.Serializer):
+    def create(self, validated_data: Any) -> Any:  # pragma: no cover - output only
+        raise NotImplementedError
+
+    def update(self, instance: Any, validated_data: Any) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+
+# --- errors -----------------------------------------------------------------
+
+
+class FieldErrorSerializer(OutputSerializer):
+    """One problem with one request field."""
+
+    code = serializers.CharField(read_only=True, help_text="Stable machine-readable code.")
+    message = serializers.CharField(read_only=True, help_text="Human-readable explanation.")
+
+
+class ErrorSerializer(OutputSerializer):
+    """The one error shape of the API."""
+
+    # Not read_only: the schema then keeps `fields` optional (it is sent only
+    # when there are field errors).
+    type = serializers.CharField(
+        help_text="Error family: invalid_request, authentication_error, permission_error, "
+        "not_found, conflict, rate_limited, service_unavailable, api_error.",
+    )
+    code = serializers.CharField(
+        help_text="Stable code to branch on, e.g. VALIDATION_ERROR, NOT_FOUND, "
+        "TURN_IN_PROGRESS, RATE_LIMITED.",
+    )
+    detail = serializers.CharField(help_text="Human-readable explanation.")
+    fields = serializers.DictField(
+        child=FieldErrorSerializer(many=True),
+        required=False,
+        help_text="Per-field errors, keyed by field name (dotted for nested fields).",
+    )
+
+
+# --- auth -------------------------------------------------------------------
+
+
+class UserSerializer(OutputSerializer):
+    """A user account."""
+
+    id = serializers.IntegerField(read_only=True)
+    username = serializers.CharField(read_only=True)
+    email = serializers.CharField(read_only=True, help_text="May be empty.")
+    date_joined = serializers.DateTimeField(read_only=True)
+
+
+class TokenSerializer(OutputSerializer):
+    """A new bearer token; `token` is shown only in this response."""
+
+    token = serializers.CharField(
+        read_only=True, help_text="Send as `Authorization: Bearer <token>`."
+    )
+    expiry = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="When the token stops working."
+    )
+    user = UserSerializer(read_only=True)
+
+
+class TokenCreateSerializer(InputSerializer):
+    """Credentials for a new token."""
+
+    username = StrictCharField(max_length=150, trim_whitespace=False)
+    password = StrictCharField(
+        max_length=4096, trim_whitespace=False, style={"input_type": "password"}
+    )
+    device_name = StrictCharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        help_text="Shown in the user's token list, e.g. 'Pixel 8'.",
+    )
+
+
+class RegisterSerializer(TokenCreateSerializer):
+    """A new account; the response is a token for it."""
+
+    email = StrictEmailField(required=False)
+
+
+# --- agents -----------------------------------------------------------------
+
+
+class ContextVariableSerializer(OutputSerializer):
+    """A template variable of an agent, set through a conversation's `context`."""
+
+    name = serializers.CharField(read_only=True)
+    default = serializers.CharField(
+        read_only=True, allow_null=True, help_text="Used when the context omits it."
+    )
+    description = serializers.CharField(read_only=True, allow_blank=True)
+    required = serializers.BooleanField(read_only=True, help_text="True when it has no default.")
+
+
+class AgentSerializer(OutputSerializer):
+    """A persona: prompts, model and tools a conversation runs with."""
+
+    slug = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    description = serializers.CharField(read_only=True, allow_blank=True)
+    context_variables = ContextVariableSerializer(many=True, read_only=True)
+    model = serializers.CharField(read_only=True)
+    tools = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    def to_representation(self, agent: Any) -> dict[str, Any]:
+        schema = agent.context_schema or {}
+        variables = []
+        for name, default in agent_variables(agent).items():
+            spec = schema.get(name)
+            variables.append(
+                {
+                    "name": name,
+                    "default": None if default is None else str(default),
+                    "description": str(spec.get("description", ""))
+                    if isinstance(spec, dict)
+                    else "",
+                    "required": default is None,
+                }
+            )
+        return {
+            "slug": agent.slug,
+            "name": agent.name,
+            "description": agent.description,
+            "context_variables": variables,
+            "model": resolve_model_name(agent.model),
+            "tools": list(agent.tools or []),
+        }
+
+
+class AgentListSerializer(OutputSerializer):
+    """The active agents, by name."""
+
+    results = AgentSerializer(many=True, read_only=True)
+
+
+# --- messages ---------------------------------------------------------------
+
+
+class UsageSerializer(OutputSerializer):
+    """Tokens used by an AI reply, as the provider reported them."""
+
+    input_tokens = serializers.IntegerField(read_only=True)
+    output_tokens = serializers.IntegerField(read_only=True)
+    total_tokens = serializers.IntegerField(read_only=True)
+
+
+class MessageErrorSerializer(OutputSerializer):
+    """Why a reply failed (stable `code`, safe `message`)."""
+
+    code = serializers.CharField(
+        read_only=True,
+        help_text="provider_timeout, provider_rate_limited, provider_error, provider_rejected, "
+        "provider_unavailable, provider_stream_interrupted, interrupted, internal_error, ...",
+    )
+    message = serializers.CharField(read_only=True)
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {},
+        "description": 'The stored LangChain message, losslessly: {"_type": "AIMessage", '
+        '"_value": {...}} with tool calls, usage and response metadata.',
+    }
+)
+class MessageContentField(serializers.JSONField):
+    pass
+
+
+class MessageSerializer(OutputSerializer):
+    """A stored message; the same shape as in live events (`events.message_payload`)."""
+
+    id = serializers.IntegerField(read_only=True, help_text="Increases with time: the cursor.")
+    conversation = serializers.IntegerField(read_only=True)
+    role = serializers.ChoiceField(choices=MessageRole.choices, read_only=True)
+    text = serializers.CharField(read_only=True, allow_blank=True)
+    content = MessageContentField(read_only=True)
+    status = serializers.ChoiceField(choices=MessageStatus.choices, read_only=True)
+    turn_id = serializers.UUIDField(read_only=True, allow_null=True)
+    client_message_id = serializers.CharField(read_only=True, allow_null=True)
+    model = serializers.CharField(read_only=True, allow_blank=True)
+    usage = UsageSerializer(read_only=True, allow_null=True)
+    error = MessageErrorSerializer(read_only=True, allow_null=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+
+    def to_representation(self, message: Any) -> dict[str, Any]:
+        return message_payload(message)
+
+
+class MessagePageSerializer(OutputSerializer):
+    """A page of history: `results` oldest first.
+
+    Next older page: `before=<older_cursor>`; next newer page: `after=<newer_cursor>`.
+    """
+
+    results = MessageSerializer(many=True, read_only=True)
+    has_older = serializers.BooleanField(read_only=True)
+    has_newer = serializers.BooleanField(read_only=True)
+    older_cursor = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="Pass as `before` for the older page."
+    )
+    newer_cursor = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="Pass as `after` for the newer page."
+    )
+
+
+class MessageCreateSerializer(InputSerializer):
+    """A message from the user; starts a turn."""
+
+    content = StrictCharField(
+        trim_whitespace=False,
+        help_text="The user's message (at most CONFAB_MAX_CONTENT_CHARS characters).",
+    )
+    client_message_id = StrictCharField(
+        max_length=100,
+        required=False,
+        allow_null=True,
+        help_text="Idempotency key chosen by the client (e.g. a UUID). Sending the same id "
+        "again returns the first turn's result instead of starting another turn.",
+    )
+
+
+class TurnResultSerializer(OutputSerializer):
+    """The messages of one turn: the human message and the final AI reply."""
+
+    human_message = MessageSerializer(read_only=True)
+    ai_message = MessageSerializer(
+        read_only=True, help_text="The final reply: complete, failed or cancelled."
+    )
+
+
+class CancelResultSerializer(OutputSerializer):
+    """A cancel request was recorded; the reply ends as `cancelled` shortly."""
+
+    turn_id = serializers.UUIDField(read_only=True, help_text="The turn asked to stop.")
+
+
+# --- conversations ----------------------------------------------------------
+
+
+class ConversationSerializer(OutputSerializer):
+    """A conversation; `events.conversation_payload` plus its last message."""
+
+    id = serializers.IntegerField(read_only=True)
+    title = serializers.CharField(read_only=True, allow_blank=True)
+    agent = serializers.CharField(read_only=True, help_text="The agent's slug.")
+    context = serializers.DictField(child=serializers.CharField(), read_only=True)
+    archived = serializers.BooleanField(read_only=True)
+    archived_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    last_message_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    message_count = serializers.IntegerField(read_only=True)
+    active_turn_id = serializers.UUIDField(
+        read_only=True, allow_null=True, help_text="Set while a turn is running."
+    )
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+    last_message = MessageSerializer(read_only=True, allow_null=True)
+
+    def to_representation(self, conversation: Any) -> dict[str, Any]:
+        last = getattr(conversation, "last_message", None)
+        return {
+            **conversation_payload(conversation),
+            "last_message": message_payload(last) if last is not None else None,
+        }
+
+
+class ConversationPageSerializer(OutputSerializer):
+    """A page of the conversation list, newest activity first."""
+
+    results = ConversationSerializer(many=True, read_only=True)
+    next_cursor = serializers.CharField(
+        read_only=True, allow_null=True, help_text="Pass as `cursor` for the next page."
+    )
+    has_more = serializers.BooleanField(read_only=True)
+
+
+class ConversationCreateSerializer(InputSerializer):
+    """A new conversation with an agent."""
+
+    agent = StrictCharField(max_length=64, help_text="The agent's slug.")
+    context = ContextField(required=False)
+    title = StrictCharField(max_length=200, required=False, allow_blank=True)
+
+
+class ConversationUpdateSerializer(InputSerializer):
+    """Only the fields given are changed."""
+
+    title = StrictCharField(max_length=200, required=False, allow_blank=True)
+    context = ContextField(required=False)
+    archived = StrictBooleanField(required=False)

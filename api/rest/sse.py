@@ -1,0 +1,187 @@
+"""A turn's live events as Server-Sent Events, read from the Channels layer.
+
+The stream joins the conversation's group on a fresh channel *before* the
+turn starts (so no event is missed), forwards the turn's events unchanged
+(the shapes of `conversations.events`), and ends after the turn's final
+`message.completed` / `message.failed`. The turn runs in its own task: a
+client that goes away only stops the listening.
+
+Each event is written as::
+
+    event: message.delta
+    id: 7
+    data: {"type": "message.delta", "conversation_id": 1, "message_id": 2, ...}
+
+`id` counts the events of this stream from 1. Comment lines (`: keepalive`)
+keep idle connections open through proxies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from conversations.events import EventType, conversation_group, message_event
+from conversations.models import Conversation, ConversationMessage, MessageRole, MessageStatus
+from conversations.turns import TurnHandle, wait_for_result
+
+# How often an idle stream checks that its turn is still running.
+POLL_SECONDS = 1.0
+FINAL_TYPES = {str(EventType.MESSAGE_COMPLETED), str(EventType.MESSAGE_FAILED)}
+END_TYPES = {str(EventType.CONVERSATION_CLEARED), str(EventType.CONVERSATION_DELETED)}
+
+
+def format_event(event: dict[str, Any], event_id: int) -> bytes:
+    """One SSE frame (JSON never contains a raw newline, so `data` is one line)."""
+    data = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    return f"event: {event['type']}\nid: {event_id}\ndata: {data}\n\n".encode()
+
+
+def snapshot_event(message: ConversationMessage) -> dict[str, Any]:
+    """A stored message as the event a live client would have seen last for it."""
+    if message.status == MessageStatus.STREAMING:
+        return message_event(EventType.MESSAGE_CREATED, message)
+    if message.status == MessageStatus.FAILED:
+        return message_event(EventType.MESSAGE_FAILED, message)
+    return message_event(EventType.MESSAGE_COMPLETED, message)
+
+
+class TurnFilter:
+    """Which events of the conversation's group belong to one turn, and when it is over.
+
+    Forwarded: `message.*` events of the turn's messages and `message.deleted`
+    (a regenerate replacing the old reply). Over: a `conversation.updated`
+    whose `active_turn_id` is no longer this turn, once the turn's AI reply was
+    final (not forwarded, so the last event is that final reply); or a
+    `conversation.cleared` / `conversation.deleted` (forwarded: the turn lost
+    its conversation).
+    """
+
+    def __init__(self, handle: TurnHandle) -> None:
+        self.turn_id = str(handle.turn_id)
+        self.message_ids = {m.id for m in (handle.human_message, handle.ai_message) if m}
+        self.final_seen = False
+        self.over = False
+
+    def accept(self, event: dict[str, Any]) -> bool:
+        """True when `event` is forwarded; sets `over` when the turn ended."""
+        kind = event.get("type")
+        if kind == EventType.MESSAGE_DELTA:
+            return event.get("message_id") in self.message_ids
+        if kind == EventType.MESSAGE_DELETED:
+            return True
+        if kind in END_TYPES:
+            self.over = True
+            return True
+        if kind == EventType.CONVERSATION_UPDATED:
+            active = (event.get("conversation") or {}).get("active_turn_id")
+            self.over = self.final_seen and active != self.turn_id
+            return False
+        message = event.get("message") or {}
+        if message.get("turn_id") != self.turn_id:
+            return False
+        self.message_ids.add(message.get("id"))
+        if kind in FINAL_TYPES and message.get("role") == MessageRole.AI:
+            # With tool calls a turn has several AI replies; the lock release
+            # (conversation.updated) that follows the last one ends the turn.
+            self.final_seen = True
+        return True
+
+
+async def _turn_has_ended(handle: TurnHandle) -> bool:
+    if handle.task is not None:
+        return handle.task.done()
+    # Running in another process (a repeated request): the lock tells.
+    return not await Conversation.objects.filter(
+        pk=handle.human_message.conversation_id, active_turn_id=handle.turn_id
+    ).aexists()
+
+
+async def _leave(layer: Any, group: str, channel: str, receiving: asyncio.Task | None) -> None:
+    # Cancelling a pending receive() is how the Redis layers drop a channel
+    # created by new_channel(); there is no other call for it.
+    if receiving is None:
+        receiving = asyncio.ensure_future(layer.receive(channel))
+        await asyncio.sleep(0)
+    receiving.cancel()
+    with contextlib.suppress(BaseException):
+        await receiving
+    await layer.group_discard(group, channel)
+
+
+async def open_turn_stream(
+    *, conversation_id: int, start: Callable[[], Awaitable[TurnHandle]]
+) -> tuple[TurnHandle, AsyncIterator[bytes]]:
+    """Join the conversation's group, start the turn, and return its event stream.
+
+    Errors of `start` (409, validation) propagate before any byte is sent, so
+    they are ordinary JSON error responses.
+    """
+    stream = _turn_stream(conversation_id=conversation_id, start=start)
+    # The generator is primed: it has joined the group and started the turn.
+    # If the response is never iterated, its finally still runs when the
+    # generator is garbage collected (asyncio's async-generator finalizer).
+    handle = await anext(stream)
+    return handle, stream  # type: ignore[return-value]
+
+
+async def _turn_stream(
+    *, conversation_id: int, start: Callable[[], Awaitable[TurnHandle]]
+) -> AsyncIterator[Any]:
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    group = conversation_group(conversation_id)
+    await layer.group_add(group, channel)
+    receiving: asyncio.Task | None = None
+    try:
+        handle = await start()
+        yield handle
+        event_id = 0
+        turn = TurnFilter(handle)
+        if handle.existing:
+            # A repeat: the stored state first, then whatever is still live.
+            for message in (handle.human_message, handle.ai_message):
+                if message is not None:
+                    event_id += 1
+                    yield format_event(snapshot_event(message), event_id)
+            if handle.ai_message is None or handle.ai_message.status != MessageStatus.STREAMING:
+                return
+        keepalive = getattr(settings, "CONFAB_SSE_KEEPALIVE_SECONDS", 15.0)
+        last_write = time.monotonic()
+        ended_polls = 0
+        receiving = asyncio.ensure_future(layer.receive(channel))
+        while not turn.over:
+            # One long-lived receive() task: cancelling a receive() would drop
+            # the channel on the Redis layers.
+            done, _ = await asyncio.wait({receiving}, timeout=POLL_SECONDS)
+            if done:
+                message = receiving.result()
+                receiving = asyncio.ensure_future(layer.receive(channel))
+                event = message.get("event") if isinstance(message, dict) else None
+                if isinstance(event, dict) and turn.accept(event):
+                    event_id += 1
+                    last_write = time.monotonic()
+                    yield format_event(event, event_id)
+                continue
+            if await _turn_has_ended(handle):
+                ended_polls += 1
+                if ended_polls > 1:
+                    # The turn ended but its last events never came (the layer
+                    # dropped them): finish from the stored reply.
+                    result = await wait_for_result(handle)
+                    if result.ai_message is not None:
+                        event_id += 1
+                        yield format_event(snapshot_event(result.ai_message), event_id)
+                    return
+            if time.monotonic() - last_write >= keepalive:
+                last_write = time.monotonic()
+                yield b": keepalive\n\n"
+    finally:
+        await _leave(layer, group, channel, receiving)

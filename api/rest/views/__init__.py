@@ -1,0 +1,1 @@
+"""REST API views: argument parsing, a call into services/selectors/turns, serialization."""

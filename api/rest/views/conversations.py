@@ -1,0 +1,156 @@
+"""`/api/v1/conversations/`: list, create, read, change, delete, clear."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.rest.serializers import (
+    ConversationCreateSerializer,
+    ConversationPageSerializer,
+    ConversationSerializer,
+    ConversationUpdateSerializer,
+)
+from api.rest.views.base import ApiView, validated
+from conversations import selectors, services
+from conversations.errors import NotFound, ValidationFailed
+from conversations.models import Conversation
+
+TRUE_VALUES = {"true", "1"}
+FALSE_VALUES = {"false", "0"}
+
+
+def parse_bool(value: str | None, *, field: str) -> bool | None:
+    """`true`/`false` (or 1/0) from a query string; None when absent."""
+    if value is None or value == "":
+        return None
+    if value.lower() in TRUE_VALUES:
+        return True
+    if value.lower() in FALSE_VALUES:
+        return False
+    raise ValidationFailed.for_field(field, "invalid", f"{field} must be true or false.")
+
+
+def conversation_response(conversation: Conversation, status: int = 200) -> Response:
+    selectors.attach_last_messages([conversation])
+    return Response(ConversationSerializer(conversation).data, status=status)
+
+
+LIST_PARAMETERS = [
+    OpenApiParameter(
+        "archived",
+        OpenApiTypes.BOOL,
+        description="Only archived (true) or only active (false) conversations; both if absent.",
+    ),
+    OpenApiParameter("agent", OpenApiTypes.STR, description="Only this agent's (slug)."),
+    OpenApiParameter("q", OpenApiTypes.STR, description="Title contains (case-insensitive)."),
+    OpenApiParameter("limit", OpenApiTypes.INT, description="Page size (default 50, max 200)."),
+    OpenApiParameter("cursor", OpenApiTypes.STR, description="`next_cursor` of the last page."),
+]
+
+
+class ConversationListView(ApiView):
+    @extend_schema(
+        operation_id="conversations_list",
+        tags=["conversations"],
+        summary="List conversations, newest activity first",
+        parameters=LIST_PARAMETERS,
+        responses={200: ConversationPageSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        page = selectors.conversation_page(
+            user=request.user,
+            cursor=params.get("cursor") or None,
+            limit=params.get("limit"),
+            archived=parse_bool(params.get("archived"), field="archived"),
+            agent=params.get("agent") or None,
+            q=params.get("q") or None,
+        )
+        return Response(ConversationPageSerializer(page).data)
+
+    @extend_schema(
+        operation_id="conversations_create",
+        tags=["conversations"],
+        summary="Start a conversation with an agent",
+        description="`context` fills the agent's template variables; unknown variables and "
+        "missing required ones are a 400 naming each (`fields['context.<name>']`).",
+        request=ConversationCreateSerializer,
+        responses={201: ConversationSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(ConversationCreateSerializer, request.data)
+        try:
+            agent = selectors.get_agent(slug=data["agent"])
+        except NotFound:
+            raise ValidationFailed.for_field(
+                "agent", "not_found", f"Unknown agent {data['agent']!r}."
+            ) from None
+        conversation = services.create_conversation(
+            user=request.user,
+            agent=agent,
+            context=data.get("context"),
+            title=data.get("title", ""),
+        )
+        return conversation_response(conversation, 201)
+
+
+class ConversationDetailView(ApiView):
+    @extend_schema(
+        operation_id="conversations_retrieve",
+        tags=["conversations"],
+        summary="Get a conversation",
+        responses={200: ConversationSerializer},
+    )
+    def get(self, request: Request, conversation_id: int) -> Response:
+        return conversation_response(self.get_conversation(request, conversation_id))
+
+    @extend_schema(
+        operation_id="conversations_update",
+        tags=["conversations"],
+        summary="Change a conversation's title, context or archived state",
+        description="Only the fields sent are changed.",
+        request=ConversationUpdateSerializer,
+        responses={200: ConversationSerializer},
+    )
+    def patch(self, request: Request, conversation_id: int) -> Response:
+        conversation = self.get_conversation(request, conversation_id)
+        data = validated(ConversationUpdateSerializer, request.data)
+        services.update_conversation(
+            conversation=conversation,
+            **{name: data[name] for name in ("title", "context", "archived") if name in data},
+        )
+        return conversation_response(conversation)
+
+    @extend_schema(
+        operation_id="conversations_destroy",
+        tags=["conversations"],
+        summary="Delete a conversation and all its messages",
+        responses={204: None},
+    )
+    def delete(self, request: Request, conversation_id: int) -> Response:
+        services.delete_conversation(conversation=self.get_conversation(request, conversation_id))
+        return Response(status=204)
+
+    def get_conversation(self, request: Request, conversation_id: Any) -> Conversation:
+        return selectors.get_conversation(user=request.user, conversation_id=conversation_id)
+
+
+class ConversationClearView(ApiView):
+    @extend_schema(
+        operation_id="conversations_clear",
+        tags=["conversations"],
+        summary="Delete every message of a conversation (a running turn is stopped)",
+        request=None,
+        responses={200: ConversationSerializer},
+    )
+    def post(self, request: Request, conversation_id: int) -> Response:
+        conversation = selectors.get_conversation(
+            user=request.user, conversation_id=conversation_id
+        )
+        services.clear_conversation(conversation=conversation)
+        return conversation_response(conversation)

@@ -1,0 +1,96 @@
+"""`/api/v1/conversations/{id}/messages/`: history pages, one message, send a message."""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.rest.serializers import MessageCreateSerializer, MessagePageSerializer, MessageSerializer
+from api.rest.views.base import ApiView, AsyncApiView, validated
+from api.rest.views.turns import turn_response, turn_responses
+from conversations import selectors, turns
+
+HISTORY_PARAMETERS = [
+    OpenApiParameter("limit", OpenApiTypes.INT, description="Page size (default 50, max 200)."),
+    OpenApiParameter(
+        "before", OpenApiTypes.INT, description="Messages older than this id (`older_cursor`)."
+    ),
+    OpenApiParameter(
+        "after", OpenApiTypes.INT, description="Messages newer than this id (`newer_cursor`)."
+    ),
+]
+
+
+class MessagesView(AsyncApiView):
+    @extend_schema(
+        operation_id="messages_list",
+        tags=["messages"],
+        summary="A page of history, oldest first (default: the newest page)",
+        description="Keyset pages on the message id: the cost is the same at any depth. "
+        "Use either `before` or `after`.",
+        parameters=HISTORY_PARAMETERS,
+        responses={200: MessagePageSerializer},
+    )
+    async def get(self, request: Request, conversation_id: int) -> Response:
+        return await sync_to_async(self.history)(request, conversation_id)
+
+    def history(self, request: Request, conversation_id: int) -> Response:
+        conversation = selectors.get_conversation(
+            user=request.user, conversation_id=conversation_id
+        )
+        params = request.query_params
+        page = selectors.message_page(
+            conversation=conversation,
+            before=params.get("before"),
+            after=params.get("after"),
+            limit=params.get("limit"),
+        )
+        return Response(MessagePageSerializer(page).data)
+
+    @extend_schema(
+        operation_id="messages_send",
+        tags=["messages"],
+        summary="Send a message and run the agent's turn",
+        description="JSON: waits for the turn and returns the human message and the final "
+        "AI reply (a failed reply is `status: failed` with `error`, still 201). "
+        "`client_message_id` makes retries safe. Rate limited (`turns`).",
+        request=MessageCreateSerializer,
+        responses=turn_responses("The human message and the final reply."),
+    )
+    async def post(
+        self, request: Request, conversation_id: int
+    ) -> Response | StreamingHttpResponse:
+        # Ownership before the body: someone else's conversation is a 404 whatever is sent.
+        conversation = await selectors.aget_conversation(
+            user=request.user, conversation_id=conversation_id
+        )
+        data = validated(MessageCreateSerializer, request.data)
+        return await turn_response(
+            self,
+            request,
+            conversation,
+            lambda: turns.start_turn(
+                conversation=conversation,
+                content=data["content"],
+                client_message_id=data.get("client_message_id"),
+            ),
+        )
+
+
+class MessageDetailView(ApiView):
+    @extend_schema(
+        operation_id="messages_retrieve",
+        tags=["messages"],
+        summary="Get one message",
+        responses={200: MessageSerializer},
+    )
+    def get(self, request: Request, conversation_id: int, message_id: int) -> Response:
+        conversation = selectors.get_conversation(
+            user=request.user, conversation_id=conversation_id
+        )
+        message = selectors.get_message(conversation=conversation, message_id=message_id)
+        return Response(MessageSerializer(message).data)

@@ -1,0 +1,133 @@
+"""Turn endpoints: send a message, regenerate, cancel.
+
+They are async views (adrf): waiting for a turn or streaming its events holds
+no thread. The turn itself runs in its own task (`conversations.turns`), so a
+client that disconnects does not stop it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.rest import sse
+from api.rest.serializers import CancelResultSerializer, ErrorSerializer, TurnResultSerializer
+from api.rest.views.base import AsyncApiView
+from conversations import selectors, turns
+from conversations.models import Conversation
+
+SSE_DESCRIPTION = (
+    "With `Accept: text/event-stream`: the turn's events as Server-Sent Events "
+    "(`event: <type>`, `id: <n>`, `data: <json>`): `message.created`, `message.delta` "
+    "`{message_id, index, offset, delta}`, `message.completed`, `message.failed` "
+    "`{message, error}`, `message.deleted` (regenerate). The stream ends after the final "
+    "reply's `message.completed` or `message.failed`. A repeated `client_message_id` "
+    "streams the stored messages (and the rest of the turn if it still runs)."
+)
+
+
+def turn_responses(created_description: str) -> dict:
+    """Responses of a turn-starting operation: JSON result, event stream, errors."""
+    return {
+        (201, "application/json"): OpenApiResponse(
+            TurnResultSerializer, description=created_description
+        ),
+        (200, "application/json"): OpenApiResponse(
+            TurnResultSerializer,
+            description="A repeated `client_message_id`: the first turn's result "
+            "(header `Idempotent-Replayed: true`); no new turn.\n\n" + SSE_DESCRIPTION,
+        ),
+        (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR),
+        (202, "application/json"): OpenApiResponse(
+            TurnResultSerializer,
+            description="The turn outlasted the server's wait; it goes on running and "
+            "`ai_message` is still `streaming` (poll it).",
+        ),
+        (409, "application/json"): OpenApiResponse(
+            ErrorSerializer,
+            description="TURN_IN_PROGRESS: another turn is running in this conversation.",
+        ),
+    }
+
+
+async def turn_response(
+    view: AsyncApiView,
+    request: Request,
+    conversation: Conversation,
+    start: Callable[[], Awaitable[turns.TurnHandle]],
+) -> Response | StreamingHttpResponse:
+    """Start a turn and answer with its result (JSON) or its live events (SSE)."""
+    if view.wants_event_stream(request):
+        handle, events = await sse.open_turn_stream(conversation_id=conversation.pk, start=start)
+        response = StreamingHttpResponse(events, content_type="text/event-stream; charset=utf-8")
+        response["Cache-Control"] = "no-cache"
+        # Tell nginx-style proxies not to buffer the stream.
+        response["X-Accel-Buffering"] = "no"
+        response["Idempotent-Replayed"] = "true" if handle.existing else "false"
+        return response
+    handle = await start()
+    status = 200 if handle.existing else 201
+    try:
+        result = await turns.wait_for_result(handle)
+    except TimeoutError:
+        result = turns.TurnResult(human_message=handle.human_message, ai_message=handle.ai_message)
+        status = 202
+    return Response(
+        TurnResultSerializer(result).data,
+        status=status,
+        headers={"Idempotent-Replayed": "true" if handle.existing else "false"},
+    )
+
+
+class RegenerateView(AsyncApiView):
+    @extend_schema(
+        operation_id="conversations_regenerate",
+        tags=["conversations"],
+        summary="Answer the last human message again, replacing the reply after it",
+        description="Returns like `messages_send`. 409 NOTHING_TO_REGENERATE when there is "
+        "no human message, TURN_IN_PROGRESS while a turn runs.",
+        request=None,
+        responses=turn_responses("The new reply (after the turn ended)."),
+    )
+    async def post(
+        self, request: Request, conversation_id: int
+    ) -> Response | StreamingHttpResponse:
+        conversation = await selectors.aget_conversation(
+            user=request.user, conversation_id=conversation_id
+        )
+        return await turn_response(
+            self,
+            request,
+            conversation,
+            lambda: turns.start_turn(conversation=conversation, regenerate=True),
+        )
+
+
+class CancelView(AsyncApiView):
+    turn_methods = frozenset()
+
+    @extend_schema(
+        operation_id="conversations_cancel",
+        tags=["conversations"],
+        summary="Stop the running turn",
+        description="The reply ends as `cancelled` with the text streamed so far. "
+        "409 NO_ACTIVE_TURN when no turn runs.",
+        request=None,
+        responses={
+            202: CancelResultSerializer,
+            (409, "application/json"): OpenApiResponse(
+                ErrorSerializer, description="NO_ACTIVE_TURN."
+            ),
+        },
+    )
+    async def post(self, request: Request, conversation_id: int) -> Response:
+        conversation = await selectors.aget_conversation(
+            user=request.user, conversation_id=conversation_id
+        )
+        turn_id = await turns.cancel_turn(conversation=conversation)
+        return Response(CancelResultSerializer({"turn_id": turn_id}).data, status=202)
