@@ -32,7 +32,7 @@ def graphql_field_name(field: str) -> str:
     return to_camel_case(head) + dot + rest
 
 
-def field_errors(error: ValidationFailed) -> list[FieldError]:
+def field_errors(error: ApplicationError) -> list[FieldError]:
     """The FieldErrors of a validation failure (one without fields has field null)."""
     errors = [
         FieldError(field=graphql_field_name(name), code=item["code"], message=item["message"])
@@ -48,7 +48,7 @@ def error_extensions(error: ApplicationError) -> dict[str, Any]:
     if error.fields:
         extensions["fields"] = [
             {"field": item.field, "code": item.code, "message": item.message}
-            for item in field_errors(error)  # type: ignore[arg-type]
+            for item in field_errors(error)
         ]
     for key, value in error.extra.items():
         extensions[to_camel_case(key)] = value

@@ -44,19 +44,21 @@ def _classify(error: GraphQLError) -> GraphQLError:
     if isinstance(error, GraphQLSyntaxError):
         error.extensions = {"code": "GRAPHQL_PARSE_FAILED", "type": "invalid_request"}
         return error
-    if error.path is not None and original is not None and not isinstance(original, GraphQLError):
-        # A bug, not a client error: never send exception text to the client.
-        return GraphQLError(
-            INTERNAL_ERROR_MESSAGE,
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            original_error=original,
-            extensions={"code": "INTERNAL_SERVER_ERROR", "type": "server_error"},
-        )
-    error.extensions = {"code": "GRAPHQL_VALIDATION_FAILED", "type": "invalid_request"}
-    return error
+    if error.path is None:
+        # The document or its variables (validation, limits, coercion).
+        error.extensions = {"code": "GRAPHQL_VALIDATION_FAILED", "type": "invalid_request"}
+        return error
+    # Raised while executing, and not an ApplicationError: a bug, not a client error.
+    # Never send exception text to the client (the schema logs it).
+    return GraphQLError(
+        INTERNAL_ERROR_MESSAGE,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=original,
+        extensions={"code": "INTERNAL_SERVER_ERROR", "type": "server_error"},
+    )
 
 
 def classify_errors(result: object) -> None:

@@ -43,7 +43,7 @@ class GraphQLHTTPError(HTTPException):
 
     def __init__(self, status_code: int, reason: str, code: str | None = None) -> None:
         super().__init__(status_code, reason)
-        self.code = code or STATUS_CODES.get(status_code, ("BAD_REQUEST", ""))[0]
+        self.code = code
 
 
 def error_response(status: int, message: str, code: str | None = None) -> JsonResponse:
@@ -83,7 +83,12 @@ class GraphQLView(AsyncGraphQLView):
 
     @staticmethod
     def is_ide_request(request: HttpRequest) -> bool:
-        return request.method == "GET" and "text/html" in request.headers.get("Accept", "")
+        """A browser asking for GraphiQL (answered 404 unless DEBUG); it runs no operation."""
+        return (
+            request.method == "GET"
+            and "text/html" in request.headers.get("Accept", "")
+            and "query" not in request.GET
+        )
 
     @staticmethod
     def check_body_size(request: HttpRequest) -> None:

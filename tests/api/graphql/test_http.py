@@ -104,3 +104,11 @@ async def test_graphiql_only_in_debug(gql, settings, db):
     response = await gql.client.get("/graphql/", headers=headers)
     assert response.status_code == 200
     assert "graphiql" in response.text.lower()
+
+
+async def test_a_browser_get_with_a_query_still_needs_a_token(gql, settings, db):
+    settings.DEBUG = True
+    response = await gql.client.get(
+        "/graphql/", params={"query": ME}, headers={"Accept": "text/html"}
+    )
+    assert response.status_code == 401
