@@ -327,3 +327,16 @@ async def test_turns_share_the_rest_turn_rate_limit(gql, token, conversation, ll
         token=token,
     )
     assert error_codes(regenerate) == ["RATE_LIMITED"]
+
+
+def test_the_turn_budget_is_the_rest_one(user):
+    """GraphQL's turn throttle counts on REST's cache key: one budget per user."""
+    from types import SimpleNamespace
+
+    from api.graphql.throttling import TurnRateThrottle
+    from api.rest.throttles import TurnsThrottle
+
+    request = SimpleNamespace(user=user)
+    key = TurnRateThrottle().get_cache_key(request, None)
+    assert key == TurnsThrottle().get_cache_key(request, None)
+    assert TurnRateThrottle().get_rate() == TurnsThrottle().get_rate()
