@@ -308,9 +308,10 @@ function renderList() {
     return Number(b.id) - Number(a.id) || 0;
   });
   setChildren(ul, items.map((conversation) => {
-    const preview = conversation.lastMessage?.text
-      ? `${conversation.lastMessage.role === "human" ? "You: " : ""}${conversation.lastMessage.text}`
-      : conversation.agentName;
+    const last = conversation.lastMessage;
+    const preview = last?.text
+      ? `${last.role === "human" ? "You: " : ""}${last.text}`
+      : last?.status === "streaming" ? "Replying…" : conversation.agentName;
     const current = conversation.id === openId;
     return h("li", {},
       h("a", {

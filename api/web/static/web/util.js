@@ -44,7 +44,11 @@ export function normalizeConversation(raw) {
     createdAt: raw.createdAt ?? null,
     updatedAt: raw.updatedAt ?? null,
     lastMessage: raw.lastMessage
-      ? { text: raw.lastMessage.text || "", role: String(raw.lastMessage.role || "").toLowerCase() }
+      ? {
+          text: raw.lastMessage.text || "",
+          role: String(raw.lastMessage.role || "").toLowerCase(),
+          status: String(raw.lastMessage.status || "").toLowerCase(),
+        }
       : raw.lastMessage === null
         ? null
         : undefined,
