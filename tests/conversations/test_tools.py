@@ -280,7 +280,6 @@ async def test_the_tool_loop_is_bounded(llm, assistant_conversation, settings):
 tool_started = asyncio.Event()
 
 
-@register_tool
 @tool
 async def slow_test_tool(seconds: float) -> str:
     """A test tool that takes a while."""
@@ -289,13 +288,21 @@ async def slow_test_tool(seconds: float) -> str:
     return "slept"
 
 
+@pytest.fixture
+def slow_tool():
+    """`slow_test_tool` in the registry for one test."""
+    register_tool(slow_test_tool)
+    tool_started.clear()
+    yield slow_test_tool
+    REGISTRY.pop(slow_test_tool.name, None)
+
+
 @pytestmark_turns
-async def test_cancel_while_a_tool_runs_keeps_the_tool_call(llm, user, settings):
+async def test_cancel_while_a_tool_runs_keeps_the_tool_call(llm, user, slow_tool):
     agent = await Agent.objects.acreate(
         slug="slow", name="Slow", system_prompt_template="Slow.", tools=["slow_test_tool"]
     )
     conversation = await sync_to_async(create_conversation)(user=user, agent=agent)
-    tool_started.clear()
     llm.reply_tool_calls([ToolCall("slow_test_tool", {"seconds": 0.5}, id="call_slow")])
     handle = await start_turn(conversation=conversation, content="slowly")
     await eventually(tool_started.is_set, what="the tool to start")
@@ -344,3 +351,22 @@ async def test_a_tool_turns_events(llm, assistant_conversation):
     ]
     deltas = listener.of_type("message.delta")
     assert {d["message_id"] for d in deltas} == {listener.events[-1]["message"]["id"]}
+
+
+@pytestmark_turns
+async def test_a_tool_that_takes_too_long_is_a_stored_timeout(llm, user, settings, slow_tool):
+    settings.CONFAB_TOOL_TIMEOUT = 0.2
+    agent = await Agent.objects.acreate(
+        slug="slow-timeout", name="Slow", system_prompt_template="Slow.", tools=["slow_test_tool"]
+    )
+    conversation = await sync_to_async(create_conversation)(user=user, agent=agent)
+    llm.reply_tool_calls([ToolCall("slow_test_tool", {"seconds": 5}, id="call_late")])
+    llm.reply_text(["It took too long."])
+    result = await wait_for_result(
+        await start_turn(conversation=conversation, content="wait"), timeout=10
+    )
+    assert result.ai_message.status == MessageStatus.COMPLETE
+    rows = await aturn_rows(conversation.pk)
+    late = decode_message(rows[2].content)
+    assert late.tool_call_id == "call_late" and late.status == "error"
+    assert late.artifact["value"]["message"] == "The tool timed out."

@@ -558,3 +558,15 @@ def test_window_to_messages_keeps_only_what_a_provider_accepts():
     assert messages[1].tool_calls[0]["id"] == "c1"
     assert messages[5].tool_calls == []  # the unanswered call is dropped, its text kept
     assert messages[7].invalid_tool_calls[0]["id"] == "c3"
+
+
+async def test_a_fast_stream_is_relayed_in_batches(llm, conversation):
+    chunks = [f"{i % 10}" for i in range(300)]
+    llm.reply_text(chunks)  # as fast as the server can write
+    async with GroupListener(conversation_group(conversation.pk)) as listener:
+        await wait_for_result(await start_turn(conversation=conversation, content="go"))
+        await listener.until_type("message.completed")
+    deltas = listener.of_type("message.delta")
+    # Batched over CONFAB_DELTA_FLUSH_SECONDS, not one channel-layer message per token.
+    assert 1 <= len(deltas) < len(chunks) / 5
+    assert "".join(d["delta"] for d in deltas) == "".join(chunks)
