@@ -29,26 +29,26 @@ class Frame:
 
 
 def parse_frame(text: str | None, *, max_bytes: int) -> Frame:
-    """A validated client frame, or FrameError (`invalid_frame`, `frame_too_large`, …)."""
+    """A validated client frame, or FrameError (`INVALID_FRAME`, `FRAME_TOO_LARGE`, …)."""
     if text is None:
-        raise FrameError("invalid_frame", "Frames are JSON text, not binary.")
+        raise FrameError("INVALID_FRAME", "Frames are JSON text, not binary.")
     if len(text.encode("utf-8", "surrogatepass")) > max_bytes:
-        raise FrameError("frame_too_large", f"Frames are limited to {max_bytes} bytes.")
+        raise FrameError("FRAME_TOO_LARGE", f"Frames are limited to {max_bytes} bytes.")
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
-        raise FrameError("invalid_json", "The frame is not valid JSON.") from None
+        raise FrameError("INVALID_JSON", "The frame is not valid JSON.") from None
     if not isinstance(data, dict):
-        raise FrameError("invalid_frame", "A frame is a JSON object with a type.")
+        raise FrameError("INVALID_FRAME", "A frame is a JSON object with a type.")
     frame_type = data.get("type")
     if not isinstance(frame_type, str) or frame_type not in FRAME_TYPES:
         raise FrameError(
-            "unknown_type", f"Unknown frame type; expected one of {sorted(FRAME_TYPES)}."
+            "UNKNOWN_TYPE", f"Unknown frame type; expected one of {sorted(FRAME_TYPES)}."
         )
     if frame_type == "resume":
         after_id = data.get("after_id", 0)
         if not isinstance(after_id, int) or isinstance(after_id, bool) or not 0 <= after_id < 2**63:
             raise FrameError(
-                "invalid_frame", "resume.after_id must be a message id (integer >= 0)."
+                "INVALID_FRAME", "resume.after_id must be a message id (integer >= 0)."
             )
     return Frame(type=frame_type, data=data)

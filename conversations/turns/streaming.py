@@ -4,8 +4,9 @@ Two coroutines per reply. The pump reads the provider's stream as fast as it
 comes and publishes text deltas, batched over CONFAB_DELTA_FLUSH_SECONDS so a
 fast model does not send one channel-layer message per token. The watcher
 wakes every CONFAB_PARTIAL_SAVE_SECONDS to save the partial text (bounded
-writes, not one per token), heartbeat the turn lock, notice a cancel asked
-from any process, and enforce the idle timeout.
+writes, not one per token) and enforce the idle timeout, and every
+CONFAB_TURN_HEARTBEAT_SECONDS heartbeats the turn lock, which is also where a
+cancel asked from another process is noticed.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class StreamState:
     saved_text: str = ""
     accumulated: AIMessageChunk | None = None
     partial_saves: int = 0
+    last_touch: float = field(default_factory=time.monotonic)
 
     async def flush(self) -> None:
         if not self.pending:
@@ -155,6 +157,9 @@ async def _save_and_touch(state: StreamState, cancel: CancelSignal) -> None:
         )
         state.saved_text = state.text
         state.partial_saves += 1
+    if time.monotonic() - state.last_touch < settings.CONFAB_TURN_HEARTBEAT_SECONDS:
+        return
+    state.last_touch = time.monotonic()
     status = await services.touch_turn(conversation_id=state.conversation_id, turn_id=state.turn_id)
     if status == "cancel":
         cancel.set()

@@ -338,14 +338,14 @@ async def test_bad_frames_get_an_error_and_the_socket_stays_usable(
     ws = Socket(ws_path(conversation.pk), token)
     await ws.connect()
     cases = [
-        ("{not json", "invalid_json"),
-        ("[1]", "invalid_frame"),
-        ('{"type": "launch"}', "unknown_type"),
-        (json.dumps({"type": "message", "content": "x" * 2_000}), "frame_too_large"),
+        ("{not json", "INVALID_JSON"),
+        ("[1]", "INVALID_FRAME"),
+        ('{"type": "launch"}', "UNKNOWN_TYPE"),
+        (json.dumps({"type": "message", "content": "x" * 2_000}), "FRAME_TOO_LARGE"),
         (json.dumps({"type": "message", "content": "x" * 51}), "VALIDATION_ERROR"),
         (json.dumps({"type": "message", "content": "   "}), "VALIDATION_ERROR"),
         (json.dumps({"type": "message", "content": ["a"]}), "VALIDATION_ERROR"),
-        (json.dumps({"type": "resume", "after_id": "x"}), "invalid_frame"),
+        (json.dumps({"type": "resume", "after_id": "x"}), "INVALID_FRAME"),
         (json.dumps({"type": "regenerate"}), "NOTHING_TO_REGENERATE"),
     ]
     for text, code in cases:
@@ -357,7 +357,7 @@ async def test_bad_frames_get_an_error_and_the_socket_stays_usable(
     too_long = next(f for f in ws.of_type("error") if f.get("fields"))
     assert too_long["fields"]["content"][0]["code"] == "too_long"
     await ws.comm.send_to(bytes_data=b"\x00\x01")
-    assert (await ws.until("error"))["code"] == "invalid_frame"
+    assert (await ws.until("error"))["code"] == "INVALID_FRAME"
     await ws.ping()
     assert await stored(conversation.pk) == [] and llm.requests == []
     await ws.close()

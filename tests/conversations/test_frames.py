@@ -32,7 +32,7 @@ def parse_or_error(text, max_bytes=MAX):
     try:
         frame = parse_frame(text, max_bytes=max_bytes)
     except FrameError as exc:
-        assert exc.code in {"invalid_frame", "invalid_json", "frame_too_large", "unknown_type"}
+        assert exc.code in {"INVALID_FRAME", "INVALID_JSON", "FRAME_TOO_LARGE", "UNKNOWN_TYPE"}
         assert exc.detail
         return exc
     assert isinstance(frame, Frame) and frame.type in FRAME_TYPES
@@ -63,7 +63,7 @@ def test_objects_with_a_known_type_parse_or_fail_cleanly(frame_type, extra):
         assert result.type == frame_type
         assert json.dumps(result.data) == json.dumps(data)  # NaN != NaN
     else:
-        assert frame_type == "resume" and result.code == "invalid_frame"
+        assert frame_type == "resume" and result.code == "INVALID_FRAME"
 
 
 @settings(max_examples=200, deadline=None)
@@ -77,19 +77,19 @@ def test_resume_takes_only_a_message_id(after_id):
 @pytest.mark.parametrize(
     ("text", "code"),
     [
-        (None, "invalid_frame"),
-        ("", "invalid_json"),
-        ("{", "invalid_json"),
-        ("[1, 2]", "invalid_frame"),
-        ('"message"', "invalid_frame"),
-        ("{}", "unknown_type"),
-        ('{"type": "delete_everything"}', "unknown_type"),
-        ('{"type": ["message"]}', "unknown_type"),
-        ('{"type": "resume", "after_id": "5"}', "invalid_frame"),
-        ('{"type": "resume", "after_id": true}', "invalid_frame"),
-        ('{"type": "resume", "after_id": -1}', "invalid_frame"),
-        ("[" * 50_000 + "]" * 50_000, "invalid_json"),  # deeper than the recursion limit
-        ('{"type": "ping", "n": ' + "9" * 5_000 + "}", "invalid_json"),  # int digit limit
+        (None, "INVALID_FRAME"),
+        ("", "INVALID_JSON"),
+        ("{", "INVALID_JSON"),
+        ("[1, 2]", "INVALID_FRAME"),
+        ('"message"', "INVALID_FRAME"),
+        ("{}", "UNKNOWN_TYPE"),
+        ('{"type": "delete_everything"}', "UNKNOWN_TYPE"),
+        ('{"type": ["message"]}', "UNKNOWN_TYPE"),
+        ('{"type": "resume", "after_id": "5"}', "INVALID_FRAME"),
+        ('{"type": "resume", "after_id": true}', "INVALID_FRAME"),
+        ('{"type": "resume", "after_id": -1}', "INVALID_FRAME"),
+        ("[" * 50_000 + "]" * 50_000, "INVALID_JSON"),  # deeper than the recursion limit
+        ('{"type": "ping", "n": ' + "9" * 5_000 + "}", "INVALID_JSON"),  # int digit limit
     ],
 )
 def test_bad_frames_have_stable_codes(text, code):
@@ -103,7 +103,7 @@ def test_the_size_limit_counts_utf8_bytes():
     assert len(text) < 200 < len(text.encode())
     with pytest.raises(FrameError) as info:
         parse_frame(text, max_bytes=200)
-    assert info.value.code == "frame_too_large"
+    assert info.value.code == "FRAME_TOO_LARGE"
     assert parse_frame(text, max_bytes=400).data["content"] == "가" * 100
 
 
