@@ -41,9 +41,9 @@ openapi: install
 		--file openapi.yaml --validate --fail-on-warn
 
 check-openapi: install
+	@mkdir -p build
 	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py spectacular \
 		--file build/openapi.check.yaml --validate --fail-on-warn
-	@mkdir -p build
 	@diff -u openapi.yaml build/openapi.check.yaml \
 		|| (echo "openapi.yaml is stale: run make openapi" && exit 1)
 

@@ -98,6 +98,11 @@ class NothingToRegenerate(Conflict):
     default_detail = "The conversation has no human message to answer again."
 
 
+class IdempotencyKeyReused(Conflict):
+    code = "IDEMPOTENCY_KEY_REUSED"
+    default_detail = "This client_message_id was already used for a different message."
+
+
 class RateLimited(ApplicationError):
     code = "RATE_LIMITED"
     type = "rate_limited"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 from asgiref.sync import SyncToAsync
-from django.db import connections
 from django.contrib.auth import get_user_model
+from django.db import connections
 from knox.models import get_token_model
 
 from conversations.models import Agent, Conversation
@@ -98,4 +98,4 @@ def tutor_conversation(user, tutor) -> Conversation:
     return create_conversation(user=user, agent=tutor, title="Tutor chat")
 
 
-from tests.live import live_server, live_server_factory  # noqa: E402,F401
+from tests.live import confab_server, live_server_factory  # noqa: E402,F401

@@ -1,6 +1,6 @@
 """Live Confab servers for end-to-end tests: real uvicorn processes on 127.0.0.1.
 
-`live_server` starts one process, `live_server_factory` any number (scale-out
+`confab_server` starts one process, `live_server_factory` any number (scale-out
 tests), each on a random port against the test database (PostgreSQL: the
 servers must see what the test commits, so these tests use
 `transactional_db`) and the same Redis namespace, with the fake OpenAI
@@ -141,6 +141,7 @@ def live_server_factory(transactional_db, llm, tmp_path) -> Iterator:
 
 
 @pytest.fixture
-def live_server(live_server_factory, seed_agents) -> LiveServer:
-    """One live Confab server (uvicorn, 1 worker)."""
+def confab_server(live_server_factory, seed_agents) -> LiveServer:
+    """One live Confab server (uvicorn, 1 worker). Not named `live_server`: that is
+    pytest-django's fixture, and its autouse helper expects its own object."""
     return live_server_factory()

@@ -18,8 +18,13 @@ from django.db.models import F
 from django.utils import timezone
 from langchain_core.messages import AIMessage, BaseMessage
 
-from conversations.codec import encode_message
-from conversations.errors import NoActiveTurn, NothingToRegenerate, TurnInProgress
+from conversations.codec import encode_message, text_of
+from conversations.errors import (
+    IdempotencyKeyReused,
+    NoActiveTurn,
+    NothingToRegenerate,
+    TurnInProgress,
+)
 from conversations.events import (
     EventType,
     conversation_event,
@@ -109,7 +114,15 @@ def begin_turn(
         human = ConversationMessage.objects.get(
             conversation_id=conversation.pk, client_message_id=client_message_id
         )
-        return existing_turn(human)
+        return _repeated_turn(human, content)
+
+
+def _repeated_turn(human: ConversationMessage, content: BaseMessage | None) -> TurnStart:
+    # As with Stripe's idempotency keys, a key names one request: reusing it
+    # for other content is a client bug, not a retry.
+    if content is not None and human.text != text_of(content):
+        raise IdempotencyKeyReused()
+    return existing_turn(human)
 
 
 @transaction.atomic
@@ -124,7 +137,7 @@ def _begin_turn(
     if client_message_id:
         human = locked.messages.filter(client_message_id=client_message_id).first()
         if human is not None:
-            return existing_turn(human)
+            return _repeated_turn(human, content)
     if locked.active_turn_id is not None:
         raise TurnInProgress()
     turn_id = uuid.uuid4()

@@ -382,8 +382,15 @@ class _TurnRunner:
             return message_chunk_to_message(self.state.accumulated)
         return AIMessage(content=self.state.text if self.state else "")
 
+    async def _flush_deltas(self) -> None:
+        """Send the text batched since the last delta, so a cut reply's deltas still add
+        up to its stored text."""
+        if self.state is not None and self.state.message_id == self.ai_row.id:
+            await self.state.flush()
+
     async def _end(self, status: str) -> ConversationMessage | None:
         try:
+            await self._flush_deltas()
             if self.ai_row.status != MessageStatus.STREAMING:
                 await self._open_row()
             # Tool calls of a reply that did not finish are not kept: no tool ran.
@@ -394,6 +401,7 @@ class _TurnRunner:
 
     async def _end_failed(self, code: str, message: str) -> ConversationMessage | None:
         try:
+            await self._flush_deltas()
             if self.ai_row.status != MessageStatus.STREAMING:
                 await self._open_row()
             partial = self._partial()

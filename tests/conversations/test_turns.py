@@ -17,7 +17,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from conversations import services
 from conversations.codec import decode_message, encode_message
-from conversations.errors import TurnInProgress, ValidationFailed
+from conversations.errors import IdempotencyKeyReused, TurnInProgress, ValidationFailed
 from conversations.events import conversation_group, message_payload
 from conversations.models import Conversation, ConversationMessage, MessageRole, MessageStatus
 from conversations.turns import TurnHooks, cancel_turn, start_turn, wait_for_result
@@ -405,6 +405,16 @@ async def test_repeated_client_message_id_returns_the_existing_turn(llm, convers
     later = await start_turn(conversation=conversation, content="hi", client_message_id="c-1")
     assert later.existing and later.ai_message.pk == result.ai_message.pk
     assert (await wait_for_result(later, timeout=5)).ai_message.text == "Only once"
+    assert len(llm.requests) == 1
+    assert len(await arows(conversation.pk)) == 2
+
+
+async def test_a_client_message_id_reused_for_other_content_is_a_conflict(llm, conversation):
+    llm.reply_text(["ok"])
+    first = await start_turn(conversation=conversation, content="hi", client_message_id="c-2")
+    await wait_for_result(first, timeout=10)
+    with pytest.raises(IdempotencyKeyReused):
+        await start_turn(conversation=conversation, content="other", client_message_id="c-2")
     assert len(llm.requests) == 1
     assert len(await arows(conversation.pk)) == 2
 

@@ -21,7 +21,6 @@ def messages_url(server, conversation) -> str:
 
 
 def test_sse_is_streamed_live(live_server_factory, llm, token, conversation):
-    # (tests.live's `live_server` clashes with pytest-django's fixture of that name.)
     live_server = live_server_factory()
     llm.reply_text(["one ", "two ", "three ", "four ", "five"], chunk_delay=0.3)
     arrivals: list[tuple[float, str]] = []
