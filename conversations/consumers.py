@@ -324,7 +324,7 @@ class AgentChatConsumer(AsyncWebsocketConsumer):
         while True:
             remaining = timeout - (time.monotonic() - self.last_activity)
             if remaining <= 0:
-                await self.send_error("idle_timeout", "Closed after a period without frames.")
+                await self.send_error("IDLE_TIMEOUT", "Closed after a period without frames.")
                 await self.close(code=CLOSE_IDLE)
                 return
             await asyncio.sleep(remaining)

@@ -370,7 +370,7 @@ async def test_an_idle_socket_is_closed_4408(conversation, token, settings):
     await ws.ping()  # activity keeps it open
     started = time.monotonic()
     error = await ws.until("error", timeout=3)
-    assert error["code"] == "idle_timeout"
+    assert error["code"] == "IDLE_TIMEOUT"
     assert (await ws.recv()) == {"type": CLOSE, "code": 4408}
     assert 0.3 < time.monotonic() - started < 2
     await ws.close()
