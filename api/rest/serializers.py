@@ -60,7 +60,9 @@ class StrictEmailField(serializers.EmailField):
         return super().to_internal_value(data)
 
 
-@extend_schema_field(CONTEXT_SCHEMA)
+# One named component for create and update bodies (SDKs get one `Context`
+# class instead of a twin per request body).
+@extend_schema_field(CONTEXT_SCHEMA, component_name="Context")
 class ContextField(serializers.JSONField):
     """The template context: a JSON object (its keys and values are checked by the service)."""
 
