@@ -61,10 +61,16 @@ check-schema: install
 
 contracts: check-openapi check-schema
 
-## sdk: generate the Python client from openapi.yaml into build/sdk (not committed)
+## sdk: generate the Python client from openapi.yaml into build/sdk/confab_client (not committed)
 sdk: install
-	$(BIN)/openapi-python-client generate --path openapi.yaml --output-path build/sdk \
-		--overwrite --meta none --config sdk/config.yaml
+	$(BIN)/openapi-python-client generate --path openapi.yaml \
+		--output-path build/sdk/confab_client --overwrite --meta none --config sdk/config.yaml
+
+## ts-types: TypeScript types from openapi.yaml (openapi-typescript), type-checked with tsc
+ts-types:
+	cd sdk/typescript && npm ci --no-audit --no-fund \
+		&& npx --no-install openapi-typescript ../../openapi.yaml -o build/confab.d.ts \
+		&& npx --no-install tsc --noEmit
 
 ## recover: end turns left streaming by dead workers
 recover: install

@@ -207,8 +207,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
-        "MessageRoleEnum": "conversations.models.MessageRole",
-        "MessageStatusEnum": "conversations.models.MessageStatus",
+        "MessageRole": "conversations.models.MessageRole",
+        "MessageStatus": "conversations.models.MessageStatus",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
 }

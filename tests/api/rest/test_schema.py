@@ -98,7 +98,7 @@ def test_component_names_are_clean(schema):
     names = set(schema["components"]["schemas"])
     assert not [name for name in names if name.startswith("Patched")]
     assert {"Message", "Conversation", "TurnResult", "MessagePage", "Token", "Error"} <= names
-    assert {"MessageRoleEnum", "MessageStatusEnum"} <= names
+    assert {"MessageRole", "MessageStatus"} <= names
     assert "format" not in {
         p["name"] for _, _, op in operations(schema).values() for p in op.get("parameters", [])
     }
