@@ -61,3 +61,12 @@ if os.environ.get("BENCH_LIGHT_KNOX", "") not in ("", "0"):
         "bench.middleware.LightBearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ]
+# BENCH_SWITCH_INTERVAL=0.001: the GIL switch interval (Python's default is 0.005 s).
+if os.environ.get("BENCH_SWITCH_INTERVAL"):
+    import sys
+
+    sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL"]))
+# BENCH_ASYNC_COMMIT=1: synchronous_commit=off for the server's sessions (an experiment:
+# how much of the turn path waits on WAL flushes).
+if os.environ.get("BENCH_ASYNC_COMMIT", "") not in ("", "0"):
+    DATABASES["default"]["OPTIONS"]["options"] = "-c synchronous_commit=off"  # noqa: F405

@@ -452,10 +452,6 @@ def run_case(
     fake.call("POST", "/_fake/reset")
     step = {"type": "text", "deltas": chunk_texts(chunks), "chunk_delay": chunk_delay}
     fake.call("POST", "/_fake/script", [step] * (len(turns) + len(warmup)))
-    others = {
-        "postgres": service_pids("postgres"),
-        "redis": service_pids("redis-server"),
-    }
     env = {
         "CONFAB_CHANNEL_LAYER": case.layer,
         "CONFAB_DELTA_FLUSH_SECONDS": str(case.flush),
@@ -471,6 +467,7 @@ def run_case(
     client_cpu_start = time.process_time()
     try:
         if case.surface == "direct":
+            others = {"postgres": service_pids("postgres"), "redis": service_pids("redis-server")}
             load_before = os.getloadavg()[0]
             cpu_before = {k: cpu_seconds(v) for k, v in others.items()}
             fake_before = fake.cpu()
@@ -485,6 +482,8 @@ def run_case(
             # measurement is the steady state, not the first request of a process.
             asyncio.run(drive(warmup, server.ws_url, case.surface, timeout))
             load_before = os.getloadavg()[0]
+            # PostgreSQL backends opened during the warm-up serve the measured turns.
+            others = {"postgres": service_pids("postgres"), "redis": service_pids("redis-server")}
             server_pids = server.pids()
             worker_pids = server.worker_pids()
             server_cpu_before = cpu_seconds(server_pids)
@@ -496,7 +495,11 @@ def run_case(
                     [
                         str(Path(sys.executable).parent / "py-spy"),
                         "record",
-                        "--gil",
+                        *(
+                            ["--gil"]
+                            if os.environ.get("BENCH_SPY_MODE", "gil") == "gil"
+                            else ["--threads", "--idle"]
+                        ),
                         "-r",
                         "200",
                         "-f",

@@ -19,6 +19,7 @@ from conversations.services.messages import append_message
 from conversations.services.turns import (
     TurnLost,
     TurnStart,
+    TurnTick,
     add_turn_message,
     begin_turn,
     end_turn,
@@ -26,6 +27,7 @@ from conversations.services.turns import (
     recover_interrupted_turns,
     request_cancel,
     save_partial_text,
+    tick_turns,
     touch_turn,
 )
 
@@ -33,6 +35,7 @@ __all__ = [
     "UNSET",
     "TurnLost",
     "TurnStart",
+    "TurnTick",
     "add_turn_message",
     "append_message",
     "begin_turn",
@@ -45,6 +48,7 @@ __all__ = [
     "request_cancel",
     "save_partial_text",
     "set_archived",
+    "tick_turns",
     "touch_turn",
     "update_conversation",
     "validate_context",

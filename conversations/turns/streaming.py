@@ -25,6 +25,7 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from conversations import services
 from conversations.events import apublish, delta_event
 from conversations.turns.failures import IdleTimeout
+from conversations.turns.ticks import tick_turn
 
 
 class TurnCancelled(Exception):
@@ -151,16 +152,25 @@ async def stream_reply(
 
 
 async def _save_and_touch(state: StreamState, cancel: CancelSignal) -> None:
-    if state.text != state.saved_text:
-        await services.save_partial_text(
-            message_id=state.message_id, turn_id=state.turn_id, text=state.text
-        )
-        state.saved_text = state.text
+    save = state.text != state.saved_text
+    touch = time.monotonic() - state.last_touch >= settings.CONFAB_TURN_HEARTBEAT_SECONDS
+    if not (save or touch):
+        return
+    text = state.text
+    # One batched write with the other turns of this process (conversations.turns.ticks).
+    status = await tick_turn(
+        conversation_id=state.conversation_id,
+        turn_id=state.turn_id,
+        message_id=state.message_id,
+        text=text if save else None,
+        touch=touch,
+    )
+    if save:
+        state.saved_text = text
         state.partial_saves += 1
-    if time.monotonic() - state.last_touch < settings.CONFAB_TURN_HEARTBEAT_SECONDS:
+    if not touch:
         return
     state.last_touch = time.monotonic()
-    status = await services.touch_turn(conversation_id=state.conversation_id, turn_id=state.turn_id)
     if status == "cancel":
         cancel.set()
         raise TurnCancelled()
