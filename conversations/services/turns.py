@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from langchain_core.messages import AIMessage, BaseMessage
 
@@ -61,12 +61,15 @@ class TurnStart:
     existing: bool = False
 
 
+def _locking() -> QuerySet[Conversation]:
+    """Conversations locked for a turn write, their agent joined: every turn write
+    publishes `conversation.updated`, whose payload names the agent (one query less
+    per event). Only the conversation row is locked."""
+    return Conversation.objects.select_for_update(of=("self",)).select_related("agent")
+
+
 def _locked_conversation(conversation_id: int, turn_id: uuid.UUID) -> Conversation:
-    conversation = (
-        Conversation.objects.select_for_update()
-        .filter(pk=conversation_id, active_turn_id=turn_id)
-        .first()
-    )
+    conversation = _locking().filter(pk=conversation_id, active_turn_id=turn_id).first()
     if conversation is None:
         raise TurnLost(turn_id)
     return conversation
@@ -134,7 +137,7 @@ def _begin_turn(
     client_message_id: str | None,
     regenerate: bool,
 ) -> TurnStart:
-    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    locked = _locking().get(pk=conversation.pk)
     if client_message_id:
         human = locked.messages.filter(client_message_id=client_message_id).first()
         if human is not None:
@@ -243,7 +246,7 @@ def finish_message(
     """
     conversation = _locked_conversation(conversation_id, turn_id)
     row = ConversationMessage.objects.get(pk=message_id)
-    finished = build_message(conversation=row.conversation, message=message)
+    finished = build_message(conversation=conversation, message=message)
     row.content = finished.content
     row.text = finished.text
     row.usage = finished.usage
@@ -263,11 +266,7 @@ def finish_message(
 @transaction.atomic
 def end_turn(*, conversation_id: int, turn_id: uuid.UUID) -> bool:
     """Release the turn lock if this turn still holds it."""
-    conversation = (
-        Conversation.objects.select_for_update()
-        .filter(pk=conversation_id, active_turn_id=turn_id)
-        .first()
-    )
+    conversation = _locking().filter(pk=conversation_id, active_turn_id=turn_id).first()
     if conversation is None:
         return False
     _release(conversation)
