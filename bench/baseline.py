@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from rest_framework import generics, serializers
 from rest_framework.pagination import PageNumberPagination
 
+from api.rest.throttles import UserThrottle
 from conversations import selectors
 from conversations.models import ConversationMessage
 
@@ -54,6 +55,8 @@ class BaselineMessageList(generics.ListAPIView):
 
     serializer_class = BaselineMessageSerializer
     pagination_class = BaselinePagination
+    # The same per-user throttle as Confab's endpoints: both pay its cache round trip.
+    throttle_classes = [UserThrottle]
 
     def get_queryset(self) -> QuerySet[ConversationMessage]:
         conversation = selectors.get_conversation(

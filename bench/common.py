@@ -58,6 +58,20 @@ def ensure_database(*, migrate: bool = True) -> None:
         call_command("migrate", verbosity=0, interactive=False)
 
 
+def active_toggles() -> str:
+    """The bench/settings.py experiment switches that are on, for the report."""
+    names = [
+        "BENCH_DB_POOL",
+        "BENCH_SHARED_REDIS_POOL",
+        "BENCH_ASYNC_MIDDLEWARE",
+        "BENCH_LIGHT_KNOX",
+        "BENCH_ASYNC_COMMIT",
+        "BENCH_SWITCH_INTERVAL",
+    ]
+    on = [name for name in names if os.environ.get(name, "") not in ("", "0")]
+    return ", ".join(on) or "none (the product's settings)"
+
+
 # --- statistics and tables ----------------------------------------------------
 
 

@@ -39,6 +39,7 @@ import httpx
 
 from bench.common import (
     Summary,
+    active_toggles,
     database_url,
     ensure_database,
     fmt_ms,
@@ -231,18 +232,6 @@ def http_requests(
             None,
         )
     return {"rest": rest, "graphql": graphql, "baseline": baseline}
-
-
-def active_toggles() -> str:
-    names = [
-        "BENCH_DB_POOL",
-        "BENCH_SHARED_REDIS_POOL",
-        "BENCH_ASYNC_MIDDLEWARE",
-        "BENCH_LIGHT_KNOX",
-        "BENCH_SERVER_SIDE_BINDING",
-    ]
-    on = [name for name in names if os.environ.get(name, "") not in ("", "0")]
-    return ", ".join(on) or "none (the product's settings)"
 
 
 def main() -> None:

@@ -43,6 +43,7 @@ from typing import Any
 
 from bench.common import (
     Summary,
+    active_toggles,
     cpu_seconds,
     ensure_database,
     fmt_ms,
@@ -54,6 +55,8 @@ from bench.common import (
     table,
 )
 
+# --layer values beyond the settings' own `pubsub` and `core`.
+LAYER_CLASSES = {"pipelined": "backend.channel_layers.PipelinedPubSubChannelLayer"}
 CHUNK_WIDTH = 4
 WARMUP_TURNS = 20
 CHUNK_RE = re.compile(r"^(\d{3})\|$")
@@ -167,6 +170,22 @@ def prepare_turns(count: int, chunks: int, prefix: str = "bench-stream") -> list
             )
         )
     return turns
+
+
+def wait_for_turns(turns: list[Turn], timeout: float) -> None:
+    """Wait until no reply of these turns is still streaming (clients that gave up early
+    do not stop their turns: those go on and are stored)."""
+    from conversations.models import ConversationMessage
+
+    ids = [turn.conversation_id for turn in turns]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        streaming = ConversationMessage.objects.filter(
+            conversation_id__in=ids, status="streaming"
+        ).exists()
+        if not streaming:
+            return
+        time.sleep(0.5)
 
 
 def check_database(turns: list[Turn]) -> tuple[int, int]:
@@ -387,6 +406,7 @@ class Result:
     worker_cpu: list[float]
     others_cpu: dict[str, float]
     server_rss: float
+    delivered: int
     complete_clients: int
     complete_db: int
     humans_db: int
@@ -452,8 +472,10 @@ def run_case(
     fake.call("POST", "/_fake/reset")
     step = {"type": "text", "deltas": chunk_texts(chunks), "chunk_delay": chunk_delay}
     fake.call("POST", "/_fake/script", [step] * (len(turns) + len(warmup)))
+    layer_class = LAYER_CLASSES.get(case.layer)
     env = {
-        "CONFAB_CHANNEL_LAYER": case.layer,
+        "CONFAB_CHANNEL_LAYER": "pubsub" if layer_class else case.layer,
+        "BENCH_CHANNEL_LAYER_CLASS": layer_class or "",
         "CONFAB_DELTA_FLUSH_SECONDS": str(case.flush),
         "OPENAI_BASE_URL": fake.base_url,
         "CONFAB_LLM_PROVIDER": "openai",
@@ -525,6 +547,8 @@ def run_case(
         others_cpu["client"] = time.process_time() - client_cpu_start
         server_rss = rss_mib(server_pids) if server_pids else 0.0
         load = (load_before, os.getloadavg()[0])
+        if server is not None:
+            wait_for_turns(turns, timeout)
     finally:
         if spy is not None:
             spy.send_signal(2)  # SIGINT: py-spy writes its profile
@@ -563,6 +587,7 @@ def run_case(
         worker_cpu=worker_cpu,
         others_cpu=others_cpu,
         server_rss=server_rss,
+        delivered=sum(len(t.chunk_received) for t in turns),
         complete_clients=complete_clients,
         complete_db=complete_db,
         humans_db=humans_db,
@@ -586,6 +611,7 @@ def result_row(result: Result) -> list[str]:
         f"{fmt_ms(result.setup.median)} / {fmt_ms(result.setup.p99)}",
         f"{fmt_ms(result.relay.median)} / {fmt_ms(result.relay.p95)} / {fmt_ms(result.relay.p99)}",
         f"{result.wall:.1f}",
+        f"{result.delivered / max(result.wall, 1e-9):,.0f}",
         f"{result.server_cpu:.1f} ({result.server_cpu / max(result.wall, 1e-9):.2f})",
         " + ".join(f"{cpu:.1f}" for cpu in result.worker_cpu) or "-",
         f"{result.others_cpu['postgres']:.1f} / {result.others_cpu['redis']:.1f} / "
@@ -608,6 +634,7 @@ HEADERS = [
     "to provider p50/p99 ms",
     "relay p50/p95/p99 ms",
     "wall s",
+    "chunks/s",
     "server CPU s (cores)",
     "per worker s",
     "pg / redis / fake / client CPU s",
@@ -655,7 +682,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Concurrent streaming benchmark (issue 8).")
     parser.add_argument("--n", default="100,500,1000", help="comma-separated turn counts")
     parser.add_argument("--surface", default="ws,graphql", help="ws, graphql (comma-separated)")
-    parser.add_argument("--layer", default="pubsub,core", help="pubsub, core (comma-separated)")
+    parser.add_argument(
+        "--layer", default="pubsub,pipelined,core", help="pubsub, pipelined, core (comma-separated)"
+    )
     parser.add_argument("--flush", default="0.03", help="CONFAB_DELTA_FLUSH_SECONDS values")
     parser.add_argument("--chunks", type=int, default=50)
     parser.add_argument("--chunk-delay", type=float, default=0.02, help="seconds between chunks")
@@ -681,7 +710,8 @@ def main() -> None:
     print_machine()
     print(
         f"# 2 uvicorn workers, Redis channel layer, PostgreSQL; {args.chunks} chunks per reply, "
-        f"{args.chunk_delay * 1000:g} ms apart; turns start together after all sockets connect"
+        f"{args.chunk_delay * 1000:g} ms apart; turns start together after all sockets connect; "
+        f"bench toggles: {active_toggles()}"
     )
     results = []
     with FakeLLM() as fake:
