@@ -52,6 +52,7 @@ async def load(
     headers = {"Authorization": f"Bearer {token}"}
     rng = random.Random(8)
     ok = errors = 0
+    statuses: dict[int, int] = {}
     latencies: list[float] = []
     async with httpx.AsyncClient(
         base_url=base_url, headers=headers, limits=limits, timeout=60
@@ -73,6 +74,9 @@ async def load(
                     latencies.append(ended - began)
                 else:
                     errors += 1
+                    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+                    if statuses[response.status_code] == 1:
+                        print(f"    {response.status_code}: {response.text[:200]}", flush=True)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return ok, errors, latencies, seconds
