@@ -1,24 +1,44 @@
-"""HTTP middleware of the API surfaces."""
+"""Middleware of the API surfaces: while a backing service is unreachable, answer clearly.
+
+- HTTP (`DatabaseUnavailableMiddleware`, Django): 503 with `Retry-After`, in the
+  REST error shape, or in the GraphQL transport-error shape under `/graphql/`.
+- Websockets (`ServiceUnavailableWebsocketMiddleware`, ASGI): a handshake or a
+  consumer that fails on the database or on the channel layer (Redis) closes
+  with 4503 and a reason instead of an HTTP 500 or an abnormal closure.
+
+Broken connections are closed so the next request reconnects once the
+database is back.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
-from django.db import OperationalError, connections
+from django.db import InterfaceError, OperationalError, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from redis.exceptions import RedisError
 
 from conversations.errors import ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
+# Raised when the server is unreachable or a connection broke (not for bad SQL).
+DATABASE_DOWN = (OperationalError, InterfaceError)
+DATABASE_DOWN_DETAIL = "The database is unavailable. Retry shortly."
+CLOSE_UNAVAILABLE = 4503
+UNAVAILABLE_LIVE = "Live updates unavailable"
+RETRY_AFTER_SECONDS = 5
+
+
+def _close_broken_connections() -> None:
+    for connection in connections.all(initialized_only=True):
+        connection.close_if_unusable_or_obsolete()
+
 
 class DatabaseUnavailableMiddleware:
-    """While the database is unreachable, answer 503 in the error shape, not 500.
-
-    The broken connection is closed so the next request reconnects once the
-    database is back.
-    """
+    """While the database is unreachable, answer 503 in the error shape, not 500."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -27,12 +47,63 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not isinstance(exception, OperationalError):
+        if not isinstance(exception, DATABASE_DOWN):
             return None
         logger.warning("Database unavailable: %s", type(exception).__name__)
-        for connection in connections.all(initialized_only=True):
-            connection.close_if_unusable_or_obsolete()
-        error = ServiceUnavailable("The database is unavailable. Retry shortly.")
-        response = JsonResponse(error.as_dict(), status=error.status)
-        response["Retry-After"] = "5"
+        _close_broken_connections()
+        error = ServiceUnavailable(DATABASE_DOWN_DETAIL)
+        if request.path.startswith("/graphql"):
+            # The GraphQL transport-error shape (docs/graphql.md).
+            body: dict[str, Any] = {
+                "errors": [
+                    {
+                        "message": error.detail,
+                        "extensions": {"code": error.code, "type": error.type},
+                    }
+                ]
+            }
+        else:
+            body = error.as_dict()
+        response = JsonResponse(body, status=error.status)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
+
+
+class ServiceUnavailableWebsocketMiddleware:
+    """ASGI: a websocket whose handshake or consumer fails on the database or the channel
+    layer closes 4503 with a reason.
+
+    Without it, a failure during the handshake (token lookup, ownership check,
+    joining the channel layer) is an HTTP 500, and one in a consumer an abnormal
+    closure (1006): clients cannot tell either from a bug. 4503 says
+    "unavailable, retry" (like HTTP 503).
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
+        if scope["type"] != "websocket":
+            return await self.app(scope, receive, send)
+        state = {"accepted": False, "closed": False}
+
+        async def tracked_send(message: dict) -> None:
+            if message["type"] == "websocket.accept":
+                state["accepted"] = True
+            elif message["type"] in ("websocket.close", "websocket.http.response.start"):
+                state["closed"] = True
+            await send(message)
+
+        try:
+            return await self.app(scope, receive, tracked_send)
+        except (*DATABASE_DOWN, RedisError, OSError) as exc:
+            # OSError: a connection to a backing service failed below the client library.
+            reason = "Database unavailable" if isinstance(exc, DATABASE_DOWN) else UNAVAILABLE_LIVE
+            logger.warning("Websocket closed 4503: %s", reason, exc_info=True)
+            if state["closed"]:
+                return None
+            if not state["accepted"]:
+                # A close code can only be sent on an accepted socket.
+                await send({"type": "websocket.accept"})
+            await send({"type": "websocket.close", "code": CLOSE_UNAVAILABLE, "reason": reason})
+            return None

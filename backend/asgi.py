@@ -1,6 +1,7 @@
 """ASGI entry point: Django HTTP (REST, GraphQL over HTTP, admin, web app) and
 websockets (the chat consumer and GraphQL subscriptions), plus a lifespan
-handler that runs the interrupted-turn recovery loop in every process."""
+handler that runs, in every process, the interrupted-turn recovery loop and the
+channel-layer watch (conversations.live)."""
 
 import asyncio
 import os
@@ -13,9 +14,16 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from api import log_redaction  # noqa: E402
 from api.auth import TokenAuthMiddleware  # noqa: E402
+from api.middleware import ServiceUnavailableWebsocketMiddleware  # noqa: E402
 from backend.routing import websocket_urlpatterns  # noqa: E402
+from conversations.live import watch_layer  # noqa: E402
 from conversations.recovery import recovery_loop  # noqa: E402
+
+# The server's access and handshake logs carry query strings (`?token=`) and, at
+# debug level, headers: redact credentials before anything is written.
+log_redaction.install()
 
 
 class LifespanMiddleware:
@@ -27,14 +35,17 @@ class LifespanMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "lifespan":
             return await self.app(scope, receive, send)
-        task = None
+        tasks = []
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                task = asyncio.ensure_future(recovery_loop())
+                tasks = [
+                    asyncio.ensure_future(recovery_loop()),
+                    asyncio.ensure_future(watch_layer()),
+                ]
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if task:
+                for task in tasks:
                     task.cancel()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -44,7 +55,9 @@ application = LifespanMiddleware(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
-            "websocket": TokenAuthMiddleware(URLRouter(websocket_urlpatterns)),
+            "websocket": ServiceUnavailableWebsocketMiddleware(
+                TokenAuthMiddleware(URLRouter(websocket_urlpatterns))
+            ),
         }
     )
 )

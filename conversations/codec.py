@@ -92,7 +92,9 @@ def decode_message(data: dict[str, Any]) -> BaseMessage:
         raise CodecError(f"Unknown stored message type {data.get('_type')!r}.")
     try:
         return cls.model_validate(data["_value"])
-    except ValueError as exc:
+    except Exception as exc:
+        # pydantic raises ValueError, but LangChain's own validators raise what they
+        # hit (a ToolMessage without tool_call_id is a KeyError): all of it is bad data.
         raise CodecError(f"Invalid {cls.__name__} value.") from exc
 
 

@@ -22,11 +22,13 @@ from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.core.cache import cache
+from django.db import InterfaceError, OperationalError
 from langchain_core.messages import BaseMessage
+from redis.exceptions import RedisError
 
-from conversations import selectors
-from conversations.errors import ApplicationError, NotFound
+from api.graphql.throttling import check_turn_rate
+from conversations import live, selectors, socket_limits
+from conversations.errors import ApplicationError, NotFound, ServiceUnavailable
 from conversations.events import (
     CHANNEL_MESSAGE_TYPE,
     EventType,
@@ -53,7 +55,6 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_IDLE = 4408
 CLOSE_TOO_MANY = 4429
 RESUME_PAGE = 200
-SOCKET_COUNT_TTL = 3600
 
 
 class _ConsumerHooks(TurnHooks):
@@ -147,6 +148,9 @@ class AgentChatConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.group = None
+        # Streaming messages sent to this client as snapshots: id -> length of the text
+        # it holds. Their live deltas are checked for a gap (see `_fill_gap`).
+        self.held_text: dict[int, int] = {}
         self.counted_user_id = None
         self.idle_task = None
         self.last_activity = time.monotonic()
@@ -172,6 +176,7 @@ class AgentChatConsumer(AsyncWebsocketConsumer):
         self.group = conversation_group(conversation.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        live.register(self)
         await self.send_json(
             {
                 "type": "ready",
@@ -189,12 +194,16 @@ class AgentChatConsumer(AsyncWebsocketConsumer):
             await self._run_frame(self._greet)
 
     async def disconnect(self, code: int) -> None:
+        live.unregister(self)
         if self.idle_task:
             self.idle_task.cancel()
         if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            # The layer may be what failed (Redis down): leaving it is best effort.
+            with contextlib.suppress(RedisError):
+                await self.channel_layer.group_discard(self.group, self.channel_name)
         if self.counted_user_id is not None:
-            await self._uncount_socket()
+            with contextlib.suppress(RedisError):
+                await self._uncount_socket()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         self.last_activity = time.monotonic()
@@ -221,8 +230,11 @@ class AgentChatConsumer(AsyncWebsocketConsumer):
         await super().dispatch(message)
 
     async def confab_event(self, message: dict[str, Any]) -> None:
-        """A live event from the conversation's group: forwarded unchanged."""
+        """A live event from the conversation's group: forwarded unchanged (a delta of a
+        message this client got as a snapshot may be widened to cover a gap)."""
         event = message["event"]
+        if self.held_text:
+            event = await self._fill_gap(event)
         await self.send_json(event)
         if event["type"] == EventType.CONVERSATION_DELETED:
             # Deleted on another surface: nothing more can happen on this socket.
@@ -240,6 +252,8 @@ class AgentChatConsumer(AsyncWebsocketConsumer):
         await load_agent(self.conversation)
 
     async def handle_message(self, frame: Frame) -> None:
+        # The per-user turn rate REST and GraphQL share: no way around it here either.
+        await check_turn_rate(self.scope.get("user"))
         await self.refresh_conversation()
         handle = await start_turn(
             conversation=self.conversation,
@@ -256,6 +270,7 @@ class AgentChatConsumer(AsyncWebsocketConsumer):
         await cancel_turn(conversation=self.conversation)
 
     async def handle_regenerate(self, frame: Frame) -> None:
+        await check_turn_rate(self.scope.get("user"))
         await self.refresh_conversation()
         await start_turn(
             conversation=self.conversation,
@@ -287,13 +302,64 @@ class AgentChatConsumer(AsyncWebsocketConsumer):
         for row in rows:
             if row is None:
                 continue
+            self.held_text.pop(row.id, None)
             if row.status == MessageStatus.STREAMING:
                 event_type = EventType.MESSAGE_CREATED
+                self.held_text[row.id] = len(row.text)
             elif row.status == MessageStatus.FAILED:
                 event_type = EventType.MESSAGE_FAILED
             else:
                 event_type = EventType.MESSAGE_COMPLETED
             await self.send_json(message_event(event_type, row))
+
+    async def _fill_gap(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Make a snapshot and the live deltas that follow it join up without a gap.
+
+        A snapshot of a streaming message carries its stored partial text, saved
+        every CONFAB_PARTIAL_SAVE_SECONDS, while deltas are published every few
+        tens of ms: deltas published after that save but before this socket
+        joined the group reached nobody here. When the first delta received
+        starts past the text the client holds, the missing piece is read from the
+        stored text (which the turn saves within one interval, as it received
+        that text before publishing it) and sent as the start of that delta.
+        """
+        if event.get("type") != EventType.MESSAGE_DELTA:
+            if event.get("type") in (EventType.MESSAGE_COMPLETED, EventType.MESSAGE_FAILED):
+                self.held_text.pop(event["message"]["id"], None)
+            return event
+        message_id = event["message_id"]
+        held = self.held_text.get(message_id)
+        if held is None:
+            return event
+        offset, delta = event["offset"], event["delta"]
+        if offset > held:
+            stored = await self._stored_text_reaching(message_id, offset)
+            if stored is not None:
+                event = {**event, "offset": held, "delta": stored[held:offset] + delta}
+        self.held_text[message_id] = max(held, offset + len(delta))
+        return event
+
+    async def _stored_text_reaching(self, message_id: int, length: int) -> str | None:
+        """The message's stored text once it is at least `length` long; None if it does not
+        get there (the message is gone, or its turn died) within a few save intervals."""
+        interval = settings.CONFAB_PARTIAL_SAVE_SECONDS
+        deadline = time.monotonic() + 3 * interval + 1.0
+        while True:
+            try:
+                row = (
+                    await ConversationMessage.objects.filter(pk=message_id)
+                    .only("text", "status")
+                    .afirst()
+                )
+            except (OperationalError, InterfaceError):
+                return None  # forwarded as it is; the final event carries the whole text
+            if row is None:
+                return None
+            if len(row.text) >= length:
+                return row.text
+            if row.status != MessageStatus.STREAMING or time.monotonic() > deadline:
+                return None
+            await asyncio.sleep(interval / 4)
 
     async def _greet(self) -> None:
         await start_greeting(
@@ -308,12 +374,26 @@ class AgentChatConsumer(AsyncWebsocketConsumer):
         try:
             await handler(*args)
         except ApplicationError as exc:
-            await self.send_error(exc.code, exc.detail, fields=exc.fields)
+            await self.send_error(
+                exc.code, exc.detail, fields=exc.fields, retry_after=exc.extra.get("retry_after")
+            )
+        except (OperationalError, InterfaceError):
+            # The database is unreachable: say so and keep the socket (ping, live
+            # events and the next frame after it is back all still work).
+            logger.warning(
+                "Database unavailable during a %s frame", getattr(handler, "__name__", "")
+            )
+            error = ServiceUnavailable("The database is unavailable. Retry shortly.")
+            await self.send_error(error.code, error.detail)
 
-    async def send_error(self, code: str, detail: str, fields: dict | None = None) -> None:
+    async def send_error(
+        self, code: str, detail: str, fields: dict | None = None, retry_after: int | None = None
+    ) -> None:
         frame: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
         if fields:
             frame["fields"] = fields
+        if retry_after is not None:
+            frame["retry_after"] = retry_after
         await self.send_json(frame)
 
     async def send_json(self, content: dict[str, Any]) -> None:
@@ -329,26 +409,17 @@ class AgentChatConsumer(AsyncWebsocketConsumer):
                 return
             await asyncio.sleep(remaining)
 
-    def _socket_key(self, user_id: int) -> str:
-        return f"confab:ws:user:{user_id}"
-
     async def _count_socket(self) -> bool:
         user = self.scope.get("user")
         if not getattr(user, "is_authenticated", False):
             return True
-        key = self._socket_key(user.pk)
-        await cache.aadd(key, 0, SOCKET_COUNT_TTL)
-        count = await cache.aincr(key)
-        await cache.atouch(key, SOCKET_COUNT_TTL)
-        self.counted_user_id = user.pk
-        if count > settings.CONFAB_WS_MAX_PER_USER:
-            await self._uncount_socket()
+        if not await socket_limits.acquire(user.pk):
             return False
+        self.counted_user_id = user.pk
         return True
 
     async def _uncount_socket(self) -> None:
-        with contextlib.suppress(ValueError):
-            await cache.adecr(self._socket_key(self.counted_user_id))
+        await socket_limits.release(self.counted_user_id)
         self.counted_user_id = None
 
 

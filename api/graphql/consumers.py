@@ -9,16 +9,26 @@ from CONFAB_WS_ALLOWED_ORIGINS (or the same origin). At most
 CONFAB_GRAPHQL_MAX_SUBSCRIPTIONS operations run per connection; frames over
 CONFAB_WS_MAX_FRAME_BYTES close the socket (1009), and documents over
 CONFAB_GRAPHQL_MAX_DOCUMENT_BYTES get an `error` for their operation.
+A user has at most CONFAB_WS_MAX_PER_USER open websockets, chat and GraphQL
+together (one more: close 4429); a graphql-transport-ws socket without a client
+frame for CONFAB_WS_IDLE_TIMEOUT is closed 4408 (clients `ping`). While the
+database or the channel layer is unreachable, connection_init is answered with
+close 4503.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import time
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.db import InterfaceError, OperationalError
+from redis.exceptions import RedisError
 from strawberry.channels import GraphQLWSConsumer
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -26,11 +36,29 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from api.auth import authenticate_token
 from api.graphql.context import GraphQLContext
-from api.graphql.limits import document_error, document_too_large, max_document_chars
+from api.graphql.limits import (
+    decode_json,
+    document_error,
+    document_too_large,
+    max_document_chars,
+)
 from api.graphql.schema import schema
-from conversations.errors import NotAuthenticated
+from api.middleware import CLOSE_UNAVAILABLE, UNAVAILABLE_LIVE
+from conversations import live, socket_limits
+from conversations.errors import ApplicationError, NotAuthenticated, ServiceUnavailable
 
 CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_IDLE = 4408
+CLOSE_TOO_MANY = 4429
+
+
+class TooManyWebsockets(ApplicationError):
+    code = "TOO_MANY_CONNECTIONS"
+    type = "rate_limited"
+    status = 429
+    default_detail = "Too many open websockets for this user."
+
+
 DEFAULT_CONNECTION_INIT_SECONDS = 10.0
 
 
@@ -72,17 +100,82 @@ class GraphQLWebsocketConsumer(GraphQLWSConsumer):
         if credential is None:
             user = self.scope.get("user") or AnonymousUser()
         elif isinstance(credential, str):
-            user = await authenticate_token(credential)
+            try:
+                user = await authenticate_token(credential)
+            except (OperationalError, InterfaceError):
+                # Not a bad credential: say "unavailable, retry" (strawberry would
+                # otherwise leave the socket hanging without an answer).
+                await self._refuse(CLOSE_UNAVAILABLE, "Database unavailable", ServiceUnavailable)
         else:
             user = AnonymousUser()
         if not getattr(user, "is_authenticated", False):
             raise ConnectionRejectionError(
                 {"code": NotAuthenticated.code, "message": NotAuthenticated.default_detail}
             )
+        try:
+            counted = await socket_limits.acquire(user.pk)
+        except RedisError:
+            await self._refuse(CLOSE_UNAVAILABLE, UNAVAILABLE_LIVE, ServiceUnavailable)
+        if not counted:
+            # One budget with the chat websocket: CONFAB_WS_MAX_PER_USER.
+            await self._refuse(CLOSE_TOO_MANY, "Too many open websockets", TooManyWebsockets)
+        self.counted_user_id = user.pk
         context.user = user
         return UNSET
 
+    async def _refuse(self, code: int, reason: str, error: type[ApplicationError]) -> NoReturn:
+        """Refuse a connection_init: graphql-transport-ws closes with `code` and `reason`
+        (strawberry's own 4403 close that follows is then a no-op); legacy graphql-ws
+        gets a `connection_error` with the error's code."""
+        if await self.pick_websocket_subprotocol(self) == GRAPHQL_TRANSPORT_WS_PROTOCOL:
+            await self.close(code=code, reason=reason)
+        raise ConnectionRejectionError({"code": error.code, "message": error.default_detail})
+
+    async def connect(self) -> None:
+        self.counted_user_id: int | None = None
+        self.last_activity = time.monotonic()
+        self.idle_task = asyncio.ensure_future(self._close_when_idle())
+        await super().connect()
+        live.register(self)
+
+    async def disconnect(self, code: int) -> None:
+        live.unregister(self)
+        self.idle_task.cancel()
+        if self.counted_user_id is not None:
+            with contextlib.suppress(RedisError):
+                await socket_limits.release(self.counted_user_id)
+            self.counted_user_id = None
+        await super().disconnect(code)
+
+    async def _close_when_idle(self) -> None:
+        """Close 4408 after CONFAB_WS_IDLE_TIMEOUT without a client frame.
+
+        graphql-transport-ws clients keep a socket alive with `ping` (or by answering
+        the server's pings); legacy graphql-ws has no client keep-alive, so its
+        sockets are not timed out.
+        """
+        if await self.pick_websocket_subprotocol(self) != GRAPHQL_TRANSPORT_WS_PROTOCOL:
+            return
+        while True:
+            timeout = settings.CONFAB_WS_IDLE_TIMEOUT
+            remaining = timeout - (time.monotonic() - self.last_activity)
+            if remaining <= 0:
+                await self.close(code=CLOSE_IDLE, reason="Idle timeout")
+                return
+            await asyncio.sleep(remaining)
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        """Close once: the first close code is the one the client sees."""
+        if getattr(self, "_close_sent", False):
+            return
+        self._close_sent = True
+        await super().close(code=code, reason=reason)
+
+    def decode_json(self, data: str | bytes) -> object:
+        return decode_json(data)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        self.last_activity = time.monotonic()
         if text_data is not None:
             if _frame_too_large(text_data):
                 await self.close(code=CLOSE_MESSAGE_TOO_BIG)
@@ -96,7 +189,7 @@ class GraphQLWebsocketConsumer(GraphQLWSConsumer):
     async def _refuse_large_document(self, text_data: str) -> bool:
         """Answer a subscribe/start whose document is too long with an `error`; True if so."""
         try:
-            message = json.loads(text_data)
+            message = decode_json(text_data)
             payload = message.get("payload") or {}
             if message.get("type") not in ("subscribe", "start") or not document_too_large(
                 payload.get("query")

@@ -2,9 +2,10 @@
 
 Limits are read from settings on every operation (so a deployment, or a test,
 changes them without rebuilding the schema):
-- CONFAB_GRAPHQL_MAX_DEPTH (QueryDepthLimiter), CONFAB_GRAPHQL_MAX_ALIASES
-  (MaxAliasesLimiter), CONFAB_GRAPHQL_MAX_TOKENS (MaxTokensLimiter: the parser
-  stops counting there, so a huge document costs no more than that);
+- CONFAB_GRAPHQL_MAX_DEPTH and CONFAB_GRAPHQL_MAX_ALIASES (`document_limits`:
+  strawberry's limiters' answers in linear time), CONFAB_GRAPHQL_MAX_TOKENS
+  (MaxTokensLimiter: the parser stops counting there, so a huge document costs
+  no more than that);
 - introspection only when CONFAB_GRAPHQL_INTROSPECTION (default: DEBUG).
 The document and request sizes are limited by the transports (views, consumers).
 """
@@ -15,23 +16,23 @@ import logging
 from collections.abc import Iterator
 
 from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError
 from graphql import GraphQLError, GraphQLSyntaxError
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import (
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
+from redis.exceptions import RedisError
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension
 from strawberry.types.execution import StreamExecutionResult
 from strawberry.types.graphql import OperationType
 
+from api.graphql.document_limits import alias_rule, depth_rule
 from api.graphql.errors import error_extensions
-from conversations.errors import ApplicationError
+from conversations.errors import ApplicationError, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
 INTERNAL_ERROR_MESSAGE = "Internal server error."
+DATABASE_DOWN_MESSAGE = "The database is unavailable. Retry shortly."
+LIVE_DOWN_MESSAGE = "Live updates are unavailable. Retry shortly."
 
 
 def _classify(error: GraphQLError) -> GraphQLError:
@@ -39,6 +40,17 @@ def _classify(error: GraphQLError) -> GraphQLError:
     if isinstance(original, ApplicationError):
         error.extensions = error_extensions(original)
         return error
+    if isinstance(original, OperationalError | InterfaceError | RedisError):
+        # The database or the channel layer is unreachable: a clear, retryable answer.
+        return GraphQLError(
+            DATABASE_DOWN_MESSAGE if isinstance(original, DatabaseError) else LIVE_DOWN_MESSAGE,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=original,
+            extensions={"code": ServiceUnavailable.code, "type": ServiceUnavailable.type},
+        )
     if error.extensions and "code" in error.extensions:
         return error
     if isinstance(error, GraphQLSyntaxError):
@@ -107,11 +119,13 @@ class SubscriptionsOverWebsockets(SchemaExtension):
 
 
 def depth_limiter() -> SchemaExtension:
-    return QueryDepthLimiter(max_depth=settings.CONFAB_GRAPHQL_MAX_DEPTH)
+    # Not strawberry's QueryDepthLimiter: it is exponential in nested fragment spreads.
+    return AddValidationRules([depth_rule(settings.CONFAB_GRAPHQL_MAX_DEPTH)])
 
 
 def alias_limiter() -> SchemaExtension:
-    return MaxAliasesLimiter(max_alias_count=settings.CONFAB_GRAPHQL_MAX_ALIASES)
+    # Not strawberry's MaxAliasesLimiter, for the same reason (document_limits).
+    return AddValidationRules([alias_rule(settings.CONFAB_GRAPHQL_MAX_ALIASES)])
 
 
 def token_limiter() -> SchemaExtension:

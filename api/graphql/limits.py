@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.conf import settings
@@ -29,3 +30,12 @@ def document_error() -> dict[str, Any]:
         "message": document_too_large_message(),
         "extensions": {"code": DOCUMENT_TOO_LARGE, "type": "invalid_request"},
     }
+
+
+def decode_json(data: str | bytes) -> object:
+    """`json.loads` for request bodies and websocket frames, where nesting deeper than
+    Python's recursion limit (a 200 kB body of brackets) is invalid JSON, not a crash."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise json.JSONDecodeError("JSON nested too deeply", "", 0) from None

@@ -15,6 +15,7 @@ from asgiref.sync import sync_to_async
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from api.rest.throttles import CACHE_ERRORS, cache_unavailable
 from conversations.errors import RateLimited
 
 
@@ -32,7 +33,11 @@ class TurnRateThrottle(SimpleRateThrottle):
 
 def _check(user: Any) -> None:
     throttle = TurnRateThrottle()
-    if not throttle.allow_request(SimpleNamespace(user=user), None):
+    try:
+        allowed = throttle.allow_request(SimpleNamespace(user=user), None)
+    except CACHE_ERRORS as exc:
+        allowed = cache_unavailable(throttle.scope, exc)  # as REST does
+    if not allowed:
         wait = throttle.wait()
         raise RateLimited(
             "Too many turns; retry later.",

@@ -25,7 +25,12 @@ from strawberry.http import GraphQLRequestData
 
 from api.auth import BearerTokenAuthentication
 from api.graphql.context import GraphQLContext
-from api.graphql.limits import DOCUMENT_TOO_LARGE, document_too_large, document_too_large_message
+from api.graphql.limits import (
+    DOCUMENT_TOO_LARGE,
+    decode_json,
+    document_too_large,
+    document_too_large_message,
+)
 from api.graphql.schema import schema
 from conversations.errors import NotAuthenticated
 
@@ -109,6 +114,9 @@ class GraphQLView(AsyncGraphQLView):
         if result is None:
             raise GraphQLHTTPError(401, NotAuthenticated.default_detail)
         return result[0]
+
+    def decode_json(self, data: str | bytes) -> object:
+        return decode_json(data)
 
     async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
         data = await super().parse_http_body(request)

@@ -6,6 +6,7 @@ import io
 from typing import Any
 
 from django.conf import settings
+from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 from api.rest.errors import PayloadTooLargeException
@@ -23,6 +24,15 @@ class LimitedJSONParser(JSONParser):
         stream: Any,
         media_type: str | None = None,
         parser_context: dict[str, Any] | None = None,
+    ) -> Any:
+        try:
+            return self._parse(stream, media_type, parser_context)
+        except RecursionError:
+            # Nesting deeper than Python's recursion limit: malformed, not a server error.
+            raise ParseError("JSON parse error - nested too deeply.") from None
+
+    def _parse(
+        self, stream: Any, media_type: str | None, parser_context: dict[str, Any] | None
     ) -> Any:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if limit is None or stream is None:

@@ -10,16 +10,49 @@ applies at once. The client IP is REMOTE_ADDR unless REST_FRAMEWORK
 ["NUM_PROXIES"] says how many proxies to trust in X-Forwarded-For (DRF would
 otherwise trust any X-Forwarded-For, and a client could dodge the login limit
 by inventing addresses).
+
+While the cache is unreachable (Redis down), `login` and `register` answer 503
+and the other scopes are not applied (logged): see `cache_unavailable`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping
 from typing import Any
 
+from redis.exceptions import RedisError
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
+
+from conversations.errors import ServiceUnavailable
+
+logger = logging.getLogger(__name__)
+
+# What a cache backend raises when its server is unreachable.
+CACHE_ERRORS = (RedisError, OSError)
+
+
+# Scopes that refuse (503) rather than let requests through while the cache that
+# counts them is unreachable: unlimited password guessing is not an acceptable
+# way to degrade. The others let requests through (logged): the data is still
+# served by the database, and an outage of the cache must not take the API down.
+FAIL_CLOSED_SCOPES = frozenset({"login", "register"})
+CACHE_UNAVAILABLE_RETRY_AFTER = 5
+
+
+def cache_unavailable(scope: str, exc: BaseException) -> bool:
+    """What a throttle does when its cache (Redis) fails: True lets the request through;
+    for fail-closed scopes it raises ServiceUnavailable (503, Retry-After)."""
+    if scope in FAIL_CLOSED_SCOPES:
+        logger.warning("Refusing %s: the rate-limit cache is unreachable (%r)", scope, exc)
+        raise ServiceUnavailable(
+            "This is unavailable for a moment. Retry shortly.",
+            extra={"retry_after": CACHE_UNAVAILABLE_RETRY_AFTER},
+        ) from exc
+    logger.warning("Rate limit %s not applied: the cache is unreachable (%r)", scope, exc)
+    return True
 
 
 class ConfabThrottle(SimpleRateThrottle):
@@ -27,6 +60,12 @@ class ConfabThrottle(SimpleRateThrottle):
 
     def get_rate(self) -> str | None:
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except CACHE_ERRORS as exc:
+            return cache_unavailable(self.scope, exc)
 
     def get_ident(self, request: Any) -> str:
         if api_settings.NUM_PROXIES is None:
