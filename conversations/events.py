@@ -31,6 +31,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from conversations import live
+
 if TYPE_CHECKING:
     from conversations.models import Conversation, ConversationMessage
 
@@ -156,6 +158,9 @@ async def apublish(event: dict[str, Any], *, user_id: int | None = None) -> bool
             await layer.group_send(group, message)
     except Exception:
         logger.warning("Live delivery of %s failed; data is stored.", event["type"], exc_info=True)
+        # Sockets of this process would silently miss this event: close them so their
+        # clients reconnect and resume from the stored data.
+        live.layer_failed(f"publishing {event['type']} failed")
         return False
     return True
 
