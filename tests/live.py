@@ -79,8 +79,14 @@ class LiveServer:
 
 
 def start_server(
-    tmp_path: Path, *, extra_env: dict[str, str] | None = None, workers: int = 1
+    tmp_path: Path,
+    *,
+    extra_env: dict[str, str] | None = None,
+    workers: int = 1,
+    extra_args: list[str] | None = None,
 ) -> LiveServer:
+    """Start uvicorn; `extra_args` are appended to its command line (later flags win,
+    e.g. `["--access-log", "--log-level", "debug"]`)."""
     port = free_port()
     env = {
         **os.environ,
@@ -104,6 +110,7 @@ def start_server(
         "--ws-per-message-deflate",
         "false",
         "--no-access-log",
+        *(extra_args or []),
     ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -126,12 +133,16 @@ def start_server(
 
 @pytest.fixture
 def live_server_factory(transactional_db, llm, tmp_path) -> Iterator:
-    """Start Confab servers: `factory(extra_env=None, workers=1) -> LiveServer`."""
+    """Start Confab servers: `factory(extra_env=None, workers=1, extra_args=None) -> LiveServer`."""
     servers: list[LiveServer] = []
 
-    def factory(extra_env: dict[str, str] | None = None, workers: int = 1) -> LiveServer:
+    def factory(
+        extra_env: dict[str, str] | None = None,
+        workers: int = 1,
+        extra_args: list[str] | None = None,
+    ) -> LiveServer:
         env = {"OPENAI_BASE_URL": llm.base_url, **(extra_env or {})}
-        server = start_server(tmp_path, extra_env=env, workers=workers)
+        server = start_server(tmp_path, extra_env=env, workers=workers, extra_args=extra_args)
         servers.append(server)
         return server
 

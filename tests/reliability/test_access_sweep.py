@@ -1,0 +1,245 @@
+"""Nobody sees or touches what is not theirs, on any surface: one sweep over all of them.
+
+Alice owns a conversation with history. Mallory, signed in with her own valid
+token, tries every REST route and method (enumerated from Django's URL
+resolver), every GraphQL query, mutation and subscription (enumerated from the
+schema, over HTTP and over the websocket), and every websocket route
+(enumerated from the websocket routing) on Alice's objects, against a live
+server. Everywhere the answer is exactly the one for an id that does not exist
+(404 `NOT_FOUND`, GraphQL `NOT_FOUND`, close 4404), and afterwards every row of
+Alice's is unchanged and the model was never called. A route or field added
+later is swept too; one this test cannot fill with Alice's objects fails it
+until it is taught.
+
+Per-surface versions of some of these checks live with each surface's tests
+(tests/api/rest/test_ownership.py, tests/api/graphql/test_access.py,
+tests/conversations/test_consumer.py); this is the cross-surface proof on a
+real server process.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
+from graphql import GraphQLField, get_named_type, is_leaf_type, is_non_null_type
+from graphql.pyutils import Undefined
+from knox.models import get_token_model
+from langchain_core.messages import AIMessage, HumanMessage
+
+from api.graphql.schema import schema
+from backend.routing import websocket_urlpatterns
+from conversations import services
+from conversations.models import Conversation, ConversationMessage
+from tests.api.rest.test_ownership import fill, methods_of, owned_routes
+from tests.reliability.helpers import auth, graphql_socket, recv_json
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MISSING = 2**40
+ALL_METHODS = ("get", "head", "post", "put", "patch", "delete", "options")
+BODIES = [{"content": "hi", "title": "stolen", "archived": True, "context": {}}, {}, "{not json"]
+# Root fields that take no object id: what each may show is checked separately.
+UNSCOPED_FIELDS = {"me", "agents", "conversations", "createConversation", "conversationsChanged"}
+FILLERS = {"String": "stolen", "Boolean": True, "Int": 1, "JSON": {}}
+
+
+@sync_to_async
+def alice_history(user: Any, plain_agent: Any) -> tuple[Conversation, ConversationMessage]:
+    conversation = services.create_conversation(user=user, agent=plain_agent, title="Private")
+    services.append_message(conversation=conversation, message=HumanMessage("my secret"))
+    message = services.append_message(conversation=conversation, message=AIMessage("kept"))
+    return conversation, message
+
+
+@sync_to_async
+def snapshot(user: Any) -> list[Any]:
+    """Every row of Alice's, and her tokens."""
+    return [
+        list(Conversation.objects.filter(user=user).order_by("pk").values()),
+        list(ConversationMessage.objects.filter(conversation__user=user).order_by("pk").values()),
+        sorted(get_token_model().objects.filter(user=user).values_list("digest", flat=True)),
+        get_user_model().objects.filter(pk=user.pk).values().get(),
+    ]
+
+
+def graphql_document(operation: str, name: str, field: GraphQLField, target: int) -> tuple:
+    """A document calling `name` with `target` for every ID argument (the required
+    arguments; for mutations every argument, to try to change as much as possible)."""
+    definitions, arguments, variables = [], [], {}
+    for arg_name, arg in field.args.items():
+        named = get_named_type(arg.type).name
+        required = is_non_null_type(arg.type) and arg.default_value is Undefined
+        if named == "ID":
+            value: Any = target
+        elif required or operation == "mutation":
+            assert named in FILLERS, f"{name}({arg_name}: {arg.type}): teach FILLERS this type"
+            value = FILLERS[named]
+        else:
+            continue
+        definitions.append(f"${arg_name}: {arg.type}")
+        arguments.append(f"{arg_name}: ${arg_name}")
+        variables[arg_name] = str(value) if named == "ID" else value
+    head = f"{operation} Sweep({', '.join(definitions)})" if definitions else operation
+    call = f"{name}({', '.join(arguments)})" if arguments else name
+    selection = "" if is_leaf_type(get_named_type(field.type)) else " { __typename }"
+    return f"{head} {{ {call}{selection} }}", variables
+
+
+def graphql_fields() -> list[tuple[str, str, GraphQLField]]:
+    graphql_schema = schema._schema
+    roots = {
+        "query": graphql_schema.query_type,
+        "mutation": graphql_schema.mutation_type,
+        "subscription": graphql_schema.subscription_type,
+    }
+    return [
+        (operation, name, field)
+        for operation, root in roots.items()
+        for name, field in root.fields.items()
+    ]
+
+
+def scoped(field: GraphQLField) -> bool:
+    return any(get_named_type(arg.type).name == "ID" for arg in field.args.values())
+
+
+async def over_websocket(socket: Any, op_id: str, query: str, variables: dict) -> dict:
+    """Run one operation on an open graphql-transport-ws socket; its first answer."""
+    payload = {"query": query, "variables": variables}
+    await socket.send(json.dumps({"id": op_id, "type": "subscribe", "payload": payload}))
+    while True:
+        message = await recv_json(socket)
+        if message.get("id") == op_id:
+            if message["type"] == "next":
+                await socket.send(json.dumps({"id": op_id, "type": "complete"}))
+            return {"type": message["type"], "payload": message["payload"]}
+
+
+def not_found(answer: dict) -> bool:
+    """A GraphQL answer (HTTP body, or websocket next/error payload) that is NOT_FOUND."""
+    errors = answer.get("errors") if isinstance(answer, dict) else answer
+    codes = [error.get("extensions", {}).get("code") for error in errors or []]
+    data = answer.get("data") if isinstance(answer, dict) else None
+    return codes == ["NOT_FOUND"] and data is None
+
+
+async def test_another_users_objects_are_not_found_on_every_surface(
+    live_server_factory, llm, user, other_user, token, other_token, plain_agent
+):
+    server = live_server_factory()
+    conversation, message = await alice_history(user, plain_agent)
+    before = await snapshot(user)
+    checked: dict[str, int] = {"rest": 0, "graphql": 0, "websocket": 0}
+
+    async with httpx.AsyncClient(
+        base_url=server.url, headers=auth(other_token), timeout=30
+    ) as mallory:
+        # REST: every route with a path parameter, every method (those a route does not
+        # serve too: 405 for Alice's id and a missing one alike), a few bodies.
+        for route, pattern in owned_routes():
+            served = methods_of(pattern)
+            for method in ALL_METHODS:
+                bodies = BODIES if method in ("post", "put", "patch") else [None]
+                for body in bodies:
+                    kwargs: dict[str, Any] = {}
+                    if isinstance(body, dict):
+                        kwargs["json"] = body
+                    elif body is not None:
+                        kwargs["content"] = body
+                        kwargs["headers"] = {"Content-Type": "application/json"}
+                    theirs = await mallory.request(
+                        method, fill(route, conversation.pk, message.pk), **kwargs
+                    )
+                    missing = await mallory.request(method, fill(route, MISSING, MISSING), **kwargs)
+                    label = f"{method.upper()} {route} {body!r}"
+                    assert theirs.status_code == missing.status_code, label
+                    assert theirs.content == missing.content, label
+                    if method in served and method != "head":
+                        assert theirs.status_code == 404, label
+                        assert theirs.json()["code"] == "NOT_FOUND", label
+                    checked["rest"] += 1
+
+        # GraphQL over HTTP: every query and mutation with an ID argument.
+        fields = graphql_fields()
+        unscoped = {name for _, name, field in fields if not scoped(field)}
+        assert unscoped <= UNSCOPED_FIELDS, (
+            f"teach this test what {unscoped - UNSCOPED_FIELDS} may show"
+        )
+        for operation, name, field in fields:
+            if operation == "subscription" or not scoped(field):
+                continue
+            query, variables = graphql_document(operation, name, field, conversation.pk)
+            body = {"query": query, "variables": variables}
+            theirs = (await mallory.post("/graphql/", json=body)).json()
+            body["variables"] = graphql_document(operation, name, field, MISSING)[1]
+            missing = (await mallory.post("/graphql/", json=body)).json()
+            assert not_found(theirs) and theirs == missing, (name, theirs)
+            checked["graphql"] += 1
+
+        # The fields without an id show Mallory only her own things.
+        listed = await mallory.post(
+            "/graphql/",
+            json={"query": "{ me { id } conversations { edges { node { id } } } }"},
+        )
+        data = listed.json()["data"]
+        assert data["me"]["id"] == str(other_user.pk)
+        assert str(conversation.pk) not in [e["node"]["id"] for e in data["conversations"]["edges"]]
+        rest_list = (await mallory.get("/api/v1/conversations/")).json()["results"]
+        assert conversation.pk not in [c["id"] for c in rest_list]
+
+    # GraphQL over the websocket: every operation with an ID argument, subscriptions too.
+    socket = await graphql_socket(server, other_token)
+    changes = {"query": "subscription { conversationsChanged { __typename } }"}
+    await socket.send(json.dumps({"id": "changes", "type": "subscribe", "payload": changes}))
+    for index, (operation, name, field) in enumerate(fields):
+        if not scoped(field):
+            continue
+        query, variables = graphql_document(operation, name, field, conversation.pk)
+        theirs = await over_websocket(socket, f"theirs-{index}", query, variables)
+        missing_variables = graphql_document(operation, name, field, MISSING)[1]
+        missing = await over_websocket(socket, f"missing-{index}", query, missing_variables)
+        assert not_found(theirs["payload"]) and theirs == missing, (name, theirs)
+        checked["graphql"] += 1
+
+    # Websocket routes: every one with an object in its path.
+    for pattern in websocket_urlpatterns:
+        route = str(pattern.pattern)
+        params = set(pattern.pattern.converters)
+        if not params:
+            assert route == "graphql/", f"{route}: teach this test about this websocket route"
+            continue
+        assert params == {"conversation_pk"}, f"{route}: teach this test how to fill {params}"
+        for target in (conversation.pk, MISSING):
+            url = f"{server.ws_url}/{route.replace('<int:conversation_pk>', str(target))}"
+            for kwargs in ({"additional_headers": auth(other_token)}, {}):
+                full = url if kwargs else f"{url}?token={other_token}"
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    async with websockets.connect(full, **kwargs) as chat:
+                        await recv_json(chat)
+                assert closed.value.rcvd.code == 4404, route
+                checked["websocket"] += 1
+
+    # Alice acts on her conversation: Mallory's conversationsChanged hears nothing of it.
+    async with httpx.AsyncClient(base_url=server.url, headers=auth(token)) as alice:
+        renamed = await alice.patch(
+            f"/api/v1/conversations/{conversation.pk}/", json={"title": "Renamed by Alice"}
+        )
+        assert renamed.status_code == 200
+    with pytest.raises(TimeoutError):
+        while True:
+            frame = await recv_json(socket, timeout=1.0)
+            assert frame.get("id") != "changes", frame
+    await socket.close()
+
+    after = await snapshot(user)
+    after[0][0]["title"] = before[0][0]["title"]  # Alice's own rename
+    after[0][0]["updated_at"] = before[0][0]["updated_at"]
+    assert after == before
+    assert llm.requests == []  # no turn ran on Alice's conversation
+    assert checked["rest"] >= 70 and checked["graphql"] >= 19 and checked["websocket"] >= 4, checked
