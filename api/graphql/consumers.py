@@ -140,8 +140,9 @@ class GraphQLWebsocketConsumer(GraphQLWSConsumer):
 
     async def disconnect(self, code: int) -> None:
         live.unregister(self)
-        self.idle_task.cancel()
-        if self.counted_user_id is not None:
+        if getattr(self, "idle_task", None) is not None:
+            self.idle_task.cancel()
+        if getattr(self, "counted_user_id", None) is not None:
             with contextlib.suppress(RedisError):
                 await socket_limits.release(self.counted_user_id)
             self.counted_user_id = None

@@ -77,6 +77,8 @@ def local_cluster() -> PostgresCluster | None:
 def postgres(transactional_db) -> Iterator[PostgresCluster]:
     """The local PostgreSQL cluster; started again and this thread's dead connections
     dropped after the test (before the test database is flushed)."""
+    if os.environ.get("CONFAB_SKIP_PG_RESTART", "") not in ("", "0"):
+        pytest.skip("CONFAB_SKIP_PG_RESTART is set (other runs share this cluster)")
     cluster = local_cluster()
     if cluster is None:
         pytest.skip("needs a local PostgreSQL cluster controlled by pg_ctlcluster, as root")
