@@ -233,6 +233,8 @@ async def run_chat_client(turn: Turn, ws_url: str, start: asyncio.Event, ready: 
                 if frame["message"]["role"] == "ai":
                     turn.final_text = frame["message"]["text"]
                     turn.final_status = frame["message"]["status"]
+                    if kind == "message.failed":
+                        turn.error = f"reply failed: {frame.get('error', {}).get('code')}"
                     turn.done_at = now
                     return
             elif kind == "error":
@@ -306,6 +308,8 @@ async def run_graphql_client(turn: Turn, ws_url: str, start: asyncio.Event, read
             elif name in ("MessageCompleted", "MessageFailed") and event["message"]["role"] == "AI":
                 turn.final_text = event["message"]["text"]
                 turn.final_status = event["message"]["status"].lower()
+                if name == "MessageFailed":
+                    turn.error = f"reply failed: {(event.get('error') or {}).get('code')}"
                 turn.done_at = now
                 return
     finally:
@@ -695,6 +699,8 @@ def main() -> None:
 
     setup_django()
     ensure_database()
+    from django.db import OperationalError, connections
+
     from bench.fakellm import FakeLLM
 
     counts = [int(n) for n in args.n.split(",")]
@@ -716,20 +722,32 @@ def main() -> None:
     results = []
     with FakeLLM() as fake:
         for case in cases:
-            result = run_case(
-                case,
-                fake,
-                chunks=args.chunks,
-                chunk_delay=args.chunk_delay,
-                timeout=args.timeout,
-                profile=args.profile,
-            )
+            for attempt in (1, 2):
+                try:
+                    result = run_case(
+                        case,
+                        fake,
+                        chunks=args.chunks,
+                        chunk_delay=args.chunk_delay,
+                        timeout=args.timeout,
+                        profile=args.profile,
+                    )
+                    break
+                except OperationalError as exc:
+                    # Another user of this PostgreSQL server terminated our session (a
+                    # restart test, say): measure the case again on a fresh connection.
+                    connections.close_all()
+                    print(f"    case interrupted ({exc}); attempt {attempt}", flush=True)
+                    if attempt == 2:
+                        raise
             results.append(result)
             print(table(HEADERS, [result_row(result)]).splitlines()[-1], flush=True)
-            for error in result.errors[:5]:
-                print(f"    {error}", flush=True)
-            if len(result.errors) > 5:
-                print(f"    ... {len(result.errors) - 5} more errors", flush=True)
+            kinds: dict[str, int] = {}
+            for error in result.errors:
+                kind = error.split(": ", 1)[1][:80] if ": " in error else error
+                kinds[kind] = kinds.get(kind, 0) + 1
+            for kind, count in sorted(kinds.items(), key=lambda item: -item[1])[:5]:
+                print(f"    {count} x {kind}", flush=True)
     print()
     print(table(HEADERS, [result_row(r) for r in results]))
     print()

@@ -8,8 +8,9 @@ that thread spent its time waiting on WAL flushes and every other DB call of
 the process (starting turns, finishing them) queued behind it.
 
 Here a turn's tick joins a batch instead: the batch in flight runs
-`services.tick_turns` (one transaction) while new ticks gather for the next
-one. A lone turn is written at once; many turns share each commit.
+`services.tick_turns` (one transaction, in a worker thread of its own) while
+new ticks gather for the next one. A lone turn is written at once; many turns
+share each commit.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import asyncio
 import uuid
 import weakref
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 
 from conversations import services
 
@@ -44,9 +45,14 @@ class _GroupCommit:
             while self.pending:
                 batch, self.pending = self.pending, []
                 try:
-                    statuses = await sync_to_async(services.tick_turns)(
-                        ticks=[tick for tick, _ in batch]
-                    )
+                    # A thread of its own, not the process's one sync thread: under
+                    # load that thread's queue (turn starts, finishes, async ORM calls)
+                    # delayed heartbeats long enough for other processes to declare
+                    # live turns dead. database_sync_to_async closes the connection
+                    # around the call, so a restarted database is reconnected.
+                    statuses = await database_sync_to_async(
+                        services.tick_turns, thread_sensitive=False
+                    )(ticks=[tick for tick, _ in batch])
                 except Exception as exc:  # noqa: BLE001 - each waiting turn gets the error
                     for _, future in batch:
                         if not future.done():
