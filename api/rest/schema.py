@@ -2,8 +2,8 @@
 
 Every operation documents the errors it can answer, all with the `Error`
 component: 400 when it takes a body or query parameters, 401 when it needs a
-token, 404 when its path names an object, 413/415 when it takes a body, 429
-(with `Retry-After`) everywhere. Operations add their own (409 for turns).
+token, 404 when its path names an object, 413/415 when it takes a body, 406
+(an `Accept` header it cannot satisfy) and 429 (with `Retry-After`) everywhere. Operations add their own (409 for turns).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ ERROR_DESCRIPTIONS = {
     "400": "Invalid request: VALIDATION_ERROR (see `fields`) or MALFORMED_JSON.",
     "401": "NOT_AUTHENTICATED: missing, invalid, expired or revoked token.",
     "404": "NOT_FOUND: no such object, or not yours (the two are indistinguishable).",
+    "406": "NOT_ACCEPTABLE: the Accept header asks for a media type this endpoint cannot send.",
     "413": "PAYLOAD_TOO_LARGE: the body exceeds the server's limit.",
     "415": "UNSUPPORTED_MEDIA_TYPE: send `Content-Type: application/json`.",
     "429": "RATE_LIMITED: wait for the seconds in `Retry-After`.",
@@ -94,7 +95,7 @@ class ConfabAutoSchema(AutoSchema):
         }
 
     def _error_codes(self, operation: dict[str, Any]) -> list[str]:
-        codes = ["429"]
+        codes = ["406", "429"]
         has_body = "requestBody" in operation
         has_query = any(p.get("in") == "query" for p in operation.get("parameters", []))
         if has_body or has_query:
