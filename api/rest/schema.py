@@ -3,7 +3,8 @@
 Every operation documents the errors it can answer, all with the `Error`
 component: 400 when it takes a body or query parameters, 401 when it needs a
 token, 404 when its path names an object, 413/415 when it takes a body, 406
-(an `Accept` header it cannot satisfy) and 429 (with `Retry-After`) everywhere. Operations add their own (409 for turns).
+(an `Accept` header it cannot satisfy) and 429 (with `Retry-After`) everywhere.
+Operations add their own (409 for turns).
 """
 
 from __future__ import annotations
