@@ -26,9 +26,7 @@ from conversations.services.turns import (
     finish_message,
     recover_interrupted_turns,
     request_cancel,
-    save_partial_text,
     tick_turns,
-    touch_turn,
 )
 
 __all__ = [
@@ -46,10 +44,8 @@ __all__ = [
     "finish_message",
     "recover_interrupted_turns",
     "request_cancel",
-    "save_partial_text",
     "set_archived",
     "tick_turns",
-    "touch_turn",
     "update_conversation",
     "validate_context",
 ]

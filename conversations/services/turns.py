@@ -291,25 +291,6 @@ def _release(conversation: Conversation) -> None:
     )
 
 
-async def save_partial_text(*, message_id: int, turn_id: uuid.UUID, text: str) -> bool:
-    """Save the text streamed so far, so a reconnecting client sees it (one UPDATE)."""
-    updated = await ConversationMessage.objects.filter(
-        pk=message_id, turn_id=turn_id, status=MessageStatus.STREAMING
-    ).aupdate(text=text, updated_at=timezone.now())
-    return bool(updated)
-
-
-async def touch_turn(*, conversation_id: int, turn_id: uuid.UUID) -> str:
-    """Heartbeat a running turn; returns `running`, `cancel` (requested) or `lost`."""
-    updated = await Conversation.objects.filter(
-        pk=conversation_id, active_turn_id=turn_id, cancel_requested=False
-    ).aupdate(active_turn_heartbeat_at=timezone.now())
-    if updated:
-        return "running"
-    held = await Conversation.objects.filter(pk=conversation_id, active_turn_id=turn_id).aexists()
-    return "cancel" if held else "lost"
-
-
 @dataclass
 class TurnTick:
     """One running turn's periodic write: its partial text (None: unchanged) and,
@@ -354,7 +335,7 @@ def tick_turns(*, ticks: list[TurnTick]) -> dict[uuid.UUID, str]:
     """The periodic writes of many running turns in one transaction (one commit).
 
     Partial texts go in one UPDATE; heartbeats in one SELECT and one UPDATE. Returns
-    each turn's status like `touch_turn`: `running`, `cancel` (requested) or `lost`
+    each turn's status: `running`, `cancel` (requested) or `lost` (the lock is gone)
     (only heartbeats learn the two last). The turn engine batches the ticks of all
     turns of a process here (`conversations.turns.ticks`): per-turn UPDATEs, each
     its own commit through the process's one sync thread, were what limited the

@@ -79,7 +79,7 @@ async def tick_turn(
     touch: bool,
 ) -> str:
     """Save `text` (None: unchanged) and heartbeat when `touch`, batched with the other
-    turns of this process; returns `running`, `cancel` or `lost` like `touch_turn`."""
+    turns of this process; returns `running`, `cancel` or `lost` (see `services.tick_turns`)."""
     loop = asyncio.get_running_loop()
     batcher = _BATCHERS.get(loop)
     if batcher is None:
