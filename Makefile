@@ -76,5 +76,18 @@ ts-types:
 recover: install
 	$(BIN)/python manage.py recover_turns
 
+## bench-*: benchmarks against baselines (PostgreSQL + Redis; see bench/BENCHMARKS.md)
+bench-history: install
+	$(BIN)/python -m bench.history_paging
+
+bench-streaming: install
+	$(BIN)/python -m bench.streaming
+
+bench-turn: install
+	$(BIN)/python -m bench.turn_cost
+
+bench-throughput: install
+	$(BIN)/python -m bench.rest_throughput
+
 clean:
 	rm -rf build .pytest_cache
