@@ -15,7 +15,9 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from django.contrib.auth.models import AnonymousUser
+from django.utils import timezone
 from knox.auth import TokenAuthentication
+from knox.signals import token_expired
 from rest_framework import exceptions
 
 ACCEPTED_PREFIXES = {b"bearer", b"token"}
@@ -58,7 +60,25 @@ def authenticate_raw_token(token: bytes) -> tuple[Any, Any]:
         token.decode("ascii")
     except UnicodeDecodeError:
         raise exceptions.AuthenticationFailed("Invalid token.") from None
-    return TokenAuthentication().authenticate_credentials(token)
+    return _PresentedTokenAuthentication().authenticate_credentials(token)
+
+
+class _PresentedTokenAuthentication(TokenAuthentication):
+    """knox's credential check, expiring only the presented token.
+
+    knox's own `_cleanup_token` loads every token of the user on each request to
+    delete the expired ones: a query per request that grows with the user's
+    devices. Expired tokens of other devices are deleted at sign-in instead
+    (`api.accounts.issue_token`).
+    """
+
+    def _cleanup_token(self, auth_token: Any) -> bool:
+        if auth_token.expiry is None or auth_token.expiry >= timezone.now():
+            return False
+        username = auth_token.user.get_username()
+        auth_token.delete()
+        token_expired.send(sender=self.__class__, username=username, source="auth_token")
+        return True
 
 
 @database_sync_to_async

@@ -110,29 +110,46 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
         "DB_CONNECT_TIMEOUT", 3
     )
+    if env_bool("DB_POOL", True):
+        # Under ASGI every request runs its sync code in a thread of its own, so
+        # persistent connections (CONN_MAX_AGE) cannot be reused and each request paid
+        # a new connection. psycopg's pool keeps them per process (bench/BENCHMARKS.md).
+        # With CONN_HEALTH_CHECKS Django has the pool check a connection on checkout:
+        # after a PostgreSQL restart it hands out fresh connections, not broken ones.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": env_int("DB_POOL_MIN_SIZE", 2),
+            "max_size": env_int("DB_POOL_MAX_SIZE", 20),
+            "timeout": env_float("DB_POOL_TIMEOUT", 10.0),
+        }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CHANNEL_LAYER_BACKEND = os.environ.get("CONFAB_CHANNEL_LAYER", "pubsub")
+    CHANNEL_LAYER_BACKEND = os.environ.get("CONFAB_CHANNEL_LAYER", "pipelined")
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": {
+                "pipelined": "backend.channel_layers.PipelinedPubSubChannelLayer",
                 "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
                 "core": "channels_redis.core.RedisChannelLayer",
             }[CHANNEL_LAYER_BACKEND],
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # A Redis that is down fails the connect within a second (the
+                # consumers then close 4503) instead of the OS's TCP timeout.
+                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 1}],
                 "prefix": os.environ.get("CONFAB_REDIS_PREFIX", "confab"),
             },
         }
     }
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # One connection pool per process (Django's makes one per request under ASGI).
+            "BACKEND": "backend.cache.SharedPoolRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.environ.get("CONFAB_REDIS_PREFIX", "confab"),
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
         }
     }
 else:

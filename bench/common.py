@@ -61,10 +61,7 @@ def ensure_database(*, migrate: bool = True) -> None:
 def active_toggles() -> str:
     """The bench/settings.py experiment switches that are on, for the report."""
     names = [
-        "BENCH_DB_POOL",
-        "BENCH_SHARED_REDIS_POOL",
-        "BENCH_ASYNC_MIDDLEWARE",
-        "BENCH_LIGHT_KNOX",
+        "BENCH_ENGINE_THREADS",
         "BENCH_ASYNC_COMMIT",
         "BENCH_SWITCH_INTERVAL",
     ]

@@ -28,39 +28,6 @@ CONFAB_LLM_PROVIDER = os.environ.get("CONFAB_LLM_PROVIDER", "openai")
 OPENAI_API_KEY = "bench-key"
 LOGGING["root"]["level"] = os.environ.get("LOG_LEVEL", "WARNING")  # noqa: F405
 
-# BENCH_DB_POOL=1: psycopg's connection pool (Django's OPTIONS["pool"]), the fix
-# measured for the one-connection-per-request cost under ASGI. Needs psycopg-pool,
-# which the benchmarks install into build/bench-site (see BENCHMARKS.md) until the
-# project depends on it.
-if os.environ.get("BENCH_DB_POOL", "") not in ("", "0"):
-    import sys
-
-    sys.path.append(str(BASE_DIR / "build" / "bench-site"))  # noqa: F405
-    DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
-    DATABASES["default"]["OPTIONS"]["pool"] = {  # noqa: F405
-        "min_size": int(os.environ.get("BENCH_DB_POOL_MIN", "2")),
-        "max_size": int(os.environ.get("BENCH_DB_POOL_MAX", "10")),
-        "timeout": 10,
-    }
-
-# Experiments behind the REST findings (each off by default; see BENCHMARKS.md):
-# BENCH_SHARED_REDIS_POOL=1  one Redis connection pool per process (backend/cache.py)
-# BENCH_ASYNC_MIDDLEWARE=1   an async-capable DatabaseUnavailableMiddleware (bench/middleware.py)
-# BENCH_LIGHT_KNOX=1         token auth without knox's scan of all the user's tokens
-if os.environ.get("BENCH_SHARED_REDIS_POOL", "") not in ("", "0") and REDIS_URL:  # noqa: F405
-    CACHES["default"]["BACKEND"] = "backend.cache.SharedPoolRedisCache"  # noqa: F405
-if os.environ.get("BENCH_ASYNC_MIDDLEWARE", "") not in ("", "0"):
-    MIDDLEWARE = [
-        "bench.middleware.DatabaseUnavailableMiddleware"
-        if name == "api.middleware.DatabaseUnavailableMiddleware"
-        else name
-        for name in MIDDLEWARE  # noqa: F405
-    ]
-if os.environ.get("BENCH_LIGHT_KNOX", "") not in ("", "0"):
-    REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [  # noqa: F405
-        "bench.middleware.LightBearerTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
-    ]
 # BENCH_SWITCH_INTERVAL=0.001: the GIL switch interval (Python's default is 0.005 s).
 if os.environ.get("BENCH_SWITCH_INTERVAL"):
     import sys
