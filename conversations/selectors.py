@@ -16,8 +16,9 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
+from conversations import history_pages
 from conversations.errors import NotFound, ValidationFailed
 from conversations.models import Agent, Conversation, ConversationMessage, MessageStatus
 
@@ -262,7 +263,8 @@ def message_page(
     `get_conversation`, which checked ownership).
 
     Default: the newest page. `before=<id>`: the page just older than that id;
-    `after=<id>`: the page just newer. One indexed query whatever the depth.
+    `after=<id>`: the page just newer. One indexed query whatever the depth
+    (conversations/history_pages.py).
     """
     size = parse_limit(limit)
     before_id = parse_message_id(before, field="before")
@@ -271,34 +273,25 @@ def message_page(
         raise ValidationFailed.for_field(
             "before", "exclusive", "Use either before or after, not both."
         )
-    base = messages_of(conversation)
-    # Whether a page exists on the far side of the cursor rides on every row as an
-    # uncorrelated EXISTS (evaluated once by PostgreSQL): one round trip per page.
-    # Only an empty page needs a second query.
     if after_id is not None:
-        older = base.filter(id__lte=after_id)
-        rows = list(
-            base.filter(id__gt=after_id)
-            .annotate(beyond_cursor=Exists(older))
-            .order_by(*OLDEST_FIRST)[: size + 1]
-        )
-        has_newer = len(rows) > size
-        rows = rows[:size]
-        has_older = rows[0].beyond_cursor if rows else older.exists()
-        return MessagePage(results=rows, has_older=has_older, has_newer=has_newer)
-    queryset = base.order_by(*NEWEST_FIRST)
-    newer = None
-    if before_id is not None:
-        newer = base.filter(id__gte=before_id)
-        queryset = queryset.filter(id__lt=before_id).annotate(beyond_cursor=Exists(newer))
-    rows = list(queryset[: size + 1])
-    has_older = len(rows) > size
+        shape, cursor = history_pages.AFTER, after_id
+    elif before_id is not None:
+        shape, cursor = history_pages.BEFORE, before_id
+    else:
+        shape, cursor = history_pages.NEWEST, None
+    rows, beyond_cursor = history_pages.read_page(
+        conversation_id=conversation.pk, shape=shape, cursor=cursor, size=size
+    )
+    more = len(rows) > size
     rows = rows[:size]
+    if shape == history_pages.AFTER:
+        if not rows:  # the flag rides on the rows: an empty page asks on its own
+            beyond_cursor = messages_of(conversation).filter(id__lte=cursor).exists()
+        return MessagePage(results=rows, has_older=beyond_cursor, has_newer=more)
     rows.reverse()
-    has_newer = False
-    if newer is not None:
-        has_newer = rows[0].beyond_cursor if rows else newer.exists()
-    return MessagePage(results=rows, has_older=has_older, has_newer=has_newer)
+    if shape == history_pages.BEFORE and not rows:
+        beyond_cursor = messages_of(conversation).filter(id__gte=cursor).exists()
+    return MessagePage(results=rows, has_older=more, has_newer=beyond_cursor)
 
 
 def get_message(*, conversation: Conversation, message_id: Any) -> ConversationMessage:

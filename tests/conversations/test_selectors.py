@@ -3,9 +3,9 @@
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage
 
-from conversations import selectors, services
+from conversations import history_pages, selectors, services
 from conversations.codec import encode_message
 from conversations.errors import NotFound, ValidationFailed
 from conversations.models import Conversation, ConversationMessage
@@ -178,13 +178,45 @@ def test_history_page_uses_the_conversation_id_index(conversation, user, plain_a
         .order_by("id")
         .values_list("id", flat=True)
     )
-    for before in (None, mine[60], mine[5]):  # newest, middle, oldest pages
-        queryset = ConversationMessage.objects.filter(conversation_id=conversation.pk)
-        if before:
-            queryset = queryset.filter(id__lt=before)
-        plan = queryset.order_by(*selectors.NEWEST_FIRST)[:51].explain()
+    # The statements message_page really runs: newest, middle, oldest, and forward.
+    shapes = [
+        (history_pages.NEWEST, (conversation.pk, 51)),
+        (history_pages.BEFORE, (conversation.pk, mine[60], conversation.pk, mine[60], 51)),
+        (history_pages.BEFORE, (conversation.pk, mine[5], conversation.pk, mine[5], 51)),
+        (history_pages.AFTER, (conversation.pk, mine[5], conversation.pk, mine[5], 51)),
+    ]
+    for shape, params in shapes:
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + history_pages.page_sql(shape), params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
         assert "msg_conversation_id" in plan, plan
         assert "Seq Scan" not in plan, plan
+
+
+def test_page_rows_equal_orm_instances(conversation, user):
+    """The page reader builds the same instances as the ORM, JSON columns included."""
+    human = services.append_message(conversation=conversation, message=HumanMessage("hé ✓"))
+    reply = services.append_message(
+        conversation=conversation,
+        message=AIMessage(
+            "done",
+            usage_metadata={"input_tokens": 3, "output_tokens": 1, "total_tokens": 4},
+        ),
+        model="m-1",
+    )
+    ConversationMessage.objects.filter(pk=reply.pk).update(
+        error={"code": "x", "nested": [1, None, {"a": "b"}]}, usage=None
+    )
+    page = selectors.message_page(conversation=conversation)
+    expected = list(ConversationMessage.objects.filter(conversation=conversation).order_by("id"))
+    assert [m.pk for m in page.results] == [human.pk, reply.pk]
+    for got, want in zip(page.results, expected, strict=True):
+        for field in ConversationMessage._meta.concrete_fields:
+            assert getattr(got, field.attname) == getattr(want, field.attname), field.name
+        assert got._state.adding is False
+        assert got._state.db == "default"
+    assert page.results[1].error == {"code": "x", "nested": [1, None, {"a": "b"}]}
+    assert page.results[1].usage is None
 
 
 def test_conversation_list_keyset_newest_activity_first(user, other_user, plain_agent):
