@@ -115,3 +115,11 @@ class ServiceUnavailable(ApplicationError):
     type = "service_unavailable"
     status = 503
     default_detail = "The service is temporarily unavailable. Retry shortly."
+
+
+class TurnCapacityReached(ServiceUnavailable):
+    """This process already runs CONFAB_MAX_TURNS_PER_PROCESS turns: refused before
+    anything is stored, with `retry_after` seconds (503 + Retry-After on REST)."""
+
+    code = "TURN_CAPACITY_REACHED"
+    default_detail = "The server is running as many turns as it can. Retry shortly."

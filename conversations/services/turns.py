@@ -293,14 +293,15 @@ def _release(conversation: Conversation) -> None:
 
 @dataclass
 class TurnTick:
-    """One running turn's periodic write: its partial text (None: unchanged) and,
-    when `touch`, its heartbeat."""
+    """One running turn's periodic write: its partial text (None: unchanged) into
+    message `message_id` and, when `touch`, its heartbeat (a heartbeat alone needs no
+    message)."""
 
     conversation_id: int
     turn_id: uuid.UUID
-    message_id: int
     text: str | None
     touch: bool
+    message_id: int | None = None
 
 
 def _save_partial_texts(saves: list[TurnTick], now: Any) -> None:

@@ -1,7 +1,9 @@
-"""What a turn runs with (prompts, model, tools) and its overridable hooks."""
+"""What a turn runs with (prompts, model, tools), its overridable hooks, and the
+process-wide turn limits."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +14,24 @@ from conversations import selectors
 from conversations.codec import decode_message
 from conversations.llm.providers import ModelSpec, resolve_model_name
 from conversations.models import Agent, Conversation, ConversationMessage, MessageRole
+from conversations.turns.threads import in_turn_thread
+
+DEFAULT_MAX_TURNS_PER_PROCESS = 500
+# Retry-After of a turn refused at capacity: turns last seconds, so a few seconds later
+# slots have freed up (or the retry lands on another worker).
+CAPACITY_RETRY_AFTER_SECONDS = 5
+
+
+def max_turns_per_process() -> int:
+    """CONFAB_MAX_TURNS_PER_PROCESS (default 500): turns one process starts or runs at once.
+
+    Read per turn, so a test or a deployment changes it without a restart. The Django
+    setting wins; the environment variable is read when settings do not define it.
+    """
+    value = getattr(settings, "CONFAB_MAX_TURNS_PER_PROCESS", None)
+    if value is None:
+        value = os.environ.get("CONFAB_MAX_TURNS_PER_PROCESS", DEFAULT_MAX_TURNS_PER_PROCESS)
+    return int(value)
 
 
 @dataclass
@@ -103,13 +123,17 @@ class TurnHooks:
     async def aget_previous_messages(
         self, conversation: Conversation, up_to_id: int
     ) -> list[BaseMessage]:
-        """The bounded history window sent to the model, ending with the human message."""
+        """The bounded history window sent to the model, ending with the human message.
+
+        Read in the turn engine's thread pool (`threads`), not through the async ORM's
+        single thread: every turn of a burst reads its window at start-up.
+        """
         window = selectors.history_window(
             conversation_id=conversation.pk,
             up_to_id=up_to_id,
             size=settings.CONFAB_HISTORY_WINDOW,
         )
-        rows = [row async for row in window]
+        rows = await in_turn_thread(list)(window)
         rows.reverse()
         return window_to_messages(rows)
 

@@ -9,7 +9,13 @@ The rules, each with a test in tests/conversations/test_turns.py:
 - provider errors, timeouts and cut streams end the reply `failed` with its
   partial text and a stable error code; cancel ends it `cancelled`;
 - the turn runs in its own task: a client that goes away does not stop it;
-- one active turn per conversation, held in the database (`active_turn_id`).
+- one active turn per conversation, held in the database (`active_turn_id`),
+  heartbeated by the process from the moment it is taken (`ticks`);
+- at most CONFAB_MAX_TURNS_PER_PROCESS turns per process: beyond, a new turn is
+  refused (TurnCapacityReached, 503) before anything is stored.
+
+Database work runs in the engine's thread pool (`threads`), one service call
+(one transaction) per hop, not on the process's single sync thread.
 """
 
 from __future__ import annotations
@@ -22,9 +28,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
 from langchain_core.messages import (
     AIMessage,
     BaseMessage,
@@ -37,21 +41,53 @@ from langchain_core.tools import BaseTool
 
 from conversations import services
 from conversations.codec import normalize_tool_output, tool_output_text
-from conversations.errors import ValidationFailed
+from conversations.errors import TurnCapacityReached, ValidationFailed
 from conversations.files import save_output_file
 from conversations.llm.prompts import render_template
 from conversations.llm.providers import get_chat_model
 from conversations.llm.tools import get_tools
 from conversations.models import Conversation, ConversationMessage, MessageRole, MessageStatus
-from conversations.turns.config import TurnConfig, TurnHooks, build_turn_config, load_agent
+from conversations.turns import ticks
+from conversations.turns.config import (
+    CAPACITY_RETRY_AFTER_SECONDS,
+    TurnConfig,
+    TurnHooks,
+    build_turn_config,
+    load_agent,
+    max_turns_per_process,
+)
 from conversations.turns.failures import classify_failure, error_body
 from conversations.turns.streaming import CancelSignal, StreamState, TurnCancelled, stream_reply
+from conversations.turns.threads import in_turn_thread
 
 logger = logging.getLogger(__name__)
 
 # Turns running in this process, by turn id. Tasks are kept here so they are
 # not garbage collected while running (asyncio keeps only weak references).
 _RUNNING: dict[uuid.UUID, RunningTurn] = {}
+
+
+class _Admission:
+    """Turns this process has admitted: starting (their `begin_turn` in flight) or running.
+
+    Counted from before the first query, so a burst cannot overshoot the cap while
+    its turns wait for the database. The one place turns are admitted: REST, GraphQL
+    and the websocket all start turns through `start_turn`.
+    """
+
+    def __init__(self) -> None:
+        self.taken = 0
+
+    def take(self) -> None:
+        if self.taken >= max_turns_per_process():
+            raise TurnCapacityReached(extra={"retry_after": CAPACITY_RETRY_AFTER_SECONDS})
+        self.taken += 1
+
+    def release(self) -> None:
+        self.taken -= 1
+
+
+_ADMISSION = _Admission()
 
 
 @dataclass
@@ -113,22 +149,30 @@ async def start_turn(
 ) -> TurnHandle:
     """Store the human message and the AI placeholder, then run the turn in the background.
 
-    Raises TurnInProgress (409) when another turn holds the conversation. A
-    repeated `client_message_id` returns the existing turn (`existing=True`).
+    Raises TurnInProgress (409) when another turn holds the conversation, and
+    TurnCapacityReached (503, nothing stored) when this process already runs
+    CONFAB_MAX_TURNS_PER_PROCESS turns. A repeated `client_message_id` returns the
+    existing turn (`existing=True`).
     """
     text = None if regenerate else validate_content(content)
     client_message_id = validate_client_message_id(client_message_id)
-    # Everything that can fail happens before the turn takes its lock.
-    if config is None:
-        await load_agent(conversation)
-        config = build_turn_config(conversation)
-    start = await sync_to_async(services.begin_turn)(
-        conversation=conversation,
-        content=None if regenerate else HumanMessage(content=text),
-        client_message_id=client_message_id,
-        regenerate=regenerate,
-    )
+    _ADMISSION.take()
+    try:
+        # Everything that can fail happens before the turn takes its lock.
+        if config is None:
+            await load_agent(conversation)
+            config = build_turn_config(conversation)
+        start = await in_turn_thread(services.begin_turn)(
+            conversation=conversation,
+            content=None if regenerate else HumanMessage(content=text),
+            client_message_id=client_message_id,
+            regenerate=regenerate,
+        )
+    except BaseException:
+        _ADMISSION.release()
+        raise
     if start.existing:
+        _ADMISSION.release()
         running = _RUNNING.get(start.turn_id)
         return TurnHandle(
             turn_id=start.turn_id,
@@ -138,6 +182,11 @@ async def start_turn(
             task=running.task if running else None,
         )
     cancel = CancelSignal()
+    # Heartbeated from now on, not from its first streamed chunk: under overload a
+    # turn's start-up may outlast CONFAB_TURN_STALE_SECONDS.
+    ticks.register(
+        conversation_id=conversation.pk, turn_id=start.turn_id, on_status=cancel.on_heartbeat
+    )
     # A fresh context: the task must not inherit the request's thread-sensitive
     # context, or its DB calls break when the request ends (STACK.md #14).
     task = asyncio.get_running_loop().create_task(
@@ -153,7 +202,13 @@ async def start_turn(
         context=contextvars.Context(),
     )
     _RUNNING[start.turn_id] = RunningTurn(task=task, cancel=cancel)
-    task.add_done_callback(lambda _: _RUNNING.pop(start.turn_id, None))
+
+    def ended(_: asyncio.Task[ConversationMessage | None]) -> None:
+        _RUNNING.pop(start.turn_id, None)
+        ticks.unregister(start.turn_id)
+        _ADMISSION.release()
+
+    task.add_done_callback(ended)
     return TurnHandle(
         turn_id=start.turn_id,
         human_message=start.human_message,
@@ -175,7 +230,7 @@ async def start_greeting(
         config = build_turn_config(conversation)
     if not config.first_user_message_template or conversation.message_count:
         return None
-    if await conversation.messages.aexists():
+    if await in_turn_thread(conversation.messages.exists)():
         return None
     content = render_template(config.first_user_message_template, config.context)
     return await start_turn(conversation=conversation, content=content, config=config, hooks=hooks)
@@ -183,7 +238,7 @@ async def start_greeting(
 
 async def cancel_turn(*, conversation: Conversation) -> uuid.UUID:
     """Cancel the conversation's running turn, wherever it runs (NoActiveTurn if none)."""
-    turn_id = await sync_to_async(services.request_cancel)(conversation=conversation)
+    turn_id = await in_turn_thread(services.request_cancel)(conversation=conversation)
     running = _RUNNING.get(turn_id)
     if running:
         running.cancel.set()
@@ -201,7 +256,7 @@ async def wait_for_result(handle: TurnHandle, *, timeout: float | None = None) -
     if handle.task is not None:
         await asyncio.wait_for(asyncio.shield(handle.task), timeout=timeout)
     while True:
-        result = await _stored_result(handle)
+        result = await in_turn_thread(_stored_result)(handle)
         if result.ai_message is None or result.ai_message.status != MessageStatus.STREAMING:
             return result
         if time.monotonic() > deadline:
@@ -209,14 +264,14 @@ async def wait_for_result(handle: TurnHandle, *, timeout: float | None = None) -
         await asyncio.sleep(0.2)
 
 
-async def _stored_result(handle: TurnHandle) -> TurnResult:
-    human = await ConversationMessage.objects.aget(pk=handle.human_message.pk)
+def _stored_result(handle: TurnHandle) -> TurnResult:
+    human = ConversationMessage.objects.get(pk=handle.human_message.pk)
     ai = (
-        await ConversationMessage.objects.filter(
+        ConversationMessage.objects.filter(
             conversation_id=human.conversation_id, turn_id=handle.turn_id, role=MessageRole.AI
         )
         .order_by("-id")
-        .afirst()
+        .first()
     )
     return TurnResult(human_message=human, ai_message=ai or handle.ai_message)
 
@@ -224,6 +279,11 @@ async def _stored_result(handle: TurnHandle) -> TurnResult:
 def running_turn_count() -> int:
     """Turns running in this process (for health and shutdown)."""
     return len(_RUNNING)
+
+
+def admitted_turn_count() -> int:
+    """Turns admitted in this process: starting or running (what the cap counts)."""
+    return _ADMISSION.taken
 
 
 async def _run_turn(
@@ -236,7 +296,6 @@ async def _run_turn(
     hooks: TurnHooks,
     cancel: CancelSignal,
 ) -> ConversationMessage | None:
-    await sync_to_async(close_old_connections)()
     runner = _TurnRunner(
         conversation=conversation,
         turn_id=turn_id,
@@ -253,8 +312,7 @@ async def _run_turn(
                 logger.exception("on_conversation_complete failed for turn %s", turn_id)
         return final
     finally:
-        await sync_to_async(services.end_turn)(conversation_id=conversation.pk, turn_id=turn_id)
-        await sync_to_async(close_old_connections)()
+        await in_turn_thread(services.end_turn)(conversation_id=conversation.pk, turn_id=turn_id)
 
 
 class _TurnRunner:
@@ -329,15 +387,14 @@ class _TurnRunner:
             await self._finish(reply, MessageStatus.COMPLETE, last=False)
             messages.append(reply)
             messages.extend(await self._run_tools(reply, tools))
-            if self.cancel.event.is_set():
-                raise TurnCancelled()
+            self.cancel.check(self.turn_id)
             await self._open_row()
         raise AssertionError("unreachable: the last round offers no tools")
 
     async def _open_row(self) -> None:
         """Store the streaming AI message the next round (or the turn's end) writes to."""
         self.state = None
-        self.ai_row = await sync_to_async(services.add_turn_message)(
+        self.ai_row = await in_turn_thread(services.add_turn_message)(
             conversation_id=self.conversation.pk,
             turn_id=self.turn_id,
             message=AIMessage(content=""),
@@ -351,7 +408,7 @@ class _TurnRunner:
         # the provider refuses a history with an unanswered call.
         for call in [*reply.tool_calls, *reply.invalid_tool_calls]:
             result = await run_tool(by_name.get(call["name"]), call)
-            await sync_to_async(services.add_turn_message)(
+            await in_turn_thread(services.add_turn_message)(
                 conversation_id=self.conversation.pk, turn_id=self.turn_id, message=result
             )
             self.tools_output.append(
@@ -366,7 +423,7 @@ class _TurnRunner:
     async def _finish(
         self, message: BaseMessage, status: str, *, last: bool
     ) -> ConversationMessage:
-        self.ai_row = await sync_to_async(services.finish_message)(
+        self.ai_row = await in_turn_thread(services.finish_message)(
             conversation_id=self.conversation.pk,
             turn_id=self.turn_id,
             message_id=self.ai_row.id,
@@ -405,7 +462,7 @@ class _TurnRunner:
             if self.ai_row.status != MessageStatus.STREAMING:
                 await self._open_row()
             partial = self._partial()
-            self.ai_row = await sync_to_async(services.finish_message)(
+            self.ai_row = await in_turn_thread(services.finish_message)(
                 conversation_id=self.conversation.pk,
                 turn_id=self.turn_id,
                 message_id=self.ai_row.id,
@@ -441,7 +498,7 @@ async def run_tool(tool: BaseTool | None, call: dict[str, Any]) -> ToolMessage:
         if tool is None:
             raise LookupError(f"Unknown tool {name!r}.")
         raw = await asyncio.wait_for(tool.ainvoke(call["args"]), settings.CONFAB_TOOL_TIMEOUT)
-        output = await sync_to_async(normalize_tool_output)(raw, save_output_file)
+        output = await in_turn_thread(normalize_tool_output)(raw, save_output_file)
         status = "success"
     except Exception as exc:  # noqa: BLE001 - a tool's failure is data for the model
         logger.info("Tool %s failed: %r", name, exc)

@@ -1,12 +1,13 @@
-"""Streaming one reply: relay deltas live, save partial text, heartbeat, cancel.
+"""Streaming one reply: relay deltas live, save partial text, idle timeout, cancel.
 
 Two coroutines per reply. The pump reads the provider's stream as fast as it
 comes and publishes text deltas, batched over CONFAB_DELTA_FLUSH_SECONDS so a
 fast model does not send one channel-layer message per token. The watcher
 wakes every CONFAB_PARTIAL_SAVE_SECONDS to save the partial text (bounded
-writes, not one per token) and enforce the idle timeout, and every
-CONFAB_TURN_HEARTBEAT_SECONDS heartbeats the turn lock, which is also where a
-cancel asked from another process is noticed.
+writes, not one per token) and enforce the idle timeout. The turn lock's
+heartbeat is not here: the process heartbeats all its turns at once, from the
+moment each took its lock (`ticks`), and signals a cancel asked from another
+process, or a lost lock, through the turn's `CancelSignal`.
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ class StreamState:
     saved_text: str = ""
     accumulated: AIMessageChunk | None = None
     partial_saves: int = 0
-    last_touch: float = field(default_factory=time.monotonic)
 
     async def flush(self) -> None:
         if not self.pending:
@@ -74,13 +74,29 @@ class StreamState:
 
 
 class CancelSignal:
-    """Set by `cancel_turn` in this process; other processes reach the turn via the DB flag."""
+    """Stops a turn: set by `cancel_turn` in this process, or by the process's heartbeat
+    when the database says the turn was cancelled elsewhere or lost its lock."""
 
     def __init__(self) -> None:
         self.event = asyncio.Event()
+        self.lost = False
 
     def set(self) -> None:
         self.event.set()
+
+    def on_heartbeat(self, status: str) -> None:
+        """The heartbeat's news of a turn (`services.tick_turns`): `cancel` or `lost`."""
+        if status == "lost":
+            self.lost = True
+        if status in ("cancel", "lost"):
+            self.event.set()
+
+    def check(self, turn_id: uuid.UUID) -> None:
+        """Raise TurnLost or TurnCancelled if the turn must stop."""
+        if self.lost:
+            raise services.TurnLost(turn_id)
+        if self.event.is_set():
+            raise TurnCancelled()
 
 
 async def _pump(stream: AsyncIterator[Any], state: StreamState) -> None:
@@ -122,6 +138,8 @@ async def stream_reply(
 
     Returns the accumulated chunk (text, tool calls, usage, response metadata).
     """
+    # A turn stopped during its start-up does not call the provider.
+    cancel.check(state.turn_id)
     tick = settings.CONFAB_PARTIAL_SAVE_SECONDS
     idle_timeout = settings.CONFAB_LLM_IDLE_TIMEOUT
     pump = asyncio.ensure_future(_pump(model.astream(messages), state))
@@ -131,15 +149,14 @@ async def stream_reply(
         while not pump.done():
             timeout = max(0.0, next_touch - time.monotonic())
             await asyncio.wait({pump, cancel_wait}, timeout=timeout, return_when="FIRST_COMPLETED")
-            if cancel.event.is_set():
-                raise TurnCancelled()
+            cancel.check(state.turn_id)
             if pump.done():
                 break
             if time.monotonic() - state.last_chunk_at > idle_timeout:
                 raise IdleTimeout()
             if time.monotonic() >= next_touch:
                 next_touch = time.monotonic() + tick
-                await _save_and_touch(state, cancel)
+                await _save_partial(state)
         pump.result()
     finally:
         cancel_wait.cancel()
@@ -151,28 +168,17 @@ async def stream_reply(
     return state.accumulated
 
 
-async def _save_and_touch(state: StreamState, cancel: CancelSignal) -> None:
-    save = state.text != state.saved_text
-    touch = time.monotonic() - state.last_touch >= settings.CONFAB_TURN_HEARTBEAT_SECONDS
-    if not (save or touch):
+async def _save_partial(state: StreamState) -> None:
+    if state.text == state.saved_text:
         return
     text = state.text
     # One batched write with the other turns of this process (conversations.turns.ticks).
-    status = await tick_turn(
+    await tick_turn(
         conversation_id=state.conversation_id,
         turn_id=state.turn_id,
         message_id=state.message_id,
-        text=text if save else None,
-        touch=touch,
+        text=text,
+        touch=False,
     )
-    if save:
-        state.saved_text = text
-        state.partial_saves += 1
-    if not touch:
-        return
-    state.last_touch = time.monotonic()
-    if status == "cancel":
-        cancel.set()
-        raise TurnCancelled()
-    if status == "lost":
-        raise services.TurnLost(state.turn_id)
+    state.saved_text = text
+    state.partial_saves += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from io import StringIO
 
@@ -15,7 +16,8 @@ from conversations import services
 from conversations.events import conversation_group
 from conversations.models import Conversation, ConversationMessage, MessageStatus
 from conversations.recovery import recover_once
-from conversations.turns import start_turn, wait_for_result
+from conversations.turns import TurnHooks, start_turn, wait_for_result
+from conversations.turns.engine import _RUNNING
 from tests.conversations.turnkit import GroupListener, eventually, turn_cleanup  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -108,3 +110,87 @@ async def test_a_recovered_turn_that_was_still_alive_writes_nothing_more(llm, co
     llm.reply_text(["next"])
     result = await wait_for_result(await start_turn(conversation=conversation, content="again"))
     assert result.ai_message.status == MessageStatus.COMPLETE
+
+
+# --- liveness: a process heartbeats all its turns, from the moment each took its lock ---
+
+
+class StalledStart(TurnHooks):
+    """A turn whose start-up waits, as under overload, until `go` is set."""
+
+    def __init__(self) -> None:
+        self.waiting = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def aget_previous_messages(self, conversation, up_to_id):
+        self.waiting.set()
+        await self.go.wait()
+        return await super().aget_previous_messages(conversation, up_to_id)
+
+
+async def test_a_live_turn_survives_the_sweep_during_its_start_up_and_a_dead_one_does_not(
+    llm, user, plain_agent, conversation, settings
+):
+    settings.CONFAB_TURN_STALE_SECONDS = 1.0
+    settings.CONFAB_TURN_HEARTBEAT_SECONDS = 0.1
+    other = await sync_to_async(services.create_conversation)(user=user, agent=plain_agent)
+    dead = await sync_to_async(dead_turn)(other)
+    llm.reply_text(["made ", "it"])
+    hooks = StalledStart()
+    handle = await start_turn(conversation=conversation, content="slow start", hooks=hooks)
+    await hooks.waiting.wait()
+    # Both locks are now older than the staleness; only the dead one went unheartbeated.
+    await asyncio.sleep(settings.CONFAB_TURN_STALE_SECONDS * 2)
+
+    assert await sync_to_async(recover_once)() == 1
+
+    dead_ai = await ConversationMessage.objects.aget(pk=dead.ai_message.pk)
+    assert dead_ai.status == MessageStatus.FAILED and dead_ai.error["code"] == "interrupted"
+    assert (await Conversation.objects.aget(pk=other.pk)).active_turn_id is None
+    assert (await Conversation.objects.aget(pk=conversation.pk)).active_turn_id == handle.turn_id
+    assert llm.requests == []
+    hooks.go.set()
+    result = await wait_for_result(handle, timeout=10)
+    assert result.ai_message.status == MessageStatus.COMPLETE
+    assert result.ai_message.text == "made it"
+
+
+async def test_a_turn_waiting_for_its_first_chunk_survives_the_sweep(llm, conversation, settings):
+    settings.CONFAB_TURN_STALE_SECONDS = 1.0
+    settings.CONFAB_TURN_HEARTBEAT_SECONDS = 0.1
+    # The provider takes longer than the staleness to send anything.
+    llm.reply_text(["late ", "but here"], initial_delay=2.5)
+    handle = await start_turn(conversation=conversation, content="anyone?")
+    await eventually(lambda: bool(llm.requests), what="the provider request")
+    await asyncio.sleep(settings.CONFAB_TURN_STALE_SECONDS * 1.5)
+
+    assert await sync_to_async(recover_once)() == 0
+
+    result = await wait_for_result(handle, timeout=10)
+    assert result.ai_message.status == MessageStatus.COMPLETE
+    assert result.ai_message.text == "late but here"
+
+
+async def test_a_turn_recovered_during_its_start_up_stops_before_the_provider(
+    llm, conversation, settings
+):
+    # Its lock taken away (a sweep that judged it dead): the heartbeat tells the turn,
+    # which then neither calls the provider nor writes anything.
+    settings.CONFAB_TURN_HEARTBEAT_SECONDS = 0.1
+    llm.reply_text(["never sent"])
+    hooks = StalledStart()
+    handle = await start_turn(conversation=conversation, content="too slow", hooks=hooks)
+    await hooks.waiting.wait()
+    assert await sync_to_async(services.recover_interrupted_turns)(stale_after=0) == 1
+    await eventually(lambda: handle.task is not None and _stopping(handle), what="lost seen")
+    hooks.go.set()
+    assert await handle.task is None
+    ai = await ConversationMessage.objects.aget(pk=handle.ai_message.pk)
+    assert ai.status == MessageStatus.FAILED and ai.error["code"] == "interrupted"
+    assert llm.requests == []
+
+
+def _stopping(handle) -> bool:
+    """The turn's heartbeat has told it that its lock is gone."""
+    running = _RUNNING.get(handle.turn_id)
+    return running is not None and running.cancel.lost

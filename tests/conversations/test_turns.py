@@ -455,8 +455,10 @@ async def test_history_window_is_bounded_and_turn_sql_does_not_grow(
     llm, user, plain_agent, settings
 ):
     settings.CONFAB_HISTORY_WINDOW = 5
-    # No heartbeat tick during these short turns: only the turn's own queries count.
+    # No partial save or heartbeat during these short turns: only the turn's own queries
+    # count (the process's heartbeat of its turns is a batch of its own, see ticks).
     settings.CONFAB_PARTIAL_SAVE_SECONDS = 30
+    settings.CONFAB_TURN_HEARTBEAT_SECONDS = 30
     counts = {}
     for size in (10, 10_000):
         conv = await sync_to_async(services.create_conversation)(user=user, agent=plain_agent)
