@@ -61,7 +61,6 @@ def ensure_database(*, migrate: bool = True) -> None:
 def active_toggles() -> str:
     """The bench/settings.py experiment switches that are on, for the report."""
     names = [
-        "BENCH_ENGINE_THREADS",
         "BENCH_ASYNC_COMMIT",
         "BENCH_SWITCH_INTERVAL",
     ]

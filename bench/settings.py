@@ -37,7 +37,3 @@ if os.environ.get("BENCH_SWITCH_INTERVAL"):
 # how much of the turn path waits on WAL flushes).
 if os.environ.get("BENCH_ASYNC_COMMIT", "") not in ("", "0"):
     DATABASES["default"]["OPTIONS"]["options"] = "-c synchronous_commit=off"  # noqa: F405
-# BENCH_CHANNEL_LAYER_CLASS: another channel layer class (bench/streaming.py --layer
-# pipelined uses backend.channel_layers.PipelinedPubSubChannelLayer).
-if os.environ.get("BENCH_CHANNEL_LAYER_CLASS") and REDIS_URL:  # noqa: F405
-    CHANNEL_LAYERS["default"]["BACKEND"] = os.environ["BENCH_CHANNEL_LAYER_CLASS"]  # noqa: F405

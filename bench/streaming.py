@@ -1,7 +1,7 @@
 """Concurrent streaming benchmark: N live turns at once through 2 uvicorn workers and Redis.
 
     python -m bench.streaming [--n 100,500,1000] [--surface ws,graphql]
-                              [--layer pubsub,core] [--flush 0.03,0]
+                              [--layer pipelined,pubsub,core] [--flush 0.03,0]
                               [--chunks 50] [--chunk-delay 0.02] [--profile]
 
 Every turn has its own user, conversation and socket. All sockets connect first; then
@@ -55,8 +55,6 @@ from bench.common import (
     table,
 )
 
-# --layer values beyond the settings' own `pubsub` and `core`.
-LAYER_CLASSES = {"pipelined": "backend.channel_layers.PipelinedPubSubChannelLayer"}
 CHUNK_WIDTH = 4
 WARMUP_TURNS = 20
 CHUNK_RE = re.compile(r"^(\d{3})\|$")
@@ -476,10 +474,9 @@ def run_case(
     fake.call("POST", "/_fake/reset")
     step = {"type": "text", "deltas": chunk_texts(chunks), "chunk_delay": chunk_delay}
     fake.call("POST", "/_fake/script", [step] * (len(turns) + len(warmup)))
-    layer_class = LAYER_CLASSES.get(case.layer)
     env = {
-        "CONFAB_CHANNEL_LAYER": "pubsub" if layer_class else case.layer,
-        "BENCH_CHANNEL_LAYER_CLASS": layer_class or "",
+        # The settings' names: pipelined (the product default), pubsub, core.
+        "CONFAB_CHANNEL_LAYER": case.layer,
         "CONFAB_DELTA_FLUSH_SECONDS": str(case.flush),
         "OPENAI_BASE_URL": fake.base_url,
         "CONFAB_LLM_PROVIDER": "openai",
@@ -687,7 +684,9 @@ def main() -> None:
     parser.add_argument("--n", default="100,500,1000", help="comma-separated turn counts")
     parser.add_argument("--surface", default="ws,graphql", help="ws, graphql (comma-separated)")
     parser.add_argument(
-        "--layer", default="pubsub,pipelined,core", help="pubsub, pipelined, core (comma-separated)"
+        "--layer",
+        default="pipelined",
+        help="CONFAB_CHANNEL_LAYER values: pipelined (the default), pubsub, core (comma-separated)",
     )
     parser.add_argument("--flush", default="0.03", help="CONFAB_DELTA_FLUSH_SECONDS values")
     parser.add_argument("--chunks", type=int, default=50)
