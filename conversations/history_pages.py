@@ -35,7 +35,7 @@ from django.db.models.signals import post_init, pre_init
 from psycopg.postgres import types as postgres_types
 from psycopg.pq import Format
 
-from conversations.models import ConversationMessage
+from conversations.models import Conversation, ConversationMessage
 
 NEWEST = "newest"
 BEFORE = "before"
@@ -46,37 +46,50 @@ Converter = Callable[[Any], Any]
 
 @functools.cache
 def page_sql(shape: str) -> str:
-    """The statement of a page shape; parameters: (conversation, [cursor,] limit).
+    """The statement of a page shape; parameters: (conversation, owner, conversation,
+    [cursor, conversation, cursor,] limit).
 
-    `before`/`after` add whether any message lies on the far side of the cursor as
-    an uncorrelated EXISTS on each row (PostgreSQL evaluates it once), so a page
-    and both of its "more" flags cost one round trip.
+    The owner check rides along as an uncorrelated EXISTS on the conversation's
+    primary key: no row comes back for someone else's conversation. `before`/`after`
+    add whether any message lies on the far side of the cursor, also an uncorrelated
+    EXISTS. PostgreSQL evaluates each once, so a page, its ownership and both of its
+    "more" flags cost one round trip.
     """
     meta = ConversationMessage._meta
     table = meta.db_table
-    columns = ", ".join(f'"{field.column}"' for field in meta.concrete_fields)
+    owners = Conversation._meta.db_table
+    columns = ", ".join(f'"{table}"."{field.column}"' for field in meta.concrete_fields)
+    owned = f'EXISTS (SELECT 1 FROM "{owners}" WHERE "id" = %s AND "user_id" = %s)'
     if shape == NEWEST:
         return (
-            f'SELECT {columns} FROM "{table}" WHERE "conversation_id" = %s '
+            f'SELECT {columns} FROM "{table}" WHERE "conversation_id" = %s AND {owned} '
             'ORDER BY "id" DESC LIMIT %s'
         )
     near, far, order = ("<", ">=", "DESC") if shape == BEFORE else (">", "<=", "ASC")
     return (
-        f'SELECT {columns}, EXISTS (SELECT 1 FROM "{table}" WHERE "conversation_id" = %s '
-        f'AND "id" {far} %s) FROM "{table}" WHERE "conversation_id" = %s AND "id" {near} %s '
+        f'SELECT {columns}, EXISTS (SELECT 1 FROM "{table}" AS "far" WHERE '
+        f'"far"."conversation_id" = %s AND "far"."id" {far} %s) FROM "{table}" '
+        f'WHERE "conversation_id" = %s AND {owned} AND "id" {near} %s '
         f'ORDER BY "id" {order} LIMIT %s'
     )
 
 
 def read_page(
-    *, conversation_id: int, shape: str, cursor: int | None, size: int
+    *, conversation_id: int, owner_id: int, shape: str, cursor: int | None, size: int
 ) -> tuple[list[ConversationMessage], bool]:
     """Up to `size` + 1 messages in the shape's order (newest first unless `after`),
-    and whether a message exists beyond the cursor (False for `newest`)."""
+    and whether a message exists beyond the cursor (False for `newest`).
+
+    No rows when the conversation is not `owner_id`'s (or has none on this page).
+    """
     if shape == NEWEST:
-        params: Sequence[Any] = (conversation_id, size + 1)
+        params: Sequence[Any] = (conversation_id, conversation_id, owner_id, size + 1)
     else:
-        params = (conversation_id, cursor, conversation_id, cursor, size + 1)
+        params = (
+            *(conversation_id, cursor),
+            *(conversation_id, conversation_id, owner_id, cursor),
+            size + 1,
+        )
     alias = router.db_for_read(ConversationMessage)
     with connections[alias].cursor() as db_cursor:
         if connections[alias].vendor == "postgresql":

@@ -266,6 +266,40 @@ def message_page(
     `after=<id>`: the page just newer. One indexed query whatever the depth
     (conversations/history_pages.py).
     """
+    return _message_page(
+        conversation_id=conversation.pk,
+        owner_id=conversation.user_id,
+        before=before,
+        after=after,
+        limit=limit,
+    )
+
+
+def user_message_page(
+    *,
+    user: Any,
+    conversation_id: Any,
+    before: Any = None,
+    after: Any = None,
+    limit: Any = None,
+) -> MessagePage:
+    """`message_page` of the user's conversation by id, ownership checked in the same
+    statement: one query for a page with rows. NotFound for someone else's or a
+    missing conversation (told apart from an empty page by a second query)."""
+    if not getattr(user, "is_authenticated", False):
+        raise NotFound("Conversation not found.")
+    return _message_page(
+        conversation_id=parse_object_id(conversation_id),
+        owner_id=user.pk,
+        before=before,
+        after=after,
+        limit=limit,
+    )
+
+
+def _message_page(
+    *, conversation_id: int, owner_id: int, before: Any, after: Any, limit: Any
+) -> MessagePage:
     size = parse_limit(limit)
     before_id = parse_message_id(before, field="before")
     after_id = parse_message_id(after, field="after")
@@ -280,17 +314,23 @@ def message_page(
     else:
         shape, cursor = history_pages.NEWEST, None
     rows, beyond_cursor = history_pages.read_page(
-        conversation_id=conversation.pk, shape=shape, cursor=cursor, size=size
+        conversation_id=conversation_id, owner_id=owner_id, shape=shape, cursor=cursor, size=size
     )
+    if not rows:
+        # The flags ride on the rows: an empty page asks on its own, and first
+        # whether the conversation is the owner's at all.
+        if not Conversation.objects.filter(pk=conversation_id, user_id=owner_id).exists():
+            raise NotFound("Conversation not found.")
+        if shape != history_pages.NEWEST:
+            far = Q(id__lte=cursor) if shape == history_pages.AFTER else Q(id__gte=cursor)
+            beyond_cursor = ConversationMessage.objects.filter(
+                far, conversation_id=conversation_id
+            ).exists()
     more = len(rows) > size
     rows = rows[:size]
     if shape == history_pages.AFTER:
-        if not rows:  # the flag rides on the rows: an empty page asks on its own
-            beyond_cursor = messages_of(conversation).filter(id__lte=cursor).exists()
         return MessagePage(results=rows, has_older=beyond_cursor, has_newer=more)
     rows.reverse()
-    if shape == history_pages.BEFORE and not rows:
-        beyond_cursor = messages_of(conversation).filter(id__gte=cursor).exists()
     return MessagePage(results=rows, has_older=more, has_newer=beyond_cursor)
 
 

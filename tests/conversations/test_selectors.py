@@ -1,6 +1,7 @@
 """Selectors: owner scoping and keyset pages that never count or offset the history."""
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from langchain_core.messages import AIMessage, HumanMessage
@@ -179,11 +180,12 @@ def test_history_page_uses_the_conversation_id_index(conversation, user, plain_a
         .values_list("id", flat=True)
     )
     # The statements message_page really runs: newest, middle, oldest, and forward.
+    pk, owner = conversation.pk, user.pk
     shapes = [
-        (history_pages.NEWEST, (conversation.pk, 51)),
-        (history_pages.BEFORE, (conversation.pk, mine[60], conversation.pk, mine[60], 51)),
-        (history_pages.BEFORE, (conversation.pk, mine[5], conversation.pk, mine[5], 51)),
-        (history_pages.AFTER, (conversation.pk, mine[5], conversation.pk, mine[5], 51)),
+        (history_pages.NEWEST, (pk, pk, owner, 51)),
+        (history_pages.BEFORE, (pk, mine[60], pk, pk, owner, mine[60], 51)),
+        (history_pages.BEFORE, (pk, mine[5], pk, pk, owner, mine[5], 51)),
+        (history_pages.AFTER, (pk, mine[5], pk, pk, owner, mine[5], 51)),
     ]
     for shape, params in shapes:
         with connection.cursor() as cursor:
@@ -191,6 +193,28 @@ def test_history_page_uses_the_conversation_id_index(conversation, user, plain_a
             plan = "\n".join(row[0] for row in cursor.fetchall())
         assert "msg_conversation_id" in plan, plan
         assert "Seq Scan" not in plan, plan
+
+
+def test_user_message_page_checks_the_owner_in_the_page_query(user, other_user, conversation):
+    ids = fill(conversation, 12)
+    with CaptureQueriesContext(connection) as queries:
+        page = selectors.user_message_page(
+            user=user, conversation_id=conversation.pk, before=ids[8], limit=5
+        )
+    assert len(queries) == 1
+    assert page_ids(page) == ids[3:8]
+    assert page.has_older and page.has_newer
+    for intruder in (other_user, AnonymousUser()):
+        for params in ({}, {"before": ids[8]}, {"after": ids[2]}, {"after": ids[-1]}):
+            with pytest.raises(NotFound):
+                selectors.user_message_page(
+                    user=intruder, conversation_id=conversation.pk, **params
+                )
+    with pytest.raises(NotFound):
+        selectors.user_message_page(user=user, conversation_id=10**12)
+    # An empty page of one's own conversation is a page, not NotFound.
+    empty = selectors.user_message_page(user=user, conversation_id=conversation.pk, after=ids[-1])
+    assert empty.results == [] and empty.has_older and not empty.has_newer
 
 
 def test_page_rows_equal_orm_instances(conversation, user):

@@ -26,6 +26,8 @@ HISTORY_PARAMETERS = [
 
 
 class MessagesView(AsyncApiView):
+    sync_handlers = {"GET": "history"}
+
     @extend_schema(
         operation_id="messages_list",
         tags=["messages"],
@@ -39,12 +41,10 @@ class MessagesView(AsyncApiView):
         return await sync_to_async(self.history)(request, conversation_id)
 
     def history(self, request: Request, conversation_id: int) -> Response:
-        conversation = selectors.get_conversation(
-            user=request.user, conversation_id=conversation_id
-        )
         params = request.query_params
-        page = selectors.message_page(
-            conversation=conversation,
+        page = selectors.user_message_page(
+            user=request.user,
+            conversation_id=conversation_id,
             before=params.get("before"),
             after=params.get("after"),
             limit=params.get("limit"),
