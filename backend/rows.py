@@ -1,0 +1,91 @@
+"""Model instances from the rows of a hand-written statement, as the ORM builds them.
+
+For the two reads every request makes (the bearer-token lookup and a history
+page), compiling the query and `Model.__init__` cost more than the database
+(bench/BENCHMARKS.md). `RowLoader` turns the columns of one model into an
+instance that is indistinguishable from a queryset's: the backend's and the
+field's converters run as the compiler runs them (JSON through orjson, which is
+several times faster than `json.loads`), and the instance is filled the way
+`Model.from_db` fills it, without `__init__`'s per-field descriptor calls
+unless something listens to the model's `pre_init`/`post_init` signals.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+import orjson
+from django.db import connections
+from django.db.models import JSONField, Model
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
+
+ModelT = TypeVar("ModelT", bound=Model)
+Converter = Callable[[Any], Any]
+
+
+class RowLoader(Generic[ModelT]):
+    """Columns and instance building for `model`'s concrete fields, in field order."""
+
+    def __init__(self, model: type[ModelT]) -> None:
+        self.model = model
+        self.names = tuple(field.attname for field in model._meta.concrete_fields)
+        self.width = len(self.names)
+
+    def columns(self, table: str | None = None) -> str:
+        """The select list: every concrete column, qualified by `table` (default: the model's)."""
+        table = table or self.model._meta.db_table
+        return ", ".join(
+            f'"{table}"."{field.column}"' for field in self.model._meta.concrete_fields
+        )
+
+    def instance(self, alias: str, row: Sequence[Any], start: int = 0) -> ModelT:
+        """The instance of the model's columns in `row[start:start + width]`."""
+        values = list(row[start : start + self.width])
+        for index, convert in self._converters(alias):
+            values[index] = convert(values[index])
+        model = self.model
+        if pre_init.has_listeners(model) or post_init.has_listeners(model):
+            return model.from_db(alias, self.names, values)
+        instance = model.__new__(model)
+        instance.__dict__.update(zip(self.names, values, strict=True))
+        instance._state = ModelState()
+        instance._state.adding = False
+        instance._state.db = alias
+        return instance
+
+    @functools.cache  # noqa: B019 - one loader per model, kept for the process's life
+    def _converters(self, alias: str) -> tuple[tuple[int, Converter], ...]:
+        """(column index, converter) for the columns that need one. They depend on the
+        database backend only, so they are looked up once per alias."""
+        connection = connections[alias]
+        meta = self.model._meta
+        found: list[tuple[int, Converter]] = []
+        for index, field in enumerate(meta.concrete_fields):
+            column = field.get_col(meta.db_table)
+            functions = connection.ops.get_db_converters(column) + field.get_db_converters(
+                connection
+            )
+            if isinstance(field, JSONField) and field.decoder is None and len(functions) == 1:
+                found.append((index, functools.partial(_json, functions[0], column, connection)))
+            elif functions:
+                found.append((index, functools.partial(_chain, functions, column, connection)))
+        return tuple(found)
+
+
+def _json(fallback: Any, column: Any, connection: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        # What orjson refuses (integers beyond 64 bits, which jsonb can hold).
+        return fallback(value, column, connection)
+
+
+def _chain(functions: list[Any], column: Any, connection: Any, value: Any) -> Any:
+    for convert in functions:
+        value = convert(value, column, connection)
+    return value
