@@ -6,13 +6,12 @@ from typing import Any
 
 from adrf.views import APIView as AsyncAPIViewBase
 from asgiref.sync import sync_to_async
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.rest.parsers import LimitedJSONParser
-from api.rest.renderers import EventStreamRenderer
+from api.rest.renderers import EventStreamRenderer, FastJSONRenderer
 from api.rest.schema import ConfabAutoSchema
 from api.rest.throttles import TurnsThrottle, UserThrottle
 
@@ -85,6 +84,6 @@ class AsyncApiView(AsyncAPIViewBase):
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(response, Response) and self.wants_event_stream(request):
-            request.accepted_renderer = JSONRenderer()
-            request.accepted_media_type = JSONRenderer.media_type
+            request.accepted_renderer = FastJSONRenderer()
+            request.accepted_media_type = FastJSONRenderer.media_type
         return super().finalize_response(request, response, *args, **kwargs)
