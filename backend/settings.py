@@ -310,5 +310,7 @@ LOGGING = {
             "level": "DEBUG" if DEBUG else "INFO",
             "propagate": False,
         },
+        # psycopg's pool logs every checkout and return at INFO.
+        "psycopg.pool": {"level": "WARNING"},
     },
 }

@@ -55,3 +55,26 @@ def test_production_settings_pass_the_deploy_check():
         },
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_postgres_settings_pool_connections_and_keep_the_pool_quiet():
+    """PostgreSQL gets psycopg's pool (one per process); its per-checkout INFO lines are
+    not logged; DB_POOL=0 turns it off (e.g. behind PgBouncer)."""
+    code = (
+        "import logging, django; from django.conf import settings; django.setup(); "
+        "db = settings.DATABASES['default']; "
+        "print(db['OPTIONS'].get('pool'), db['CONN_MAX_AGE'], "
+        "logging.getLogger('psycopg.pool').isEnabledFor(logging.INFO))"
+    )
+    env = {
+        "DEBUG": "1",
+        "DATABASE_URL": "postgres://confab@127.0.0.1:5432/confab",
+        "DB_CONN_MAX_AGE": "60",
+    }
+    on = run_manage("shell", "-c", code, env=env)
+    assert on.returncode == 0, on.stderr
+    assert on.stdout.split()[-3:] == ["3.0}", "0", "False"], on.stdout
+    assert "'max_size': 20" in on.stdout
+    off = run_manage("shell", "-c", code, env={**env, "DB_POOL": "0"})
+    assert off.returncode == 0, off.stderr
+    assert off.stdout.split()[-3:] == ["None", "60", "False"], off.stdout
