@@ -83,5 +83,7 @@ async def test_api_request_runs_no_middleware_hook_in_a_thread(token, conversati
     assert response.headers["x-content-type-options"] == "nosniff"
     middleware_hops = [name for name in hops if "Middleware." in name]
     assert middleware_hops == [], hops
-    # Authentication, throttles and the page share one thread hop.
+    # Authentication, throttles, the page and its rendering share one thread hop.
     assert hops["AsyncApiView.dispatch_in_thread"] == 1, hops
+    assert "SimpleTemplateResponse.render" not in hops, hops
+    assert response.json()["results"] == []

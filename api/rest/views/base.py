@@ -6,6 +6,8 @@ from typing import Any
 
 from adrf.views import APIView as AsyncAPIViewBase
 from asgiref.sync import sync_to_async
+from django.http import HttpResponse
+from django.template.response import SimpleTemplateResponse
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -70,7 +72,7 @@ class AsyncApiView(AsyncAPIViewBase):
         except Exception as exc:  # noqa: BLE001 - DRF's dispatch: rendered as an error response
             response = self.handle_exception(exc)
         self.response = self.finalize_response(request, response, *args, **kwargs)
-        return self.response
+        return rendered_here(self.response)
 
     def get_throttles(self) -> list[Any]:
         throttles = super().get_throttles()
@@ -87,3 +89,23 @@ class AsyncApiView(AsyncAPIViewBase):
             request.accepted_renderer = FastJSONRenderer()
             request.accepted_media_type = FastJSONRenderer.media_type
         return super().finalize_response(request, response, *args, **kwargs)
+
+
+def rendered_here(response: Any) -> Any:
+    """The response rendered in the calling thread, as a plain HttpResponse.
+
+    Django's async handler renders a template response (DRF's `Response`) with one
+    more thread hop; a plain response with the same status, headers, cookies and
+    body is sent as is.
+    """
+    if not isinstance(response, SimpleTemplateResponse):
+        return response
+    response.render()
+    plain = HttpResponse(
+        response.content,
+        status=response.status_code,
+        reason=response.reason_phrase,
+        headers=response.headers,
+    )
+    plain.cookies = response.cookies
+    return plain
