@@ -285,16 +285,18 @@ def user_message_page(
 ) -> MessagePage:
     """`message_page` of the user's conversation by id, ownership checked in the same
     statement: one query for a page with rows. NotFound for someone else's or a
-    missing conversation (told apart from an empty page by a second query)."""
+    missing conversation (told apart from an empty page by a second query),
+    whatever the other arguments."""
     if not getattr(user, "is_authenticated", False):
         raise NotFound("Conversation not found.")
-    return _message_page(
-        conversation_id=parse_object_id(conversation_id),
-        owner_id=user.pk,
-        before=before,
-        after=after,
-        limit=limit,
-    )
+    pk = parse_object_id(conversation_id)
+    try:
+        return _message_page(
+            conversation_id=pk, owner_id=user.pk, before=before, after=after, limit=limit
+        )
+    except ValidationFailed:
+        get_conversation(user=user, conversation_id=pk)
+        raise
 
 
 def _message_page(
@@ -364,6 +366,16 @@ def history_window(
         .filter(Q(status=MessageStatus.COMPLETE) | Q(status=MessageStatus.CANCELLED))
         .order_by(*NEWEST_FIRST)[:size]
     )
+
+
+async def amessage_count(*, conversation_id: int) -> int:
+    """The conversation's stored message counter (the caller checked ownership)."""
+    count = await (
+        Conversation.objects.filter(pk=conversation_id)
+        .values_list("message_count", flat=True)
+        .afirst()
+    )
+    return count or 0
 
 
 async def alast_message_id(*, conversation_id: int) -> int | None:

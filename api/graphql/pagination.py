@@ -23,7 +23,6 @@ from api.graphql.types.conversations import Conversation
 from api.graphql.types.messages import Message
 from conversations import selectors
 from conversations.errors import ValidationFailed
-from conversations.models import Conversation as ConversationModel
 
 MESSAGE_CURSOR_PREFIX = "message:"
 
@@ -82,9 +81,7 @@ def message_window(
     )
 
 
-def message_connection(
-    page: selectors.MessagePage, conversation: ConversationModel
-) -> MessageConnection:
+def message_connection(page: selectors.MessagePage, conversation_id: int) -> MessageConnection:
     edges = [
         MessageEdge(cursor=encode_message_cursor(row.id), node=Message.from_model(row))
         for row in page.results
@@ -97,7 +94,7 @@ def message_connection(
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         ),
-        message_count=conversation.message_count,
+        conversation_id=conversation_id,
     )
 
 

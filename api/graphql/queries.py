@@ -19,6 +19,7 @@ from api.graphql.types.connections import ConversationConnection, MessageConnect
 from api.graphql.types.conversations import Conversation
 from api.graphql.types.users import User
 from conversations import selectors
+from conversations.errors import ValidationFailed
 
 
 @strawberry.type
@@ -78,11 +79,19 @@ class Query:
         last: int | None = None,
         before: str | None = None,
     ) -> MessageConnection:
-        conversation = await selectors.aget_conversation(
-            user=current_user(info), conversation_id=conversation_id
+        user = current_user(info)
+        try:
+            window = message_window(first=first, after=after, last=last, before=before)
+        except ValidationFailed:
+            # Someone else's conversation is NOT_FOUND whatever the arguments.
+            await selectors.aget_conversation(user=user, conversation_id=conversation_id)
+            raise
+        conversation_pk = selectors.parse_object_id(conversation_id)
+        page = await database_sync_to_async(selectors.user_message_page)(
+            user=user,
+            conversation_id=conversation_pk,
+            before=window.before,
+            after=window.after,
+            limit=window.limit,
         )
-        window = message_window(first=first, after=after, last=last, before=before)
-        page = await database_sync_to_async(selectors.message_page)(
-            conversation=conversation, before=window.before, after=window.after, limit=window.limit
-        )
-        return message_connection(page, conversation)
+        return message_connection(page, conversation_pk)

@@ -212,6 +212,11 @@ def test_user_message_page_checks_the_owner_in_the_page_query(user, other_user, 
                 )
     with pytest.raises(NotFound):
         selectors.user_message_page(user=user, conversation_id=10**12)
+    # Someone else's conversation is NotFound whatever the arguments; one's own, a 400.
+    with pytest.raises(NotFound):
+        selectors.user_message_page(user=other_user, conversation_id=conversation.pk, limit="x")
+    with pytest.raises(ValidationFailed):
+        selectors.user_message_page(user=user, conversation_id=conversation.pk, limit="x")
     # An empty page of one's own conversation is a page, not NotFound.
     empty = selectors.user_message_page(user=user, conversation_id=conversation.pk, after=ids[-1])
     assert empty.results == [] and empty.has_older and not empty.has_newer

@@ -64,7 +64,7 @@ class MessageEdge:
 class MessageConnection:
     edges: list[MessageEdge]
     page_info: PageInfo
-    message_count: strawberry.Private[int]
+    conversation_id: strawberry.Private[int]
 
     @strawberry.field(description="The edges' nodes, for clients that need no cursors.")
     def nodes(self) -> list[Message]:
@@ -73,5 +73,7 @@ class MessageConnection:
     @strawberry.field(
         description="Messages in the conversation (its stored counter: no COUNT query)."
     )
-    def total_count(self) -> int:
-        return self.message_count
+    async def total_count(self) -> int:
+        # Read only when selected: the page itself needs no conversation row. The
+        # page query already checked that the conversation is the user's.
+        return await selectors.amessage_count(conversation_id=self.conversation_id)
