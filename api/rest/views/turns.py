@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -64,6 +66,7 @@ async def turn_response(
     """Start a turn and answer with its result (JSON) or its live events (SSE)."""
     if view.wants_event_stream(request):
         handle, events = await sse.open_turn_stream(conversation_id=conversation.pk, start=start)
+        await release_request_connection()
         response = StreamingHttpResponse(events, content_type="text/event-stream; charset=utf-8")
         response["Cache-Control"] = "no-cache"
         # Tell nginx-style proxies not to buffer the stream.
@@ -71,6 +74,7 @@ async def turn_response(
         response["Idempotent-Replayed"] = "true" if handle.existing else "false"
         return response
     handle = await start()
+    await release_request_connection()
     status = 200 if handle.existing else 201
     try:
         result = await turns.wait_for_result(handle)
@@ -82,6 +86,13 @@ async def turn_response(
         status=status,
         headers={"Idempotent-Replayed": "true" if handle.existing else "false"},
     )
+
+
+async def release_request_connection() -> None:
+    """Hand the request thread's database connection (authentication, ownership check)
+    back to the pool before waiting on a turn for up to minutes: otherwise every
+    waiting request would hold one of the process's DB_POOL_MAX_SIZE connections."""
+    await sync_to_async(close_old_connections)()
 
 
 class RegenerateView(AsyncApiView):

@@ -1,0 +1,54 @@
+"""Requests that wait on a turn hold no pooled database connection while they wait."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
+
+from conversations.services import create_conversation
+from tests.api.rest.conftest import bearer, parse_sse
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+STREAMS = 8
+SSE = {"Accept": "text/event-stream"}
+
+
+def checked_out() -> int:
+    stats = connections["default"].pool.get_stats()
+    return stats["pool_size"] - stats["pool_available"]
+
+
+async def test_streaming_turns_do_not_pin_a_connection_each(asgi, llm, token, user, plain_agent):
+    if connections["default"].pool is None:
+        pytest.skip("needs PostgreSQL with DB_POOL (the default)")
+    conversations = [
+        await sync_to_async(create_conversation)(user=user, agent=plain_agent)
+        for _ in range(STREAMS)
+    ]
+    for _ in conversations:
+        llm.reply_text([f"chunk {i} " for i in range(12)], chunk_delay=0.1)
+
+    async def stream(conversation) -> list[dict]:
+        response = await asgi.post(
+            f"/api/v1/conversations/{conversation.pk}/messages/",
+            json={"content": "Go"},
+            headers={**bearer(token), **SSE},
+        )
+        assert response.status_code == 200
+        return parse_sse(response.text)
+
+    streams = asyncio.gather(*(stream(c) for c in conversations))
+    samples = []
+    while not streams.done():
+        samples.append(checked_out())
+        await asyncio.sleep(0.05)
+    results = await streams
+    assert all(events[-1]["event"] == "message.completed" for events in results)
+    # While the eight replies stream (1.2 s each), the connections in use are the
+    # engine's momentary ones, not one per waiting request.
+    assert len(samples) > 10
+    assert sorted(samples)[len(samples) // 2] < STREAMS // 2, samples
