@@ -250,8 +250,8 @@ class QueryLog:
 
     Connections are per thread; the wrapper goes onto the current thread's
     connection, onto asgiref's single sync thread's connection (where async ORM
-    calls and the turn engine's `sync_to_async` calls run) and onto every
-    connection opened meanwhile (`connection_created`).
+    calls run) and onto every connection opened meanwhile (`connection_created`:
+    the turn engine's thread pool opens one per service call).
     """
 
     def __init__(self) -> None:
