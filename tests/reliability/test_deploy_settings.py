@@ -88,7 +88,7 @@ def test_production_settings_are_closed_by_default():
     assert shown["SECURE_SSL_REDIRECT"] and shown["SESSION_COOKIE_SECURE"]
     assert shown["CSRF_COOKIE_SECURE"] and shown["SECURE_HSTS_SECONDS"] >= 31_536_000
     assert shown["X_FRAME_OPTIONS"] == "DENY"
-    assert shown["renderers"] == ["rest_framework.renderers.JSONRenderer"]  # no browsable API
+    assert shown["renderers"] == ["api.rest.renderers.FastJSONRenderer"]  # no browsable API
     assert shown["introspection"] is False and shown["registration"] is False
     assert shown["ws_origins"] == ["https://chat.example.com"]
     assert shown["sql_log_level"] == "INFO"  # SQL (and its parameters) is not logged
