@@ -12,7 +12,7 @@ import time
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connection
+from django.db import connection, connections
 from langchain_core.messages import AIMessage, HumanMessage
 
 from conversations import services
@@ -478,6 +478,30 @@ async def test_history_window_is_bounded_and_turn_sql_does_not_grow(
         assert sent[-1] == {"role": "user", "content": f"new after {size}"}
         assert sent[1]["content"] == f"q{size - 4}"
     assert counts[10] == counts[10_000], counts
+
+
+async def test_turns_give_their_connections_back_to_the_pool(llm, user, plain_agent):
+    # The engine's database work runs in its thread pool (turns/threads.py); each
+    # service call returns its connection, so finished turns hold none.
+    pool = connections["default"].pool
+    if pool is None:
+        pytest.skip("needs PostgreSQL with DB_POOL (the default)")
+
+    def checked_out() -> int:
+        stats = pool.get_stats()
+        return stats["pool_size"] - stats["pool_available"]
+
+    conversations = [
+        await sync_to_async(services.create_conversation)(user=user, agent=plain_agent)
+        for _ in range(8)
+    ]
+    before = checked_out()
+    for _ in conversations:
+        llm.reply_text(["pooled ", "reply"], chunk_delay=0.05)
+    handles = [await start_turn(conversation=c, content="hello") for c in conversations]
+    for handle in handles:
+        assert (await wait_for_result(handle, timeout=10)).ai_message.text == "pooled reply"
+    await eventually(lambda: checked_out() <= before, what="connections back in the pool")
 
 
 async def test_failed_replies_and_cut_tool_exchanges_stay_out_of_the_window(llm, conversation):
