@@ -10,9 +10,11 @@ The rules, each with a test in tests/conversations/test_turns.py:
   partial text and a stable error code; cancel ends it `cancelled`;
 - the turn runs in its own task: a client that goes away does not stop it;
 - one active turn per conversation, held in the database (`active_turn_id`),
-  heartbeated by the process from the moment it is taken (`ticks`);
+  heartbeated by the process from the moment it is taken (`ticks`; tests in
+  tests/conversations/test_recovery.py);
 - at most CONFAB_MAX_TURNS_PER_PROCESS turns per process: beyond, a new turn is
-  refused (TurnCapacityReached, 503) before anything is stored.
+  refused (TurnCapacityReached, 503) before anything is stored (tests in
+  tests/conversations/test_admission.py and per surface).
 
 Database work runs in the engine's thread pool (`threads`), one service call
 (one transaction) per hop, not on the process's single sync thread.
