@@ -180,11 +180,6 @@ def unregister(turn_id: uuid.UUID) -> None:
             ticks.heartbeat.unregister(turn_id)
 
 
-def registered_count() -> int:
-    """Turns heartbeated by this process (all event loops)."""
-    return sum(len(ticks.heartbeat.turns) for ticks in list(_LOOPS.values()))
-
-
 async def tick_turn(
     *,
     conversation_id: int,
