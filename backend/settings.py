@@ -262,6 +262,11 @@ CONFAB_DELTA_FLUSH_SECONDS = env_float("CONFAB_DELTA_FLUSH_SECONDS", 0.03)
 CONFAB_PARTIAL_SAVE_SECONDS = env_float("CONFAB_PARTIAL_SAVE_SECONDS", 0.5)
 CONFAB_TURN_HEARTBEAT_SECONDS = env_float("CONFAB_TURN_HEARTBEAT_SECONDS", 1.0)
 CONFAB_TURN_STALE_SECONDS = env_float("CONFAB_TURN_STALE_SECONDS", 30.0)
+# Admission control: turns one process starts or runs at once (beyond: 503
+# TURN_CAPACITY_REACHED, nothing stored), and the turn engine's database threads
+# (each holds a pooled connection during one service call: keep below DB_POOL_MAX_SIZE).
+CONFAB_MAX_TURNS_PER_PROCESS = env_int("CONFAB_MAX_TURNS_PER_PROCESS", 500)
+CONFAB_TURN_DB_THREADS = env_int("CONFAB_TURN_DB_THREADS", 8)
 
 CONFAB_SSE_KEEPALIVE_SECONDS = env_float("CONFAB_SSE_KEEPALIVE_SECONDS", 15.0)
 CONFAB_WS_MAX_PER_USER = env_int("CONFAB_WS_MAX_PER_USER", 20)

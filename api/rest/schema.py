@@ -3,7 +3,7 @@
 Every operation documents the errors it can answer, all with the `Error`
 component: 400 when it takes a body or query parameters, 401 when it needs a
 token, 404 when its path names an object, 413/415 when it takes a body, 406
-(an `Accept` header it cannot satisfy) and 429 (with `Retry-After`) everywhere.
+(an `Accept` header it cannot satisfy), 429 and 503 (with `Retry-After`) everywhere.
 Operations add their own (409 for turns).
 """
 
@@ -27,6 +27,9 @@ ERROR_DESCRIPTIONS = {
     "413": "PAYLOAD_TOO_LARGE: the body exceeds the server's limit.",
     "415": "UNSUPPORTED_MEDIA_TYPE: send `Content-Type: application/json`.",
     "429": "RATE_LIMITED: wait for the seconds in `Retry-After`.",
+    "503": "SERVICE_UNAVAILABLE (the database or cache is unreachable) or, on the endpoints "
+    "that start a turn, TURN_CAPACITY_REACHED (this server runs as many turns as it can; "
+    "nothing was stored): retry after the seconds in `Retry-After`.",
 }
 RETRY_AFTER_HEADER = {
     "Retry-After": {
@@ -83,7 +86,7 @@ class ConfabAutoSchema(AutoSchema):
             if code in responses:
                 continue
             responses[code] = self.error_response(ERROR_DESCRIPTIONS[code])
-            if code == "429":
+            if code in ("429", "503"):
                 responses[code]["headers"] = RETRY_AFTER_HEADER
         operation["responses"] = dict(sorted(responses.items()))
         return operation
@@ -96,7 +99,7 @@ class ConfabAutoSchema(AutoSchema):
         }
 
     def _error_codes(self, operation: dict[str, Any]) -> list[str]:
-        codes = ["406", "429"]
+        codes = ["406", "429", "503"]
         has_body = "requestBody" in operation
         has_query = any(p.get("in") == "query" for p in operation.get("parameters", []))
         if has_body or has_query:

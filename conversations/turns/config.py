@@ -3,7 +3,6 @@ process-wide turn limits."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +15,6 @@ from conversations.llm.providers import ModelSpec, resolve_model_name
 from conversations.models import Agent, Conversation, ConversationMessage, MessageRole
 from conversations.turns.threads import in_turn_thread
 
-DEFAULT_MAX_TURNS_PER_PROCESS = 500
 # Retry-After of a turn refused at capacity: turns last seconds, so a few seconds later
 # slots have freed up (or the retry lands on another worker).
 CAPACITY_RETRY_AFTER_SECONDS = 5
@@ -25,13 +23,9 @@ CAPACITY_RETRY_AFTER_SECONDS = 5
 def max_turns_per_process() -> int:
     """CONFAB_MAX_TURNS_PER_PROCESS (default 500): turns one process starts or runs at once.
 
-    Read per turn, so a test or a deployment changes it without a restart. The Django
-    setting wins; the environment variable is read when settings do not define it.
+    Read per turn, so a changed setting (a test's) applies at once.
     """
-    value = getattr(settings, "CONFAB_MAX_TURNS_PER_PROCESS", None)
-    if value is None:
-        value = os.environ.get("CONFAB_MAX_TURNS_PER_PROCESS", DEFAULT_MAX_TURNS_PER_PROCESS)
-    return int(value)
+    return int(settings.CONFAB_MAX_TURNS_PER_PROCESS)
 
 
 @dataclass

@@ -24,7 +24,6 @@ transaction begins and ends inside its one call.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -36,22 +35,14 @@ from django.conf import settings
 P = ParamSpec("P")
 R = TypeVar("R")
 
-DEFAULT_THREADS = 8
 
 _executor: ThreadPoolExecutor | None = None
 _lock = threading.Lock()
 
 
 def turn_db_threads() -> int:
-    """CONFAB_TURN_DB_THREADS (default 8): the size of the pool, read when it is created.
-
-    The Django setting wins; the environment variable is read when settings do not
-    define it.
-    """
-    value = getattr(settings, "CONFAB_TURN_DB_THREADS", None)
-    if value is None:
-        value = os.environ.get("CONFAB_TURN_DB_THREADS", DEFAULT_THREADS)
-    return max(1, int(value))
+    """CONFAB_TURN_DB_THREADS (default 8): the size of the pool, read when it is created."""
+    return max(1, int(settings.CONFAB_TURN_DB_THREADS))
 
 
 def _get_executor() -> ThreadPoolExecutor:
