@@ -36,8 +36,9 @@ MESSAGE_ROWS = RowLoader(ConversationMessage)
 
 @functools.cache
 def page_sql(shape: str) -> str:
-    """The statement of a page shape; parameters: (conversation, owner, conversation,
-    [cursor, conversation, cursor,] limit).
+    """The statement of a page shape. Its parameters, in order: `newest` (conversation,
+    conversation, owner, limit); `before`/`after` (conversation, cursor, conversation,
+    conversation, owner, cursor, limit): see `read_page`.
 
     The owner check rides along as an uncorrelated EXISTS on the conversation's
     primary key: no row comes back for someone else's conversation. `before`/`after`
