@@ -26,6 +26,9 @@ HISTORY_PARAMETERS = [
 
 
 class MessagesView(AsyncApiView):
+    # GET runs `history` with authentication and throttles in one thread hop
+    # (AsyncApiView.sync_handlers); `get` carries the schema and is what adrf would
+    # call without this map.
     sync_handlers = {"GET": "history"}
 
     @extend_schema(
