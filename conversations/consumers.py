@@ -26,8 +26,7 @@ from django.db import InterfaceError, OperationalError
 from langchain_core.messages import BaseMessage
 from redis.exceptions import RedisError
 
-from api.graphql.throttling import check_turn_rate
-from conversations import live, selectors, socket_limits
+from conversations import live, selectors, socket_limits, turn_budget
 from conversations.errors import ApplicationError, NotFound, ServiceUnavailable
 from conversations.events import (
     CHANNEL_MESSAGE_TYPE,
@@ -252,8 +251,8 @@ class AgentChatConsumer(AsyncWebsocketConsumer):
         await load_agent(self.conversation)
 
     async def handle_message(self, frame: Frame) -> None:
-        # The per-user turn rate REST and GraphQL share: no way around it here either.
-        await check_turn_rate(self.scope.get("user"))
+        # The per-user turn budget REST and GraphQL share: no way around it here either.
+        await turn_budget.acheck(self.scope.get("user"))
         await self.refresh_conversation()
         handle = await start_turn(
             conversation=self.conversation,
@@ -270,7 +269,7 @@ class AgentChatConsumer(AsyncWebsocketConsumer):
         await cancel_turn(conversation=self.conversation)
 
     async def handle_regenerate(self, frame: Frame) -> None:
-        await check_turn_rate(self.scope.get("user"))
+        await turn_budget.acheck(self.scope.get("user"))
         await self.refresh_conversation()
         await start_turn(
             conversation=self.conversation,

@@ -1,7 +1,9 @@
 """Rate limits of the REST API (rates: REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]).
 
 - `user`: every endpoint, per user (per client IP before sign-in);
-- `turns`: the endpoints that start a turn (send, regenerate), per user;
+- `turns`: the endpoints that start a turn (send, regenerate), per user: the
+  turn budget of `conversations.turn_budget`, shared with GraphQL and the chat
+  websocket (`TurnsThrottle` delegates to it);
 - `login`: token requests, per client IP and username;
 - `register`: sign-ups, per client IP.
 
@@ -12,7 +14,8 @@ otherwise trust any X-Forwarded-For, and a client could dodge the login limit
 by inventing addresses).
 
 While the cache is unreachable (Redis down), `login` and `register` answer 503
-and the other scopes are not applied (logged): see `cache_unavailable`.
+and the other scopes are not applied (logged): see `cache_unavailable` (and
+`conversations.turn_budget` for `turns`).
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
+from conversations import turn_budget
 from conversations.errors import ServiceUnavailable
 
 logger = logging.getLogger(__name__)
@@ -86,14 +90,21 @@ class UserThrottle(ConfabThrottle):
         return self.key(f"ip-{self.get_ident(request)}")
 
 
-class TurnsThrottle(ConfabThrottle):
-    scope = "turns"
+class TurnsThrottle(BaseThrottle):
+    """The per-user turn budget (`conversations.turn_budget`) as a DRF throttle: a refusal
+    becomes DRF's Throttled (429, Retry-After) like the other scopes."""
 
-    def get_cache_key(self, request: Any, view: Any) -> str | None:
-        user = request.user
-        if not (user and user.is_authenticated):
-            return None
-        return self.key(f"user-{user.pk}")
+    scope = turn_budget.SCOPE
+
+    def __init__(self) -> None:
+        self.decision = turn_budget.ALLOWED
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        self.decision = turn_budget.spend(request.user)
+        return self.decision.allowed
+
+    def wait(self) -> float | None:
+        return self.decision.wait
 
 
 class LoginThrottle(ConfabThrottle):

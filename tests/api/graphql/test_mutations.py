@@ -329,14 +329,19 @@ async def test_turns_share_the_rest_turn_rate_limit(gql, token, conversation, ll
     assert error_codes(regenerate) == ["RATE_LIMITED"]
 
 
-def test_the_turn_budget_is_the_rest_one(user):
-    """GraphQL's turn throttle counts on REST's cache key: one budget per user."""
+async def test_the_turn_budget_is_the_rest_one(user, settings):
+    """GraphQL spends the turn budget REST's turn throttle spends (conversations.turn_budget)."""
     from types import SimpleNamespace
 
-    from api.graphql.throttling import TurnRateThrottle
+    from api.graphql.throttling import check_turn_rate
     from api.rest.throttles import TurnsThrottle
+    from conversations.errors import RateLimited
 
-    request = SimpleNamespace(user=user)
-    key = TurnRateThrottle().get_cache_key(request, None)
-    assert key == TurnsThrottle().get_cache_key(request, None)
-    assert TurnRateThrottle().get_rate() == TurnsThrottle().get_rate()
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**rates, "turns": "1/min"},
+    }
+    assert TurnsThrottle().allow_request(SimpleNamespace(user=user), None)
+    with pytest.raises(RateLimited):
+        await check_turn_rate(user)
