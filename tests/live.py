@@ -15,9 +15,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar, TypeVar
 
 import httpx
 import pytest
@@ -51,6 +52,8 @@ class LiveServer:
     process: subprocess.Popen
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
+    # Seconds `stop()` waits after SIGTERM before it kills the process group.
+    stop_timeout: ClassVar[float] = 10.0
 
     @property
     def url(self) -> str:
@@ -73,29 +76,45 @@ class LiveServer:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
-                self.process.wait(timeout=10)
+                self.process.wait(timeout=self.stop_timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
 
 
-def start_server(
-    tmp_path: Path,
+Server = TypeVar("Server", bound=LiveServer)
+
+
+def launch_uvicorn(
+    server_class: type[Server],
     *,
-    extra_env: dict[str, str] | None = None,
+    settings: str,
+    env: dict[str, str],
+    log_dir: Path,
+    log_prefix: str = "server",
     workers: int = 1,
     extra_args: list[str] | None = None,
-) -> LiveServer:
-    """Start uvicorn; `extra_args` are appended to its command line (later flags win,
-    e.g. `["--access-log", "--log-level", "debug"]`)."""
+    startup_timeout: float = 30.0,
+    health_timeout: float = 1.0,
+    poll_interval: float = 0.1,
+    ready: Callable[[Server], bool] | None = None,
+) -> Server:
+    """Start `uvicorn backend.asgi:application` on a free loopback port in its own process
+    group and wait until /healthz answers 200 (and `ready(server)`, when given, is true).
+
+    Shared by the live-server tests (`start_server`) and the benchmarks
+    (bench/server.py): both need the same command line, log capture and start-up wait,
+    and differ only in settings, environment, log location and patience. It needs
+    neither pytest nor a database connection, so bench/ can import it. `env` is laid
+    over os.environ; `extra_args` are appended to the command line (later flags win).
+    """
     port = free_port()
-    env = {
+    full_env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": database_url(),
+        "DJANGO_SETTINGS_MODULE": settings,
         "PYTHONUNBUFFERED": "1",
-        **(extra_env or {}),
+        **env,
     }
-    log_path = tmp_path / f"server-{port}.log"
+    log_path = log_dir / f"{log_prefix}-{port}.log"
     command = [
         sys.executable,
         "-m",
@@ -114,21 +133,46 @@ def start_server(
     ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=ROOT,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-    server = LiveServer(port=port, process=process, log_path=log_path, env=env)
-    deadline = time.monotonic() + 30
+    server = server_class(port=port, process=process, log_path=log_path, env=full_env)
+    deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{server.log()}")
+            raise RuntimeError(f"uvicorn exited early:\n{server.log()}")
         try:
-            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+            healthy = httpx.get(f"{server.url}/healthz", timeout=health_timeout).status_code == 200
+            if healthy and (ready is None or ready(server)):
                 return server
         except httpx.HTTPError:
             pass
-        time.sleep(0.1)
+        time.sleep(poll_interval)
     server.stop()
-    raise RuntimeError(f"server did not start:\n{server.log()}")
+    raise RuntimeError(f"uvicorn did not start:\n{server.log()}")
+
+
+def start_server(
+    tmp_path: Path,
+    *,
+    extra_env: dict[str, str] | None = None,
+    workers: int = 1,
+    extra_args: list[str] | None = None,
+) -> LiveServer:
+    """Start uvicorn against the test database; `extra_args` are appended to its command
+    line (later flags win, e.g. `["--access-log", "--log-level", "debug"]`)."""
+    return launch_uvicorn(
+        LiveServer,
+        settings="tests.settings",
+        env={"DATABASE_URL": database_url(), **(extra_env or {})},
+        log_dir=tmp_path,
+        workers=workers,
+        extra_args=extra_args,
+    )
 
 
 @pytest.fixture
