@@ -1061,7 +1061,16 @@ class FakeOpenAIProcess:
     Note that an in-process ``FakeOpenAI`` already serves other processes (it listens on a real
     TCP port); use this class when the fake must outlive or be isolated from the test process.
     ``requests()`` returns ``RecordedRequest.to_dict()`` dicts.
+
+    The benchmarks' fake LLM (bench/fakellm.py) is this class with another ``module`` (the
+    same server with a larger listen backlog) and more patience: one way to start, stop and
+    script the process for tests and benchmarks.
     """
+
+    # ``python -m <module>`` serves the fake: ``main()`` below, or a wrapper around it.
+    module = "tests.fakeopenai"
+    # Seconds ``stop()`` waits after SIGTERM before SIGKILL.
+    stop_timeout = 5.0
 
     def __init__(
         self,
@@ -1083,7 +1092,7 @@ class FakeOpenAIProcess:
 
     def start(self) -> Self:
         """Start the subprocess and wait until it accepts connections; returns ``self``."""
-        command = [sys.executable, "-m", "tests.fakeopenai", "--port", str(self.port)]
+        command = [sys.executable, "-m", self.module, "--port", str(self.port)]
         if self.script:
             command += ["--script", json.dumps(self.script)]
         project_root = Path(__file__).resolve().parent.parent
@@ -1103,13 +1112,13 @@ class FakeOpenAIProcess:
         return self
 
     def stop(self) -> None:
-        """Terminate the subprocess (SIGTERM, then SIGKILL after 5 seconds)."""
+        """Terminate the subprocess (SIGTERM, then SIGKILL after ``stop_timeout`` seconds)."""
         if self.process is None:
             return
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=5)
+                self.process.wait(timeout=self.stop_timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
@@ -1130,11 +1139,11 @@ class FakeOpenAIProcess:
         """Clear queued steps and recorded requests (``POST /_fake/reset``)."""
         self._call("POST", "/_fake/reset")
 
-    def _call(self, method: str, path: str, payload: Any = None) -> Any:
+    def _call(self, method: str, path: str, payload: Any = None, timeout: float = 10) -> Any:
         data = json.dumps(payload).encode() if payload is not None else b""
         request = urllib.request.Request(f"{self.url}{path}", data=data, method=method)
         request.add_header("content-type", "application/json")
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())
 
     def __enter__(self) -> Self:
