@@ -17,6 +17,7 @@ from rest_framework.pagination import PageNumberPagination
 from api.rest.throttles import UserThrottle
 from conversations import selectors
 from conversations.models import ConversationMessage
+from tests.conversations.shapes import MESSAGE_FIELDS
 
 PAGE_SIZE = 50
 
@@ -24,21 +25,8 @@ PAGE_SIZE = 50
 class BaselineMessageSerializer(serializers.ModelSerializer):
     class Meta:
         model = ConversationMessage
-        fields = [
-            "id",
-            "conversation",
-            "role",
-            "text",
-            "content",
-            "status",
-            "turn_id",
-            "client_message_id",
-            "model",
-            "usage",
-            "error",
-            "created_at",
-            "updated_at",
-        ]
+        # The message shape the event tests pin down (tests/conversations/shapes.py).
+        fields = list(MESSAGE_FIELDS)
 
 
 class BaselinePagination(PageNumberPagination):

@@ -13,25 +13,12 @@ from conversations import services
 from conversations.events import conversation_group, user_group
 from conversations.models import Conversation
 from conversations.turns import start_turn, wait_for_result
+from tests.conversations.shapes import MESSAGE_FIELDS
 from tests.conversations.turnkit import GroupListener, turn_cleanup  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-MESSAGE_KEYS = {
-    "id",
-    "conversation",
-    "role",
-    "text",
-    "content",
-    "status",
-    "turn_id",
-    "client_message_id",
-    "model",
-    "usage",
-    "error",
-    "created_at",
-    "updated_at",
-}
+MESSAGE_KEYS = set(MESSAGE_FIELDS)
 CONVERSATION_KEYS = {
     "id",
     "title",
