@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import websockets
 from asgiref.sync import sync_to_async
 
@@ -74,6 +75,23 @@ async def graphql_socket(server: Any, token: str) -> Any:
     return socket
 
 
+async def refused_socket(
+    url: str, token: str, graphql: bool = False, timeout: float = 5.0
+) -> websockets.frames.Close:
+    """Open a websocket the server refuses (during an outage); returns the close it sent.
+
+    With `graphql`, speak graphql-transport-ws and send `connection_init` first. Fails
+    unless the server closes the socket within `timeout` of the last frame."""
+    kwargs: dict[str, Any] = {"subprotocols": ["graphql-transport-ws"]} if graphql else {}
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        async with websockets.connect(url, additional_headers=auth(token), **kwargs) as socket:
+            if graphql:
+                payload = {"authorization": f"Bearer {token}"}
+                await socket.send(json.dumps({"type": "connection_init", "payload": payload}))
+            await recv_json(socket, timeout)
+    return closed.value.rcvd
+
+
 EVENTS_SUBSCRIPTION = """
 subscription Events($id: ID!) {
   conversationEvents(conversationId: $id) {
@@ -104,6 +122,15 @@ async def subscribe_events(socket: Any, conversation_id: int, op_id: str = "even
     first = await recv_json(socket)
     assert first["type"] == "next", first
     assert first["payload"]["data"]["conversationEvents"]["__typename"] == "ConversationUpdated"
+
+
+async def live_clients(server: Any, conversation_id: int, token: str) -> tuple[Any, Any]:
+    """A chat websocket and a GraphQL socket subscribed to the conversation's events, both
+    on `server` and listening: (chat, subscription). The outage tests' starting point."""
+    chat, _ = await chat_socket(server, conversation_id, token)
+    subscription = await graphql_socket(server, token)
+    await subscribe_events(subscription, conversation_id)
+    return chat, subscription
 
 
 async def graphql_events_until_final(

@@ -21,7 +21,6 @@ from typing import Any
 
 import httpx
 import pytest
-import websockets
 from asgiref.sync import sync_to_async
 from django.db import connections
 
@@ -32,9 +31,8 @@ from tests.reliability.helpers import (
     chat_socket,
     frames_until,
     graphql_events_until_final,
-    graphql_socket,
-    recv_json,
-    subscribe_events,
+    live_clients,
+    refused_socket,
     wait_idle,
 )
 
@@ -63,18 +61,6 @@ def assert_503(response: httpx.Response, graphql: bool = False) -> None:
         assert body["code"] == "SERVICE_UNAVAILABLE" and body["type"] == "service_unavailable"
 
 
-async def refused_websocket(url: str, token: str, init: bool = False) -> websockets.frames.Close:
-    """Open a websocket during the outage; returns the close the server sent."""
-    kwargs: dict[str, Any] = {"subprotocols": ["graphql-transport-ws"]} if init else {}
-    with pytest.raises(websockets.ConnectionClosed) as closed:
-        async with websockets.connect(url, additional_headers=auth(token), **kwargs) as socket:
-            if init:
-                payload = {"authorization": f"Bearer {token}"}
-                await socket.send(json.dumps({"type": "connection_init", "payload": payload}))
-            await recv_json(socket, FAST)
-    return closed.value.rcvd
-
-
 async def test_postgres_restart(live_server_factory, llm, conversation, token, postgres):
     # A turn whose heartbeat stops counts as dead after 3 s (default 30 s).
     server = live_server_factory(extra_env={"CONFAB_TURN_STALE_SECONDS": "3"})
@@ -85,9 +71,7 @@ async def test_postgres_restart(live_server_factory, llm, conversation, token, p
     assert (await rest.post(messages_url, json={"content": "first"})).status_code == 201
     before = await arows(conversation.pk)
 
-    chat, _ = await chat_socket(server, conversation.pk, token)
-    subscription = await graphql_socket(server, token)
-    await subscribe_events(subscription, conversation.pk)
+    chat, subscription = await live_clients(server, conversation.pk, token)
     # A reply is streaming when the database goes away (0.05 s a word, ~4 s).
     llm.reply_text(WORDS, chunk_delay=0.05)
     await chat.send(json.dumps({"type": "message", "content": "during the outage"}))
@@ -122,9 +106,10 @@ async def test_postgres_restart(live_server_factory, llm, conversation, token, p
         assert late["payload"]["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
         # New websockets are closed 4503, not failed with an HTTP 500 or left hanging.
         chat_url = f"{server.ws_url}/ws/conversations/{conversation.pk}/"
-        closed = await timed(refused_websocket(chat_url, token))
+        closed = await timed(refused_socket(chat_url, token, timeout=FAST))
         assert closed.code == 4503
-        closed = await timed(refused_websocket(f"{server.ws_url}/graphql/", token, init=True))
+        graphql_url = f"{server.ws_url}/graphql/"
+        closed = await timed(refused_socket(graphql_url, token, graphql=True, timeout=FAST))
         assert closed.code == 4503
     finally:
         await asyncio.to_thread(postgres.start)

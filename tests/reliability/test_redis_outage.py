@@ -36,7 +36,9 @@ from tests.reliability.helpers import (
     frames_until,
     graphql_events_until_final,
     graphql_socket,
+    live_clients,
     recv_json,
+    refused_socket,
     subscribe_events,
     wait_idle,
 )
@@ -52,17 +54,6 @@ async def close_of(socket: Any, timeout: float = 5) -> websockets.frames.Close:
     with pytest.raises(websockets.ConnectionClosed) as closed:
         while True:
             await recv_json(socket, max(0.01, deadline - time.monotonic()))
-    return closed.value.rcvd
-
-
-async def refused(url: str, token: str, graphql: bool = False) -> websockets.frames.Close:
-    kwargs: dict[str, Any] = {"subprotocols": ["graphql-transport-ws"]} if graphql else {}
-    with pytest.raises(websockets.ConnectionClosed) as closed:
-        async with websockets.connect(url, additional_headers=auth(token), **kwargs) as socket:
-            if graphql:
-                payload = {"authorization": f"Bearer {token}"}
-                await socket.send(json.dumps({"type": "connection_init", "payload": payload}))
-            await recv_json(socket, 5)
     return closed.value.rcvd
 
 
@@ -82,9 +73,7 @@ async def outage(server: Any, llm: Any, conversation: Any, token: str, private_r
     chat_url = f"{server.ws_url}/ws/conversations/{conversation.pk}/"
     sign_in = {"username": "alice", "password": "alice-password-1"}
 
-    chat, _ = await chat_socket(server, conversation.pk, token)
-    subscription = await graphql_socket(server, token)
-    await subscribe_events(subscription, conversation.pk)
+    chat, subscription = await live_clients(server, conversation.pk, token)
     llm.reply_text(WORDS, chunk_delay=0.05)  # ~3 s
     running = asyncio.ensure_future(rest.post(messages_url, json={"content": "during"}))
     await frames_until(chat, lambda f: f["type"] == "message.delta" and f["index"] >= 3)
@@ -97,7 +86,7 @@ async def outage(server: Any, llm: Any, conversation: Any, token: str, private_r
             assert (closed.code, closed.reason) == (4503, "Live updates interrupted")
         # New sockets are refused with a reason, not an HTTP 500.
         for graphql, url in ((False, chat_url), (True, f"{server.ws_url}/graphql/")):
-            closed = await refused(url, token, graphql)
+            closed = await refused_socket(url, token, graphql)
             assert (closed.code, closed.reason) == (4503, "Live updates unavailable")
         # The API still serves from PostgreSQL (rate limits are skipped, logged)...
         assert (await rest.get("/api/v1/conversations/")).status_code == 200

@@ -17,6 +17,7 @@ from django.db.backends.signals import connection_created
 
 from backend.asgi import application
 from conversations.models import Conversation
+from tests.reliability.helpers import wait_idle
 
 TIMEOUT = 10.0
 
@@ -147,14 +148,11 @@ def auth_header(token: str) -> list[tuple[bytes, bytes]]:
 
 
 async def wait_until_idle(conversation_id: int, timeout: float = TIMEOUT) -> Conversation:
-    """Wait until the conversation has no running turn; returns it fresh."""
-    deadline = time.monotonic() + timeout
-    while True:
-        conversation = await Conversation.objects.aget(pk=conversation_id)
-        if conversation.active_turn_id is None:
-            return conversation
-        assert time.monotonic() < deadline, "the turn did not end"
-        await asyncio.sleep(0.05)
+    """Wait until the conversation has no running turn; returns it fresh.
+
+    The reliability tests' `wait_idle` (one polling loop for both suites) with this
+    module's shorter default timeout."""
+    return await wait_idle(conversation_id, timeout)
 
 
 def group_members(group: str) -> set[str]:
