@@ -128,6 +128,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             # Waiting for a connection: as long as connecting may take, so a request
             # fails fast (503) while PostgreSQL is down.
             "timeout": env_float("DB_POOL_TIMEOUT", 3.0),
+            # A failed attempt to open a connection is retried with exponential backoff
+            # until this many seconds, then dropped (the next request starts a fresh
+            # one). psycopg's default, 5 minutes, left requests timing out for seconds
+            # after PostgreSQL was back while a backed-off attempt slept.
+            "reconnect_timeout": 2.0,
         }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
