@@ -25,7 +25,6 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from redis.exceptions import RedisError
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
@@ -35,7 +34,7 @@ from conversations.errors import ServiceUnavailable
 logger = logging.getLogger(__name__)
 
 # What a cache backend raises when its server is unreachable.
-CACHE_ERRORS = (RedisError, OSError)
+CACHE_ERRORS = turn_budget.CACHE_ERRORS
 
 
 # Scopes that refuse (503) rather than let requests through while the cache that
