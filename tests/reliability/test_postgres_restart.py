@@ -120,8 +120,11 @@ async def test_postgres_restart(live_server_factory, llm, conversation, token, p
     finally:
         await asyncio.to_thread(postgres.start)
     outage = time.monotonic() - outage_started
-    # This test process's own connections died too (the async ORM's thread).
+    # This test process's own connections died too (the async ORM's thread), and its
+    # pool may be backing off from failed reconnects: start it afresh.
     await sync_to_async(connections.close_all)()
+    if connections["default"].pool is not None:
+        await sync_to_async(connections["default"].close_pool)()
 
     # The same process reconnects by itself.
     deadline = time.monotonic() + 15
