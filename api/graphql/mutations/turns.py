@@ -50,7 +50,9 @@ class TurnMutations:
         description=(
             "Store a human message and start the agent's reply; returns the human message and "
             "the STREAMING AI placeholder at once. The same `clientMessageId` again returns the "
-            "turn it started, without a new one. TURN_IN_PROGRESS when a turn is running."
+            "turn it started, without a new one. TURN_IN_PROGRESS when a turn is running; "
+            "TURN_CAPACITY_REACHED (nothing stored, retry after `retryAfter` seconds) when "
+            "this server runs as many turns as it can."
         )
     )
     async def send_message(
@@ -76,7 +78,7 @@ class TurnMutations:
         description=(
             "Answer the last human message again, replacing the reply after it "
             "(MessageDeleted, then a new STREAMING reply). NOTHING_TO_REGENERATE when there "
-            "is no human message."
+            "is no human message; TURN_CAPACITY_REACHED as for sendMessage."
         )
     )
     async def regenerate(self, info: Info, conversation_id: strawberry.ID) -> RegeneratePayload:
