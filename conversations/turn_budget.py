@@ -1,7 +1,7 @@
 """The per-user turn budget: how many turns a user may start per period.
 
 One budget per user, whichever surface starts the turn: REST (`TurnsThrottle`
-in api/rest/throttles.py delegates here), GraphQL (api/graphql/throttling.py)
+in api/rest/throttles.py delegates here), GraphQL (api/graphql/mutations/turns.py)
 and the chat websocket (conversations/consumers.py) all call this module.
 
 - The rate is the `turns` entry of REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]

@@ -333,8 +333,8 @@ async def test_the_turn_budget_is_the_rest_one(user, settings):
     """GraphQL spends the turn budget REST's turn throttle spends (conversations.turn_budget)."""
     from types import SimpleNamespace
 
-    from api.graphql.throttling import check_turn_rate
     from api.rest.throttles import TurnsThrottle
+    from conversations import turn_budget
     from conversations.errors import RateLimited
 
     rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
@@ -344,4 +344,4 @@ async def test_the_turn_budget_is_the_rest_one(user, settings):
     }
     assert TurnsThrottle().allow_request(SimpleNamespace(user=user), None)
     with pytest.raises(RateLimited):
-        await check_turn_rate(user)
+        await turn_budget.acheck(user)
