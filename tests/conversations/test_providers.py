@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from asgiref.sync import sync_to_async
 from langchain_openai import ChatOpenAI
@@ -35,6 +37,20 @@ def test_chat_openai_is_configured_from_settings_and_the_spec(settings):
     assert model.openai_api_key.get_secret_value() == "sk-settings"
     assert model.stream_usage is True
     assert model.request_timeout == 12.5 and model.max_retries == 1
+
+
+def test_each_event_loop_streams_over_its_own_connections(llm):
+    # A keep-alive connection from a closed loop, reused on the next, used to fail the
+    # turn with "Event loop is closed" (langchain-openai's client is process-wide).
+    async def ask() -> str:
+        model = get_chat_model(ModelSpec(model="m-1", temperature=0))
+        return "".join([chunk.content async for chunk in model.astream("hi")])
+
+    llm.reply_text(["one"])
+    llm.reply_text(["two"])
+    assert asyncio.run(ask()) == "one"
+    assert asyncio.run(ask()) == "two"
+    assert len(llm.requests) == 2
 
 
 @turns
