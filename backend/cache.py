@@ -9,13 +9,17 @@ and bench/rest_throughput.py (see bench/BENCHMARKS.md). redis-py pools are
 thread-safe, so one pool per server and process serves every context.
 
 Use: `CACHES["default"]["BACKEND"] = "backend.cache.SharedPoolRedisCache"`.
+
+`count_hit` is the rate limiters' counter: one atomic round trip on this backend.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, ClassVar
 
+from django.core.cache import BaseCache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 
@@ -44,3 +48,29 @@ class SharedPoolRedisCache(RedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = SharedPoolRedisCacheClient
+
+    def count_hit(self, key: str, period: int) -> tuple[int, float]:
+        """See `count_hit`: INCR, EXPIRE NX and PTTL in one MULTI/EXEC round trip."""
+        key = self.make_and_validate_key(key)
+        pipeline = self._cache.get_client(key, write=True).pipeline(transaction=True)
+        pipeline.incr(key)
+        pipeline.expire(key, period, nx=True)
+        pipeline.pttl(key)
+        count, _, ttl_ms = pipeline.execute()
+        return count, max(ttl_ms, 0) / 1000
+
+
+def count_hit(cache: BaseCache, key: str, period: int) -> tuple[int, float]:
+    """Count one hit on `key` in a window of `period` seconds; returns (hits in the window
+    so far, seconds until the window ends).
+
+    On Redis (`SharedPoolRedisCache`) the window starts at the key's first hit; on other
+    backends (development without Redis) windows are aligned to multiples of `period`.
+    """
+    if isinstance(cache, SharedPoolRedisCache):
+        return cache.count_hit(key, period)
+    now = time.time()
+    start = now - now % period
+    window_key = f"{key}:{int(start)}"
+    cache.add(window_key, 0, period)
+    return cache.incr(window_key), start + period - now

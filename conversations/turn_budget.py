@@ -7,10 +7,11 @@ and the chat websocket (conversations/consumers.py) all call this module.
 - The rate is the `turns` entry of REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
   (CONFAB_THROTTLE_TURNS, e.g. "30/min"), read at every check, so a changed
   setting applies at once; no rate means no limit.
-- Each user's recent turn start times are kept in the default cache under
-  `throttle_turns_user-<id>` (the key and the sliding-window history that DRF's
-  SimpleRateThrottle uses, so processes of an earlier release count on the
-  same budget during a rolling deploy).
+- Turns are counted per user in fixed windows of the rate's period, in one
+  atomic counter of the default cache, `rate_turns_user-<id>`
+  (`backend.cache.count_hit`, the counter of the REST throttles): simultaneous
+  starts from many devices are each counted. A window starts at its first turn;
+  around the moment one ends and the next begins, up to twice the rate may start.
 - Anonymous callers are not counted (no surface starts a turn for them).
 - While the cache is unreachable (Redis down), the budget is not applied
   (logged): turns are stored in PostgreSQL, and an outage of the cache must not
@@ -21,15 +22,15 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from redis.exceptions import RedisError
 
+from backend.cache import count_hit
 from conversations.errors import RateLimited
 
 logger = logging.getLogger(__name__)
@@ -42,11 +43,10 @@ PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 @dataclass(frozen=True)
 class Decision:
-    """Whether a turn may start now; when not, `wait` is the seconds until one may
-    (None when unknown: the rate was lowered below the turns already counted)."""
+    """Whether a turn may start now; when not, `wait` is the seconds until one may."""
 
     allowed: bool
-    wait: float | None = None
+    wait: float = 0.0
 
 
 ALLOWED = Decision(allowed=True)
@@ -66,49 +66,34 @@ def parse_rate(value: str) -> tuple[int, int]:
 
 
 def cache_key(user_id: Any) -> str:
-    return f"throttle_{SCOPE}_user-{user_id}"
+    return f"rate_{SCOPE}_user-{user_id}"
 
 
 def spend(user: Any) -> Decision:
-    """Count a turn the user starts now, if the budget allows one (a refused attempt is
-    not counted)."""
+    """Count a turn the user starts now; refused past the rate (a refused attempt counts
+    too, which changes nothing: the window ends when it would have anyway)."""
     configured = rate()
     if configured is None or not getattr(user, "is_authenticated", False):
         return ALLOWED
     num_turns, duration = parse_rate(configured)
-    key = cache_key(user.pk)
     try:
-        history: list[float] = cache.get(key, [])
-        now = time.time()
-        # Newest first: drop the turns that left the window.
-        while history and history[-1] <= now - duration:
-            history.pop()
-        if len(history) >= num_turns:
-            return Decision(allowed=False, wait=_wait(history, now, num_turns, duration))
-        history.insert(0, now)
-        cache.set(key, history, duration)
+        count, window_left = count_hit(caches["default"], cache_key(user.pk), duration)
     except CACHE_ERRORS as exc:
         logger.warning("Rate limit %s not applied: the cache is unreachable (%r)", SCOPE, exc)
+        return ALLOWED
+    if count > num_turns:
+        return Decision(allowed=False, wait=window_left)
     return ALLOWED
-
-
-def _wait(history: list[float], now: float, num_turns: int, duration: int) -> float | None:
-    remaining = duration - (now - history[-1]) if history else duration
-    available = num_turns - len(history) + 1
-    if available <= 0:
-        return None
-    return remaining / float(available)
 
 
 def check(user: Any) -> None:
     """Spend a turn of the user's budget, or raise RateLimited (`extra["retry_after"]`:
-    whole seconds to wait, or None)."""
+    whole seconds to wait)."""
     decision = spend(user)
     if not decision.allowed:
-        wait = decision.wait
         raise RateLimited(
             "Too many turns; retry later.",
-            extra={"retry_after": math.ceil(wait) if wait is not None else None},
+            extra={"retry_after": max(1, math.ceil(decision.wait))},
         )
 
 
