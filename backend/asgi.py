@@ -6,7 +6,9 @@ channel-layer watch (conversations.live)."""
 import asyncio
 import os
 
+from django.core import signals
 from django.core.asgi import get_asgi_application
+from django.db import close_old_connections, reset_queries
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
 # Django must be set up before models or the GraphQL schema are imported.
@@ -24,6 +26,23 @@ from conversations.recovery import recovery_loop  # noqa: E402
 # The server's access and handshake logs carry query strings (`?token=`) and, at
 # debug level, headers: redact credentials before anything is written.
 log_redaction.install()
+
+
+def skip_request_started_database_hop() -> None:
+    """Stop running Django's two database receivers of `request_started` per request.
+
+    Under ASGI a request's sync code runs in a thread of its own (Django's handler
+    opens an asgiref ThreadSensitiveContext per request: a new single-thread
+    executor), so when the request starts that thread holds no connection and
+    `close_old_connections` and `reset_queries` find nothing to do. As sync
+    receivers they still cost a thread hop per request (bench/BENCHMARKS.md).
+    `request_finished` keeps both: it returns the request's pooled connection.
+    """
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_started.disconnect(reset_queries)
+
+
+skip_request_started_database_hop()
 
 
 class LifespanMiddleware:

@@ -50,9 +50,11 @@ class SharedPoolRedisCache(RedisCache):
         self._class = SharedPoolRedisCacheClient
 
     def count_hit(self, key: str, period: int) -> tuple[int, float]:
-        """See `count_hit`: INCR, EXPIRE NX and PTTL in one MULTI/EXEC round trip."""
+        """See `count_hit`: INCR, EXPIRE NX and PTTL in one round trip. INCR is atomic on
+        its own; every hit repeats EXPIRE NX, so no counter outlives its window for
+        want of a TTL even if a connection dropped between the two (no MULTI needed)."""
         key = self.make_and_validate_key(key)
-        pipeline = self._cache.get_client(key, write=True).pipeline(transaction=True)
+        pipeline = self._cache.get_client(key, write=True).pipeline(transaction=False)
         pipeline.incr(key)
         pipeline.expire(key, period, nx=True)
         pipeline.pttl(key)

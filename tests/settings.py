@@ -13,8 +13,9 @@ OPENAI_API_KEY = "test-key"
 # Replaced per test by the fake server fixture (the `llm` fixture).
 OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
 CONFAB_LLM_MAX_RETRIES = 0
-CONFAB_LLM_TIMEOUT = 5.0
-CONFAB_LLM_IDLE_TIMEOUT = 5.0
+# Tests that wait for a timeout on purpose shorten these through the environment.
+CONFAB_LLM_TIMEOUT = env_float("CONFAB_LLM_TIMEOUT", 5.0)  # noqa: F405
+CONFAB_LLM_IDLE_TIMEOUT = env_float("CONFAB_LLM_IDLE_TIMEOUT", 5.0)  # noqa: F405
 CONFAB_PARTIAL_SAVE_SECONDS = 0.2
 # Shared through the environment with live servers the tests start.
 CONFAB_REDIS_TEST_PREFIX = os.environ.setdefault(

@@ -51,9 +51,13 @@ def server_error(llm: Any) -> None:
     llm.reply_error(500)
 
 
+# The live server of the hang case gives up sooner than the tests' 5 s.
+HANG_TIMEOUTS = {"CONFAB_LLM_TIMEOUT": "2", "CONFAB_LLM_IDLE_TIMEOUT": "2"}
+
+
 def hang(llm: Any) -> None:
-    # Past the live server's CONFAB_LLM_TIMEOUT / CONFAB_LLM_IDLE_TIMEOUT (5 s in tests).
-    llm.hang(9)
+    # Past the live server's CONFAB_LLM_TIMEOUT / CONFAB_LLM_IDLE_TIMEOUT (HANG_TIMEOUTS).
+    llm.hang(5)
 
 
 def cut_stream(llm: Any) -> None:
@@ -123,7 +127,7 @@ SURFACES = {"rest": turn_over_rest, "websocket": turn_over_websocket, "graphql":
 async def test_provider_fault_fails_the_reply_and_the_next_turn_works(
     live_server_factory, llm, conversation, token, fault
 ):
-    server = live_server_factory()
+    server = live_server_factory(extra_env=HANG_TIMEOUTS if fault == "hang" else None)
     script, code, kept_text = FAULTS[fault]
     stored: list[dict[str, Any]] = []
 

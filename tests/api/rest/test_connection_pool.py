@@ -52,3 +52,20 @@ async def test_streaming_turns_do_not_pin_a_connection_each(asgi, llm, token, us
     # engine's momentary ones, not one per waiting request.
     assert len(samples) > 10
     assert sorted(samples)[len(samples) // 2] < STREAMS // 2, samples
+
+
+async def test_requests_return_their_connection_and_start_without_a_database_hop(asgi, token):
+    from django.core.signals import request_started
+    from django.db import close_old_connections
+
+    if connections["default"].pool is None:
+        pytest.skip("needs PostgreSQL with DB_POOL (the default)")
+    assert close_old_connections not in [
+        receiver() for _, receiver, _, _ in request_started.receivers
+    ]
+    before = checked_out()  # the test's own connections
+    for _ in range(30):
+        response = await asgi.get("/api/v1/conversations/", headers=bearer(token))
+        assert response.status_code == 200
+    # request_finished still closes each request's connection: none stays checked out.
+    assert checked_out() == before
