@@ -8,6 +8,9 @@ field's converters run as the compiler runs them (JSON through orjson, which is
 several times faster than `json.loads`), and the instance is filled the way
 `Model.from_db` fills it, without `__init__`'s per-field descriptor calls
 unless something listens to the model's `pre_init`/`post_init` signals.
+
+`StoredJSON` keeps a JSON column as the text the database returned, for rows that
+are only written out again as JSON (`orjson_default` embeds it as is).
 """
 
 from __future__ import annotations
@@ -73,6 +76,29 @@ class RowLoader(Generic[ModelT]):
             elif functions:
                 found.append((index, functools.partial(_chain, functions, column, connection)))
         return tuple(found)
+
+
+class StoredJSON:
+    """A JSON value as the database's JSON text: written into a JSON document unparsed
+    (`orjson_default`), parsed only if something else must read it (`value`)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def value(self) -> Any:
+        return orjson.loads(self.text)
+
+    def __repr__(self) -> str:
+        return f"StoredJSON({self.text!r})"
+
+
+def orjson_default(value: Any) -> Any:
+    """orjson's `default` hook: a `StoredJSON` becomes its text, embedded as is."""
+    if isinstance(value, StoredJSON):
+        return orjson.Fragment(value.text)
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
 
 
 def _json(fallback: Any, column: Any, connection: Any, value: Any) -> Any:

@@ -11,20 +11,27 @@ become instances through `backend.rows.RowLoader`.
 
 `conversations.selectors.message_page` and `user_message_page` are the public
 entry points: they parse the user's cursor and limit and pick the shape.
+
+A page that is only written out as JSON (REST) can ask for `MessageRow`s instead
+of instances: the columns as they come, JSON columns kept as the database's text
+(`backend.rows.StoredJSON`), so no message's content is parsed and serialized again.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
+from uuid import UUID
 
 import psycopg
 from django.db import connections, router
+from django.db.models import JSONField
 from psycopg.postgres import types as postgres_types
 from psycopg.pq import Format
 
-from backend.rows import RowLoader
+from backend.rows import RowLoader, StoredJSON
 from conversations.models import Conversation, ConversationMessage
 
 NEWEST = "newest"
@@ -32,6 +39,44 @@ BEFORE = "before"
 AFTER = "after"
 
 MESSAGE_ROWS = RowLoader(ConversationMessage)
+
+
+class MessageRow(NamedTuple):
+    """A stored message, read-only, with the model's attribute names: what
+    `conversations.events.message_payload` reads. JSON columns are `StoredJSON`."""
+
+    id: int
+    conversation_id: int
+    user_id: int
+    role: str
+    content: StoredJSON
+    text: str
+    status: str
+    turn_id: UUID | None
+    client_message_id: str | None
+    model: str
+    usage: StoredJSON | None
+    error: StoredJSON | None
+    created_at: datetime
+    updated_at: datetime
+
+
+# A field added to the model must be added to MessageRow: fail at import, not in a page.
+assert MessageRow._fields == MESSAGE_ROWS.names, "MessageRow is out of step with the model"
+_JSON_COLUMNS = tuple(
+    index
+    for index, field in enumerate(ConversationMessage._meta.concrete_fields)
+    if isinstance(field, JSONField)
+)
+
+
+def message_row(row: Sequence[Any]) -> MessageRow:
+    """The `MessageRow` of a row whose first columns are `MESSAGE_ROWS.columns()`."""
+    values = list(row[: MESSAGE_ROWS.width])
+    for index in _JSON_COLUMNS:
+        if isinstance(values[index], str):
+            values[index] = StoredJSON(values[index])
+    return MessageRow._make(values)
 
 
 @functools.cache
@@ -65,10 +110,17 @@ def page_sql(shape: str) -> str:
 
 
 def read_page(
-    *, conversation_id: int, owner_id: int, shape: str, cursor: int | None, size: int
-) -> tuple[list[ConversationMessage], bool]:
+    *,
+    conversation_id: int,
+    owner_id: int,
+    shape: str,
+    cursor: int | None,
+    size: int,
+    as_rows: bool = False,
+) -> tuple[list[ConversationMessage] | list[MessageRow], bool]:
     """Up to `size` + 1 messages in the shape's order (newest first unless `after`),
-    and whether a message exists beyond the cursor (False for `newest`).
+    and whether a message exists beyond the cursor (False for `newest`). Instances,
+    or `MessageRow`s with `as_rows`.
 
     No rows when the conversation is not `owner_id`'s (or has none on this page).
     """
@@ -86,7 +138,10 @@ def read_page(
             _load_timestamps_in_c(db_cursor.cursor)
         db_cursor.execute(page_sql(shape), params)
         rows = db_cursor.fetchall()
-    messages = [MESSAGE_ROWS.instance(alias, row) for row in rows]
+    if as_rows:
+        messages: list[Any] = [message_row(row) for row in rows]
+    else:
+        messages = [MESSAGE_ROWS.instance(alias, row) for row in rows]
     beyond_cursor = bool(rows[0][-1]) if rows and shape != NEWEST else False
     return messages, beyond_cursor
 

@@ -231,7 +231,7 @@ def last_messages(*, conversation_ids: list[int]) -> dict[int, ConversationMessa
 class MessagePage:
     """A history page: `results` oldest first, and whether pages exist on each side."""
 
-    results: list[ConversationMessage]
+    results: list[ConversationMessage] | list[history_pages.MessageRow]
     has_older: bool
     has_newer: bool
 
@@ -282,17 +282,26 @@ def user_message_page(
     before: Any = None,
     after: Any = None,
     limit: Any = None,
+    as_rows: bool = False,
 ) -> MessagePage:
     """`message_page` of the user's conversation by id, ownership checked in the same
     statement: one query for a page with rows. NotFound for someone else's or a
     missing conversation (told apart from an empty page by a second query),
-    whatever the other arguments."""
+    whatever the other arguments.
+
+    `as_rows`: results are read-only `history_pages.MessageRow`s for a page that is
+    only written out as JSON (their JSON columns stay the database's text)."""
     if not getattr(user, "is_authenticated", False):
         raise NotFound("Conversation not found.")
     pk = parse_object_id(conversation_id)
     try:
         return _message_page(
-            conversation_id=pk, owner_id=user.pk, before=before, after=after, limit=limit
+            conversation_id=pk,
+            owner_id=user.pk,
+            before=before,
+            after=after,
+            limit=limit,
+            as_rows=as_rows,
         )
     except ValidationFailed:
         get_conversation(user=user, conversation_id=pk)
@@ -300,7 +309,13 @@ def user_message_page(
 
 
 def _message_page(
-    *, conversation_id: int, owner_id: int, before: Any, after: Any, limit: Any
+    *,
+    conversation_id: int,
+    owner_id: int,
+    before: Any,
+    after: Any,
+    limit: Any,
+    as_rows: bool = False,
 ) -> MessagePage:
     size = parse_limit(limit)
     before_id = parse_message_id(before, field="before")
@@ -316,7 +331,12 @@ def _message_page(
     else:
         shape, cursor = history_pages.NEWEST, None
     rows, beyond_cursor = history_pages.read_page(
-        conversation_id=conversation_id, owner_id=owner_id, shape=shape, cursor=cursor, size=size
+        conversation_id=conversation_id,
+        owner_id=owner_id,
+        shape=shape,
+        cursor=cursor,
+        size=size,
+        as_rows=as_rows,
     )
     if not rows:
         # The flags ride on the rows: an empty page asks on its own, and first

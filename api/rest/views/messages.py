@@ -51,6 +51,7 @@ class MessagesView(AsyncApiView):
             before=params.get("before"),
             after=params.get("after"),
             limit=params.get("limit"),
+            as_rows=True,  # written straight out: stored JSON is not parsed (history_pages)
         )
         return Response(MessagePageSerializer(page).data)
 

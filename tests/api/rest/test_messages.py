@@ -159,3 +159,30 @@ def test_message_serializer_is_the_event_payload(conversation):
         message = ConversationMessage.objects.get(pk=message.pk)
         assert MessageSerializer(message).data == message_payload(message)
     assert set(MessageSerializer().fields) == set(message_payload(ai))
+
+
+@pytest.mark.parametrize("accept", ["application/json", "application/json; indent=4"])
+def test_a_page_written_from_stored_json_is_the_event_payload(api, conversation, accept):
+    # The history GET writes JSON columns as the database's text (history_pages.MessageRow);
+    # whether orjson embeds it or DRF's encoder parses it (indent), it is the payload.
+    ai = services.append_message(
+        conversation=conversation,
+        message=AIMessage(
+            content=[{"type": "text", "text": '名前 "quoted" \\ 😀'}],
+            usage_metadata={"input_tokens": 3, "output_tokens": 1, "total_tokens": 4},
+            response_metadata={"big": 2**70, "nested": {"x": [1.5, None, True]}},
+        ),
+        status=MessageStatus.FAILED,
+        model="test-model",
+    )
+    ai.error = {"code": "provider_error", "message": "The model provider failed."}
+    ai.turn_id = uuid.uuid4()
+    ai.save()
+    human = services.append_message(conversation=conversation, message=HumanMessage(content="hi"))
+
+    response = api.get(url(conversation), HTTP_ACCEPT=accept)
+
+    assert response.status_code == 200
+    expected = [message_payload(ConversationMessage.objects.get(pk=pk)) for pk in (ai.pk, human.pk)]
+    assert response.json()["results"] == expected
+    assert response.json()["results"][0]["content"]["_value"]["response_metadata"]["big"] == 2**70
