@@ -28,7 +28,7 @@ from knox.settings import CONSTANTS, knox_settings
 from knox.signals import token_expired
 from rest_framework import exceptions
 
-from backend.rows import RowLoader
+from backend.rows import RowLoader, load_timestamps_in_c
 
 ACCEPTED_PREFIXES = {b"bearer", b"token"}
 MAX_TOKEN_LENGTH = 200
@@ -129,6 +129,7 @@ def tokens_with_key(token_key: str) -> list[Any]:
     token_model = tokens.model
     alias = router.db_for_read(token_model)
     with connections[alias].cursor() as cursor:
+        load_timestamps_in_c(cursor)
         cursor.execute(sql, [token_key])
         rows = cursor.fetchall()
     found = []

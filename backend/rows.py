@@ -9,6 +9,7 @@ several times faster than `json.loads`), and the instance is filled the way
 `Model.from_db` fills it, without `__init__`'s per-field descriptor calls
 unless something listens to the model's `pre_init`/`post_init` signals.
 
+`load_timestamps_in_c` has a PostgreSQL cursor parse timestamps in C.
 `StoredJSON` keeps a JSON column as the text the database returned, for rows that
 are only written out again as JSON (`orjson_default` embeds it as is).
 """
@@ -20,10 +21,13 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import orjson
+import psycopg
 from django.db import connections
 from django.db.models import JSONField, Model
 from django.db.models.base import ModelState
 from django.db.models.signals import post_init, pre_init
+from psycopg.postgres import types as postgres_types
+from psycopg.pq import Format
 
 ModelT = TypeVar("ModelT", bound=Model)
 Converter = Callable[[Any], Any]
@@ -76,6 +80,23 @@ class RowLoader(Generic[ModelT]):
             elif functions:
                 found.append((index, functools.partial(_chain, functions, column, connection)))
         return tuple(found)
+
+
+_TIMESTAMPTZ_OID = postgres_types["timestamptz"].oid
+
+
+def load_timestamps_in_c(cursor: Any) -> None:
+    """On PostgreSQL, have this Django cursor parse `timestamptz` with psycopg's C loader.
+
+    Django registers a Python subclass of psycopg's loader (to pin the time zone),
+    which parses every timestamp in Python; the connection's zone is already UTC
+    (`TIME_ZONE` setting), so the values are the same.
+    """
+    if cursor.db.vendor != "postgresql":
+        return
+    cursor.cursor.adapters.register_loader(
+        _TIMESTAMPTZ_OID, psycopg.adapters.get_loader(_TIMESTAMPTZ_OID, Format.TEXT)
+    )
 
 
 class StoredJSON:

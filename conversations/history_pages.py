@@ -25,13 +25,10 @@ from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import UUID
 
-import psycopg
 from django.db import connections, router
 from django.db.models import JSONField
-from psycopg.postgres import types as postgres_types
-from psycopg.pq import Format
 
-from backend.rows import RowLoader, StoredJSON
+from backend.rows import RowLoader, StoredJSON, load_timestamps_in_c
 from conversations.models import Conversation, ConversationMessage
 
 NEWEST = "newest"
@@ -134,8 +131,7 @@ def read_page(
         )
     alias = router.db_for_read(ConversationMessage)
     with connections[alias].cursor() as db_cursor:
-        if connections[alias].vendor == "postgresql":
-            _load_timestamps_in_c(db_cursor.cursor)
+        load_timestamps_in_c(db_cursor)
         db_cursor.execute(page_sql(shape), params)
         rows = db_cursor.fetchall()
     if as_rows:
@@ -144,14 +140,3 @@ def read_page(
         messages = [MESSAGE_ROWS.instance(alias, row) for row in rows]
     beyond_cursor = bool(rows[0][-1]) if rows and shape != NEWEST else False
     return messages, beyond_cursor
-
-
-_TIMESTAMPTZ_OID = postgres_types["timestamptz"].oid
-
-
-def _load_timestamps_in_c(cursor: Any) -> None:
-    # Django registers a Python subclass of psycopg's loader (to pin the time zone),
-    # which parses every timestamp in Python; the connection's zone is already UTC.
-    cursor.adapters.register_loader(
-        _TIMESTAMPTZ_OID, psycopg.adapters.get_loader(_TIMESTAMPTZ_OID, Format.TEXT)
-    )
