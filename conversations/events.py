@@ -24,6 +24,7 @@ stored data, the source of truth, is already committed.
 from __future__ import annotations
 
 import logging
+import time
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -149,6 +150,53 @@ def _groups_for(event: dict[str, Any], user_id: int | None) -> list[str]:
     return groups
 
 
+class DeliveryFailures:
+    """The log of a channel-layer outage: its first failure with the traceback, then a
+    count once a minute, then its end. A reply streaming through an outage publishes
+    every few tens of milliseconds; a traceback each time buried everything else."""
+
+    SUMMARY_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+        self.count = 0
+        self.last_logged = 0.0
+
+    def failed(self, event_type: str) -> None:
+        now = time.monotonic()
+        self.count += 1
+        if self.since is None:
+            self.since = self.last_logged = now
+            logger.warning(
+                "Live delivery of %s failed; data is stored. Further failures are "
+                "counted once a minute until delivery works again.",
+                event_type,
+                exc_info=True,
+            )
+        elif now - self.last_logged >= self.SUMMARY_SECONDS:
+            self.last_logged = now
+            logger.warning(
+                "Live delivery still failing: %d events not delivered live in %.0f s; "
+                "data is stored.",
+                self.count,
+                now - self.since,
+            )
+
+    def delivered(self) -> None:
+        if self.since is None:
+            return
+        logger.warning(
+            "Live delivery works again after %.1f s; %d events were not delivered live "
+            "(data is stored).",
+            time.monotonic() - self.since,
+            self.count,
+        )
+        self.since, self.count = None, 0
+
+
+delivery_failures = DeliveryFailures()
+
+
 async def apublish(event: dict[str, Any], *, user_id: int | None = None) -> bool:
     """Send an event to its groups now. Returns False when the layer failed."""
     layer = get_channel_layer()
@@ -156,12 +204,13 @@ async def apublish(event: dict[str, Any], *, user_id: int | None = None) -> bool
     try:
         for group in _groups_for(event, user_id):
             await layer.group_send(group, message)
-    except Exception:
-        logger.warning("Live delivery of %s failed; data is stored.", event["type"], exc_info=True)
+    except Exception:  # noqa: BLE001 - any layer error: logged by delivery_failures
+        delivery_failures.failed(event["type"])
         # Sockets of this process would silently miss this event: close them so their
         # clients reconnect and resume from the stored data.
         live.layer_failed(f"publishing {event['type']} failed")
         return False
+    delivery_failures.delivered()
     return True
 
 

@@ -3,6 +3,7 @@ process-wide turn limits."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,10 +11,12 @@ from django.conf import settings
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
 from conversations import selectors
-from conversations.codec import decode_message
+from conversations.codec import CodecError, decode_message
 from conversations.llm.providers import ModelSpec, resolve_model_name
 from conversations.models import Agent, Conversation, ConversationMessage, MessageRole
 from conversations.turns.threads import in_turn_thread
+
+logger = logging.getLogger(__name__)
 
 # Retry-After of a turn refused at capacity: turns last seconds, so a few seconds later
 # slots have freed up (or the retry lands on another worker).
@@ -87,10 +90,19 @@ def window_to_messages(rows: list[ConversationMessage]) -> list[BaseMessage]:
     without their call and calls without their results, so those are dropped
     (a call's text is kept). Calls whose arguments were not JSON
     (`invalid_tool_calls`) are sent as calls too, so they count as calls here.
+
+    A row that does not decode (written by another tool, or damaged) is left out and
+    logged: otherwise every later turn of the conversation would fail on it. The row
+    itself stays as stored.
     """
     while rows and rows[0].role != MessageRole.HUMAN:
         rows = rows[1:]
-    messages = [decode_message(row.content) for row in rows]
+    messages = []
+    for row in rows:
+        try:
+            messages.append(decode_message(row.content))
+        except CodecError as exc:
+            logger.warning("Message %s left out of the model's context: %s", row.pk, exc)
     answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
     called: set[str] = set()
     cleaned: list[BaseMessage] = []

@@ -6,6 +6,8 @@ and to the owner's user group.
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from asgiref.sync import sync_to_async
 
@@ -146,3 +148,26 @@ async def test_conversation_lifecycle_events_reach_the_user_group(user, plain_ag
     assert updated["conversation"]["title"] == "New"
     assert cleared["conversation"]["message_count"] == 0
     assert not await Conversation.objects.filter(pk=created["conversation_id"]).aexists()
+
+
+def test_an_outage_of_the_layer_is_logged_once_then_counted_then_ended(caplog):
+    from conversations.events import DeliveryFailures
+
+    failures = DeliveryFailures()
+    with caplog.at_level(logging.WARNING, logger="conversations.events"):
+        for _ in range(50):
+            try:
+                raise ConnectionError("Redis is down")
+            except ConnectionError:
+                failures.failed("message.delta")
+        failures.last_logged -= failures.SUMMARY_SECONDS  # a minute later
+        failures.failed("message.delta")
+        failures.delivered()
+        failures.delivered()  # nothing more to say
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 3, messages
+    assert messages[0].startswith("Live delivery of message.delta failed")
+    assert caplog.records[0].exc_info is not None
+    assert messages[1].startswith("Live delivery still failing: 51 events")
+    assert messages[2].startswith("Live delivery works again after")
+    assert "51 events were not delivered live" in messages[2]

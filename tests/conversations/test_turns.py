@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 
 import pytest
@@ -594,6 +595,25 @@ def test_window_to_messages_keeps_only_what_a_provider_accepts():
     assert messages[1].tool_calls[0]["id"] == "c1"
     assert messages[5].tool_calls == []  # the unanswered call is dropped, its text kept
     assert messages[7].invalid_tool_calls[0]["id"] == "c3"
+
+
+async def test_a_stored_row_that_does_not_decode_is_left_out_of_later_turns(
+    llm, conversation, caplog
+):
+    await wait_for_result(await start_turn(conversation=conversation, content="q1"), timeout=10)
+    damaged = await ConversationMessage.objects.filter(conversation=conversation).alast()
+    damaged.content = {"_type": "AIMessage", "_value": {"content": 42}}  # not a message
+    await damaged.asave(update_fields=["content"])
+    llm.reply_text(["still here"])
+    with caplog.at_level(logging.WARNING, logger="conversations.turns.config"):
+        result = await wait_for_result(
+            await start_turn(conversation=conversation, content="q2"), timeout=10
+        )
+    assert result.ai_message.status == MessageStatus.COMPLETE
+    assert [m["content"] for m in llm.requests[-1].messages[1:]] == ["q1", "q2"]
+    assert f"Message {damaged.pk} left out of the model's context" in caplog.text
+    stored = await ConversationMessage.objects.aget(pk=damaged.pk)
+    assert stored.content == {"_type": "AIMessage", "_value": {"content": 42}}  # untouched
 
 
 async def test_a_fast_stream_is_relayed_in_batches(llm, conversation):
