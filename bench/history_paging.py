@@ -106,21 +106,27 @@ def raw_variant(conversation_id: int, cursors: Cursors) -> Variant:
     import psycopg
 
     conn = psycopg.connect(database_url(), autocommit=True)
+    # The conversation as a range, ordered by (conversation, id): the form that only the
+    # (conversation_id, id) index serves (conversations/history_pages.py). With
+    # `conversation_id = %s ORDER BY id` PostgreSQL may walk the primary key instead.
     newest = (
         f"SELECT {COLUMNS} FROM conversations_conversationmessage "
-        "WHERE conversation_id = %s ORDER BY id DESC LIMIT %s"
+        "WHERE conversation_id BETWEEN %s AND %s "
+        "ORDER BY conversation_id DESC, id DESC LIMIT %s"
     )
     older = (
         f"SELECT {COLUMNS} FROM conversations_conversationmessage "
-        "WHERE conversation_id = %s AND id < %s ORDER BY id DESC LIMIT %s"
+        "WHERE conversation_id BETWEEN %s AND %s AND id < %s "
+        "ORDER BY conversation_id DESC, id DESC LIMIT %s"
     )
 
     def call(depth: str) -> None:
         before = cursors.before[depth]
+        mine = (conversation_id, conversation_id)
         if before is None:
-            rows = conn.execute(newest, (conversation_id, LIMIT + 1)).fetchall()
+            rows = conn.execute(newest, (*mine, LIMIT + 1)).fetchall()
         else:
-            rows = conn.execute(older, (conversation_id, before, LIMIT + 1)).fetchall()
+            rows = conn.execute(older, (*mine, before, LIMIT + 1)).fetchall()
         assert len(rows) >= LIMIT
 
     return Variant("raw keyset (floor)", call)

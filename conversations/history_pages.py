@@ -79,30 +79,46 @@ def message_row(row: Sequence[Any]) -> MessageRow:
 @functools.cache
 def page_sql(shape: str) -> str:
     """The statement of a page shape. Its parameters, in order: `newest` (conversation,
-    conversation, owner, limit); `before`/`after` (conversation, cursor, conversation,
-    conversation, owner, cursor, limit): see `read_page`.
+    conversation, conversation, owner, limit); `before`/`after` (conversation,
+    conversation, cursor, conversation, conversation, conversation, owner, cursor,
+    limit): see `read_page`.
+
+    The conversation is matched as the range [id, id] and the rows are ordered by
+    (conversation, id): only the `(conversation_id, id)` index returns rows in that
+    order. With `conversation_id = %s`, PostgreSQL knows the conversation is fixed,
+    orders by id alone, and may walk the primary key instead, throwing away every
+    message other conversations added since (`selectors.in_history_order`).
 
     The owner check rides along as an uncorrelated EXISTS on the conversation's
     primary key: no row comes back for someone else's conversation. `before`/`after`
-    add whether any message lies on the far side of the cursor, also an uncorrelated
-    EXISTS. PostgreSQL evaluates each once, so a page, its ownership and both of its
-    "more" flags cost one round trip.
+    add whether any message lies on the far side of the cursor: the nearest one's id, an
+    uncorrelated subquery ordered like the page (an EXISTS would lose its ORDER BY and
+    could be answered by a scan that hopes to meet a match early). PostgreSQL evaluates
+    each once, so a page, its ownership and both of its "more" flags cost one round
+    trip.
     """
     table = ConversationMessage._meta.db_table
     owners = Conversation._meta.db_table
     columns = MESSAGE_ROWS.columns()
     owned = f'EXISTS (SELECT 1 FROM "{owners}" WHERE "id" = %s AND "user_id" = %s)'
+    mine = f'"conversation_id" BETWEEN %s AND %s AND {owned}'
     if shape == NEWEST:
         return (
-            f'SELECT {columns} FROM "{table}" WHERE "conversation_id" = %s AND {owned} '
-            'ORDER BY "id" DESC LIMIT %s'
+            f'SELECT {columns} FROM "{table}" WHERE {mine} '
+            'ORDER BY "conversation_id" DESC, "id" DESC LIMIT %s'
         )
-    near, far, order = ("<", ">=", "DESC") if shape == BEFORE else (">", "<=", "ASC")
+    near, far, order, far_order = (
+        ("<", ">=", "DESC", "ASC") if shape == BEFORE else (">", "<=", "ASC", "DESC")
+    )
+    beyond = (
+        f'SELECT "far"."id" FROM "{table}" AS "far" WHERE "far"."conversation_id" '
+        f'BETWEEN %s AND %s AND "far"."id" {far} %s ORDER BY "far"."conversation_id" '
+        f'{far_order}, "far"."id" {far_order} LIMIT 1'
+    )
     return (
-        f'SELECT {columns}, EXISTS (SELECT 1 FROM "{table}" AS "far" WHERE '
-        f'"far"."conversation_id" = %s AND "far"."id" {far} %s) FROM "{table}" '
-        f'WHERE "conversation_id" = %s AND {owned} AND "id" {near} %s '
-        f'ORDER BY "id" {order} LIMIT %s'
+        f'SELECT {columns}, ({beyond}) IS NOT NULL FROM "{table}" '
+        f'WHERE {mine} AND "id" {near} %s '
+        f'ORDER BY "conversation_id" {order}, "id" {order} LIMIT %s'
     )
 
 
@@ -121,14 +137,11 @@ def read_page(
 
     No rows when the conversation is not `owner_id`'s (or has none on this page).
     """
+    mine = (conversation_id, conversation_id, conversation_id, owner_id)
     if shape == NEWEST:
-        params: Sequence[Any] = (conversation_id, conversation_id, owner_id, size + 1)
+        params: Sequence[Any] = (*mine, size + 1)
     else:
-        params = (
-            *(conversation_id, cursor),
-            *(conversation_id, conversation_id, owner_id, cursor),
-            size + 1,
-        )
+        params = (conversation_id, conversation_id, cursor, *mine, cursor, size + 1)
     alias = router.db_for_read(ConversationMessage)
     with connections[alias].cursor() as db_cursor:
         load_timestamps_in_c(db_cursor)

@@ -252,6 +252,23 @@ def messages_of(conversation: Conversation) -> QuerySet[ConversationMessage]:
     return ConversationMessage.objects.filter(conversation_id=conversation.pk)
 
 
+def in_history_order(conversation_id: int, *, newest_first: bool) -> QuerySet[ConversationMessage]:
+    """One conversation's messages in id order (newest or oldest first), read along the
+    `(conversation_id, id)` index: filter them further, then slice.
+
+    The conversation is matched as the range [id, id] and ordered by (conversation, id):
+    only that index returns rows in that order. With `conversation_id = id`, PostgreSQL
+    knows the conversation is fixed, orders by id alone, and may walk the primary key
+    instead (its estimate for a conversation holding a large share of the table),
+    throwing away every message that other conversations added since: 13-21 ms instead
+    of 0.2 behind 100,000 of them (tests/conversations/test_history_plans.py).
+    """
+    order = ("-conversation_id", "-id") if newest_first else ("conversation_id", "id")
+    return ConversationMessage.objects.filter(
+        conversation_id__gte=conversation_id, conversation_id__lte=conversation_id
+    ).order_by(*order)
+
+
 def message_page(
     *,
     conversation: Conversation,
@@ -368,9 +385,7 @@ def messages_after(
     *, conversation_id: int, after_id: int, limit: int
 ) -> QuerySet[ConversationMessage]:
     """Messages newer than `after_id`, oldest first (resume after a reconnect)."""
-    return ConversationMessage.objects.filter(
-        conversation_id=conversation_id, id__gt=after_id
-    ).order_by(*OLDEST_FIRST)[:limit]
+    return in_history_order(conversation_id, newest_first=False).filter(id__gt=after_id)[:limit]
 
 
 def history_window(
@@ -382,9 +397,9 @@ def history_window(
     really said.
     """
     return (
-        ConversationMessage.objects.filter(conversation_id=conversation_id, id__lte=up_to_id)
-        .filter(Q(status=MessageStatus.COMPLETE) | Q(status=MessageStatus.CANCELLED))
-        .order_by(*NEWEST_FIRST)[:size]
+        in_history_order(conversation_id, newest_first=True)
+        .filter(id__lte=up_to_id)
+        .filter(Q(status=MessageStatus.COMPLETE) | Q(status=MessageStatus.CANCELLED))[:size]
     )
 
 

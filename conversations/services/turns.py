@@ -39,6 +39,7 @@ from conversations.models import (
     MessageRole,
     MessageStatus,
 )
+from conversations.selectors import in_history_order
 from conversations.services.messages import build_message
 
 INTERRUPTED_ERROR = {
@@ -77,13 +78,19 @@ def _locked_conversation(conversation_id: int, turn_id: uuid.UUID) -> Conversati
 
 def existing_turn(human_message: ConversationMessage) -> TurnStart:
     """The turn that answered `human_message`: its last AI message before the next human one."""
-    replies = ConversationMessage.objects.filter(
-        conversation_id=human_message.conversation_id, id__gt=human_message.id
+    conversation_id, after = human_message.conversation_id, human_message.id
+    next_human = (
+        in_history_order(conversation_id, newest_first=False)
+        .filter(id__gt=after, role=MessageRole.HUMAN)
+        .values("id")
+        .first()
     )
-    next_human = replies.filter(role=MessageRole.HUMAN).order_by("id").values("id").first()
+    replies = in_history_order(conversation_id, newest_first=True).filter(
+        id__gt=after, role=MessageRole.AI
+    )
     if next_human:
         replies = replies.filter(id__lt=next_human["id"])
-    ai_message = replies.filter(role=MessageRole.AI).order_by("-id").first()
+    ai_message = replies.first()
     return TurnStart(
         turn_id=ai_message.turn_id if ai_message else human_message.turn_id,
         human_message=human_message,
@@ -148,7 +155,9 @@ def _begin_turn(
     now = timezone.now()
     deleted_ids: list[int] = []
     if regenerate:
-        human = locked.messages.filter(role=MessageRole.HUMAN).order_by("-id").first()
+        human = (
+            in_history_order(locked.pk, newest_first=True).filter(role=MessageRole.HUMAN).first()
+        )
         if human is None:
             raise NothingToRegenerate()
         replaced = locked.messages.filter(id__gt=human.id)

@@ -6,7 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from langchain_core.messages import AIMessage, HumanMessage
 
-from conversations import history_pages, selectors, services
+from conversations import selectors, services
 from conversations.codec import encode_message
 from conversations.errors import NotFound, ValidationFailed
 from conversations.models import Conversation, ConversationMessage
@@ -154,45 +154,6 @@ def test_page_query_count_is_constant(conversation, plain_agent, user):
             "OFFSET" in q["sql"] or "COUNT(" in q["sql"] for q in queries.captured_queries
         )
     assert counts[0] == counts[1]
-
-
-def test_history_page_uses_the_conversation_id_index(conversation, user, plain_agent):
-    if connection.vendor != "postgresql":
-        pytest.skip("query plans are checked on PostgreSQL")
-    others = Conversation.objects.bulk_create(
-        [Conversation(user=user, agent=plain_agent) for _ in range(300)]
-    )
-    # Interleaved in id order, as on a busy table: 120 of mine among 9,000 others.
-    content = encode_message(HumanMessage("x"))
-    rows = []
-    for i in range(120):
-        rows.append(ConversationMessage(conversation=conversation, user=user, content=content))
-        rows += [
-            ConversationMessage(conversation=other, user=user, content=content)
-            for other in others[(i * 75) % 300 : (i * 75) % 300 + 75]
-        ]
-    ConversationMessage.objects.bulk_create(rows, batch_size=5000)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE conversations_conversationmessage")
-    mine = list(
-        ConversationMessage.objects.filter(conversation=conversation)
-        .order_by("id")
-        .values_list("id", flat=True)
-    )
-    # The statements message_page really runs: newest, middle, oldest, and forward.
-    pk, owner = conversation.pk, user.pk
-    shapes = [
-        (history_pages.NEWEST, (pk, pk, owner, 51)),
-        (history_pages.BEFORE, (pk, mine[60], pk, pk, owner, mine[60], 51)),
-        (history_pages.BEFORE, (pk, mine[5], pk, pk, owner, mine[5], 51)),
-        (history_pages.AFTER, (pk, mine[5], pk, pk, owner, mine[5], 51)),
-    ]
-    for shape, params in shapes:
-        with connection.cursor() as cursor:
-            cursor.execute("EXPLAIN " + history_pages.page_sql(shape), params)
-            plan = "\n".join(row[0] for row in cursor.fetchall())
-        assert "msg_conversation_id" in plan, plan
-        assert "Seq Scan" not in plan, plan
 
 
 def test_user_message_page_checks_the_owner_in_the_page_query(user, other_user, conversation):
