@@ -106,27 +106,25 @@ def raw_variant(conversation_id: int, cursors: Cursors) -> Variant:
     import psycopg
 
     conn = psycopg.connect(database_url(), autocommit=True)
-    # The conversation as a range, ordered by (conversation, id): the form that only the
-    # (conversation_id, id) index serves (conversations/history_pages.py). With
-    # `conversation_id = %s ORDER BY id` PostgreSQL may walk the primary key instead.
+    # The conversation as a range and the cursor as a row comparison, ordered by
+    # (conversation, id): the form that only the (conversation_id, id) index serves
+    # (conversations/history_pages.py). With `conversation_id = %s ORDER BY id`
+    # PostgreSQL may walk the primary key instead.
     newest = (
         f"SELECT {COLUMNS} FROM conversations_conversationmessage "
-        "WHERE conversation_id BETWEEN %s AND %s "
-        "ORDER BY conversation_id DESC, id DESC LIMIT %s"
+        "WHERE conversation_id BETWEEN %(c)s AND %(c)s "
+        "ORDER BY conversation_id DESC, id DESC LIMIT %(limit)s"
     )
     older = (
         f"SELECT {COLUMNS} FROM conversations_conversationmessage "
-        "WHERE conversation_id BETWEEN %s AND %s AND id < %s "
-        "ORDER BY conversation_id DESC, id DESC LIMIT %s"
+        "WHERE conversation_id BETWEEN %(c)s AND %(c)s AND (conversation_id, id) < (%(c)s, %(id)s) "
+        "ORDER BY conversation_id DESC, id DESC LIMIT %(limit)s"
     )
 
     def call(depth: str) -> None:
         before = cursors.before[depth]
-        mine = (conversation_id, conversation_id)
-        if before is None:
-            rows = conn.execute(newest, (*mine, LIMIT + 1)).fetchall()
-        else:
-            rows = conn.execute(older, (*mine, before, LIMIT + 1)).fetchall()
+        params = {"c": conversation_id, "id": before, "limit": LIMIT + 1}
+        rows = conn.execute(newest if before is None else older, params).fetchall()
         assert len(rows) >= LIMIT
 
     return Variant("raw keyset (floor)", call)

@@ -78,16 +78,16 @@ def message_row(row: Sequence[Any]) -> MessageRow:
 
 @functools.cache
 def page_sql(shape: str) -> str:
-    """The statement of a page shape. Its parameters, in order: `newest` (conversation,
-    conversation, conversation, owner, limit); `before`/`after` (conversation,
-    conversation, cursor, conversation, conversation, conversation, owner, cursor,
-    limit): see `read_page`.
+    """The statement of a page shape, with the named parameters `conversation`, `owner`,
+    `limit` and, past a cursor, `cursor` (see `read_page`).
 
-    The conversation is matched as the range [id, id] and the rows are ordered by
-    (conversation, id): only the `(conversation_id, id)` index returns rows in that
-    order. With `conversation_id = %s`, PostgreSQL knows the conversation is fixed,
-    orders by id alone, and may walk the primary key instead, throwing away every
-    message other conversations added since (`selectors.in_history_order`).
+    The conversation is matched as the range [id, id], the cursor as a row comparison
+    on (conversation, id), and the rows are ordered by (conversation, id): only the
+    `(conversation_id, id)` index serves that. With `conversation_id = %s ... ORDER BY
+    id`, PostgreSQL knows the conversation is fixed, orders by id alone, and may walk
+    the primary key instead, throwing away every message other conversations added
+    since (`selectors.in_history_order`); with `id < %s` it may read every message
+    below the cursor and sort them.
 
     The owner check rides along as an uncorrelated EXISTS on the conversation's
     primary key: no row comes back for someone else's conversation. `before`/`after`
@@ -100,25 +100,28 @@ def page_sql(shape: str) -> str:
     table = ConversationMessage._meta.db_table
     owners = Conversation._meta.db_table
     columns = MESSAGE_ROWS.columns()
-    owned = f'EXISTS (SELECT 1 FROM "{owners}" WHERE "id" = %s AND "user_id" = %s)'
-    mine = f'"conversation_id" BETWEEN %s AND %s AND {owned}'
+    this = '"conversation_id" BETWEEN %(conversation)s AND %(conversation)s'
+    owned = (
+        f'EXISTS (SELECT 1 FROM "{owners}" WHERE "id" = %(conversation)s AND "user_id" = %(owner)s)'
+    )
     if shape == NEWEST:
         return (
-            f'SELECT {columns} FROM "{table}" WHERE {mine} '
-            'ORDER BY "conversation_id" DESC, "id" DESC LIMIT %s'
+            f'SELECT {columns} FROM "{table}" WHERE {this} AND {owned} '
+            'ORDER BY "conversation_id" DESC, "id" DESC LIMIT %(limit)s'
         )
     near, far, order, far_order = (
         ("<", ">=", "DESC", "ASC") if shape == BEFORE else (">", "<=", "ASC", "DESC")
     )
+    key = '("conversation_id", "id")'
+    cursor = "(%(conversation)s, %(cursor)s)"
     beyond = (
-        f'SELECT "far"."id" FROM "{table}" AS "far" WHERE "far"."conversation_id" '
-        f'BETWEEN %s AND %s AND "far"."id" {far} %s ORDER BY "far"."conversation_id" '
-        f'{far_order}, "far"."id" {far_order} LIMIT 1'
+        f'SELECT "id" FROM "{table}" WHERE {this} AND {key} {far} {cursor} '
+        f'ORDER BY "conversation_id" {far_order}, "id" {far_order} LIMIT 1'
     )
     return (
         f'SELECT {columns}, ({beyond}) IS NOT NULL FROM "{table}" '
-        f'WHERE {mine} AND "id" {near} %s '
-        f'ORDER BY "conversation_id" {order}, "id" {order} LIMIT %s'
+        f"WHERE {this} AND {owned} AND {key} {near} {cursor} "
+        f'ORDER BY "conversation_id" {order}, "id" {order} LIMIT %(limit)s'
     )
 
 
@@ -137,11 +140,9 @@ def read_page(
 
     No rows when the conversation is not `owner_id`'s (or has none on this page).
     """
-    mine = (conversation_id, conversation_id, conversation_id, owner_id)
-    if shape == NEWEST:
-        params: Sequence[Any] = (*mine, size + 1)
-    else:
-        params = (conversation_id, conversation_id, cursor, *mine, cursor, size + 1)
+    params = {"conversation": conversation_id, "owner": owner_id, "limit": size + 1}
+    if shape != NEWEST:
+        params["cursor"] = cursor
     alias = router.db_for_read(ConversationMessage)
     with connections[alias].cursor() as db_cursor:
         load_timestamps_in_c(db_cursor)

@@ -245,7 +245,6 @@ class MessagePage:
 
 
 NEWEST_FIRST = ("-id",)
-OLDEST_FIRST = ("id",)
 
 
 def messages_of(conversation: Conversation) -> QuerySet[ConversationMessage]:
@@ -415,8 +414,5 @@ async def amessage_count(*, conversation_id: int) -> int:
 
 async def alast_message_id(*, conversation_id: int) -> int | None:
     return await (
-        ConversationMessage.objects.filter(conversation_id=conversation_id)
-        .order_by(*NEWEST_FIRST)
-        .values_list("id", flat=True)
-        .afirst()
+        in_history_order(conversation_id, newest_first=True).values_list("id", flat=True).afirst()
     )

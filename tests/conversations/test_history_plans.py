@@ -62,7 +62,7 @@ def busy_table(conversation, user, plain_agent) -> list[int]:
     )
 
 
-def plan_of(sql: str, params: tuple = ()) -> str:
+def plan_of(sql: str, params: tuple | dict = ()) -> str:
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN ANALYZE " + sql, params)
         return "\n".join(row[0] for row in cursor.fetchall())
@@ -72,7 +72,7 @@ def rows_discarded(plan: str) -> int:
     return sum(int(n) for n in re.findall(r"Rows Removed by Filter: (\d+)", plan))
 
 
-def assert_no_primary_key_walk(sql: str, params: tuple = ()) -> None:
+def assert_no_primary_key_walk(sql: str, params: tuple | dict = ()) -> None:
     """The statement does not read the primary key in order hoping to meet its rows early
     (a primary-key read of a bounded id range, then sorted, is a cost PostgreSQL knows)."""
     plan = plan_of(sql, params)
@@ -88,12 +88,13 @@ def executed(read) -> str:
 
 
 def test_history_pages_read_only_their_conversation(busy_table, conversation, user):
-    pk, owner, mine = conversation.pk, user.pk, busy_table
+    mine = busy_table
+    page = {"conversation": conversation.pk, "owner": user.pk, "limit": 51}
     shapes = [
-        (history_pages.NEWEST, (pk, pk, pk, owner, 51)),
-        (history_pages.BEFORE, (pk, pk, mine[1500], pk, pk, pk, owner, mine[1500], 51)),
-        (history_pages.BEFORE, (pk, pk, mine[60], pk, pk, pk, owner, mine[60], 51)),
-        (history_pages.AFTER, (pk, pk, mine[-60], pk, pk, pk, owner, mine[-60], 51)),
+        (history_pages.NEWEST, page),
+        (history_pages.BEFORE, {**page, "cursor": mine[1500]}),
+        (history_pages.BEFORE, {**page, "cursor": mine[60]}),
+        (history_pages.AFTER, {**page, "cursor": mine[-60]}),
     ]
     for shape, params in shapes:
         assert_no_primary_key_walk(history_pages.page_sql(shape), params)
