@@ -102,24 +102,31 @@ class Variant:
         self.cpu: dict[str, list[float]] = {d: [] for d in DEPTHS}
 
 
-def raw_variant(conversation_id: int, cursors: Cursors) -> Variant:
+RAW_PLAIN = {
+    "newest": "WHERE conversation_id = %(c)s ORDER BY id DESC LIMIT %(limit)s",
+    "older": "WHERE conversation_id = %(c)s AND id < %(id)s ORDER BY id DESC LIMIT %(limit)s",
+}
+# The conversation as a range and the cursor as a row comparison, ordered by
+# (conversation, id): the form that only the (conversation_id, id) index serves, which
+# the selector runs (conversations/history_pages.py). The plain form above lets
+# PostgreSQL walk the primary key instead: fast on this table (the big conversation's
+# rows are spread evenly), pathological when other conversations' messages pile up
+# after a conversation's (tests/conversations/test_history_plans.py).
+RAW_INDEX_ORDER = {
+    "newest": "WHERE conversation_id BETWEEN %(c)s AND %(c)s "
+    "ORDER BY conversation_id DESC, id DESC LIMIT %(limit)s",
+    "older": "WHERE conversation_id BETWEEN %(c)s AND %(c)s "
+    "AND (conversation_id, id) < (%(c)s, %(id)s) "
+    "ORDER BY conversation_id DESC, id DESC LIMIT %(limit)s",
+}
+
+
+def raw_variant(name: str, form: dict[str, str], conversation_id: int, cursors: Cursors) -> Variant:
     import psycopg
 
     conn = psycopg.connect(database_url(), autocommit=True)
-    # The conversation as a range and the cursor as a row comparison, ordered by
-    # (conversation, id): the form that only the (conversation_id, id) index serves
-    # (conversations/history_pages.py). With `conversation_id = %s ORDER BY id`
-    # PostgreSQL may walk the primary key instead.
-    newest = (
-        f"SELECT {COLUMNS} FROM conversations_conversationmessage "
-        "WHERE conversation_id BETWEEN %(c)s AND %(c)s "
-        "ORDER BY conversation_id DESC, id DESC LIMIT %(limit)s"
-    )
-    older = (
-        f"SELECT {COLUMNS} FROM conversations_conversationmessage "
-        "WHERE conversation_id BETWEEN %(c)s AND %(c)s AND (conversation_id, id) < (%(c)s, %(id)s) "
-        "ORDER BY conversation_id DESC, id DESC LIMIT %(limit)s"
-    )
+    select = f"SELECT {COLUMNS} FROM conversations_conversationmessage "
+    newest, older = select + form["newest"], select + form["older"]
 
     def call(depth: str) -> None:
         before = cursors.before[depth]
@@ -127,7 +134,7 @@ def raw_variant(conversation_id: int, cursors: Cursors) -> Variant:
         rows = conn.execute(newest if before is None else older, params).fetchall()
         assert len(rows) >= LIMIT
 
-    return Variant("raw keyset (floor)", call)
+    return Variant(name, call)
 
 
 def selector_variant(conversation: Any, cursors: Cursors) -> Variant:
@@ -289,7 +296,10 @@ def main() -> None:
                 )
             )
             variants = [
-                raw_variant(conversation.pk, cursors),
+                raw_variant("raw keyset (floor)", RAW_PLAIN, conversation.pk, cursors),
+                raw_variant(
+                    "raw keyset, index-order form", RAW_INDEX_ORDER, conversation.pk, cursors
+                ),
                 selector_variant(conversation, cursors),
                 http_variant("REST (ASGI, in process)", asgi, requests["rest"]),
             ]
