@@ -17,6 +17,8 @@ are only written out again as JSON (`orjson_default` embeds it as is).
 from __future__ import annotations
 
 import functools
+import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -109,7 +111,8 @@ class StoredJSON:
         self.text = text
 
     def value(self) -> Any:
-        return orjson.loads(self.text)
+        # json, not orjson: orjson reads integers beyond 64 bits as floats.
+        return json.loads(self.text)
 
     def __repr__(self) -> str:
         return f"StoredJSON({self.text!r})"
@@ -122,14 +125,17 @@ def orjson_default(value: Any) -> Any:
     raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
 
 
+# 19 digits in a row: maybe an integer beyond 64 bits, which orjson reads as a float.
+_LONG_DIGIT_RUN = re.compile(r"\d{19}")
+
+
 def _json(fallback: Any, column: Any, connection: Any, value: Any) -> Any:
     if value is None:
         return None
-    try:
-        return orjson.loads(value)
-    except orjson.JSONDecodeError:
-        # What orjson refuses (integers beyond 64 bits, which jsonb can hold).
+    if _LONG_DIGIT_RUN.search(value):
+        # jsonb holds integers of any size; the field's own loader keeps them exact.
         return fallback(value, column, connection)
+    return orjson.loads(value)
 
 
 def _chain(functions: list[Any], column: Any, connection: Any, value: Any) -> Any:

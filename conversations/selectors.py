@@ -360,10 +360,12 @@ def _message_page(
         if not Conversation.objects.filter(pk=conversation_id, user_id=owner_id).exists():
             raise NotFound("Conversation not found.")
         if shape != history_pages.NEWEST:
-            far = Q(id__lte=cursor) if shape == history_pages.AFTER else Q(id__gte=cursor)
-            beyond_cursor = ConversationMessage.objects.filter(
-                far, conversation_id=conversation_id
-            ).exists()
+            # The nearest message beyond the cursor, read in order along the index (an
+            # unordered EXISTS may be answered by a scan hoping to meet one early).
+            backwards = shape == history_pages.AFTER
+            far = Q(id__lte=cursor) if backwards else Q(id__gte=cursor)
+            nearest = in_history_order(conversation_id, newest_first=backwards).filter(far)
+            beyond_cursor = nearest.values("id").first() is not None
     more = len(rows) > size
     rows = rows[:size]
     if shape == history_pages.AFTER:

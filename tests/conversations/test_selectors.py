@@ -254,3 +254,16 @@ def test_conversation_list_query_count_is_constant(user, plain_agent):
         return len(queries)
 
     assert count(2) == count(20)
+
+
+def test_page_instances_keep_integers_beyond_64_bits_exact(conversation):
+    # The page's rows are built by backend.rows.RowLoader (orjson), which would read
+    # such an integer as a float.
+    message = services.append_message(
+        conversation=conversation,
+        message=AIMessage(content="n", response_metadata={"id": 2**70 + 1, "small": 7}),
+    )
+    (row,) = selectors.message_page(conversation=conversation).results
+    stored = ConversationMessage.objects.get(pk=message.pk)
+    assert row.content == stored.content
+    assert row.content["_value"]["response_metadata"]["id"] == 2**70 + 1

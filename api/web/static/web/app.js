@@ -152,7 +152,8 @@ function startApp() {
   gql.request(Q.ME).then((data) => {
     if (!state.auth) return;
     state.auth.user = data.me;
-    saveAuth(state.auth);
+    // Keep credentials stored meanwhile (another tab signed in or out): ours are older.
+    if (loadAuth()?.token === state.auth.token) saveAuth(state.auth);
     $("#user-name").textContent = data.me.username;
   }).catch(() => {});
   loadAgents();
