@@ -239,7 +239,10 @@ SPECTACULAR_SETTINGS = {
         "MessageRole": "conversations.models.MessageRole",
         "MessageStatus": "conversations.models.MessageStatus",
     },
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.rest.schema.describe_parameter_schemas",
+    ],
 }
 
 # --- Confab: registration, limits, LLM, turns ------------------------------

@@ -26,7 +26,8 @@ ERROR_DESCRIPTIONS = {
     "406": "NOT_ACCEPTABLE: the Accept header asks for a media type this endpoint cannot send.",
     "413": "PAYLOAD_TOO_LARGE: the body exceeds the server's limit.",
     "415": "UNSUPPORTED_MEDIA_TYPE: send `Content-Type: application/json`.",
-    "429": "RATE_LIMITED: wait for the seconds in `Retry-After`.",
+    "429": "RATE_LIMITED: a rate limit of this user (or address) is spent for the current "
+    "window; `Retry-After` says when the window ends. Refused requests count too.",
     "503": "SERVICE_UNAVAILABLE (the database or cache is unreachable) or, on the endpoints "
     "that start a turn, TURN_CAPACITY_REACHED (this server runs as many turns as it can; "
     "nothing was stored): retry after the seconds in `Retry-After`.",
@@ -34,7 +35,7 @@ ERROR_DESCRIPTIONS = {
 RETRY_AFTER_HEADER = {
     "Retry-After": {
         "schema": {"type": "integer"},
-        "description": "Seconds to wait before retrying.",
+        "description": "Seconds to wait before retrying (whole seconds, rounded up).",
     }
 }
 
@@ -111,3 +112,18 @@ class ConfabAutoSchema(AutoSchema):
         if "{" in self.path:
             codes.append("404")
         return codes
+
+
+def describe_parameter_schemas(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: copy each parameter's description into its
+    schema, where openapi-python-client reads the docstring of the SDK's argument."""
+    for path in result.get("paths", {}).values():
+        for operation in path.values():
+            if not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters", []):
+                if "description" in parameter and "schema" in parameter:
+                    parameter["schema"].setdefault("description", parameter["description"])
+    return result

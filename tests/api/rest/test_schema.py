@@ -102,3 +102,11 @@ def test_component_names_are_clean(schema):
     assert "format" not in {
         p["name"] for _, _, op in operations(schema).values() for p in op.get("parameters", [])
     }
+
+
+def test_parameter_descriptions_reach_the_sdk(schema):
+    # openapi-python-client documents an SDK argument from the parameter's schema.
+    history = operations(schema)["messages_list"][2]
+    described = {p["name"]: p["schema"].get("description") for p in history["parameters"]}
+    assert described["before"] == "Messages older than this id (`older_cursor`)."
+    assert described["limit"].startswith("Page size")
