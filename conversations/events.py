@@ -35,6 +35,7 @@ from django.db import transaction
 from conversations import live
 
 if TYPE_CHECKING:
+    from conversations.history_pages import MessageRow
     from conversations.models import Conversation, ConversationMessage
 
 logger = logging.getLogger(__name__)
@@ -67,8 +68,9 @@ def _iso(value: Any) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def message_payload(message: ConversationMessage) -> dict[str, Any]:
-    """The message shape of every surface (REST, events, SSE, websocket)."""
+def message_payload(message: ConversationMessage | MessageRow) -> dict[str, Any]:
+    """The message shape of every surface (REST, events, SSE, websocket). A `MessageRow`
+    (a history page read for JSON output) gives the same shape, its JSON columns as text."""
     return {
         "id": message.id,
         "conversation": message.conversation_id,
