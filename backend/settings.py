@@ -110,7 +110,20 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default serves several devices at once: concurrent writers wait
+    # for each other instead of failing with "database is locked". WAL lets readers
+    # run beside the one writer; IMMEDIATE takes the write lock when a transaction
+    # begins, so two transactions never deadlock upgrading a read lock (where the
+    # busy timeout cannot help); the timeout is how long a writer waits its turn.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env_float("SQLITE_BUSY_TIMEOUT", 20.0),
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Fail fast while PostgreSQL is down instead of hanging the request.
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
         "DB_CONNECT_TIMEOUT", 3

@@ -1,8 +1,8 @@
 """Live Confab servers for end-to-end tests: real uvicorn processes on 127.0.0.1.
 
 `confab_server` starts one process, `live_server_factory` any number (scale-out
-tests), each on a random port against the test database (PostgreSQL: the
-servers must see what the test commits, so these tests use
+tests), each on a random port against the test database (PostgreSQL, or the
+SQLite test file: the servers must see what the test commits, so these tests use
 `transactional_db`) and the same Redis namespace, with the fake OpenAI
 server as provider.
 """
@@ -35,8 +35,9 @@ def free_port() -> int:
 
 def database_url() -> str:
     settings = connection.settings_dict
-    if connection.vendor != "postgresql":
-        pytest.skip("live-server tests need PostgreSQL (set DATABASE_URL; make test does)")
+    if connection.vendor == "sqlite":
+        # The test database is a file (tests/settings.py): the servers open it too.
+        return f"sqlite:///{settings['NAME']}"
     user = settings.get("USER") or "postgres"
     host = settings.get("HOST") or "127.0.0.1"
     port = settings.get("PORT") or 5432

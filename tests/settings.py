@@ -26,6 +26,16 @@ if REDIS_URL:  # noqa: F405
     # Each test run gets its own channel-layer and cache namespace.
     CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = CONFAB_REDIS_TEST_PREFIX  # noqa: F405
     CACHES["default"]["KEY_PREFIX"] = CONFAB_REDIS_TEST_PREFIX  # noqa: F405
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A test database in a file, not Django's shared-cache memory database: its
+    # tables answer "table is locked" at once, ignoring the busy timeout that makes
+    # concurrent writers wait, and live test servers (other processes) cannot open it.
+    # One file per test process, so runs in several checkouts or shells never meet.
+    _test_db_dir = BASE_DIR / "build" / "test-db"  # noqa: F405
+    _test_db_dir.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": str(_test_db_dir / f"confab-{os.getpid()}.sqlite3"),
+    }
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 CONFAB_WS_ALLOWED_ORIGINS = ["*"]
 CONFAB_REGISTRATION_OPEN = True
