@@ -65,6 +65,27 @@ class RowLoader(Generic[ModelT]):
         instance._state.db = alias
         return instance
 
+    def convert_scalars(self, alias: str, values: list[Any]) -> None:
+        """Run the converters of every column but the JSON ones on `values` (in place):
+        what a row keeps of the database's own types must read the same on every
+        backend (SQLite, for one, returns naive timestamps that the backend's converter
+        makes aware)."""
+        for index, convert in self._scalar_converters(alias):
+            values[index] = convert(values[index])
+
+    @functools.cache  # noqa: B019 - one loader per model, kept for the process's life
+    def _scalar_converters(self, alias: str) -> tuple[tuple[int, Converter], ...]:
+        json_columns = {
+            index
+            for index, field in enumerate(self.model._meta.concrete_fields)
+            if isinstance(field, JSONField)
+        }
+        return tuple(
+            (index, convert)
+            for index, convert in self._converters(alias)
+            if index not in json_columns
+        )
+
     @functools.cache  # noqa: B019 - one loader per model, kept for the process's life
     def _converters(self, alias: str) -> tuple[tuple[int, Converter], ...]:
         """(column index, converter) for the columns that need one. They depend on the

@@ -64,7 +64,8 @@ def user_group(user_id: int) -> str:
     return f"confab.user.{user_id}"
 
 
-def _iso(value: Any) -> str | None:
+def iso_timestamp(value: Any) -> str | None:
+    """A timestamp as every surface writes it: ISO 8601 in UTC with a `Z` (as DRF does)."""
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
@@ -83,8 +84,8 @@ def message_payload(message: ConversationMessage | MessageRow) -> dict[str, Any]
         "model": message.model,
         "usage": message.usage,
         "error": message.error,
-        "created_at": _iso(message.created_at),
-        "updated_at": _iso(message.updated_at),
+        "created_at": iso_timestamp(message.created_at),
+        "updated_at": iso_timestamp(message.updated_at),
     }
 
 
@@ -96,12 +97,12 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
         "agent": conversation.agent.slug if conversation.agent_id else None,
         "context": conversation.context,
         "archived": conversation.archived_at is not None,
-        "archived_at": _iso(conversation.archived_at),
-        "last_message_at": _iso(conversation.last_message_at),
+        "archived_at": iso_timestamp(conversation.archived_at),
+        "last_message_at": iso_timestamp(conversation.last_message_at),
         "message_count": conversation.message_count,
         "active_turn_id": str(conversation.active_turn_id) if conversation.active_turn_id else None,
-        "created_at": _iso(conversation.created_at),
-        "updated_at": _iso(conversation.updated_at),
+        "created_at": iso_timestamp(conversation.created_at),
+        "updated_at": iso_timestamp(conversation.updated_at),
     }
 
 

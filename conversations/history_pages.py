@@ -67,9 +67,11 @@ _JSON_COLUMNS = tuple(
 )
 
 
-def message_row(row: Sequence[Any]) -> MessageRow:
-    """The `MessageRow` of a row whose first columns are `MESSAGE_ROWS.columns()`."""
+def message_row(alias: str, row: Sequence[Any]) -> MessageRow:
+    """The `MessageRow` of a row whose first columns are `MESSAGE_ROWS.columns()`, read
+    from database `alias`."""
     values = list(row[: MESSAGE_ROWS.width])
+    MESSAGE_ROWS.convert_scalars(alias, values)
     for index in _JSON_COLUMNS:
         if isinstance(values[index], str):
             values[index] = StoredJSON(values[index])
@@ -149,7 +151,7 @@ def read_page(
         db_cursor.execute(page_sql(shape), params)
         rows = db_cursor.fetchall()
     if as_rows:
-        messages: list[Any] = [message_row(row) for row in rows]
+        messages: list[Any] = [message_row(alias, row) for row in rows]
     else:
         messages = [MESSAGE_ROWS.instance(alias, row) for row in rows]
     beyond_cursor = bool(rows[0][-1]) if rows and shape != NEWEST else False

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from api.graphql.extensions import EXTENSIONS
@@ -13,6 +15,7 @@ from api.graphql.mutations import Mutation
 from api.graphql.queries import Query
 from api.graphql.subscriptions import Subscription
 from conversations.errors import ApplicationError
+from conversations.events import iso_timestamp
 
 logger = logging.getLogger("api.graphql")
 
@@ -31,9 +34,19 @@ class ConfabSchema(strawberry.Schema):
             logger.error("GraphQL resolver failed: %s", error.path, exc_info=original)
 
 
+# Timestamps read as on REST and in events (`...Z`, not `+00:00`): one format a client
+# parses whatever surface it reads.
+DateTime = strawberry.scalar(
+    name="DateTime",
+    description="Date with time (ISO 8601, UTC, ending in Z).",
+    serialize=iso_timestamp,
+    parse_value=datetime.fromisoformat,
+)
+
 schema = ConfabSchema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
     extensions=EXTENSIONS,
+    config=StrawberryConfig(scalar_map={datetime: DateTime}),
 )
