@@ -9,6 +9,7 @@ moved on.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -314,31 +315,36 @@ class TurnTick:
 
 
 def _save_partial_texts(saves: list[TurnTick], now: Any) -> None:
-    """One UPDATE for many partial texts. On PostgreSQL the values travel as arrays
-    (`unnest`): Django's `bulk_update` builds a CASE expression per row, and compiling
-    it for hundreds of rows cost more CPU than the writes it replaced."""
-    if connection.vendor != "postgresql":
-        for tick in saves:
-            ConversationMessage.objects.filter(
-                pk=tick.message_id, turn_id=tick.turn_id, status=MessageStatus.STREAMING
-            ).update(text=tick.text, updated_at=now)
-        return
+    """One UPDATE for many partial texts, the values travelling as arrays: `unnest` on
+    PostgreSQL, a JSON array through `json_each` on SQLite. Django's `bulk_update`
+    builds a CASE expression per row, and compiling it for hundreds of rows cost more
+    CPU than the writes it replaced."""
     table = connection.ops.quote_name(ConversationMessage._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
+    if connection.vendor == "postgresql":
+        sql = f"""
             UPDATE {table} AS m SET "text" = v.text, "updated_at" = %s
               FROM unnest(%s::bigint[], %s::uuid[], %s::text[]) AS v(id, turn_id, text)
              WHERE m.id = v.id AND m.turn_id = v.turn_id AND m.status = %s
-            """,
-            [
-                now,
-                [tick.message_id for tick in saves],
-                [tick.turn_id for tick in saves],
-                [tick.text for tick in saves],
-                MessageStatus.STREAMING,
-            ],
-        )
+            """
+        values = [
+            [tick.message_id for tick in saves],
+            [tick.turn_id for tick in saves],
+            [tick.text for tick in saves],
+        ]
+    else:
+        # SQLite keeps a UUID as its 32 hex digits (Django's UUIDField).
+        sql = f"""
+            UPDATE {table} AS m SET "text" = v.text, "updated_at" = %s
+              FROM (SELECT json_extract(value, '$[0]') AS id,
+                           json_extract(value, '$[1]') AS turn_id,
+                           json_extract(value, '$[2]') AS text
+                      FROM json_each(%s)) AS v
+             WHERE m.id = v.id AND m.turn_id = v.turn_id AND m.status = %s
+            """
+        values = [json.dumps([[t.message_id, t.turn_id.hex, t.text] for t in saves])]
+    with connection.cursor() as cursor:
+        stamp = connection.ops.adapt_datetimefield_value(now)
+        cursor.execute(sql, [stamp, *values, MessageStatus.STREAMING])
 
 
 def tick_turns(*, ticks: list[TurnTick]) -> dict[uuid.UUID, str]:
