@@ -22,8 +22,9 @@ from langchain_core.messages import HumanMessage
 from conversations import history_pages, selectors
 from conversations.codec import encode_message
 from conversations.models import Conversation, ConversationMessage, MessageRole
+from tests.support.requirements import needs_postgres
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, needs_postgres("checking PostgreSQL's query plans (EXPLAIN)")]
 
 MINE = 3_000
 INTERLEAVED_OTHERS = 7_000
@@ -33,8 +34,6 @@ BLOCK_AFTER = 6_000  # another conversation's messages, all newer than mine
 @pytest.fixture
 def busy_table(conversation, user, plain_agent) -> list[int]:
     """My conversation's message ids, on a table shaped as above (analyzed)."""
-    if connection.vendor != "postgresql":
-        pytest.skip("query plans are checked on PostgreSQL")
     others = Conversation.objects.bulk_create(
         [Conversation(user=user, agent=plain_agent) for _ in range(71)]
     )

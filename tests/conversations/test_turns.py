@@ -13,7 +13,7 @@ import time
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connection, connections
+from django.db import connection
 from langchain_core.messages import AIMessage, HumanMessage
 
 from conversations import services
@@ -29,6 +29,7 @@ from tests.conversations.turnkit import (
     in_other_connection,
     turn_cleanup,  # noqa: F401 - autouse fixture
 )
+from tests.support.requirements import database_pool
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -64,9 +65,11 @@ async def test_human_message_is_committed_before_the_provider_is_called(llm, con
     assert handle.task is not None and not handle.task.done()
 
     def read_from_another_session():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()" if connection.vendor == "postgresql" else "1")
-            session = cursor.fetchone()[0]
+        session = None  # SQLite: a connection per thread, and this runs in another thread
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                session = cursor.fetchone()[0]
         return (
             session,
             [(row.role, row.text, row.status) for row in rows(conversation.pk)],
@@ -484,9 +487,7 @@ async def test_history_window_is_bounded_and_turn_sql_does_not_grow(
 async def test_turns_give_their_connections_back_to_the_pool(llm, user, plain_agent):
     # The engine's database work runs in its thread pool (turns/threads.py); each
     # service call returns its connection, so finished turns hold none.
-    pool = connections["default"].pool
-    if pool is None:
-        pytest.skip("needs PostgreSQL with DB_POOL (the default)")
+    pool = database_pool()
 
     def checked_out() -> int:
         stats = pool.get_stats()

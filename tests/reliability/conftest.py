@@ -15,6 +15,7 @@ import pytest
 from django.db import connection, connections
 
 from tests.live import free_port
+from tests.support.requirements import POSTGRES_HINT, on_postgres
 
 
 class PostgresCluster:
@@ -79,6 +80,8 @@ def postgres(transactional_db) -> Iterator[PostgresCluster]:
     dropped after the test (before the test database is flushed)."""
     if os.environ.get("CONFAB_SKIP_PG_RESTART", "") not in ("", "0"):
         pytest.skip("CONFAB_SKIP_PG_RESTART is set (other runs share this cluster)")
+    if not on_postgres():
+        pytest.skip(f"restarting PostgreSQL needs PostgreSQL: {POSTGRES_HINT}")
     cluster = local_cluster()
     if cluster is None:
         pytest.skip("needs a local PostgreSQL cluster controlled by pg_ctlcluster, as root")

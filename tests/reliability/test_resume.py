@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 
 import pytest
@@ -25,12 +24,11 @@ from tests.reliability.helpers import (
     recv_json,
     wait_idle,
 )
+from tests.support.requirements import needs_redis
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not os.environ.get("REDIS_URL"), reason="two processes need a shared Redis (REDIS_URL)"
-    ),
+    needs_redis("resuming on another process"),
 ]
 
 WORDS = [f"w{i:03d} " for i in range(120)]

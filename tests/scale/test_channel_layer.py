@@ -6,11 +6,10 @@ import asyncio
 import os
 import uuid
 
-import pytest
-
 from backend.channel_layers import PipelinedPubSubChannelLayer
+from tests.support.requirements import needs_redis
 
-pytestmark = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL")
+pytestmark = needs_redis("the Redis channel layer")
 
 
 async def test_concurrent_senders_deliver_everything_in_order():

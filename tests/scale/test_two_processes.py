@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from typing import Any
 
@@ -26,13 +25,11 @@ from asgiref.sync import sync_to_async
 from django.core.management import call_command
 
 from conversations.models import Conversation, ConversationMessage, MessageStatus
+from tests.support.requirements import needs_redis
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not os.environ.get("REDIS_URL"),
-        reason="scale-out needs a shared channel layer: set REDIS_URL (make test does)",
-    ),
+    needs_redis("scale-out (events between processes)"),
 ]
 
 DELTAS = [f"chunk{i:02d} " for i in range(24)]

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from django.conf import settings
 from gql import Client, GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
 
 from conversations.models import ConversationMessage
+from tests.support.requirements import needs_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,7 +27,7 @@ mutation($id: ID!) { sendMessage(conversationId: $id, content: "Hi") { aiMessage
 """
 
 
-@pytest.mark.skipif(not settings.REDIS_URL, reason="needs the Redis channel layer (REDIS_URL)")
+@needs_redis("a subscription on one process following a turn on another")
 async def test_subscription_on_one_process_streams_a_turn_run_on_another(
     live_server_factory, llm, token, conversation
 ):

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connections
 
 from conversations.services import create_conversation
 from tests.api.rest.conftest import bearer, parse_sse
+from tests.support.requirements import database_pool
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,13 +18,12 @@ SSE = {"Accept": "text/event-stream"}
 
 
 def checked_out() -> int:
-    stats = connections["default"].pool.get_stats()
+    stats = database_pool().get_stats()
     return stats["pool_size"] - stats["pool_available"]
 
 
 async def test_streaming_turns_do_not_pin_a_connection_each(asgi, llm, token, user, plain_agent):
-    if connections["default"].pool is None:
-        pytest.skip("needs PostgreSQL with DB_POOL (the default)")
+    database_pool()
     conversations = [
         await sync_to_async(create_conversation)(user=user, agent=plain_agent)
         for _ in range(STREAMS)
@@ -60,8 +59,7 @@ async def test_requests_return_their_connection_and_start_without_a_database_hop
 
     from backend.asgi import skip_request_started_database_hop
 
-    if connections["default"].pool is None:
-        pytest.skip("needs PostgreSQL with DB_POOL (the default)")
+    database_pool()
     # backend.asgi did this at import; Django's test client reconnects the receivers
     # after each of its requests, so do it again here.
     skip_request_started_database_hop()

@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from django.conf import settings
 
 from conversations.models import Conversation
 from tests.api.rest.conftest import bearer, parse_sse
+from tests.support.requirements import needs_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,7 +46,7 @@ def test_sse_is_streamed_live(live_server_factory, llm, token, conversation):
     assert completed - first_delta > 0.6
 
 
-@pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis shared by the workers")
+@needs_redis("a retry landing on another worker")
 def test_retry_on_another_worker_is_the_same_turn(
     live_server_factory, seed_agents, llm, token, conversation
 ):

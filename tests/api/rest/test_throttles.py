@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 from rest_framework.test import APIRequestFactory
@@ -13,6 +12,7 @@ from rest_framework.test import APIRequestFactory
 from api.rest.throttles import UserThrottle
 from backend.cache import SharedPoolRedisCache, count_hit
 from tests.api.rest.test_auth import with_rates
+from tests.support.requirements import needs_redis
 
 
 def request_of(user):
@@ -49,10 +49,10 @@ def test_users_have_separate_windows(user, other_user, settings):
     assert UserThrottle().allow_request(request_of(other_user), None) is True
 
 
+@needs_redis("the Redis counter (INCR + EXPIRE NX)")
 def test_redis_counts_in_one_expiring_key():
     cache = caches["default"]
-    if not isinstance(cache, SharedPoolRedisCache):
-        pytest.fail("CI runs the REST tests on Redis (REDIS_URL)")
+    assert isinstance(cache, SharedPoolRedisCache)
     key = f"count-hit-{time.monotonic_ns()}"
     assert [count_hit(cache, key, 30)[0] for _ in range(3)] == [1, 2, 3]
     _, left = count_hit(cache, key, 30)

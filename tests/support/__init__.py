@@ -1,0 +1,1 @@
+"""What tests share: helpers, fake servers and requirement marks (one place for each)."""
