@@ -3,6 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+PORT ?= 8000
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: install run test lint format openapi check-openapi schema check-schema contracts \
@@ -16,11 +17,11 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
-## run: migrate, print a demo token, serve on http://127.0.0.1:8000 (SQLite + demo model by default)
+## run: migrate, print a demo token, serve on http://127.0.0.1:$(PORT) (SQLite + demo model by default)
 run: install
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
-	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py ensure_demo_user
-	DEBUG=$${DEBUG:-1} $(BIN)/uvicorn backend.asgi:application --host 127.0.0.1 --port 8000 \
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py ensure_demo_user --port $(PORT)
+	DEBUG=$${DEBUG:-1} $(BIN)/uvicorn backend.asgi:application --host 127.0.0.1 --port $(PORT) \
 		--ws-per-message-deflate false
 
 ## test: the whole suite (PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set)

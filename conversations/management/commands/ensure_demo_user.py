@@ -9,8 +9,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--username", default="demo")
         parser.add_argument("--password", default="demo-password")
+        parser.add_argument("--port", default="8000", help="The port `make run` serves on.")
 
-    def handle(self, *args, username, password, **options):
+    def handle(self, *args, username, password, port, **options):
         user, created = get_user_model().objects.get_or_create(username=username)
         if created:
             user.set_password(password)
@@ -21,5 +22,5 @@ class Command(BaseCommand):
         _, token = Token.objects.create(user=user, name="make-run")
         self.stdout.write(
             f"Demo user: {username} / {password}\nBearer token: {token}\n"
-            f"Try: curl -H 'Authorization: Bearer {token}' http://127.0.0.1:8000/api/v1/auth/me/"
+            f"Try: curl -H 'Authorization: Bearer {token}' http://127.0.0.1:{port}/api/v1/auth/me/"
         )
