@@ -7,5 +7,5 @@ class ApiConfig(AppConfig):
     verbose_name = "API access"
 
     def ready(self) -> None:
-        # Registers the deploy check for the middleware in backend.middleware.
-        import backend.middleware  # noqa: F401
+        # Registers the deploy check for the middleware in core.middleware.
+        import core.middleware  # noqa: F401

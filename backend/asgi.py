@@ -16,8 +16,8 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from accounts.authentication import TokenAuthMiddleware  # noqa: E402
 from api import log_redaction  # noqa: E402
-from api.auth import TokenAuthMiddleware  # noqa: E402
 from api.middleware import ServiceUnavailableWebsocketMiddleware  # noqa: E402
 from backend.routing import websocket_urlpatterns  # noqa: E402
 from conversations.live import watch_layer  # noqa: E402

@@ -64,24 +64,25 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "channels",
     "strawberry_django",
+    "accounts",
     "conversations",
     "api",
 ]
 
-# backend.middleware: Django's own middleware, with their hooks run on the event
+# core.middleware: Django's own middleware, with their hooks run on the event
 # loop under ASGI instead of one thread hop each (see that module).
 MIDDLEWARE = [
-    "backend.middleware.SecurityMiddleware",
+    "core.middleware.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "backend.middleware.SessionMiddleware",
-    "backend.middleware.CommonMiddleware",
-    "backend.middleware.CsrfViewMiddleware",
-    "backend.middleware.AuthenticationMiddleware",
-    "backend.middleware.MessageMiddleware",
-    "backend.middleware.XFrameOptionsMiddleware",
+    "core.middleware.SessionMiddleware",
+    "core.middleware.CommonMiddleware",
+    "core.middleware.CsrfViewMiddleware",
+    "core.middleware.AuthenticationMiddleware",
+    "core.middleware.MessageMiddleware",
+    "core.middleware.XFrameOptionsMiddleware",
     "api.middleware.DatabaseUnavailableMiddleware",
 ]
-# Django's checks want its own middleware paths; backend.middleware checks the same
+# Django's checks want its own middleware paths; core.middleware checks the same
 # things for its subclasses (security.W001-W003 are still reported when missing).
 SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "security.W003"]
 
@@ -156,7 +157,7 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": {
-                "pipelined": "backend.channel_layers.PipelinedPubSubChannelLayer",
+                "pipelined": "core.channel_layers.PipelinedPubSubChannelLayer",
                 "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
                 "core": "channels_redis.core.RedisChannelLayer",
             }[CHANNEL_LAYER_BACKEND],
@@ -171,7 +172,7 @@ if REDIS_URL:
     CACHES = {
         "default": {
             # One connection pool per process (Django's makes one per request under ASGI).
-            "BACKEND": "backend.cache.SharedPoolRedisCache",
+            "BACKEND": "core.cache.SharedPoolRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.environ.get("CONFAB_REDIS_PREFIX", "confab"),
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
@@ -211,7 +212,7 @@ if not DEBUG:
 # --- REST ------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "api.auth.BearerTokenAuthentication",
+        "accounts.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -238,7 +239,7 @@ REST_KNOX = {
     "TOKEN_LIMIT_PER_USER": env_int("CONFAB_TOKEN_LIMIT_PER_USER", 50),
     "AUTH_HEADER_PREFIX": "Bearer",
 }
-KNOX_TOKEN_MODEL = "api.AccessToken"
+KNOX_TOKEN_MODEL = "accounts.AccessToken"
 # knox's own migrations would create its unused default token table.
 MIGRATION_MODULES = {"knox": None}
 

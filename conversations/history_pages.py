@@ -7,14 +7,14 @@ pure-Python timestamp loader, `json.loads` per JSON column and `Model.__init__` 
 row. Here the statement of each page shape is built once from the model's
 metadata and runs through Django's cursor (query logging and execute wrappers
 still see it); on PostgreSQL, timestamps are parsed by psycopg's C loader; rows
-become instances through `backend.rows.RowLoader`.
+become instances through `core.rows.RowLoader`.
 
 `conversations.selectors.message_page` and `user_message_page` are the public
 entry points: they parse the user's cursor and limit and pick the shape.
 
 A page that is only written out as JSON (REST) can ask for `MessageRow`s instead
 of instances: the columns as they come, JSON columns kept as the database's text
-(`backend.rows.StoredJSON`), so no message's content is parsed and serialized again.
+(`core.rows.StoredJSON`), so no message's content is parsed and serialized again.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from uuid import UUID
 from django.db import connections, router
 from django.db.models import JSONField
 
-from backend.rows import RowLoader, StoredJSON, load_timestamps_in_c
 from conversations.models import Conversation, ConversationMessage
+from core.rows import RowLoader, StoredJSON, load_timestamps_in_c
 
 NEWEST = "newest"
 BEFORE = "before"

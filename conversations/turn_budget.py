@@ -9,7 +9,7 @@ and the chat websocket (conversations/consumers.py) all call this module.
   setting applies at once; no rate means no limit.
 - Turns are counted per user in fixed windows of the rate's period, in one
   atomic counter of the default cache, `rate_turns_user-<id>`
-  (`backend.cache.count_hit`, the counter of the REST throttles): simultaneous
+  (`core.cache.count_hit`, the counter of the REST throttles): simultaneous
   starts from many devices are each counted. A window starts at its first turn;
   around the moment one ends and the next begins, up to twice the rate may start.
 - Anonymous callers are not counted (no surface starts a turn for them).
@@ -30,8 +30,8 @@ from django.conf import settings
 from django.core.cache import caches
 from redis.exceptions import RedisError
 
-from backend.cache import count_hit
 from conversations.errors import RateLimited
+from core.cache import count_hit
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""backend.middleware: Django's middleware without thread hops under ASGI, same behaviour."""
+"""core.middleware: Django's middleware without thread hops under ASGI, same behaviour."""
 
 import re
 from collections import Counter
@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.checks.security import base as security_checks
 from django.core.checks.security import csrf as csrf_checks
 
-from backend.middleware import check_security_middleware
+from core.middleware import check_security_middleware
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -2,7 +2,7 @@
 
 Authentication, in this order: the `connection_init` payload
 `{"authorization": "Bearer <token>"}` if given, else the handshake's
-`Authorization` header or `?token=` (api.auth.TokenAuthMiddleware). Without a
+`Authorization` header or `?token=` (accounts.authentication.TokenAuthMiddleware). Without a
 valid token the connection is refused at `connection_init` (graphql-transport-ws:
 close 4403 Forbidden; graphql-ws: `connection_error`). Browser pages must come
 from CONFAB_WS_ALLOWED_ORIGINS (or the same origin). At most
@@ -34,7 +34,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
-from api.auth import authenticate_token
+from accounts.authentication import authenticate_token
 from api.graphql.context import GraphQLContext
 from api.graphql.limits import (
     decode_json,

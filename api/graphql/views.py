@@ -23,7 +23,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from strawberry.django.views import AsyncGraphQLView
 from strawberry.http import GraphQLRequestData
 
-from api.auth import BearerTokenAuthentication
+from accounts.authentication import BearerTokenAuthentication
 from api.graphql.context import GraphQLContext
 from api.graphql.limits import (
     DOCUMENT_TOO_LARGE,

@@ -9,7 +9,7 @@ import orjson
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.utils.encoders import JSONEncoder
 
-from backend.rows import StoredJSON, orjson_default
+from core.rows import StoredJSON, orjson_default
 
 # Types whose JSON DRF writes its own way (e.g. datetimes ending in "Z"): orjson
 # hands them back, and DRF renders the body.

@@ -41,9 +41,9 @@ RETRY_AFTER_HEADER = {
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
-    """`api.auth.BearerTokenAuthentication` as an HTTP bearer scheme."""
+    """`accounts.authentication.BearerTokenAuthentication` as an HTTP bearer scheme."""
 
-    target_class = "api.auth.BearerTokenAuthentication"
+    target_class = "accounts.authentication.BearerTokenAuthentication"
     name = "bearerAuth"
     # Above drf-spectacular's own knox extension, which matches the base class.
     priority = 1

@@ -30,9 +30,9 @@ from django.core.cache import caches
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
-from backend.cache import count_hit
 from conversations import turn_budget
 from conversations.errors import ServiceUnavailable
+from core.cache import count_hit
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def cache_unavailable(scope: str, exc: BaseException) -> bool:
 
 class ConfabThrottle(SimpleRateThrottle):
     """A scoped rate from settings, read per request, counted in fixed windows: one
-    atomic cache round trip per request (`backend.cache.count_hit`), whatever the rate.
+    atomic cache round trip per request (`core.cache.count_hit`), whatever the rate.
 
     DRF's sliding log reads, unpickles, appends to and writes back the time of every
     request in the window (up to the rate's size) on each request, and concurrent

@@ -19,7 +19,7 @@ from django.urls import path
 from django.utils import timezone
 from knox.models import get_token_model
 
-from api.auth import TokenAuthMiddleware
+from accounts.authentication import TokenAuthMiddleware
 from conversations.consumers import AgentChatConsumer
 from conversations.models import Conversation, ConversationMessage, MessageStatus
 from conversations.services import create_conversation

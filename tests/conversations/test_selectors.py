@@ -257,7 +257,7 @@ def test_conversation_list_query_count_is_constant(user, plain_agent):
 
 
 def test_page_instances_keep_integers_beyond_64_bits_exact(conversation):
-    # The page's rows are built by backend.rows.RowLoader (orjson), which would read
+    # The page's rows are built by core.rows.RowLoader (orjson), which would read
     # such an integer as a float.
     message = services.append_message(
         conversation=conversation,

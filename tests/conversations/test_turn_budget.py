@@ -108,7 +108,7 @@ def test_an_unreachable_cache_lets_turns_through(settings, caplog):
     # to show what happens while it is unreachable.
     caches = copy.deepcopy(settings.CACHES)
     caches["default"] = {
-        "BACKEND": "backend.cache.SharedPoolRedisCache",
+        "BACKEND": "core.cache.SharedPoolRedisCache",
         "LOCATION": "redis://127.0.0.1:1/0",
         "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
     }

@@ -93,8 +93,8 @@ def test_production_settings_are_closed_by_default():
     assert shown["ws_origins"] == ["https://chat.example.com"]
     assert shown["sql_log_level"] == "INFO"  # SQL (and its parameters) is not logged
     assert shown["engine"] == "django.db.backends.postgresql" and shown["connect_timeout"] == 3
-    assert shown["layer"] == "backend.channel_layers.PipelinedPubSubChannelLayer"
-    assert shown["cache"] == "backend.cache.SharedPoolRedisCache"
+    assert shown["layer"] == "core.channel_layers.PipelinedPubSubChannelLayer"
+    assert shown["cache"] == "core.cache.SharedPoolRedisCache"
     assert shown["provider"] == "openai"
 
 

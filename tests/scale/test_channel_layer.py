@@ -1,4 +1,4 @@
-"""backend.channel_layers.PipelinedPubSubChannelLayer: nothing lost, order kept per sender."""
+"""core.channel_layers.PipelinedPubSubChannelLayer: nothing lost, order kept per sender."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import os
 import uuid
 
-from backend.channel_layers import PipelinedPubSubChannelLayer
+from core.channel_layers import PipelinedPubSubChannelLayer
 from tests.support.requirements import needs_redis
 
 pytestmark = needs_redis("the Redis channel layer")

@@ -10,7 +10,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api import accounts
+from accounts import services as accounts
 from api.rest.serializers import (
     ErrorSerializer,
     RegisterSerializer,

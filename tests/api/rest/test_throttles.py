@@ -10,7 +10,7 @@ from django.core.cache.backends.locmem import LocMemCache
 from rest_framework.test import APIRequestFactory
 
 from api.rest.throttles import UserThrottle
-from backend.cache import SharedPoolRedisCache, count_hit
+from core.cache import SharedPoolRedisCache, count_hit
 from tests.api.rest.test_auth import with_rates
 from tests.support.requirements import needs_redis
 

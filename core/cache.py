@@ -8,7 +8,7 @@ its throttle check, and never reused it. Measured in bench/history_paging.py
 and bench/rest_throughput.py (see bench/BENCHMARKS.md). redis-py pools are
 thread-safe, so one pool per server and process serves every context.
 
-Use: `CACHES["default"]["BACKEND"] = "backend.cache.SharedPoolRedisCache"`.
+Use: `CACHES["default"]["BACKEND"] = "core.cache.SharedPoolRedisCache"`.
 
 `count_hit` is the rate limiters' counter: one atomic round trip on this backend.
 """

@@ -12,6 +12,9 @@ class AccessToken(AbstractAuthToken):
     class Meta:
         swappable = "KNOX_TOKEN_MODEL"
         ordering = ["-created"]
+        # The table the model had when it lived in the `api` app: moving the model
+        # between apps is a change of Django's state only (accounts/migrations/0001).
+        db_table = "api_accesstoken"
 
     def __str__(self) -> str:
         return f"{self.user} · {self.name or 'token'} · {self.token_key}"

@@ -28,7 +28,7 @@ from knox.settings import CONSTANTS, knox_settings
 from knox.signals import token_expired
 from rest_framework import exceptions
 
-from backend.rows import RowLoader, load_timestamps_in_c
+from core.rows import RowLoader, load_timestamps_in_c
 
 ACCEPTED_PREFIXES = {b"bearer", b"token"}
 MAX_TOKEN_LENGTH = 200
@@ -80,7 +80,7 @@ class _PresentedTokenAuthentication(TokenAuthentication):
     times the database's time, and its `_cleanup_token` loaded every token of the
     user on each request to delete the expired ones: a query that grows with the
     user's devices. Here the lookup is one prepared statement; expired tokens of
-    other devices are deleted at sign-in instead (`api.accounts.issue_token`).
+    other devices are deleted at sign-in instead (`accounts.services.issue_token`).
     """
 
     def authenticate_credentials(self, token: bytes) -> tuple[Any, Any]:

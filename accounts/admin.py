@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from api.models import AccessToken
+from accounts.models import AccessToken
 
 
 @admin.register(AccessToken)

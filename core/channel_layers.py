@@ -13,7 +13,7 @@ kept: a pipeline runs its commands in order, batches go out one after the other,
 each caller still awaits its own publish (the turn engine publishes a reply's events
 one after another). Subscribing and receiving are channels_redis's own.
 
-Use: `CHANNEL_LAYERS["default"]["BACKEND"] = "backend.channel_layers.PipelinedPubSubChannelLayer"`.
+Use: `CHANNEL_LAYERS["default"]["BACKEND"] = "core.channel_layers.PipelinedPubSubChannelLayer"`.
 """
 
 from __future__ import annotations

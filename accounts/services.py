@@ -2,7 +2,7 @@
 
 Shared by the API surfaces (REST today; GraphQL or a CLI may call the same
 functions). Tokens are knox tokens (opaque, hashed at rest, expiring) with a
-device name; see `api.models.AccessToken`.
+device name; see `accounts.models.AccessToken`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Accounts and API tokens: sign-up, sign-in, devices (tokens), authentication."""
