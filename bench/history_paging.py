@@ -139,10 +139,12 @@ def raw_variant(name: str, form: dict[str, str], conversation_id: int, cursors: 
 
 def selector_variant(conversation: Any, cursors: Cursors) -> Variant:
     from conversations import selectors
+    from conversations.inputs import HistoryRequest
 
     def call(depth: str) -> None:
         page = selectors.message_page(
-            conversation=conversation, before=cursors.before[depth], limit=LIMIT
+            conversation=conversation,
+            request=HistoryRequest(size=LIMIT, before=cursors.before[depth]),
         )
         assert len(page.results) == LIMIT
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
 from typing import Any
 
 from api.graphql.types.connections import (
@@ -21,7 +20,7 @@ from api.graphql.types.connections import (
 )
 from api.graphql.types.conversations import Conversation
 from api.graphql.types.messages import Message
-from conversations import selectors
+from conversations import inputs, selectors
 from conversations.errors import ValidationFailed
 
 MESSAGE_CURSOR_PREFIX = "message:"
@@ -42,25 +41,16 @@ def decode_message_cursor(cursor: str | None, *, field: str) -> int | None:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         if not raw.startswith(MESSAGE_CURSOR_PREFIX):
             raise ValueError
-        return selectors.parse_message_id(raw.removeprefix(MESSAGE_CURSOR_PREFIX), field=field)
+        return inputs.parse_message_id(raw.removeprefix(MESSAGE_CURSOR_PREFIX), field=field)
     except (ValueError, UnicodeDecodeError, binascii.Error, ValidationFailed):
         raise ValidationFailed.for_field(
             field, "invalid", f"{field} is not a valid cursor."
         ) from None
 
 
-@dataclass
-class MessageWindow:
-    """What `selectors.message_page` gets for one `messages(...)` call."""
-
-    before: int | None
-    after: int | None
-    limit: int
-
-
 def message_window(
     *, first: int | None, after: str | None, last: int | None, before: str | None
-) -> MessageWindow:
+) -> inputs.HistoryRequest:
     """first/after page towards newer messages (first alone: from the oldest);
     last/before towards older ones; neither: the newest page."""
     forward = first is not None or after is not None
@@ -74,11 +64,9 @@ def message_window(
     after_id = decode_message_cursor(after, field="after")
     before_id = decode_message_cursor(before, field="before")
     if forward:
-        limit = selectors.parse_limit(first, field="first")
-        return MessageWindow(before=None, after=after_id or 0, limit=limit)
-    return MessageWindow(
-        before=before_id, after=None, limit=selectors.parse_limit(last, field="last")
-    )
+        size = inputs.parse_limit(first, field="first")
+        return inputs.HistoryRequest(size=size, after=after_id or 0)
+    return inputs.HistoryRequest(size=inputs.parse_limit(last, field="last"), before=before_id)
 
 
 def message_connection(page: selectors.MessagePage, conversation_id: int) -> MessageConnection:
@@ -98,27 +86,9 @@ def message_connection(page: selectors.MessagePage, conversation_id: int) -> Mes
     )
 
 
-def conversation_cursor(after: str | None) -> str | None:
+def conversation_cursor(after: str | None) -> inputs.ConversationCursor | None:
     """Check an `after` cursor of the conversation list up front, naming the argument."""
-    if after is None:
-        return None
-    if len(after) > 200:
-        raise ValidationFailed.for_field("after", "invalid", "after is not a valid cursor.")
-    try:
-        selectors.decode_conversation_cursor(after)
-    except ValidationFailed:
-        raise ValidationFailed.for_field(
-            "after", "invalid", "after is not a valid cursor."
-        ) from None
-    return after
-
-
-def check_search(search: str | None) -> str | None:
-    if search is not None and len(search) > selectors.MAX_SEARCH_CHARS:
-        raise ValidationFailed.for_field(
-            "search", "too_long", f"search is longer than {selectors.MAX_SEARCH_CHARS} characters."
-        )
-    return search
+    return inputs.parse_conversation_cursor(after, field="after")
 
 
 def conversation_connection(
@@ -126,7 +96,7 @@ def conversation_connection(
 ) -> ConversationConnection:
     edges = [
         ConversationEdge(
-            cursor=selectors.encode_conversation_cursor(row), node=Conversation.from_model(row)
+            cursor=selectors.list_cursor(row).encode(), node=Conversation.from_model(row)
         )
         for row in page.results
     ]

@@ -8,7 +8,6 @@ from strawberry.types import Info
 
 from api.graphql.context import current_user
 from api.graphql.pagination import (
-    check_search,
     conversation_connection,
     conversation_cursor,
     message_connection,
@@ -18,8 +17,7 @@ from api.graphql.types.agents import Agent
 from api.graphql.types.connections import ConversationConnection, MessageConnection
 from api.graphql.types.conversations import Conversation
 from api.graphql.types.users import User
-from conversations import selectors
-from conversations.errors import ValidationFailed
+from conversations import inputs, selectors
 
 
 @strawberry.type
@@ -51,10 +49,15 @@ class Query:
         search: str | None = None,
     ) -> ConversationConnection:
         user = current_user(info)
-        limit = selectors.parse_limit(first, field="first")
-        filters = {"user": user, "archived": archived, "agent": agent, "q": check_search(search)}
+        size = inputs.parse_limit(first, field="first")
+        filters = {
+            "user": user,
+            "archived": archived,
+            "agent": agent,
+            "q": inputs.parse_search(search, field="search"),
+        }
         page = await database_sync_to_async(selectors.conversation_page)(
-            cursor=conversation_cursor(after), limit=limit, **filters
+            cursor=conversation_cursor(after), size=size, **filters
         )
         return conversation_connection(page, after=after, filters=filters)
 
@@ -80,18 +83,13 @@ class Query:
         before: str | None = None,
     ) -> MessageConnection:
         user = current_user(info)
-        try:
-            window = message_window(first=first, after=after, last=last, before=before)
-        except ValidationFailed:
-            # Someone else's conversation is NOT_FOUND whatever the arguments.
-            await selectors.aget_conversation(user=user, conversation_id=conversation_id)
-            raise
-        conversation_pk = selectors.parse_object_id(conversation_id)
-        page = await database_sync_to_async(selectors.user_message_page)(
+        page_request = await selectors.aparse_for_conversation(
+            lambda: message_window(first=first, after=after, last=last, before=before),
             user=user,
-            conversation_id=conversation_pk,
-            before=window.before,
-            after=window.after,
-            limit=window.limit,
+            conversation_id=conversation_id,
+        )
+        conversation_pk = inputs.parse_object_id(conversation_id)
+        page = await database_sync_to_async(selectors.user_message_page)(
+            user=user, conversation_id=conversation_pk, request=page_request
         )
         return message_connection(page, conversation_pk)

@@ -16,7 +16,7 @@ from api.rest.serializers import (
     ConversationUpdateSerializer,
 )
 from api.rest.views.base import ApiView, validated
-from conversations import selectors, services
+from conversations import inputs, selectors, services
 from conversations.errors import NotFound, ValidationFailed
 from conversations.models import Conversation
 
@@ -65,11 +65,11 @@ class ConversationListView(ApiView):
         params = request.query_params
         page = selectors.conversation_page(
             user=request.user,
-            cursor=params.get("cursor") or None,
-            limit=params.get("limit"),
+            cursor=inputs.parse_conversation_cursor(params.get("cursor")),
+            size=inputs.parse_limit(params.get("limit")),
             archived=parse_bool(params.get("archived"), field="archived"),
             agent=params.get("agent") or None,
-            q=params.get("q") or None,
+            q=inputs.parse_search(params.get("q")),
         )
         return Response(ConversationPageSerializer(page).data)
 

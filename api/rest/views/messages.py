@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from api.rest.serializers import MessageCreateSerializer, MessagePageSerializer, MessageSerializer
 from api.rest.views.base import ApiView, AsyncApiView, validated
 from api.rest.views.turns import turn_response, turn_responses
-from conversations import selectors, turns
+from conversations import inputs, selectors, turns
 
 HISTORY_PARAMETERS = [
     OpenApiParameter("limit", OpenApiTypes.INT, description="Page size (default 50, max 200)."),
@@ -45,12 +45,17 @@ class MessagesView(AsyncApiView):
 
     def history(self, request: Request, conversation_id: int) -> Response:
         params = request.query_params
+        page_request = selectors.parse_for_conversation(
+            lambda: inputs.parse_history_request(
+                before=params.get("before"), after=params.get("after"), limit=params.get("limit")
+            ),
+            user=request.user,
+            conversation_id=conversation_id,
+        )
         page = selectors.user_message_page(
             user=request.user,
             conversation_id=conversation_id,
-            before=params.get("before"),
-            after=params.get("after"),
-            limit=params.get("limit"),
+            request=page_request,
             as_rows=True,  # written straight out: stored JSON is not parsed (history_pages)
         )
         return Response(MessagePageSerializer(page).data)

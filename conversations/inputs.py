@@ -1,0 +1,133 @@
+"""Parsing of what clients send into the typed arguments of selectors and services.
+
+Every surface hands user input (query parameters, GraphQL arguments, websocket frame
+fields) through these functions, so a page size, a cursor or an id is checked in one
+place and the error names the client's own field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+
+from conversations.errors import NotFound, ValidationFailed
+
+MAX_SEARCH_CHARS = 200
+MAX_MESSAGE_ID = 2**63 - 1
+
+# An object id as a client sent it: an int from a URL, a string from GraphQL.
+ObjectId = int | str
+
+
+def parse_limit(value: Any, *, field: str = "limit") -> int:
+    """A page size from user input: an integer in 1..CONFAB_MAX_PAGE_SIZE (default if None)."""
+    maximum = settings.CONFAB_MAX_PAGE_SIZE
+    if value is None or value == "":
+        return min(settings.CONFAB_DEFAULT_PAGE_SIZE, maximum)
+    try:
+        limit = int(value)
+        if isinstance(value, float | bool) or str(value).strip() != str(limit):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValidationFailed.for_field(field, "invalid", f"{field} must be an integer.") from None
+    if not 1 <= limit <= maximum:
+        raise ValidationFailed.for_field(
+            field, "out_of_range", f"{field} must be between 1 and {maximum}."
+        )
+    return limit
+
+
+def parse_message_id(value: Any, *, field: str) -> int | None:
+    """A message-id cursor from user input (any id, even of a deleted message)."""
+    if value is None or value == "":
+        return None
+    try:
+        message_id = int(value)
+        if isinstance(value, float | bool) or str(value).strip() != str(message_id):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValidationFailed.for_field(
+            field, "invalid", f"{field} must be a message id (a positive integer)."
+        ) from None
+    if not 0 <= message_id <= MAX_MESSAGE_ID:
+        raise ValidationFailed.for_field(field, "out_of_range", f"{field} is out of range.")
+    return message_id
+
+
+def parse_object_id(value: ObjectId) -> int:
+    """A primary key from user input; anything that is not one is simply not found."""
+    try:
+        pk = int(value)
+    except (TypeError, ValueError):
+        raise NotFound() from None
+    if not 1 <= pk <= MAX_MESSAGE_ID:
+        raise NotFound()
+    return pk
+
+
+def parse_search(value: str | None, *, field: str = "q") -> str | None:
+    """A search string within MAX_SEARCH_CHARS (None when absent or empty)."""
+    if not value:
+        return None
+    if len(value) > MAX_SEARCH_CHARS:
+        raise ValidationFailed.for_field(
+            field, "too_long", f"{field} is longer than {MAX_SEARCH_CHARS} characters."
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class HistoryRequest:
+    """Which page of a conversation's history: the newest (no cursor), the one just
+    older than `before`, or the one just newer than `after`; `size` messages at most."""
+
+    size: int
+    before: int | None = None
+    after: int | None = None
+
+
+def parse_history_request(*, before: Any, after: Any, limit: Any) -> HistoryRequest:
+    """REST's `before` / `after` / `limit` query parameters."""
+    size = parse_limit(limit)
+    before_id = parse_message_id(before, field="before")
+    after_id = parse_message_id(after, field="after")
+    if before_id is not None and after_id is not None:
+        raise ValidationFailed.for_field(
+            "before", "exclusive", "Use either before or after, not both."
+        )
+    return HistoryRequest(size=size, before=before_id, after=after_id)
+
+
+@dataclass(frozen=True)
+class ConversationCursor:
+    """A position in the conversation list: keyset on (activity_at, id) descending."""
+
+    activity_at: datetime
+    id: int
+
+    def encode(self) -> str:
+        raw = f"{self.activity_at.isoformat()}|{self.id}"
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, cursor: str, *, field: str = "cursor") -> ConversationCursor:
+        """The cursor a list page gave out; ValidationFailed naming `field` otherwise."""
+        try:
+            if len(cursor) > 200:
+                raise ValueError
+            padded = cursor + "=" * (-len(cursor) % 4)
+            activity, _, pk = base64.urlsafe_b64decode(padded).decode().partition("|")
+            return cls(activity_at=datetime.fromisoformat(activity), id=int(pk))
+        except (ValueError, UnicodeDecodeError, binascii.Error):
+            raise ValidationFailed.for_field(field, "invalid", f"{field} is not valid.") from None
+
+
+def parse_conversation_cursor(
+    value: str | None, *, field: str = "cursor"
+) -> ConversationCursor | None:
+    return ConversationCursor.decode(value, field=field) if value else None

@@ -1,0 +1,61 @@
+"""Every read a surface pages or filters.
+
+Owner scoping is built in: each function takes the requesting user and never
+returns another user's rows, so a surface cannot forget the check. Someone
+else's object is `NotFound`, exactly like a missing one. Selectors take typed
+arguments; what clients send is parsed by `conversations.inputs` first.
+"""
+
+from conversations.selectors.agents import agents_by_slug, get_agent, list_agents
+from conversations.selectors.conversations import (
+    ConversationPage,
+    aget_conversation,
+    aparse_for_conversation,
+    attach_last_messages,
+    conversation_page,
+    conversations_of,
+    filter_conversations,
+    get_conversation,
+    last_messages,
+    list_cursor,
+    parse_for_conversation,
+)
+from conversations.selectors.messages import (
+    MessagePage,
+    alast_message_id,
+    amessage_count,
+    get_message,
+    history_window,
+    in_history_order,
+    message_page,
+    messages_after,
+    messages_of,
+    user_message_page,
+)
+
+__all__ = [
+    "ConversationPage",
+    "MessagePage",
+    "agents_by_slug",
+    "aget_conversation",
+    "alast_message_id",
+    "amessage_count",
+    "aparse_for_conversation",
+    "attach_last_messages",
+    "conversation_page",
+    "conversations_of",
+    "filter_conversations",
+    "get_agent",
+    "get_conversation",
+    "get_message",
+    "history_window",
+    "in_history_order",
+    "last_messages",
+    "list_agents",
+    "list_cursor",
+    "message_page",
+    "messages_after",
+    "messages_of",
+    "parse_for_conversation",
+    "user_message_page",
+]
