@@ -33,9 +33,9 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from conversations import live
+from conversations.payloads import conversation_payload, message_payload
 
 if TYPE_CHECKING:
-    from conversations.history_pages import MessageRow
     from conversations.models import Conversation, ConversationMessage
 
 logger = logging.getLogger(__name__)
@@ -62,48 +62,6 @@ def conversation_group(conversation_id: int) -> str:
 
 def user_group(user_id: int) -> str:
     return f"confab.user.{user_id}"
-
-
-def iso_timestamp(value: Any) -> str | None:
-    """A timestamp as every surface writes it: ISO 8601 in UTC with a `Z` (as DRF does)."""
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
-def message_payload(message: ConversationMessage | MessageRow) -> dict[str, Any]:
-    """The message shape of every surface (REST, events, SSE, websocket). A `MessageRow`
-    (a history page read for JSON output) gives the same shape, its JSON columns as text."""
-    return {
-        "id": message.id,
-        "conversation": message.conversation_id,
-        "role": message.role,
-        "text": message.text,
-        "content": message.content,
-        "status": message.status,
-        "turn_id": str(message.turn_id) if message.turn_id else None,
-        "client_message_id": message.client_message_id,
-        "model": message.model,
-        "usage": message.usage,
-        "error": message.error,
-        "created_at": iso_timestamp(message.created_at),
-        "updated_at": iso_timestamp(message.updated_at),
-    }
-
-
-def conversation_payload(conversation: Conversation) -> dict[str, Any]:
-    """The conversation fields a live list needs (no messages)."""
-    return {
-        "id": conversation.id,
-        "title": conversation.title,
-        "agent": conversation.agent.slug if conversation.agent_id else None,
-        "context": conversation.context,
-        "archived": conversation.archived_at is not None,
-        "archived_at": iso_timestamp(conversation.archived_at),
-        "last_message_at": iso_timestamp(conversation.last_message_at),
-        "message_count": conversation.message_count,
-        "active_turn_id": str(conversation.active_turn_id) if conversation.active_turn_id else None,
-        "created_at": iso_timestamp(conversation.created_at),
-        "updated_at": iso_timestamp(conversation.updated_at),
-    }
 
 
 def message_event(event_type: EventType, message: ConversationMessage) -> dict[str, Any]:

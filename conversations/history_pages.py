@@ -40,7 +40,7 @@ MESSAGE_ROWS = RowLoader(ConversationMessage)
 
 class MessageRow(NamedTuple):
     """A stored message, read-only, with the model's attribute names: what
-    `conversations.events.message_payload` reads. JSON columns are `StoredJSON`."""
+    `conversations.payloads.message_payload` reads. JSON columns are `StoredJSON`."""
 
     id: int
     conversation_id: int

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django_lifecycle import BEFORE_CREATE, LifecycleModel, hook
+
+from conversations.llm.prompts import template_variables
 
 
 class Agent(models.Model):
@@ -38,6 +42,18 @@ class Agent(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def variables(self) -> dict[str, Any]:
+        """Every variable the agent's templates use, mapped to its default (None: required)."""
+        schema = self.context_schema or {}
+        names = template_variables(self.system_prompt_template) + template_variables(
+            self.first_user_message_template
+        )
+        variables: dict[str, Any] = {}
+        for name in [*names, *schema]:
+            spec = schema.get(name)
+            variables[name] = spec.get("default") if isinstance(spec, dict) else spec
+        return variables
 
 
 class Conversation(models.Model):

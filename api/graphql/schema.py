@@ -15,7 +15,7 @@ from api.graphql.mutations import Mutation
 from api.graphql.queries import Query
 from api.graphql.subscriptions import Subscription
 from conversations.errors import ApplicationError
-from conversations.events import iso_timestamp
+from conversations.payloads import iso_timestamp
 
 logger = logging.getLogger("api.graphql")
 

@@ -19,10 +19,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from conversations.events import conversation_payload, message_payload
-from conversations.llm.providers import resolve_model_name
 from conversations.models import MessageRole, MessageStatus
-from conversations.services.conversations import agent_variables
+from conversations.payloads import agent_payload, conversation_payload, message_payload
 
 # --- strict input fields ----------------------------------------------------
 
@@ -210,28 +208,7 @@ class AgentSerializer(OutputSerializer):
     tools = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     def to_representation(self, agent: Any) -> dict[str, Any]:
-        schema = agent.context_schema or {}
-        variables = []
-        for name, default in agent_variables(agent).items():
-            spec = schema.get(name)
-            variables.append(
-                {
-                    "name": name,
-                    "default": None if default is None else str(default),
-                    "description": str(spec.get("description", ""))
-                    if isinstance(spec, dict)
-                    else "",
-                    "required": default is None,
-                }
-            )
-        return {
-            "slug": agent.slug,
-            "name": agent.name,
-            "description": agent.description,
-            "context_variables": variables,
-            "model": resolve_model_name(agent.model),
-            "tools": list(agent.tools or []),
-        }
+        return agent_payload(agent)
 
 
 class AgentListSerializer(OutputSerializer):
@@ -275,7 +252,7 @@ class MessageContentField(serializers.JSONField):
 
 
 class MessageSerializer(OutputSerializer):
-    """A stored message; the same shape as in live events (`events.message_payload`)."""
+    """A stored message: the same shape as in live events."""
 
     id = serializers.IntegerField(read_only=True, help_text="Increases with time: the cursor.")
     conversation = serializers.IntegerField(read_only=True)
@@ -358,7 +335,7 @@ class CancelResultSerializer(OutputSerializer):
 
 
 class ConversationSerializer(OutputSerializer):
-    """A conversation; `events.conversation_payload` plus its last message."""
+    """A conversation (the shape of live events) with its last message."""
 
     id = serializers.IntegerField(read_only=True)
     title = serializers.CharField(read_only=True, allow_blank=True)

@@ -13,25 +13,11 @@ from conversations.events import (
     conversation_event,
     publish_on_commit,
 )
-from conversations.llm.prompts import template_variables
 from conversations.models import Agent, Conversation
 
 UNSET: Any = object()
 MAX_CONTEXT_VALUE_CHARS = 2_000
 MAX_TITLE_CHARS = 200
-
-
-def agent_variables(agent: Agent) -> dict[str, Any]:
-    """Every variable the agent's templates use, mapped to its default (None: required)."""
-    schema = agent.context_schema or {}
-    names = template_variables(agent.system_prompt_template) + template_variables(
-        agent.first_user_message_template
-    )
-    variables: dict[str, Any] = {}
-    for name in [*names, *schema]:
-        spec = schema.get(name)
-        variables[name] = spec.get("default") if isinstance(spec, dict) else spec
-    return variables
 
 
 def validate_context(*, agent: Agent, context: Any) -> dict[str, Any]:
@@ -44,7 +30,7 @@ def validate_context(*, agent: Agent, context: Any) -> dict[str, Any]:
         context = {}
     if not isinstance(context, dict):
         raise ValidationFailed.for_field("context", "invalid", "context must be a JSON object.")
-    variables = agent_variables(agent)
+    variables = agent.variables()
     fields: dict[str, list[dict[str, str]]] = {}
     for key, value in context.items():
         if key not in variables:
@@ -87,9 +73,16 @@ def _validate_title(title: Any) -> str:
 
 @transaction.atomic
 def create_conversation(
-    *, user: Any, agent: Agent, context: dict[str, Any] | None = None, title: str = ""
+    *, user: Any, agent: Agent | str, context: dict[str, Any] | None = None, title: str = ""
 ) -> Conversation:
-    """Create a conversation for `user` with `agent`, validating the template context."""
+    """Create a conversation for `user` with `agent` (an agent or the slug a client
+    sent), validating the template context. An unknown or inactive agent is a
+    ValidationFailed on the field `agent`."""
+    if isinstance(agent, str):
+        found = Agent.objects.filter(slug=agent, is_active=True).first()
+        if found is None:
+            raise ValidationFailed.for_field("agent", "not_found", f"Unknown agent {agent!r}.")
+        agent = found
     if not agent.is_active:
         raise ValidationFailed.for_field("agent", "inactive", "This agent is not available.")
     conversation = Conversation.objects.create(

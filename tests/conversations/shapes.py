@@ -9,7 +9,7 @@ the code under test, and bench/ (dev-only, like tests/) imports it from here.
 
 from __future__ import annotations
 
-# In the order conversations.events.message_payload writes them.
+# In the order conversations.payloads.message_payload writes them.
 MESSAGE_FIELDS = (
     "id",
     "conversation",

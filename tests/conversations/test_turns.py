@@ -19,8 +19,9 @@ from langchain_core.messages import AIMessage, HumanMessage
 from conversations import services
 from conversations.codec import decode_message, encode_message
 from conversations.errors import IdempotencyKeyReused, TurnInProgress, ValidationFailed
-from conversations.events import conversation_group, message_payload
+from conversations.events import conversation_group
 from conversations.models import Conversation, ConversationMessage, MessageRole, MessageStatus
+from conversations.payloads import message_payload
 from conversations.turns import TurnHooks, cancel_turn, start_turn, wait_for_result
 from tests.conversations.turnkit import (
     GroupListener,

@@ -20,7 +20,6 @@ from api.graphql.types.payloads import (
     UpdateConversationPayload,
 )
 from conversations import selectors, services
-from conversations.errors import NotFound, ValidationFailed
 
 
 def _or_unset(value: Any) -> Any:
@@ -31,13 +30,8 @@ def _or_unset(value: Any) -> Any:
 async def _create(
     user: Any, agent: str, context: Any, title: str | None
 ) -> CreateConversationPayload:
-    try:
-        agent_row = await database_sync_to_async(selectors.get_agent)(slug=agent)
-    except NotFound:
-        # The slug is an argument: an input error, like an inactive agent.
-        raise ValidationFailed.for_field("agent", "not_found", "No agent with this slug.") from None
     conversation = await database_sync_to_async(services.create_conversation)(
-        user=user, agent=agent_row, context=context, title=title or ""
+        user=user, agent=agent, context=context, title=title or ""
     )
     return CreateConversationPayload(conversation=Conversation.from_model(conversation))
 

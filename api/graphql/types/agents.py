@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 
 from conversations.models import Agent as AgentModel
-from conversations.services.conversations import agent_variables
+from conversations.payloads import agent_payload
 
 
 @strawberry.type(description="A template variable of an agent, set in a conversation's context.")
 class ContextVariable:
     name: str
     default: str | None = strawberry.field(description="Used when the context omits it.")
-    description: str | None
+    description: str
+    required: bool = strawberry.field(description="True when it has no default.")
 
 
 @strawberry.type(description="A persona: model, tools and the context variables it needs.")
@@ -20,31 +23,24 @@ class Agent:
     slug: str
     name: str
     description: str
-    model: str = strawberry.field(description="Model name; empty means the server default.")
+    model: str = strawberry.field(description="The model its turns use.")
     tools: list[str]
     context_variables: list[ContextVariable] = strawberry.field(
         description="Every variable the agent's templates use; required ones have no default."
     )
 
     @classmethod
-    def from_model(cls, agent: AgentModel) -> Agent:
-        schema = agent.context_schema if isinstance(agent.context_schema, dict) else {}
-        variables = []
-        for name, default in agent_variables(agent).items():
-            spec = schema.get(name)
-            description = spec.get("description") if isinstance(spec, dict) else None
-            variables.append(
-                ContextVariable(
-                    name=name,
-                    default=None if default is None else str(default),
-                    description=description,
-                )
-            )
+    def from_payload(cls, payload: dict[str, Any]) -> Agent:
+        """From `payloads.agent_payload` (the agent shape of every surface)."""
         return cls(
-            slug=agent.slug,
-            name=agent.name,
-            description=agent.description,
-            model=agent.model,
-            tools=[str(tool) for tool in agent.tools or []],
-            context_variables=variables,
+            slug=payload["slug"],
+            name=payload["name"],
+            description=payload["description"],
+            model=payload["model"],
+            tools=payload["tools"],
+            context_variables=[ContextVariable(**v) for v in payload["context_variables"]],
         )
+
+    @classmethod
+    def from_model(cls, agent: AgentModel) -> Agent:
+        return cls.from_payload(agent_payload(agent))

@@ -1,4 +1,4 @@
-"""Conversations, built from `events.conversation_payload`."""
+"""Conversations, built from `payloads.conversation_payload`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from api.graphql.types.agents import Agent
 from api.graphql.types.messages import Message, optional_id, parse_timestamp
 from conversations import models
 from conversations.errors import NotFound
-from conversations.events import conversation_payload
+from conversations.payloads import conversation_payload
 
 # "Not looked up yet" (as opposed to None: looked up, there is none).
 NOT_LOADED: Any = object()
@@ -60,7 +60,7 @@ class Conversation:
         agent: models.Agent | None = None,
         last_message: Any = NOT_LOADED,
     ) -> Conversation:
-        """From the `conversation` of an event (or `events.conversation_payload`)."""
+        """From the `conversation` of an event (or `payloads.conversation_payload`)."""
         return cls(
             id=strawberry.ID(str(payload["id"])),
             title=payload["title"],

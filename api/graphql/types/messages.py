@@ -1,4 +1,4 @@
-"""Messages, built from `events.message_payload` (the message shape of every surface)."""
+"""Messages, built from `payloads.message_payload` (the message shape of every surface)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.utils.dateparse import parse_datetime
 from strawberry.scalars import JSON
 
 from conversations import models
-from conversations.events import message_payload
+from conversations.payloads import message_payload
 
 # The enums mirror the model choices (one source of truth): SYSTEM/HUMAN/AI/TOOL
 # and STREAMING/COMPLETE/FAILED/CANCELLED.
@@ -55,7 +55,7 @@ class Message:
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Message:
-        """From the `message` of an event (or `events.message_payload`)."""
+        """From the `message` of an event (or `payloads.message_payload`)."""
         return cls(
             id=strawberry.ID(str(payload["id"])),
             conversation_id=strawberry.ID(str(payload["conversation"])),

@@ -17,7 +17,7 @@ from api.rest.serializers import (
 )
 from api.rest.views.base import ApiView, validated
 from conversations import inputs, selectors, services
-from conversations.errors import NotFound, ValidationFailed
+from conversations.errors import ValidationFailed
 from conversations.models import Conversation
 
 TRUE_VALUES = {"true", "1"}
@@ -84,15 +84,9 @@ class ConversationListView(ApiView):
     )
     def post(self, request: Request) -> Response:
         data = validated(ConversationCreateSerializer, request.data)
-        try:
-            agent = selectors.get_agent(slug=data["agent"])
-        except NotFound:
-            raise ValidationFailed.for_field(
-                "agent", "not_found", f"Unknown agent {data['agent']!r}."
-            ) from None
         conversation = services.create_conversation(
             user=request.user,
-            agent=agent,
+            agent=data["agent"],
             context=data.get("context"),
             title=data.get("title", ""),
         )

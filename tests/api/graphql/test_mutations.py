@@ -66,7 +66,7 @@ async def test_create_conversation_fills_context_defaults(gql, token, user, tuto
     [
         (
             {"agent": "nobody"},
-            [{"field": "agent", "code": "not_found", "message": "No agent with this slug."}],
+            [{"field": "agent", "code": "not_found", "message": "Unknown agent 'nobody'."}],
         ),
         (
             {"agent": "language-tutor", "context": {"planet": "Mars"}},

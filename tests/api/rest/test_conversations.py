@@ -6,8 +6,8 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
 from conversations import services
-from conversations.events import conversation_payload, message_payload
 from conversations.models import Agent, Conversation
+from conversations.payloads import conversation_payload, message_payload
 from tests.api.rest.conftest import assert_error
 
 pytestmark = pytest.mark.django_db

@@ -11,8 +11,8 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from api.rest.serializers import MessageSerializer
 from conversations import services
-from conversations.events import message_payload
 from conversations.models import Conversation, ConversationMessage, MessageStatus
+from conversations.payloads import message_payload
 from conversations.services.messages import build_message
 from tests.api.rest.conftest import assert_error
 
@@ -137,7 +137,7 @@ def test_message_of_another_conversation_is_404(api, user, plain_agent, conversa
 
 
 def test_message_serializer_is_the_event_payload(conversation):
-    """REST's message JSON is `events.message_payload`, field for field."""
+    """REST's message JSON is `payloads.message_payload`, field for field."""
     human = services.append_message(
         conversation=conversation,
         message=HumanMessage(content="hi"),

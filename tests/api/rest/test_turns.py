@@ -8,8 +8,8 @@ import asyncio
 import pytest
 from knox.models import get_token_model
 
-from conversations.events import message_payload
 from conversations.models import Conversation, ConversationMessage, MessageRole
+from conversations.payloads import message_payload
 from conversations.services import create_conversation
 from tests.api.rest.conftest import assert_error, bearer, parse_sse
 from tests.api.rest.test_auth import with_rates

@@ -1,0 +1,84 @@
+"""The shapes of Confab's objects, the same on every surface.
+
+REST writes them as they are, events carry them, GraphQL types are built from
+them: a field added here reaches every client at once, and no surface can drift
+(tests/api/test_shared_shapes.py checks each shape on every surface).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from conversations.llm.providers import resolve_model_name
+
+if TYPE_CHECKING:
+    from conversations.history_pages import MessageRow
+    from conversations.models import Agent, Conversation, ConversationMessage
+
+
+def iso_timestamp(value: Any) -> str | None:
+    """A timestamp as every surface writes it: ISO 8601 in UTC with a `Z` (as DRF does)."""
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def message_payload(message: ConversationMessage | MessageRow) -> dict[str, Any]:
+    """The message shape of every surface (REST, events, SSE, websocket). A `MessageRow`
+    (a history page read for JSON output) gives the same shape, its JSON columns as text."""
+    return {
+        "id": message.id,
+        "conversation": message.conversation_id,
+        "role": message.role,
+        "text": message.text,
+        "content": message.content,
+        "status": message.status,
+        "turn_id": str(message.turn_id) if message.turn_id else None,
+        "client_message_id": message.client_message_id,
+        "model": message.model,
+        "usage": message.usage,
+        "error": message.error,
+        "created_at": iso_timestamp(message.created_at),
+        "updated_at": iso_timestamp(message.updated_at),
+    }
+
+
+def conversation_payload(conversation: Conversation) -> dict[str, Any]:
+    """The conversation fields a live list needs (no messages)."""
+    return {
+        "id": conversation.id,
+        "title": conversation.title,
+        "agent": conversation.agent.slug if conversation.agent_id else None,
+        "context": conversation.context,
+        "archived": conversation.archived_at is not None,
+        "archived_at": iso_timestamp(conversation.archived_at),
+        "last_message_at": iso_timestamp(conversation.last_message_at),
+        "message_count": conversation.message_count,
+        "active_turn_id": str(conversation.active_turn_id) if conversation.active_turn_id else None,
+        "created_at": iso_timestamp(conversation.created_at),
+        "updated_at": iso_timestamp(conversation.updated_at),
+    }
+
+
+def agent_payload(agent: Agent) -> dict[str, Any]:
+    """An agent as clients see it: never its prompts. `model` is the model its turns
+    use (the server default when the agent names none)."""
+    schema = agent.context_schema if isinstance(agent.context_schema, dict) else {}
+    variables = []
+    for name, default in agent.variables().items():
+        spec = schema.get(name)
+        description = spec.get("description", "") if isinstance(spec, dict) else ""
+        variables.append(
+            {
+                "name": name,
+                "default": None if default is None else str(default),
+                "description": str(description or ""),
+                "required": default is None,
+            }
+        )
+    return {
+        "slug": agent.slug,
+        "name": agent.name,
+        "description": agent.description,
+        "context_variables": variables,
+        "model": resolve_model_name(agent.model),
+        "tools": [str(tool) for tool in agent.tools or []],
+    }
