@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install run test lint format openapi check-openapi schema check-schema contracts \
+.PHONY: install run test test-fast lint format openapi check-openapi schema check-schema contracts \
         sdk ts-types recover bench-history bench-streaming bench-turn bench-throughput clean
 
 $(STAMP): pyproject.toml requirements.lock
@@ -27,6 +27,10 @@ run: install
 ## test: the whole suite (PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set)
 test: install
 	$(BIN)/pytest
+
+## test-fast: everyday work: all but the e2e, reliability and scale tiers (a few minutes)
+test-fast: install
+	$(BIN)/pytest -m "not e2e and not reliability and not scale"
 
 lint: install
 	$(BIN)/ruff check .

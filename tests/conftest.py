@@ -6,6 +6,8 @@ the Redis channel layer; otherwise on SQLite and the in-memory layer.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from asgiref.sync import SyncToAsync
 from django.contrib.auth import get_user_model
@@ -16,6 +18,22 @@ from conversations.models import Agent, Conversation
 from conversations.seed_agents import install_seed_agents
 from conversations.services import create_conversation
 from tests.fakeopenai_fixture import fake_openai  # noqa: F401
+
+
+TESTS = Path(__file__).resolve().parent
+TIERS = ("e2e", "reliability", "scale")
+LIVE_SERVER_FIXTURES = {"live_server_factory", "confab_server"}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark each test with its tier: the folder it lives in, or `e2e` when it starts live
+    servers (`make test-fast` runs the rest)."""
+    for item in items:
+        folder = item.path.relative_to(TESTS).parts[0]
+        if folder in TIERS:
+            item.add_marker(folder)
+        elif LIVE_SERVER_FIXTURES & set(item.fixturenames):
+            item.add_marker("e2e")
 
 
 @pytest.fixture(autouse=True)
