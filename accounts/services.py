@@ -40,7 +40,9 @@ def registration_open() -> bool:
     return bool(getattr(settings, "CONFAB_REGISTRATION_OPEN", False))
 
 
-def _field_errors(field: str, error: DjangoValidationError) -> dict[str, list[dict[str, str]]]:
+def _validation_field_errors(
+    field: str, error: DjangoValidationError
+) -> dict[str, list[dict[str, str]]]:
     return {
         field: [
             {"code": item.code or "invalid", "message": " ".join(item.messages)}
@@ -63,14 +65,14 @@ def register_user(*, username: str, password: str, email: str = "") -> Any:
     try:
         username_field.run_validators(username)
     except DjangoValidationError as exc:
-        fields.update(_field_errors("username", exc))
+        fields.update(_validation_field_errors("username", exc))
     if not fields and user_model.objects.filter(username__iexact=username).exists():
         fields["username"] = [{"code": "unique", "message": "This username is taken."}]
     candidate = user_model(username=username, email=email)
     try:
         validate_password(password, user=candidate)
     except DjangoValidationError as exc:
-        fields.update(_field_errors("password", exc))
+        fields.update(_validation_field_errors("password", exc))
     if fields:
         raise ValidationFailed(f"Invalid {', '.join(sorted(fields))}.", fields=fields)
     return user_model.objects.create_user(username=username, password=password, email=email)

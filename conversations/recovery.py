@@ -3,7 +3,7 @@
 Each process runs `recovery_loop` in the background (started by the ASGI
 lifespan): once at startup, then every CONFAB_TURN_STALE_SECONDS / 2. A turn
 is stale when its heartbeat is older than CONFAB_TURN_STALE_SECONDS; live
-turns heartbeat every CONFAB_PARTIAL_SAVE_SECONDS. `manage.py recover_turns`
+turns heartbeat every CONFAB_TURN_HEARTBEAT_SECONDS. `manage.py recover_turns`
 runs the same sweep by hand.
 """
 

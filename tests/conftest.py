@@ -19,7 +19,6 @@ from conversations.seed_agents import install_seed_agents
 from conversations.services import create_conversation
 from tests.fakeopenai_fixture import fake_openai  # noqa: F401
 
-
 TESTS = Path(__file__).resolve().parent
 TIERS = ("e2e", "reliability", "scale")
 LIVE_SERVER_FIXTURES = {"live_server_factory", "confab_server"}

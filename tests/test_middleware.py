@@ -84,6 +84,6 @@ async def test_api_request_runs_no_middleware_hook_in_a_thread(token, conversati
     middleware_hops = [name for name in hops if "Middleware." in name]
     assert middleware_hops == [], hops
     # Authentication, throttles, the page and its rendering share one thread hop.
-    assert hops["AsyncApiView.dispatch_in_thread"] == 1, hops
+    assert hops["ConfabAsyncView.dispatch_in_thread"] == 1, hops
     assert "SimpleTemplateResponse.render" not in hops, hops
     assert response.json()["results"] == []

@@ -32,7 +32,7 @@ def graphql_field_name(field: str) -> str:
     return to_camel_case(head) + dot + rest
 
 
-def field_errors(error: ApplicationError) -> list[FieldError]:
+def field_errors_of(error: ApplicationError) -> list[FieldError]:
     """The FieldErrors of a validation failure (one without fields has field null)."""
     errors = [
         FieldError(field=graphql_field_name(name), code=item["code"], message=item["message"])
@@ -48,7 +48,7 @@ def error_extensions(error: ApplicationError) -> dict[str, Any]:
     if error.fields:
         extensions["fields"] = [
             {"field": item.field, "code": item.code, "message": item.message}
-            for item in field_errors(error)
+            for item in field_errors_of(error)
         ]
     for key, value in error.extra.items():
         extensions[to_camel_case(key)] = value
@@ -63,4 +63,4 @@ async def with_field_errors(payload: type[P], action: Awaitable[P]) -> P:
     try:
         return await action
     except ValidationFailed as error:
-        return payload(errors=field_errors(error))  # type: ignore[call-arg]
+        return payload(errors=field_errors_of(error))  # type: ignore[call-arg]

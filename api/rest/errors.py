@@ -74,12 +74,12 @@ class PayloadTooLargeException(drf.APIException):
     default_detail = PayloadTooLarge.default_detail
 
 
-def field_errors(detail: Any, prefix: str = "") -> dict[str, list[dict[str, str]]]:
+def flatten_field_errors(detail: Any, prefix: str = "") -> dict[str, list[dict[str, str]]]:
     """DRF's nested ValidationError detail as `{"a.b": [{code, message}, ...]}`."""
     result: dict[str, list[dict[str, str]]] = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
-            for name, items in field_errors(
+            for name, items in flatten_field_errors(
                 value, f"{prefix}.{key}" if prefix else str(key)
             ).items():
                 result.setdefault(name, []).extend(items)
@@ -89,7 +89,9 @@ def field_errors(detail: Any, prefix: str = "") -> dict[str, list[dict[str, str]
                 result.setdefault(prefix or "non_field_errors", []).append(_item(item))
         else:
             for index, item in enumerate(detail):
-                result.update(field_errors(item, f"{prefix}.{index}" if prefix else str(index)))
+                result.update(
+                    flatten_field_errors(item, f"{prefix}.{index}" if prefix else str(index))
+                )
     elif detail:
         result[prefix or "non_field_errors"] = [_item(detail)]
     return result
@@ -100,7 +102,7 @@ def _item(error: Any) -> dict[str, str]:
 
 
 def validation_error(exc: drf.ValidationError) -> domain.ValidationFailed:
-    fields = field_errors(exc.detail)
+    fields = flatten_field_errors(exc.detail)
     if len(fields) == 1:
         (name, items), *_ = fields.items()
         detail = (

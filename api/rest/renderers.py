@@ -55,7 +55,8 @@ class EventStreamRenderer(BaseRenderer):
     """Lets content negotiation accept `Accept: text/event-stream` (else DRF answers 406).
 
     Turn views stream their events themselves (a StreamingHttpResponse); any
-    other response of those views is rendered as JSON (`TurnViewMixin`), so
+    other response of those views is rendered as JSON
+    (`ConfabAsyncView.finalize_response`), so
     this renderer never renders a body.
     """
 

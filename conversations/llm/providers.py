@@ -63,7 +63,8 @@ def get_chat_model(spec: ModelSpec) -> BaseChatModel:
         temperature=spec.temperature,
         api_key=settings.OPENAI_API_KEY or "not-needed",
         base_url=settings.OPENAI_BASE_URL or None,
-        # Custom base URLs do not request usage unless asked (STACK.md #7).
+        # With a custom base URL, ChatOpenAI does not ask a stream for its usage (the
+        # final chunk with `choices: []`) unless told to.
         stream_usage=True,
         timeout=settings.CONFAB_LLM_TIMEOUT,
         max_retries=settings.CONFAB_LLM_MAX_RETRIES,

@@ -7,11 +7,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.rest.serializers import AgentListSerializer, AgentSerializer
-from api.rest.views.base import ApiView
+from api.rest.views.base import ConfabView
 from conversations import selectors
 
 
-class AgentListView(ApiView):
+class AgentListView(ConfabView):
     @extend_schema(
         operation_id="agents_list",
         tags=["agents"],
@@ -22,7 +22,7 @@ class AgentListView(ApiView):
         return Response(AgentListSerializer({"results": selectors.list_agents()}).data)
 
 
-class AgentDetailView(ApiView):
+class AgentDetailView(ConfabView):
     @extend_schema(
         operation_id="agents_retrieve",
         tags=["agents"],

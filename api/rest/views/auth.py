@@ -19,7 +19,7 @@ from api.rest.serializers import (
     UserSerializer,
 )
 from api.rest.throttles import LoginThrottle, RegisterThrottle, UserThrottle
-from api.rest.views.base import ApiView, validated
+from api.rest.views.base import ConfabView, validated
 
 
 def token_response(instance: Any, raw: str, status: int) -> Response:
@@ -27,7 +27,7 @@ def token_response(instance: Any, raw: str, status: int) -> Response:
     return Response(data, status=status)
 
 
-class RegisterView(ApiView):
+class RegisterView(ConfabView):
     # No authentication: a stale token in the client must not block sign-up.
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -59,7 +59,7 @@ class RegisterView(ApiView):
         return token_response(instance, raw, 201)
 
 
-class TokenView(ApiView):
+class TokenView(ConfabView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes = [UserThrottle, LoginThrottle]
@@ -85,7 +85,7 @@ class TokenView(ApiView):
         return token_response(instance, raw, 200)
 
 
-class LogoutView(ApiView):
+class LogoutView(ConfabView):
     @extend_schema(
         operation_id="auth_logout",
         tags=["auth"],
@@ -99,7 +99,7 @@ class LogoutView(ApiView):
         return Response(status=204)
 
 
-class LogoutAllView(ApiView):
+class LogoutAllView(ConfabView):
     @extend_schema(
         operation_id="auth_logout_all",
         tags=["auth"],
@@ -112,7 +112,7 @@ class LogoutAllView(ApiView):
         return Response(status=204)
 
 
-class MeView(ApiView):
+class MeView(ConfabView):
     @extend_schema(
         operation_id="auth_me",
         tags=["auth"],

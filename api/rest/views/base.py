@@ -25,7 +25,7 @@ def validated(serializer_class: type, data: Any) -> dict[str, Any]:
     return dict(serializer.validated_data)
 
 
-class ApiView(APIView):
+class ConfabView(APIView):
     """A synchronous REST endpoint (reads and writes that do not wait on a turn)."""
 
     parser_classes = [LimitedJSONParser]
@@ -33,7 +33,7 @@ class ApiView(APIView):
     schema = ConfabAutoSchema()
 
 
-class AsyncApiView(AsyncAPIViewBase):
+class ConfabAsyncView(AsyncAPIViewBase):
     """An async REST endpoint (adrf): waiting for or streaming a turn holds no thread.
 
     Negotiates `text/event-stream` besides JSON; every response that is not an

@@ -15,7 +15,7 @@ from api.rest.serializers import (
     ConversationSerializer,
     ConversationUpdateSerializer,
 )
-from api.rest.views.base import ApiView, validated
+from api.rest.views.base import ConfabView, validated
 from conversations import inputs, selectors, services
 from conversations.errors import ValidationFailed
 from conversations.models import Conversation
@@ -53,7 +53,7 @@ LIST_PARAMETERS = [
 ]
 
 
-class ConversationListView(ApiView):
+class ConversationListView(ConfabView):
     @extend_schema(
         operation_id="conversations_list",
         tags=["conversations"],
@@ -93,7 +93,7 @@ class ConversationListView(ApiView):
         return conversation_response(conversation, 201)
 
 
-class ConversationDetailView(ApiView):
+class ConversationDetailView(ConfabView):
     @extend_schema(
         operation_id="conversations_retrieve",
         tags=["conversations"],
@@ -134,7 +134,7 @@ class ConversationDetailView(ApiView):
         return selectors.get_conversation(user=request.user, conversation_id=conversation_id)
 
 
-class ConversationClearView(ApiView):
+class ConversationClearView(ConfabView):
     @extend_schema(
         operation_id="conversations_clear",
         tags=["conversations"],

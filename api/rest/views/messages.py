@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.rest.serializers import MessageCreateSerializer, MessagePageSerializer, MessageSerializer
-from api.rest.views.base import ApiView, AsyncApiView, validated
+from api.rest.views.base import ConfabAsyncView, ConfabView, validated
 from api.rest.views.turns import turn_response, turn_responses
 from conversations import inputs, selectors, turns
 
@@ -25,9 +25,9 @@ HISTORY_PARAMETERS = [
 ]
 
 
-class MessagesView(AsyncApiView):
+class MessagesView(ConfabAsyncView):
     # GET runs `history` with authentication and throttles in one thread hop
-    # (AsyncApiView.sync_handlers); `get` carries the schema and is what adrf would
+    # (ConfabAsyncView.sync_handlers); `get` carries the schema and is what adrf would
     # call without this map.
     sync_handlers = {"GET": "history"}
 
@@ -90,7 +90,7 @@ class MessagesView(AsyncApiView):
         )
 
 
-class MessageDetailView(ApiView):
+class MessageDetailView(ConfabView):
     @extend_schema(
         operation_id="messages_retrieve",
         tags=["messages"],

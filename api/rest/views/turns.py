@@ -19,7 +19,7 @@ from rest_framework.response import Response
 
 from api.rest import sse
 from api.rest.serializers import CancelResultSerializer, ErrorSerializer, TurnResultSerializer
-from api.rest.views.base import AsyncApiView
+from api.rest.views.base import ConfabAsyncView
 from conversations import selectors, turns
 from conversations.models import Conversation
 
@@ -58,7 +58,7 @@ def turn_responses(created_description: str) -> dict:
 
 
 async def turn_response(
-    view: AsyncApiView,
+    view: ConfabAsyncView,
     request: Request,
     conversation: Conversation,
     start: Callable[[], Awaitable[turns.TurnHandle]],
@@ -95,7 +95,7 @@ async def release_request_connection() -> None:
     await sync_to_async(close_old_connections)()
 
 
-class RegenerateView(AsyncApiView):
+class RegenerateView(ConfabAsyncView):
     @extend_schema(
         operation_id="conversations_regenerate",
         tags=["conversations"],
@@ -119,7 +119,7 @@ class RegenerateView(AsyncApiView):
         )
 
 
-class CancelView(AsyncApiView):
+class CancelView(ConfabAsyncView):
     turn_methods = frozenset()
 
     @extend_schema(

@@ -8,7 +8,7 @@ import pytest
 from django.db import OperationalError
 from rest_framework import exceptions as drf
 
-from api.rest.errors import exception_handler, field_errors
+from api.rest.errors import exception_handler, flatten_field_errors
 from conversations.models import ConversationMessage
 from tests.api.rest.conftest import assert_error
 from tests.api.rest.test_auth import with_rates
@@ -128,7 +128,7 @@ def test_field_errors_flatten_nested_detail():
     detail = drf.ValidationError(
         {"a": ["bad"], "b": {"c": [drf.ErrorDetail("worse", code="x")]}, "d": [{}, {"e": ["no"]}]}
     ).detail
-    assert field_errors(detail) == {
+    assert flatten_field_errors(detail) == {
         "a": [{"code": "invalid", "message": "bad"}],
         "b.c": [{"code": "x", "message": "worse"}],
         "d.1.e": [{"code": "invalid", "message": "no"}],
