@@ -1,7 +1,7 @@
 """ASGI entry point: Django HTTP (REST, GraphQL over HTTP, admin, web app) and
 websockets (the chat consumer and GraphQL subscriptions), plus a lifespan
-handler that runs, in every process, the interrupted-turn recovery loop and the
-channel-layer watch (conversations.live)."""
+handler that runs, in every process, the periodic jobs (conversations.background)
+and the channel-layer watch (conversations.live)."""
 
 import asyncio
 import os
@@ -20,8 +20,8 @@ from accounts.authentication import TokenAuthMiddleware  # noqa: E402
 from api import log_redaction  # noqa: E402
 from api.middleware import ServiceUnavailableWebsocketMiddleware  # noqa: E402
 from backend.routing import websocket_urlpatterns  # noqa: E402
+from conversations.background import jobs  # noqa: E402
 from conversations.live import watch_layer  # noqa: E402
-from conversations.recovery import recovery_loop  # noqa: E402
 
 # The server's access and handshake logs carry query strings (`?token=`) and, at
 # debug level, headers: redact credentials before anything is written.
@@ -58,10 +58,7 @@ class LifespanMiddleware:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                tasks = [
-                    asyncio.ensure_future(recovery_loop()),
-                    asyncio.ensure_future(watch_layer()),
-                ]
+                tasks = [asyncio.ensure_future(job) for job in [*jobs(), watch_layer()]]
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for task in tasks:

@@ -24,9 +24,10 @@ MAX_MESSAGE_ID = 2**63 - 1
 ObjectId = int | str
 
 
-def parse_limit(value: Any, *, field: str = "limit") -> int:
-    """A page size from user input: an integer in 1..CONFAB_MAX_PAGE_SIZE (default if None)."""
-    maximum = settings.CONFAB_MAX_PAGE_SIZE
+def parse_limit(value: Any, *, field: str = "limit", maximum: int | None = None) -> int:
+    """A page size from user input: an integer in 1..`maximum` (CONFAB_MAX_PAGE_SIZE by
+    default); CONFAB_DEFAULT_PAGE_SIZE when absent."""
+    maximum = maximum or settings.CONFAB_MAX_PAGE_SIZE
     if value is None or value == "":
         return min(settings.CONFAB_DEFAULT_PAGE_SIZE, maximum)
     try:
@@ -131,3 +132,45 @@ def parse_conversation_cursor(
     value: str | None, *, field: str = "cursor"
 ) -> ConversationCursor | None:
     return ConversationCursor.decode(value, field=field) if value else None
+
+
+_SYNC_CURSOR_PREFIX = "s1:"
+
+
+def encode_sync_cursor(seq: int) -> str:
+    """The opaque cursor of the changes feed after change number `seq`."""
+    return base64.urlsafe_b64encode(f"{_SYNC_CURSOR_PREFIX}{seq}".encode()).decode().rstrip("=")
+
+
+def parse_sync_cursor(value: str | None, *, field: str = "cursor") -> int | None:
+    """The change number of a feed cursor; None when absent (a first sync)."""
+    if not value:
+        return None
+    try:
+        if len(value) > 64:
+            raise ValueError
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        if not raw.startswith(_SYNC_CURSOR_PREFIX):
+            raise ValueError
+        seq = int(raw.removeprefix(_SYNC_CURSOR_PREFIX))
+        if not 0 <= seq <= MAX_MESSAGE_ID:
+            raise ValueError
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise ValidationFailed.for_field(field, "invalid", f"{field} is not valid.") from None
+    return seq
+
+
+SYNC_DEFAULT_PAGE_SIZE = 100
+
+
+def parse_sync_request(
+    *, cursor: str | None, limit: Any, cursor_field: str = "cursor", limit_field: str = "limit"
+) -> tuple[int | None, int]:
+    """(change number to continue after, page size) of a changes-feed request."""
+    after = parse_sync_cursor(cursor, field=cursor_field)
+    size = parse_limit(
+        limit or SYNC_DEFAULT_PAGE_SIZE,
+        field=limit_field,
+        maximum=settings.CONFAB_SYNC_MAX_PAGE_SIZE,
+    )
+    return after, size

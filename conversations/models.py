@@ -196,3 +196,19 @@ class ChatRoom(LifecycleModel):
             self.conversation = services.create_conversation(
                 user=self.user, agent=self.agent, context=self.context, title=self.name
             )
+
+
+# The changes feed's models live with their domain area; importing them here registers
+# them with this app.
+from conversations.sync.models import Change, SyncCounter  # noqa: E402
+
+__all__ = [
+    "Agent",
+    "Change",
+    "ChatRoom",
+    "Conversation",
+    "ConversationMessage",
+    "MessageRole",
+    "MessageStatus",
+    "SyncCounter",
+]

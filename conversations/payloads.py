@@ -14,6 +14,7 @@ from conversations.llm.providers import resolve_model_name
 if TYPE_CHECKING:
     from conversations.history_pages import MessageRow
     from conversations.models import Agent, Conversation, ConversationMessage
+    from conversations.sync.selectors import FeedChange
 
 
 def iso_timestamp(value: Any) -> str | None:
@@ -82,3 +83,19 @@ def agent_payload(agent: Agent) -> dict[str, Any]:
         "model": resolve_model_name(agent.model),
         "tools": [str(tool) for tool in agent.tools or []],
     }
+
+
+def change_payload(change: FeedChange) -> dict[str, Any]:
+    """One change of the feed: `{"type", …}` with the object as it is now (upserts) or
+    the ids of what is gone (deletes, clears)."""
+    if change.message is not None:
+        return {"type": change.kind, "message": message_payload(change.message)}
+    if change.conversation is not None:
+        return {"type": change.kind, "conversation": conversation_payload(change.conversation)}
+    if change.message_id is not None:
+        return {
+            "type": change.kind,
+            "id": change.message_id,
+            "conversation_id": change.conversation_id,
+        }
+    return {"type": change.kind, "id": change.conversation_id}

@@ -16,8 +16,10 @@ from api.graphql.pagination import (
 from api.graphql.types.agents import Agent
 from api.graphql.types.connections import ConversationConnection, MessageConnection
 from api.graphql.types.conversations import Conversation
+from api.graphql.types.sync import ChangeFeed
 from api.graphql.types.users import User
 from conversations import inputs, selectors
+from conversations.sync import selectors as sync_selectors
 
 
 @strawberry.type
@@ -93,3 +95,23 @@ class Query:
             user=user, conversation_id=conversation_pk, request=page_request
         )
         return message_connection(page, conversation_pk)
+
+    @strawberry.field(
+        description=(
+            "What changed since a cursor (the changes feed, as REST's /api/v1/sync/). Without "
+            "`after`: no changes and the current cursor. `first`: changes per page (default "
+            "100, at most CONFAB_SYNC_MAX_PAGE_SIZE). A cursor older than the retention is "
+            "SYNC_CURSOR_EXPIRED: load everything again."
+        )
+    )
+    async def changes(
+        self, info: Info, after: str | None = None, first: int | None = None
+    ) -> ChangeFeed:
+        user = current_user(info)
+        cursor, size = inputs.parse_sync_request(
+            cursor=after, limit=first, cursor_field="after", limit_field="first"
+        )
+        page = await database_sync_to_async(sync_selectors.changes_page)(
+            user=user, after=cursor, size=size
+        )
+        return ChangeFeed.from_page(page)

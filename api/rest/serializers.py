@@ -334,8 +334,8 @@ class CancelResultSerializer(OutputSerializer):
 # --- conversations ----------------------------------------------------------
 
 
-class ConversationSerializer(OutputSerializer):
-    """A conversation (the shape of live events) with its last message."""
+class LiveConversationSerializer(OutputSerializer):
+    """A conversation as live events and the changes feed carry it (no last message)."""
 
     id = serializers.IntegerField(read_only=True)
     title = serializers.CharField(read_only=True, allow_blank=True)
@@ -350,6 +350,14 @@ class ConversationSerializer(OutputSerializer):
     )
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
+
+    def to_representation(self, conversation: Any) -> dict[str, Any]:
+        return conversation_payload(conversation)
+
+
+class ConversationSerializer(LiveConversationSerializer):
+    """A conversation (the shape of live events) with its last message."""
+
     last_message = MessageSerializer(read_only=True, allow_null=True)
 
     def to_representation(self, conversation: Any) -> dict[str, Any]:

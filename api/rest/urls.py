@@ -17,6 +17,7 @@ from api.rest.views.conversations import (
     ConversationListView,
 )
 from api.rest.views.messages import MessageDetailView, MessagesView
+from api.rest.views.sync import SyncView
 from api.rest.views.turns import CancelView, RegenerateView
 from conversations.errors import NotFound
 
@@ -58,6 +59,7 @@ urlpatterns = [
         MessageDetailView.as_view(),
         name="message-detail",
     ),
+    path("v1/sync/", SyncView.as_view(), name="sync"),
     re_path(r"^v1/", unknown_endpoint, name="unknown-endpoint"),
     path("schema/", SpectacularAPIView.as_view(**DOCS), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="rest:schema", **DOCS), name="docs"),

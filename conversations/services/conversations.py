@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
+from conversations.effects import emit, write
 from conversations.errors import ValidationFailed
-from conversations.events import (
-    EventType,
-    conversation_event,
-    publish_on_commit,
-)
+from conversations.events import EventType, conversation_event
 from conversations.models import Agent, Conversation
 
 UNSET: Any = object()
@@ -71,7 +67,7 @@ def _validate_title(title: Any) -> str:
     return title.strip()
 
 
-@transaction.atomic
+@write
 def create_conversation(
     *, user: Any, agent: Agent | str, context: dict[str, Any] | None = None, title: str = ""
 ) -> Conversation:
@@ -91,13 +87,11 @@ def create_conversation(
         context=validate_context(agent=agent, context=context),
         title=_validate_title(title),
     )
-    publish_on_commit(
-        conversation_event(EventType.CONVERSATION_CREATED, conversation), user_id=user.pk
-    )
+    emit(conversation_event(EventType.CONVERSATION_CREATED, conversation), user_id=user.pk)
     return conversation
 
 
-@transaction.atomic
+@write
 def update_conversation(
     *,
     conversation: Conversation,
@@ -121,7 +115,7 @@ def update_conversation(
             changed.append("archived_at")
     if changed:
         conversation.save(update_fields=[*changed, "updated_at"])
-        publish_on_commit(
+        emit(
             conversation_event(EventType.CONVERSATION_UPDATED, conversation),
             user_id=conversation.user_id,
         )
@@ -133,16 +127,16 @@ def set_archived(*, conversation: Conversation, archived: bool) -> Conversation:
     return update_conversation(conversation=conversation, archived=archived)
 
 
-@transaction.atomic
+@write
 def delete_conversation(*, conversation: Conversation) -> None:
     """Delete a conversation and all its messages."""
     event = conversation_event(EventType.CONVERSATION_DELETED, conversation)
     user_id = conversation.user_id
     conversation.delete()
-    publish_on_commit(event, user_id=user_id)
+    emit(event, user_id=user_id)
 
 
-@transaction.atomic
+@write
 def clear_conversation(*, conversation: Conversation) -> int:
     """Delete every message of a conversation; returns how many were deleted.
 
@@ -170,7 +164,5 @@ def clear_conversation(*, conversation: Conversation) -> int:
     )
     for field in ("message_count", "last_message_at", "active_turn_id", "updated_at"):
         setattr(conversation, field, getattr(locked, field))
-    publish_on_commit(
-        conversation_event(EventType.CONVERSATION_CLEARED, locked), user_id=locked.user_id
-    )
+    emit(conversation_event(EventType.CONVERSATION_CLEARED, locked), user_id=locked.user_id)
     return deleted

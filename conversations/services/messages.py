@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
-from django.db.models import F
-from django.utils import timezone
 from langchain_core.messages import BaseMessage
 
 from conversations.codec import encode_message, role_of, text_of, usage_of
-from conversations.events import EventType, message_event, publish_on_commit
+from conversations.effects import emit, write
+from conversations.events import EventType, conversation_event, message_event
 from conversations.models import Conversation, ConversationMessage, MessageStatus
 
 
@@ -34,7 +32,7 @@ def build_message(
     )
 
 
-@transaction.atomic
+@write
 def append_message(
     *,
     conversation: Conversation,
@@ -52,9 +50,11 @@ def append_message(
         model=model,
     )
     row.save()
-    now = timezone.now()
-    Conversation.objects.filter(pk=conversation.pk).update(
-        message_count=F("message_count") + 1, last_message_at=now, activity_at=now
-    )
-    publish_on_commit(message_event(EventType.MESSAGE_CREATED, row), user_id=conversation.user_id)
+    locked = Conversation.objects.select_for_update(of=("self",)).select_related("agent")
+    updated = locked.get(pk=conversation.pk)
+    updated.message_count += 1
+    updated.last_message_at = updated.activity_at = row.created_at
+    updated.save(update_fields=["message_count", "last_message_at", "activity_at", "updated_at"])
+    emit(message_event(EventType.MESSAGE_CREATED, row), user_id=conversation.user_id)
+    emit(conversation_event(EventType.CONVERSATION_UPDATED, updated), user_id=updated.user_id)
     return row

@@ -21,6 +21,7 @@ from django.utils import timezone
 from langchain_core.messages import AIMessage, BaseMessage
 
 from conversations.codec import encode_message, text_of
+from conversations.effects import emit, write
 from conversations.errors import (
     IdempotencyKeyReused,
     NoActiveTurn,
@@ -32,7 +33,6 @@ from conversations.events import (
     conversation_event,
     message_event,
     messages_deleted_event,
-    publish_on_commit,
 )
 from conversations.models import (
     Conversation,
@@ -137,7 +137,7 @@ def _repeated_turn(human: ConversationMessage, content: BaseMessage | None) -> T
     return existing_turn(human)
 
 
-@transaction.atomic
+@write
 def _begin_turn(
     *,
     conversation: Conversation,
@@ -189,17 +189,15 @@ def _begin_turn(
     locked.activity_at = now
     locked.save()
     if deleted_ids:
-        publish_on_commit(messages_deleted_event(locked.pk, deleted_ids))
+        emit(messages_deleted_event(locked.pk, deleted_ids), user_id=locked.user_id)
     if not regenerate:
-        publish_on_commit(message_event(EventType.MESSAGE_CREATED, human))
-    publish_on_commit(message_event(EventType.MESSAGE_CREATED, ai))
-    publish_on_commit(
-        conversation_event(EventType.CONVERSATION_UPDATED, locked), user_id=locked.user_id
-    )
+        emit(message_event(EventType.MESSAGE_CREATED, human), user_id=locked.user_id)
+    emit(message_event(EventType.MESSAGE_CREATED, ai), user_id=locked.user_id)
+    emit(conversation_event(EventType.CONVERSATION_UPDATED, locked), user_id=locked.user_id)
     return TurnStart(turn_id=turn_id, human_message=human, ai_message=ai)
 
 
-@transaction.atomic
+@write
 def add_turn_message(
     *,
     conversation_id: int,
@@ -233,11 +231,11 @@ def add_turn_message(
             "updated_at",
         ]
     )
-    publish_on_commit(message_event(EventType.MESSAGE_CREATED, row))
+    emit(message_event(EventType.MESSAGE_CREATED, row), user_id=conversation.user_id)
     return row
 
 
-@transaction.atomic
+@write
 def finish_message(
     *,
     conversation_id: int,
@@ -267,13 +265,13 @@ def finish_message(
     event_type = (
         EventType.MESSAGE_FAILED if status == MessageStatus.FAILED else EventType.MESSAGE_COMPLETED
     )
-    publish_on_commit(message_event(event_type, row))
+    emit(message_event(event_type, row), user_id=conversation.user_id)
     if release_lock:
         _release(conversation)
     return row
 
 
-@transaction.atomic
+@write
 def end_turn(*, conversation_id: int, turn_id: uuid.UUID) -> bool:
     """Release the turn lock if this turn still holds it."""
     conversation = _locking().filter(pk=conversation_id, active_turn_id=turn_id).first()
@@ -295,7 +293,7 @@ def _release(conversation: Conversation) -> None:
             "updated_at",
         ]
     )
-    publish_on_commit(
+    emit(
         conversation_event(EventType.CONVERSATION_UPDATED, conversation),
         user_id=conversation.user_id,
     )
@@ -400,7 +398,8 @@ def request_cancel(*, conversation: Conversation) -> uuid.UUID:
         if locked.active_turn_id is None:
             raise NoActiveTurn()
         locked.cancel_requested = True
-        locked.save(update_fields=["cancel_requested", "updated_at"])
+        # Not a change clients see (the reply's end is): updated_at stays.
+        locked.save(update_fields=["cancel_requested"])
     return locked.active_turn_id
 
 
@@ -427,7 +426,7 @@ def recover_interrupted_turns(*, stale_after: float) -> int:
     return ended
 
 
-@transaction.atomic
+@write
 def _recover_turn(conversation_id: int, turn_id: uuid.UUID) -> int:
     conversation = (
         Conversation.objects.select_for_update()
@@ -443,11 +442,11 @@ def _recover_turn(conversation_id: int, turn_id: uuid.UUID) -> int:
     return len(rows)
 
 
-@transaction.atomic
+@write
 def _fail_interrupted(row: ConversationMessage) -> int:
     row.status = MessageStatus.FAILED
     row.error = INTERRUPTED_ERROR
     row.content = encode_message(AIMessage(content=row.text))
     row.save(update_fields=["status", "error", "content", "updated_at"])
-    publish_on_commit(message_event(EventType.MESSAGE_FAILED, row))
+    emit(message_event(EventType.MESSAGE_FAILED, row), user_id=row.user_id)
     return 1
