@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import binascii
 import functools
+from datetime import timedelta
 from hmac import compare_digest
 from typing import Any
 from urllib.parse import parse_qs
@@ -97,7 +98,9 @@ class _PresentedTokenAuthentication(TokenAuthentication):
             if compare_digest(digest, auth_token.digest):
                 if knox_settings.AUTO_REFRESH and auth_token.expiry:
                     self.renew_token(auth_token)
-                return self.validate_user(auth_token)
+                user, token = self.validate_user(auth_token)
+                note_use(token)
+                return user, token
         raise invalid
 
     def _cleanup_token(self, auth_token: Any) -> bool:
@@ -107,6 +110,19 @@ class _PresentedTokenAuthentication(TokenAuthentication):
         auth_token.delete()
         token_expired.send(sender=self.__class__, username=username, source="auth_token")
         return True
+
+
+# How stale a device's "last used" may be: one write per token a minute at most, not
+# one per request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def note_use(token: Any) -> None:
+    """Record that `token` just authenticated a request (to LAST_USED_RESOLUTION)."""
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        type(token).objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
 
 
 @functools.cache

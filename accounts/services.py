@@ -19,7 +19,9 @@ from django.utils import timezone
 from knox.models import get_token_model
 from knox.settings import knox_settings
 
-from conversations.errors import PermissionDenied, ValidationFailed
+from accounts.models import PushCredential, PushPlatform
+from accounts.selectors import devices_of
+from conversations.errors import NotFound, PermissionDenied, ValidationFailed
 
 MAX_DEVICE_NAME_CHARS = 100
 
@@ -124,3 +126,61 @@ def revoke_all_tokens(*, user: Any, request: Any = None) -> int:
     deleted, _ = get_token_model().objects.filter(user=user).delete()
     user_logged_out.send(sender=user.__class__, request=request, user=user)
     return deleted
+
+
+def revoke_device(*, user: Any, device_id: Any, request: Any = None) -> None:
+    """Sign one of the user's devices out (its token and push credentials go); NotFound
+    for an id that is not one of the user's live devices."""
+    try:
+        token = devices_of(user).get(public_id=device_id)
+    except (get_token_model().DoesNotExist, DjangoValidationError, ValueError):
+        raise NotFound("Device not found.") from None
+    revoke_token(token=token, request=request)
+
+
+def register_push(*, token: Any, platform: str, data: dict[str, Any]) -> PushCredential:
+    """Set where the device of `token` gets its push notifications (replacing any)."""
+    data = validate_push_data(platform=platform, data=data)
+    credential, _ = PushCredential.objects.update_or_create(
+        token=token, defaults={"user_id": token.user_id, "platform": platform, "data": data}
+    )
+    return credential
+
+
+def remove_push(*, token: Any) -> None:
+    """Stop pushing to the device of `token`."""
+    PushCredential.objects.filter(token=token).delete()
+
+
+MAX_PUSH_FIELD_CHARS = 2048
+
+
+def validate_push_data(*, platform: str, data: Any) -> dict[str, Any]:
+    """The credential a platform needs: a Web Push subscription (an https endpoint and
+    its two keys) or an APNs / FCM device token."""
+    if platform not in PushPlatform.values:
+        raise ValidationFailed.for_field(
+            "platform", "invalid", f"platform is one of {', '.join(PushPlatform.values)}."
+        )
+    if not isinstance(data, dict):
+        raise ValidationFailed.for_field("subscription", "invalid", "Expected an object.")
+    if platform == PushPlatform.WEBPUSH:
+        endpoint = data.get("endpoint")
+        keys = data.get("keys") if isinstance(data.get("keys"), dict) else {}
+        if not _short_text(endpoint) or not endpoint.startswith(("https://", "http://")):
+            raise ValidationFailed.for_field(
+                "subscription.endpoint", "invalid", "The push service's URL."
+            )
+        for key in ("p256dh", "auth"):
+            if not _short_text(keys.get(key)):
+                raise ValidationFailed.for_field(
+                    f"subscription.keys.{key}", "required", f"keys.{key} is required."
+                )
+        return {"endpoint": endpoint, "keys": {"p256dh": keys["p256dh"], "auth": keys["auth"]}}
+    if not _short_text(data.get("token")):
+        raise ValidationFailed.for_field("token", "required", "The device's push token.")
+    return {"token": data["token"]}
+
+
+def _short_text(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_PUSH_FIELD_CHARS

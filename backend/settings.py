@@ -252,6 +252,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "MessageRole": "conversations.models.MessageRole",
         "MessageStatus": "conversations.models.MessageStatus",
+        "PushPlatform": "accounts.models.PushPlatform",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -16,6 +16,7 @@ from api.rest.views.conversations import (
     ConversationDetailView,
     ConversationListView,
 )
+from api.rest.views.devices import CurrentPushView, DeviceDetailView, DeviceListView
 from api.rest.views.messages import MessageDetailView, MessagesView
 from api.rest.views.sync import SyncView
 from api.rest.views.turns import CancelView, RegenerateView
@@ -46,6 +47,9 @@ urlpatterns = [
     path("v1/auth/logout/", LogoutView.as_view(), name="auth-logout"),
     path("v1/auth/logout-all/", LogoutAllView.as_view(), name="auth-logout-all"),
     path("v1/auth/me/", MeView.as_view(), name="auth-me"),
+    path("v1/auth/tokens/", DeviceListView.as_view(), name="auth-devices"),
+    path("v1/auth/tokens/current/push/", CurrentPushView.as_view(), name="auth-push"),
+    path("v1/auth/tokens/<uuid:device_id>/", DeviceDetailView.as_view(), name="auth-device"),
     path("v1/agents/", AgentListView.as_view(), name="agent-list"),
     path("v1/agents/<slug:slug>/", AgentDetailView.as_view(), name="agent-detail"),
     path("v1/conversations/", ConversationListView.as_view(), name="conversation-list"),
