@@ -2,7 +2,8 @@
 
 - recovering turns whose worker died (`recovery.recover_once`), every
   CONFAB_TURN_STALE_SECONDS / 2 and at startup;
-- compacting the changes feed (`sync.services.compact_changes`), hourly and at startup.
+- compacting the changes feed (`sync.services.compact_changes`), hourly and at startup;
+- sending due notifications (`notifications.delivery.deliver_due`), every second.
 
 Each runs in a worker thread with its own database connection, one run at a time; a
 failed run is logged and retried at the next interval. Running them in every process
@@ -20,12 +21,14 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
+from conversations.notifications.delivery import deliver_due
 from conversations.recovery import recover_once
 from conversations.sync.services import compact_changes
 
 logger = logging.getLogger(__name__)
 
 COMPACTION_SECONDS = 3600.0
+NOTIFY_SECONDS = 1.0
 
 
 async def every(seconds: float, job: Callable[[], Any], *, what: str) -> None:
@@ -55,4 +58,5 @@ def jobs() -> list[Coroutine[Any, Any, None]]:
             what="Turn recovery sweep",
         ),
         every(COMPACTION_SECONDS, compact_changes, what="Changes-feed compaction"),
+        every(NOTIFY_SECONDS, deliver_due, what="Notification delivery"),
     ]

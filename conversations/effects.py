@@ -8,6 +8,10 @@ inside a `@write` function. From that one call come:
 - the changes-feed rows (`conversations.sync`), written in the same transaction, all
   changes of the write in one statement, just before it commits.
 
+A write that ends a reply also says so with `reply_ended(message, conversation)`: the
+outbox rows of its push notifications and webhook (`conversations.notifications`) are
+written in the same transaction.
+
 `@write` is `transaction.atomic` plus that bookkeeping; nested `@write` calls (a service
 calling another) join the outermost one, which flushes once. No surface writes any of
 these itself: REST, GraphQL, the websocket, the admin and commands call the services.
@@ -24,6 +28,8 @@ from typing import Any, ParamSpec, TypeVar
 from django.db import transaction
 
 from conversations.events import EventType, publish_on_commit
+from conversations.models import Conversation, ConversationMessage
+from conversations.notifications.services import queue_reply_ended
 from conversations.sync.models import ChangeKind
 from conversations.sync.services import record_changes
 
@@ -36,6 +42,7 @@ class Effects:
     """What the current write has declared so far."""
 
     changes: list[tuple[int, str, int, int | None]] = field(default_factory=list)
+    ended_replies: list[tuple[ConversationMessage, Conversation]] = field(default_factory=list)
 
 
 _current: ContextVar[Effects | None] = ContextVar("confab_effects", default=None)
@@ -61,13 +68,22 @@ def write(function: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def _effects() -> Effects:
+    effects = _current.get()
+    if effects is None:
+        raise RuntimeError("effects declared outside a @write service")
+    return effects
+
+
+def reply_ended(message: ConversationMessage, conversation: Conversation) -> None:
+    """Declare that the current write ended a turn's reply (notifications follow)."""
+    _effects().ended_replies.append((message, conversation))
+
+
 def emit(event: dict[str, Any], *, user_id: int) -> None:
     """Declare an event of the current write: published on commit, recorded in the
     owner's changes feed."""
-    effects = _current.get()
-    if effects is None:
-        raise RuntimeError("emit() outside a @write service")
-    effects.changes.extend(_changes_of(event, user_id))
+    _effects().changes.extend(_changes_of(event, user_id))
     publish_on_commit(event, user_id=user_id)
 
 
@@ -106,6 +122,8 @@ def _changes_of(event: dict[str, Any], user_id: int) -> list[tuple[int, str, int
 def _flush(effects: Effects) -> None:
     if effects.changes:
         record_changes(changes=_without_repeats(effects.changes))
+    for message, conversation in effects.ended_replies:
+        queue_reply_ended(message=message, conversation=conversation)
 
 
 def _without_repeats(

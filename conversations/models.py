@@ -198,8 +198,9 @@ class ChatRoom(LifecycleModel):
             )
 
 
-# The changes feed's models live with their domain area; importing them here registers
+# The models of the domain's areas live with their area; importing them here registers
 # them with this app.
+from conversations.notifications.models import Notification  # noqa: E402
 from conversations.sync.models import Change, SyncCounter  # noqa: E402
 
 __all__ = [
@@ -210,5 +211,6 @@ __all__ = [
     "ConversationMessage",
     "MessageRole",
     "MessageStatus",
+    "Notification",
     "SyncCounter",
 ]

@@ -21,7 +21,7 @@ from django.utils import timezone
 from langchain_core.messages import AIMessage, BaseMessage
 
 from conversations.codec import encode_message, text_of
-from conversations.effects import emit, write
+from conversations.effects import emit, reply_ended, write
 from conversations.errors import (
     IdempotencyKeyReused,
     NoActiveTurn,
@@ -268,6 +268,7 @@ def finish_message(
     emit(message_event(event_type, row), user_id=conversation.user_id)
     if release_lock:
         _release(conversation)
+        reply_ended(row, conversation)
     return row
 
 
@@ -449,4 +450,5 @@ def _fail_interrupted(row: ConversationMessage) -> int:
     row.content = encode_message(AIMessage(content=row.text))
     row.save(update_fields=["status", "error", "content", "updated_at"])
     emit(message_event(EventType.MESSAGE_FAILED, row), user_id=row.user_id)
+    reply_ended(row, row.conversation)
     return 1

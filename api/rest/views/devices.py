@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from knox.models import get_token_model
 from rest_framework import serializers
@@ -65,6 +66,20 @@ class PushCredentialOutputSerializer(OutputSerializer):
     updated_at = serializers.DateTimeField(read_only=True)
 
 
+class PushSetupSerializer(OutputSerializer):
+    """What a browser needs to subscribe, and this device's registration."""
+
+    webpush_public_key = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="The server's VAPID public key (`applicationServerKey`); null when Web "
+        "Push is not configured.",
+    )
+    platform = serializers.ChoiceField(
+        choices=PushPlatform.choices, read_only=True, allow_null=True
+    )
+
+
 def current_token(request: Request) -> Any:
     """The token of this request (devices are tokens: a session has none)."""
     if not isinstance(getattr(request, "auth", None), get_token_model()):
@@ -104,6 +119,21 @@ class DeviceDetailView(ConfabView):
 
 
 class CurrentPushView(ConfabView):
+    @extend_schema(
+        operation_id="auth_push_retrieve",
+        tags=["auth"],
+        summary="The server's Web Push key and this device's push registration",
+        responses={200: PushSetupSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        push = getattr(current_token(request), "push", None)
+        return Response(
+            {
+                "webpush_public_key": settings.CONFAB_VAPID_PUBLIC_KEY or None,
+                "platform": push.platform if push else None,
+            }
+        )
+
     @extend_schema(
         operation_id="auth_push_set",
         tags=["auth"],

@@ -137,3 +137,12 @@ def test_bad_push_credentials_are_400(user, body, field):
     response = client_for(make_token(user)).put(PUSH, body, format="json")
     assert field in assert_error(response, 400, "VALIDATION_ERROR")["fields"]
     assert not PushCredential.objects.exists()
+
+
+def test_the_push_setup_gives_the_servers_web_push_key(user, settings):
+    client = client_for(make_token(user))
+    settings.CONFAB_VAPID_PUBLIC_KEY = ""
+    assert client.get(PUSH).json() == {"webpush_public_key": None, "platform": None}
+    settings.CONFAB_VAPID_PUBLIC_KEY = "BPublicKey"
+    client.put(PUSH, {"platform": "webpush", "subscription": SUBSCRIPTION}, format="json")
+    assert client.get(PUSH).json() == {"webpush_public_key": "BPublicKey", "platform": "webpush"}
