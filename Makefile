@@ -7,7 +7,8 @@ PORT ?= 8000
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: install run test test-fast lint format openapi check-openapi schema check-schema contracts \
-        sdk ts-types recover bench-history bench-streaming bench-turn bench-throughput clean
+        sdk ts-types vendor check-vendor recover bench-history bench-streaming bench-turn \
+        bench-throughput clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -64,7 +65,35 @@ check-schema: install
 	@diff -u schema.graphql build/schema.check.graphql \
 		|| (echo "schema.graphql is stale: run make schema" && exit 1)
 
-contracts: check-openapi check-schema
+contracts: check-openapi check-schema check-vendor
+
+## vendor: the web app's one third-party file, graphql-ws's browser build (docs/web.md):
+## the pinned package tarball from the npm registry, its files checked against the
+## committed SHA-256 sums, then copied into the app (committed; `make run` needs no npm)
+GRAPHQL_WS_VERSION := 6.4.2
+GRAPHQL_WS_TARBALL_SHA256 := 14516ff4e3feaeded14bd2fcad590276656e8f3b3cc427bfd63e21fa04d4f53c
+VENDOR_DIR := api/web/static/web/vendor
+VENDOR_BUILD := build/vendor
+vendor:
+	rm -rf $(VENDOR_BUILD) && mkdir -p $(VENDOR_BUILD)/stage
+	npm pack --silent --pack-destination $(VENDOR_BUILD) graphql-ws@$(GRAPHQL_WS_VERSION) >/dev/null
+	@echo "$(GRAPHQL_WS_TARBALL_SHA256)  $(VENDOR_BUILD)/graphql-ws-$(GRAPHQL_WS_VERSION).tgz" \
+		| sha256sum --check --strict --quiet \
+		|| (echo "graphql-ws $(GRAPHQL_WS_VERSION)'s tarball is not GRAPHQL_WS_TARBALL_SHA256; its sum:" \
+			&& sha256sum $(VENDOR_BUILD)/graphql-ws-$(GRAPHQL_WS_VERSION).tgz && exit 1)
+	tar -xzf $(VENDOR_BUILD)/graphql-ws-$(GRAPHQL_WS_VERSION).tgz -C $(VENDOR_BUILD) \
+		package/umd/graphql-ws.js package/LICENSE.md
+	cp $(VENDOR_BUILD)/package/umd/graphql-ws.js $(VENDOR_BUILD)/stage/graphql-ws.js
+	cp $(VENDOR_BUILD)/package/LICENSE.md $(VENDOR_BUILD)/stage/graphql-ws.LICENSE.md
+	@cd $(VENDOR_BUILD)/stage && sha256sum --check --strict --quiet $(abspath $(VENDOR_DIR))/SHA256SUMS \
+		|| (echo "graphql-ws $(GRAPHQL_WS_VERSION) does not match $(VENDOR_DIR)/SHA256SUMS; its sums:" \
+			&& sha256sum graphql-ws.js graphql-ws.LICENSE.md && exit 1)
+	cp $(VENDOR_BUILD)/stage/graphql-ws.js $(VENDOR_BUILD)/stage/graphql-ws.LICENSE.md $(VENDOR_DIR)/
+
+## check-vendor: the committed vendored files match their pinned SHA-256 sums (no network)
+check-vendor:
+	@cd $(VENDOR_DIR) && sha256sum --check --strict --quiet SHA256SUMS \
+		|| (echo "$(VENDOR_DIR) differs from SHA256SUMS: run make vendor" && exit 1)
 
 ## sdk: generate the Python client from openapi.yaml into build/sdk/confab_client (not committed)
 sdk: install

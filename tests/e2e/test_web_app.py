@@ -1,11 +1,16 @@
 """The web chat app in a real browser (Debian's Chromium driven by Playwright) against a
-live Confab server (uvicorn, PostgreSQL, Redis) whose model is the fake OpenAI server.
+live Confab server (uvicorn; SQLite or PostgreSQL + Redis) whose model is the fake
+OpenAI server.
 
 Covers: sign in, creating a language-tutor conversation with its context variables,
 sending Korean text, a reply streamed in over the GraphQL subscription, history after
 a reload, stop (cancel) of a slow reply, regenerate, the phone layout, and no console
-errors. Screenshots go to build/screenshots/, or to docs/screenshots/ (the committed
-ones) with CONFAB_UPDATE_SCREENSHOTS=1.
+errors. The live connection (graphql-ws's client, vendored) is broken on purpose
+through a TCP proxy: a server restart, a socket dropped mid-reply, a dead connection
+only pings notice, and a socket the server refuses (too many) are all followed by a
+reconnect, the same token, both subscriptions again and what was missed fetched.
+Screenshots go to build/screenshots/, or to docs/screenshots/ (the committed ones)
+with CONFAB_UPDATE_SCREENSHOTS=1.
 """
 
 # Chinese full-width punctuation in the scripted replies is intended.
@@ -13,17 +18,24 @@ ones) with CONFAB_UPDATE_SCREENSHOTS=1.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from django.contrib.auth import get_user_model
 
+from tests.support.tcp_proxy import TcpProxy
+
 pytest.importorskip("playwright")
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, WebSocket, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CONFAB_CHROMIUM", "/usr/bin/chromium")
@@ -77,10 +89,14 @@ def browser() -> Iterator[Browser]:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
+# The live servers keep Django's async-safety checks on.
+SERVER_ENV = {"DJANGO_ALLOW_ASYNC_UNSAFE": ""}
+
+
 @pytest.fixture
 def server(browser, live_server_factory, seed_agents):
-    """A live Confab server that keeps Django's async-safety checks on."""
-    return live_server_factory(extra_env={"DJANGO_ALLOW_ASYNC_UNSAFE": ""})
+    """A live Confab server."""
+    return live_server_factory(extra_env=SERVER_ENV)
 
 
 class ConsoleWatcher:
@@ -101,15 +117,20 @@ def web_user(transactional_db):
     return get_user_model().objects.create_user(username="hana", password=PASSWORD)
 
 
-@pytest.fixture
-def web(browser: Browser, server) -> Iterator[tuple[Page, ConsoleWatcher]]:
-    """A fresh browser context (empty localStorage) on the live server: (page, console)."""
-    context = browser.new_context(viewport=DESKTOP, locale="ko-KR", base_url=server.url)
+def new_page(browser: Browser, base_url: str) -> tuple[Page, ConsoleWatcher]:
+    """A page in a fresh browser context (empty localStorage): (page, console)."""
+    context = browser.new_context(viewport=DESKTOP, locale="ko-KR", base_url=base_url)
     page = context.new_page()
     page.set_default_timeout(15_000)
-    watcher = ConsoleWatcher(page)
+    return page, ConsoleWatcher(page)
+
+
+@pytest.fixture
+def web(browser: Browser, server) -> Iterator[tuple[Page, ConsoleWatcher]]:
+    """A fresh page on the live server: (page, console)."""
+    page, watcher = new_page(browser, server.url)
     yield page, watcher
-    context.close()
+    page.context.close()
 
 
 def sign_in(page: Page, username: str = "hana", password: str = PASSWORD) -> None:
@@ -518,3 +539,243 @@ def test_second_tab_joins_a_running_reply(web, web_user, llm) -> None:
     expect(reply.locator(".msg-text")).to_have_text("".join(deltas))
     expect(ai_messages(page).last.locator(".msg-text")).to_have_text("".join(deltas))
     assert console.errors == [] and other_console.errors == []
+
+
+# ---------------------------------------------------------------- the live connection
+
+
+@dataclass
+class RecordedSocket:
+    socket: WebSocket
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+    def acknowledged(self) -> bool:
+        return any(frame["type"] == "connection_ack" for frame in self.received)
+
+
+class SocketLog:
+    """The page's websockets in the order opened, with the frames each sent and received
+    (as the browser saw them, so what the client library really did)."""
+
+    def __init__(self, page: Page) -> None:
+        self.sockets: list[RecordedSocket] = []
+        page.on("websocket", self._on_socket)
+
+    def _on_socket(self, socket: WebSocket) -> None:
+        recorded = RecordedSocket(socket)
+        self.sockets.append(recorded)
+        socket.on("framesent", lambda payload: recorded.sent.append(json.loads(payload)))
+        socket.on("framereceived", lambda payload: recorded.received.append(json.loads(payload)))
+
+    def subscribed(self, index: int) -> list[str]:
+        """The root fields the `index`th socket subscribed to, in order."""
+        queries = [
+            f["payload"]["query"] for f in self.sockets[index].sent if f["type"] == "subscribe"
+        ]
+        return [re.search(r"\{\s*(\w+)", query).group(1) for query in queries]
+
+    def assert_opened_like_a_client_of(self, index: int, token: str) -> None:
+        """The socket authenticated with the token in connection_init and then subscribed
+        to the conversation list and the open conversation's events."""
+        sent = self.sockets[index].sent
+        assert sent[0] == {
+            "type": "connection_init",
+            "payload": {"authorization": f"Bearer {token}"},
+        }
+        assert sorted(self.subscribed(index)) == ["conversationEvents", "conversationsChanged"]
+
+
+def wait_until(page: Page, condition, timeout: float = 15.0) -> None:
+    """Poll `condition` (over what Playwright's events recorded) while the page runs."""
+    for _ in range(int(timeout * 10)):
+        if condition():
+            return
+        page.wait_for_timeout(100)
+    assert condition(), "timed out"
+
+
+def page_token(page: Page) -> str:
+    return page.evaluate("JSON.parse(localStorage.getItem('confab.auth')).token")
+
+
+def open_conversation_id(page: Page) -> str:
+    return page.url.split("#/c/")[1]
+
+
+def only_connection_errors(errors: list[str]) -> bool:
+    """While a server is down the browser logs the refused connections, nothing else."""
+    return all(
+        "WebSocket connection to" in error or "Failed to load resource" in error for error in errors
+    )
+
+
+@pytest.fixture
+def proxy(server) -> Iterator[TcpProxy]:
+    """A TCP proxy in front of the live server: the browser's way in."""
+    proxy = TcpProxy(server.port)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture
+def proxied(browser: Browser, proxy: TcpProxy) -> Iterator[tuple[Page, ConsoleWatcher, SocketLog]]:
+    """A fresh page reaching the live server through the proxy: (page, console, sockets)."""
+    page, watcher = new_page(browser, proxy.url)
+    sockets = SocketLog(page)
+    yield page, watcher, sockets
+    page.context.close()
+
+
+def test_server_restart_mid_conversation(
+    proxied, proxy, server, live_server_factory, web_user, llm
+) -> None:
+    """The server goes away and comes back (a deploy): the app says it is reconnecting,
+    reconnects by itself with the same token, subscribes to both streams again, shows
+    what happened meanwhile, and follows the conversation live again."""
+    page, console, sockets = proxied
+    llm.reply_text(REPLY_DELTAS, chunk_delay=0.05)
+    sign_in(page)
+    start_tutor_conversation(page)
+    send(page, HUMAN_TEXT)
+    expect(ai_messages(page).last.locator(".msg-text")).to_have_text(REPLY_TEXT)
+    token, conversation_id = page_token(page), open_conversation_id(page)
+    assert len(sockets.sockets) == 1
+    sockets.assert_opened_like_a_client_of(0, token)
+
+    server.stop()
+    expect(page.locator("#connection")).to_have_text("Reconnecting…")
+    restarted = live_server_factory(extra_env=SERVER_ENV)
+    # Meanwhile, on another device: a turn in the open conversation and a new conversation.
+    away_deltas = ["你不在的时候，", "我回答了。"]
+    llm.reply_text(away_deltas, chunk_delay=0.05)
+    api = httpx.Client(
+        base_url=restarted.url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+    )
+    messages_url = f"/api/v1/conversations/{conversation_id}/messages/"
+    away = api.post(messages_url, json={"content": "다른 기기에서 보냈어요."})
+    assert away.status_code == 201, away.text
+    created = api.post("/api/v1/conversations/", json={"agent": "assistant", "title": "다른 기기"})
+    assert created.status_code == 201, created.text
+    proxy.upstream_port = restarted.port
+
+    # Back by itself (backoff: no reload, no user action).
+    expect(page.locator("#connection")).to_be_hidden(timeout=45_000)
+    expect(page.locator("#messages .msg-human .msg-text")).to_have_text(
+        [HUMAN_TEXT, "다른 기기에서 보냈어요."]
+    )
+    expect(ai_messages(page).locator(".msg-text")).to_have_text([REPLY_TEXT, "".join(away_deltas)])
+    items = page.locator("#conversation-list .conversation-item")
+    expect(items.filter(has_text="다른 기기")).to_have_count(1)
+    sockets.assert_opened_like_a_client_of(len(sockets.sockets) - 1, token)
+
+    # Live again: a turn started on another device streams into the page.
+    llm.reply_text(SECOND_DELTAS, chunk_delay=0.3)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        posted = pool.submit(api.post, messages_url, json={"content": SECOND_TEXT})
+        reply = ai_messages(page).nth(2)
+        expect(reply).to_have_attribute("data-status", "streaming")
+        expect(reply).to_have_attribute("data-status", "complete")
+        expect(reply.locator(".msg-text")).to_have_text("".join(SECOND_DELTAS))
+        assert posted.result().status_code == 201
+    api.close()
+    assert only_connection_errors(console.errors), console.errors
+
+
+def test_socket_dropped_mid_reply(proxied, proxy, web_user, llm) -> None:
+    """The connection drops while a reply streams (a network change): the app reconnects,
+    subscribes again, and the reply ends whole: no text missing, none doubled."""
+    page, console, sockets = proxied
+    deltas = [f"第{i}句。" for i in range(1, 41)]
+    llm.reply_text(deltas, chunk_delay=0.2)
+    sign_in(page)
+    start_tutor_conversation(page)
+    send(page, "끊겨도 괜찮아요?")
+    reply = ai_messages(page).last
+    expect(reply.locator(".msg-text")).to_contain_text("第5句。")
+
+    proxy.drop()
+    expect(reply).to_have_attribute("data-status", "complete", timeout=30_000)
+    expect(reply.locator(".msg-text")).to_have_text("".join(deltas))
+    assert len(sockets.sockets) == 2
+    sockets.assert_opened_like_a_client_of(1, page_token(page))
+    # The new socket carried the rest of the reply live.
+    kinds = [
+        frame["payload"]["data"]["conversationEvents"]["__typename"]
+        for frame in sockets.sockets[1].received
+        if frame["type"] == "next" and "conversationEvents" in frame["payload"]["data"]
+    ]
+    assert "MessageDelta" in kinds and "MessageCompleted" in kinds, kinds
+    assert only_connection_errors(console.errors), console.errors
+
+
+def test_dead_connection_is_found_by_ping(proxied, proxy, web_user, llm) -> None:
+    """A connection that dies silently (no FIN, no RST: a laptop that slept) is noticed by
+    the keepalive: a ping every 25 s, a new connection when its pong is 10 s late."""
+    page, console, sockets = proxied
+    page.clock.install()
+    sign_in(page)
+    start_tutor_conversation(page)
+    wait_until(page, lambda: len(sockets.subscribed(0)) == 2)
+    proxy.freeze_websockets()
+
+    page.clock.fast_forward(26_000)
+    wait_until(page, lambda: {"type": "ping"} in sockets.sockets[0].sent)
+    assert len(sockets.sockets) == 1
+    page.clock.fast_forward(11_000)
+    wait_until(page, lambda: len(sockets.sockets) == 2 and len(sockets.subscribed(1)) == 2)
+    expect(page.locator("#connection")).to_be_hidden()
+    sockets.assert_opened_like_a_client_of(1, page_token(page))
+
+    # The new connection is live.
+    llm.reply_text(SECOND_DELTAS, chunk_delay=0.1)
+    send(page, SECOND_TEXT)
+    expect(ai_messages(page).last.locator(".msg-text")).to_have_text("".join(SECOND_DELTAS))
+    assert console.errors == []
+
+
+def test_refused_socket_is_tried_again(browser, live_server_factory, seed_agents, web_user) -> None:
+    """A socket the server refuses with a code graphql-ws gives up on (4429: the user's
+    websocket budget is spent) is tried again later, until a slot frees."""
+    server = live_server_factory(extra_env={**SERVER_ENV, "CONFAB_WS_MAX_PER_USER": "1"})
+    first, first_console = new_page(browser, server.url)
+    sign_in(first)  # holds the user's one websocket
+    expect(first.locator("#connection")).to_be_hidden()
+    second, second_console = new_page(browser, server.url)
+    sockets = SocketLog(second)
+    second.clock.install()
+    sign_in(second)
+    expect(second.locator("#connection")).to_have_text("Reconnecting…")
+    assert len(sockets.sockets) == 1
+
+    first.context.close()  # frees the slot
+    # graphql-ws would stop here; the app subscribes again after 8-16 s, then up to 30 s
+    # (a try may still find the slot taken while the server sees the first tab go).
+    for _ in range(3):
+        tries = len(sockets.sockets)
+        second.clock.fast_forward(31_000)
+        wait_until(second, lambda tries=tries: len(sockets.sockets) > tries)
+        latest = sockets.sockets[-1]
+        wait_until(second, lambda s=latest: s.acknowledged() or s.socket.is_closed())
+        if latest.acknowledged():
+            break
+    expect(second.locator("#connection")).to_be_hidden()
+    sent = sockets.sockets[-1].sent
+    assert [frame["type"] for frame in sent[:2]] == ["connection_init", "subscribe"]
+    assert sockets.subscribed(len(sockets.sockets) - 1) == ["conversationsChanged"]
+
+    # Live: a conversation created on another device appears.
+    api = httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {page_token(second)}"}, timeout=60
+    )
+    created = api.post(
+        "/api/v1/conversations/", json={"agent": "assistant", "title": "이제 연결됨"}
+    )
+    assert created.status_code == 201, created.text
+    api.close()
+    expect(second.locator("#conversation-list .conversation-item")).to_have_text(
+        re.compile("이제 연결됨")
+    )
+    assert first_console.errors == []
+    assert only_connection_errors(second_console.errors), second_console.errors
+    second.context.close()

@@ -50,7 +50,8 @@ def test_index_only_answers_get_and_head(client: Client) -> None:
     ("name", "content_type"),
     [
         ("app.js", "text/javascript; charset=utf-8"),
-        ("gqlws.js", "text/javascript; charset=utf-8"),
+        ("subscriptions.js", "text/javascript; charset=utf-8"),
+        ("vendor/graphql-ws.js", "text/javascript; charset=utf-8"),
         ("app.css", "text/css; charset=utf-8"),
         ("icon.svg", "image/svg+xml"),
     ],
@@ -103,5 +104,27 @@ def test_assets_are_valid_utf8_and_modules_import_each_other(client: Client) -> 
         response = client.get(f"/web/{name}")
         assert response.status_code == 200, name
         source = response.content.decode("utf-8")
-        queue.extend(re.findall(r'from "\./([\w.-]+\.js)"', source))
-    assert {"app.js", "chat.js", "gqlws.js", "api.js", "messages.js", "queries.js"} <= seen
+        queue.extend(re.findall(r'(?:from|import) "\./([\w./-]+\.js)"', source))
+    assert {
+        "app.js",
+        "chat.js",
+        "subscriptions.js",
+        "vendor/graphql-ws.js",
+        "api.js",
+        "messages.js",
+        "queries.js",
+    } <= seen
+
+
+def test_the_vendored_graphql_ws_is_the_pinned_file(client: Client) -> None:
+    """What the page loads is graphql-ws's browser build byte for byte as pinned by
+    `make vendor` (vendor/SHA256SUMS), not an edited copy."""
+    import hashlib
+
+    from api.web.views import ASSET_DIR
+
+    lines = (ASSET_DIR / "vendor" / "SHA256SUMS").read_text().splitlines()
+    sums = {name: digest for digest, name in (line.split("  ", 1) for line in lines)}
+    served = client.get("/web/vendor/graphql-ws.js").content
+    assert hashlib.sha256(served).hexdigest() == sums["graphql-ws.js"]
+    assert b"GRAPHQL_TRANSPORT_WS_PROTOCOL" in served

@@ -4,8 +4,8 @@
 import { ApiError, GraphQLClient, checkPayload, clearAuth, loadAuth, restPost, saveAuth } from "./api.js";
 import { ChatView } from "./chat.js";
 import { $, h, setChildren, shortTime } from "./dom.js";
-import { SubscriptionClient } from "./gqlws.js";
 import * as Q from "./queries.js";
+import { SubscriptionClient } from "./subscriptions.js";
 import { activityTime, announce, conversationTitle, mergeConversation, normalizeConversation, toast } from "./util.js";
 
 const config = {
