@@ -8,5 +8,6 @@ app_name = "web"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("sw.js", views.service_worker, name="service-worker"),
     path("web/<path:name>", views.asset, name="asset"),
 ]

@@ -136,3 +136,13 @@ def asset(request: HttpRequest, name: str) -> HttpResponse:
     response["ETag"] = etag
     response["Cache-Control"] = cache_control
     return response
+
+
+@require_safe
+@with_security_headers
+def service_worker(request: HttpRequest) -> HttpResponse:
+    """The service worker (notifications), served at the root so its scope is the app."""
+    response = asset(request, "sw.js")
+    response["Service-Worker-Allowed"] = "/"
+    response["Cache-Control"] = REVALIDATE
+    return response

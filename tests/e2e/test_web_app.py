@@ -779,3 +779,47 @@ def test_refused_socket_is_tried_again(browser, live_server_factory, seed_agents
     assert first_console.errors == []
     assert only_connection_errors(second_console.errors), second_console.errors
     second.context.close()
+
+
+def test_a_reply_that_ends_in_a_hidden_tab_shows_a_notification(
+    browser, server, web_user, llm
+) -> None:
+    context = browser.new_context(
+        viewport=DESKTOP, base_url=server.url, permissions=["notifications"]
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    console = ConsoleWatcher(page)
+    llm.reply_text(["你好！"])
+    llm.reply_text(["你好！", "咖啡来了。"], chunk_delay=0.2)
+    sign_in(page)
+    # Permission is already granted here: nothing to ask, the service worker is set up.
+    expect(page.locator("#notify-enable")).to_be_hidden()
+    start_tutor_conversation(page)
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+
+    def notifications() -> list[dict]:
+        return page.evaluate(
+            "navigator.serviceWorker.ready.then(r => r.getNotifications())"
+            ".then(ns => ns.map(n => ({title: n.title, body: n.body, tag: n.tag})))"
+        )
+
+    # While the tab is visible, a reply shows no notification ...
+    send(page, "안녕하세요")
+    expect(ai_messages(page).last).to_have_attribute("data-status", "complete")
+    assert notifications() == []
+    # ... after the user switched away, the next one does.
+    page.evaluate(
+        "Object.defineProperty(document, 'visibilityState', {get: () => 'hidden'});"
+        "document.dispatchEvent(new Event('visibilitychange'));"
+    )
+    send(page, "커피 주세요")
+    expect(ai_messages(page)).to_have_count(2)
+    expect(ai_messages(page).last).to_have_attribute("data-status", "complete")
+    wait_until(page, lambda: len(notifications()) > 0)
+    (shown,) = notifications()
+    assert shown["body"] == "你好！咖啡来了。"
+    assert shown["tag"] == f"conversation-{open_conversation_id(page)}"
+    assert shown["title"]
+    assert console.errors == []
+    context.close()

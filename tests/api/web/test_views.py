@@ -128,3 +128,12 @@ def test_the_vendored_graphql_ws_is_the_pinned_file(client: Client) -> None:
     served = client.get("/web/vendor/graphql-ws.js").content
     assert hashlib.sha256(served).hexdigest() == sums["graphql-ws.js"]
     assert b"GRAPHQL_TRANSPORT_WS_PROTOCOL" in served
+
+
+def test_the_service_worker_is_served_at_the_root_for_the_whole_app(client: Client) -> None:
+    response = client.get("/sw.js")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/javascript; charset=utf-8"
+    assert response["Service-Worker-Allowed"] == "/"
+    assert response["Cache-Control"] == "no-cache"
+    assert b'addEventListener("push"' in response.content

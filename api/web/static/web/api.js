@@ -50,15 +50,21 @@ function restErrorMessage(body, status) {
 }
 
 /** POST JSON to the REST API (`path` relative to /api/v1/). */
-export async function restPost(apiUrl, path, body, token = null) {
-  const headers = { "Content-Type": "application/json", Accept: "application/json" };
+export function restPost(apiUrl, path, body, token = null) {
+  return restRequest(apiUrl, "POST", path, body ?? {}, token);
+}
+
+/** A JSON request to the REST API (`path` relative to /api/v1/; no body when `body` is null). */
+export async function restRequest(apiUrl, method, path, body, token = null) {
+  const headers = { Accept: "application/json" };
+  if (body !== null) headers["Content-Type"] = "application/json";
   if (token) headers.Authorization = `Bearer ${token}`;
   let response;
   try {
     response = await fetch(apiUrl + path, {
-      method: "POST",
+      method,
       headers,
-      body: JSON.stringify(body ?? {}),
+      body: body === null ? undefined : JSON.stringify(body),
       // Token auth only: never let an admin session cookie authenticate the app.
       credentials: "omit",
     });

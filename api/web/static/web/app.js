@@ -3,6 +3,7 @@
 
 import { ApiError, GraphQLClient, checkPayload, clearAuth, loadAuth, restPost, saveAuth } from "./api.js";
 import { ChatView } from "./chat.js";
+import { enableNotifications, notificationPermission, notifyReplyEnded, resumeNotifications } from "./notify.js";
 import { $, h, setChildren, shortTime } from "./dom.js";
 import * as Q from "./queries.js";
 import { SubscriptionClient } from "./subscriptions.js";
@@ -143,7 +144,12 @@ function startApp() {
       toast(reason, { error: true });
       navigate("");
     },
+    onReplyEnded: (conversation, message) => {
+      notifyReplyEnded({ conversationId: conversation?.id, title: conversation?.title, message }).catch(() => {});
+    },
   });
+  showNotifyButton();
+  resumeNotifications().catch(() => {});
   listUnsubscribe = ws.subscribe({ query: Q.CONVERSATIONS_CHANGED, variables: {} }, {
     next: onListEvent,
     error: () => {},
@@ -159,6 +165,17 @@ function startApp() {
   loadAgents();
   loadConversations(true);
   route();
+}
+
+/** Offer notifications while the browser has not been asked yet. */
+function showNotifyButton() {
+  $("#notify-enable").hidden = notificationPermission() !== "default";
+}
+
+async function turnOnNotifications() {
+  const permission = await enableNotifications({ apiUrl: config.apiUrl, token: state.auth?.token });
+  showNotifyButton();
+  if (permission === "granted") toast("Notifications on: you will hear when a reply is ready.");
 }
 
 function stopApp() {
@@ -524,6 +541,7 @@ function bind() {
     showAuthError("");
   });
   $("#sign-out").addEventListener("click", signOut);
+  $("#notify-enable").addEventListener("click", () => turnOnNotifications().catch(() => {}));
   $("#new-conversation").addEventListener("click", openCreateDialog);
   $("#chat-empty-new").addEventListener("click", openCreateDialog);
   $("#agent-select").addEventListener("change", onAgentChange);

@@ -20,10 +20,12 @@ const delay = (ms) => new Promise((resolve) => setTimeout(() => resolve(null), m
 
 export class ChatView {
   /**
-   * @param {object} deps {gql, ws, onConversation(conversation), onGone(id, reason)}
+   * @param {object} deps {gql, ws, onConversation(conversation), onGone(id, reason),
+   *   onReplyEnded(conversation, message): an AI reply ended complete or failed}
    */
-  constructor({ gql, ws, onConversation, onGone, getAgent = () => null }) {
+  constructor({ gql, ws, onConversation, onGone, getAgent = () => null, onReplyEnded = () => {} }) {
     this.gql = gql;
+    this.onReplyEnded = onReplyEnded;
     this.getAgent = getAgent;
     this.ws = ws;
     this.onConversation = onConversation;
@@ -220,6 +222,7 @@ export class ChatView {
         const message = normalizeMessage(event.message);
         this._upsert(cur, message);
         if (message.role === "ai" && message.status === "cancelled") announce("Reply stopped.");
+        if (message.role === "ai" && message.status === "complete") this.onReplyEnded(cur.conversation, message);
         break;
       }
       case "MessageFailed": {
@@ -227,6 +230,7 @@ export class ChatView {
         if (!message.error && event.error) message.error = event.error;
         this._upsert(cur, message);
         announce(`The reply failed: ${event.error?.message || "error"}`);
+        this.onReplyEnded(cur.conversation, message);
         break;
       }
       case "MessageDeleted":
