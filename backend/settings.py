@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "knox",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "strawberry_django",
     "conversations",
@@ -247,6 +248,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Store LLM chat conversations and run live turns.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and ReDoc from the pinned drf-spectacular-sidecar package, served by
+    # Confab (api/rest/docs.py), not from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "MessageRole": "conversations.models.MessageRole",
@@ -260,6 +266,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- Confab: registration, limits, LLM, turns ------------------------------
 CONFAB_REGISTRATION_OPEN = env_bool("CONFAB_REGISTRATION_OPEN", DEBUG)
+# Swagger UI (/api/docs/) and ReDoc (/api/redoc/); the schema (/api/schema/) is public.
+CONFAB_API_DOCS = env_bool("CONFAB_API_DOCS", DEBUG)
 CONFAB_MAX_CONTENT_CHARS = env_int("CONFAB_MAX_CONTENT_CHARS", 32_000)
 CONFAB_MAX_PAGE_SIZE = env_int("CONFAB_MAX_PAGE_SIZE", 200)
 CONFAB_DEFAULT_PAGE_SIZE = env_int("CONFAB_DEFAULT_PAGE_SIZE", 50)

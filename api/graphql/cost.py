@@ -15,8 +15,9 @@
     loads anything);
   - other lists (`agents`, an agent's `contextVariables`, a payload's `errors`)
     hold a few server-defined items and count once;
-  - every alias and every fragment spread counts; a fragment is measured once
-    per page size (no exponential walk, as in `document_limits`).
+  - every alias counts; fields are merged by response key as the executor merges
+    them (a fragment spread twice in one selection is there once), so a fragment
+    "bomb" costs what its answer holds, measured in one pass.
 - `mutation_field_count`: how many mutations an operation runs (each spends one
   request of the user's rate).
 - `json_size`: the size of a result as JSON on the wire, counted without building it.
@@ -60,7 +61,14 @@ def _is_list(type_: Any) -> bool:
     return False
 
 
+Selections = list[tuple[SelectionSetNode, Any]]
+
+
 class _Cost:
+    """Measures a valid operation as graphql-core executes it: fields are collected by
+    response key (the same field spread twice is one field in the answer), and within
+    one selection set a fragment is expanded once, however often it is spread."""
+
     def __init__(
         self,
         schema: GraphQLSchema,
@@ -84,8 +92,6 @@ class _Cost:
                 self.variables[name] = int(definition.default_value.value)
         self.default_page = default_page
         self.max_page = max_page
-        self.memo: dict[tuple[str, int | None], int] = {}
-        self.visiting: set[tuple[str, int | None]] = set()
 
     def page_size(self, field: FieldNode) -> int:
         sizes = []
@@ -104,53 +110,53 @@ class _Cost:
         size = max(sizes) if sizes else self.default_page
         return min(max(size, 1), self.max_page)
 
-    def fragment(self, name: str, page: int | None) -> int:
-        key = (name, page)
-        if key in self.memo:
-            return self.memo[key]
-        fragment = self.fragments.get(name)
-        if fragment is None or key in self.visiting:
-            return 0  # unknown fragments and cycles are validation errors
-        parent = self.schema.get_type(fragment.type_condition.name.value)
-        self.visiting.add(key)
-        try:
-            cost = self.selections(fragment.selection_set, parent, page)
-        finally:
-            self.visiting.discard(key)
-        self.memo[key] = cost
-        return cost
+    def collect(self, selections: Selections) -> dict[tuple[str, str], tuple[Any, list[FieldNode]]]:
+        """The fields of these selection sets, by (parent type, response key)."""
+        fields: dict[tuple[str, str], tuple[Any, list[FieldNode]]] = {}
+        expanded: set[str] = set()
+        pending = list(selections)
+        while pending:
+            selection_set, parent = pending.pop()
+            for selection in selection_set.selections:
+                if isinstance(selection, FieldNode):
+                    key = (parent.name, (selection.alias or selection.name).value)
+                    fields.setdefault(key, (parent, []))[1].append(selection)
+                elif isinstance(selection, InlineFragmentNode):
+                    condition = selection.type_condition
+                    inner = self.schema.get_type(condition.name.value) if condition else parent
+                    pending.append((selection.selection_set, inner))
+                elif isinstance(selection, FragmentSpreadNode):
+                    name = selection.name.value
+                    fragment = self.fragments.get(name)
+                    if fragment is None or name in expanded:
+                        continue
+                    expanded.add(name)
+                    inner = self.schema.get_type(fragment.type_condition.name.value)
+                    pending.append((fragment.selection_set, inner))
+        return fields
 
-    def selections(
-        self, selection_set: SelectionSetNode | None, parent: Any, page: int | None
-    ) -> int:
-        """The cost of one object of type `parent` with this selection; `page` is the page
-        size when `parent` is a connection (its lists hold one item per row)."""
-        cost = 0
-        for selection in selection_set.selections if selection_set else ():
-            if isinstance(selection, FieldNode):
-                cost += self.field(selection, parent, page)
-            elif isinstance(selection, InlineFragmentNode):
-                condition = selection.type_condition
-                inner = self.schema.get_type(condition.name.value) if condition else parent
-                cost += self.selections(selection.selection_set, inner, page)
-            elif isinstance(selection, FragmentSpreadNode):
-                cost += self.fragment(selection.name.value, page)
-        return cost
+    def selections(self, selections: Selections, page: int | None) -> int:
+        """The cost of one object with these selections; `page` is the page size when the
+        object is a connection (its lists hold one item per row)."""
+        return sum(
+            self.field(parent, nodes, page) for parent, nodes in self.collect(selections).values()
+        )
 
-    def field(self, node: FieldNode, parent: Any, page: int | None) -> int:
+    def field(self, parent: Any, nodes: list[FieldNode], page: int | None) -> int:
         if not (is_object_type(parent) or is_interface_type(parent)):
             return 0  # only __typename can be selected on a union
-        definition = parent.fields.get(node.name.value)
+        definition = parent.fields.get(nodes[0].name.value)
         if definition is None:
-            return 0  # __typename, introspection, or a validation error
+            return 0  # __typename or introspection
         named = get_named_type(definition.type)
         if is_leaf_type(named):
             return 0
+        inner = [(node.selection_set, named) for node in nodes if node.selection_set]
         if any(argument in definition.args for argument in PAGE_ARGUMENTS):
             # A connection: its rows are what it costs (the page object itself is free).
-            rows = self.page_size(node)
-            return rows + self.selections(node.selection_set, named, rows)
-        each = 1 + self.selections(node.selection_set, named, None)
+            rows = max(self.page_size(node) for node in nodes)
+            return rows + self.selections(inner, rows)
+        each = 1 + self.selections(inner, None)
         appears = page if page is not None and _is_list(definition.type) else 1
         return appears * each
 
@@ -179,7 +185,7 @@ def operation_cost(
         default_page=default_page,
         max_page=max_page,
     )
-    return measure.selections(operation.selection_set, root, None)
+    return measure.selections([(operation.selection_set, root)], None)
 
 
 def mutation_field_count(document: DocumentNode, operation_name: str | None) -> int:

@@ -86,7 +86,10 @@ COSTS = [
         {},
         240,
     ),
-    # Aliases and fragments count each time they appear.
+    # Fields merge as the executor merges them: a fragment spread twice in one selection,
+    # or a field repeated under the same name, is in the answer once.
+    ("{ ...Me ...Me me { id } } fragment Me on Query { me { username } }", {}, 1),
+    # Aliases count each time, and a fragment in each selection it is spread in.
     (
         "query($id: ID!) { a: messages(conversationId: $id, last: 100) { ...Page } "
         "b: messages(conversationId: $id, last: 100) { ...Page ...Page2 } } "
