@@ -316,6 +316,11 @@ CONFAB_WS_ALLOWED_ORIGINS = env_list("CONFAB_WS_ALLOWED_ORIGINS", "*" if DEBUG e
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CONFAB_MAX_BODY_BYTES", 256_000)
 
+# Request heads, when uvicorn runs with backend.http_protocol (make run, docs/deploy.md):
+# 408 when a head takes longer than this, 431 when it is larger.
+CONFAB_HTTP_HEADER_TIMEOUT = env_float("CONFAB_HTTP_HEADER_TIMEOUT", 10.0)
+CONFAB_HTTP_MAX_HEADER_BYTES = env_int("CONFAB_HTTP_MAX_HEADER_BYTES", 32 * 1024)
+
 # --- Logging: the seed's recipe, SQL to stdout through colorlog in DEBUG ----
 LOGGING = {
     "version": 1,
