@@ -85,7 +85,8 @@ class _Cost:
             for definition in document.definitions
             if isinstance(definition, FragmentDefinitionNode)
         }
-        self.variables = dict(variables)
+        # Variables as sent (not yet coerced: execution refuses wrong ones itself).
+        self.variables = dict(variables) if isinstance(variables, Mapping) else {}
         for definition in operation.variable_definitions or ():
             name = definition.variable.name.value
             if name not in self.variables and isinstance(definition.default_value, IntValueNode):
