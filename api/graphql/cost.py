@@ -239,7 +239,7 @@ def json_size(value: Any, limit: int) -> int:
         item = pending.pop()
         if isinstance(item, str):
             size += _string_size(item)
-        elif isinstance(item, Mapping):
+        elif isinstance(item, dict):  # results hold plain dicts and lists
             size += 1 + len(item)  # braces, colons and commas
             for key, inner in item.items():
                 size += _string_size(str(key))
