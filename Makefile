@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
+# What uvicorn allows against slow or huge request heads: heads within
+# CONFAB_HTTP_HEADER_TIMEOUT / CONFAB_HTTP_MAX_HEADER_BYTES (backend/http_protocol.py),
+# idle kept-alive connections closed after 5 s (docs/deploy.md).
+UVICORN_LIMITS := --http backend.http_protocol:HeadLimitedHttpToolsProtocol --timeout-keep-alive 5
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: install run test test-fast lint format openapi check-openapi schema check-schema contracts \
@@ -23,7 +27,7 @@ run: install
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py ensure_demo_user --port $(PORT)
 	DEBUG=$${DEBUG:-1} $(BIN)/uvicorn backend.asgi:application --host 127.0.0.1 --port $(PORT) \
-		--ws-per-message-deflate false
+		--ws-per-message-deflate false $(UVICORN_LIMITS)
 
 ## test: the whole suite (PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set)
 test: install

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "knox",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "strawberry_django",
     "accounts",
@@ -248,6 +249,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Store LLM chat conversations and run live turns.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and ReDoc from the pinned drf-spectacular-sidecar package, served by
+    # Confab (api/rest/docs.py), not from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "MessageRole": "conversations.models.MessageRole",
@@ -262,6 +268,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- Confab: registration, limits, LLM, turns ------------------------------
 CONFAB_REGISTRATION_OPEN = env_bool("CONFAB_REGISTRATION_OPEN", DEBUG)
+# Swagger UI (/api/docs/) and ReDoc (/api/redoc/); the schema (/api/schema/) is public.
+CONFAB_API_DOCS = env_bool("CONFAB_API_DOCS", DEBUG)
 CONFAB_MAX_CONTENT_CHARS = env_int("CONFAB_MAX_CONTENT_CHARS", 32_000)
 CONFAB_MAX_PAGE_SIZE = env_int("CONFAB_MAX_PAGE_SIZE", 200)
 CONFAB_DEFAULT_PAGE_SIZE = env_int("CONFAB_DEFAULT_PAGE_SIZE", 50)
@@ -319,10 +327,19 @@ CONFAB_GRAPHQL_MAX_ALIASES = env_int("CONFAB_GRAPHQL_MAX_ALIASES", 30)
 CONFAB_GRAPHQL_MAX_TOKENS = env_int("CONFAB_GRAPHQL_MAX_TOKENS", 2_000)
 CONFAB_GRAPHQL_INTROSPECTION = env_bool("CONFAB_GRAPHQL_INTROSPECTION", DEBUG)
 CONFAB_GRAPHQL_MAX_DOCUMENT_BYTES = env_int("CONFAB_GRAPHQL_MAX_DOCUMENT_BYTES", 32_000)
+# What one operation may return: objects (page sizes multiplied through aliases,
+# fragments and nesting: api/graphql/cost.py), and bytes of JSON.
+CONFAB_GRAPHQL_MAX_COST = env_int("CONFAB_GRAPHQL_MAX_COST", 2_000)
+CONFAB_GRAPHQL_MAX_RESPONSE_BYTES = env_int("CONFAB_GRAPHQL_MAX_RESPONSE_BYTES", 16_000_000)
 CONFAB_GRAPHQL_CONNECTION_INIT_SECONDS = env_float("CONFAB_GRAPHQL_CONNECTION_INIT_SECONDS", 10.0)
 CONFAB_WS_ALLOWED_ORIGINS = env_list("CONFAB_WS_ALLOWED_ORIGINS", "*" if DEBUG else "")
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CONFAB_MAX_BODY_BYTES", 256_000)
+
+# Request heads, when uvicorn runs with backend.http_protocol (make run, docs/deploy.md):
+# 408 when a head takes longer than this, 431 when it is larger.
+CONFAB_HTTP_HEADER_TIMEOUT = env_float("CONFAB_HTTP_HEADER_TIMEOUT", 10.0)
+CONFAB_HTTP_MAX_HEADER_BYTES = env_int("CONFAB_HTTP_MAX_HEADER_BYTES", 32 * 1024)
 
 # --- Logging: the seed's recipe, SQL to stdout through colorlog in DEBUG ----
 LOGGING = {

@@ -49,30 +49,31 @@ class SharedPoolRedisCache(RedisCache):
         super().__init__(server, params)
         self._class = SharedPoolRedisCacheClient
 
-    def count_hit(self, key: str, period: int) -> tuple[int, float]:
-        """See `count_hit`: INCR, EXPIRE NX and PTTL in one round trip. INCR is atomic on
+    def count_hit(self, key: str, period: int, hits: int = 1) -> tuple[int, float]:
+        """See `count_hit`: INCRBY, EXPIRE NX and PTTL in one round trip. INCRBY is atomic on
         its own; every hit repeats EXPIRE NX, so no counter outlives its window for
         want of a TTL even if a connection dropped between the two (no MULTI needed)."""
         key = self.make_and_validate_key(key)
         pipeline = self._cache.get_client(key, write=True).pipeline(transaction=False)
-        pipeline.incr(key)
+        pipeline.incr(key, hits)
         pipeline.expire(key, period, nx=True)
         pipeline.pttl(key)
         count, _, ttl_ms = pipeline.execute()
         return count, max(ttl_ms, 0) / 1000
 
 
-def count_hit(cache: BaseCache, key: str, period: int) -> tuple[int, float]:
-    """Count one hit on `key` in a window of `period` seconds; returns (hits in the window
-    so far, seconds until the window ends).
+def count_hit(cache: BaseCache, key: str, period: int, hits: int = 1) -> tuple[int, float]:
+    """Count `hits` hits (one request, or a GraphQL operation's mutations) on `key` in a
+    window of `period` seconds; returns (hits in the window so far, seconds until the
+    window ends).
 
     On Redis (`SharedPoolRedisCache`) the window starts at the key's first hit; on other
     backends (development without Redis) windows are aligned to multiples of `period`.
     """
     if isinstance(cache, SharedPoolRedisCache):
-        return cache.count_hit(key, period)
+        return cache.count_hit(key, period, hits)
     now = time.time()
     start = now - now % period
     window_key = f"{key}:{int(start)}"
     cache.add(window_key, 0, period)
-    return cache.incr(window_key), start + period - now
+    return cache.incr(window_key, hits), start + period - now

@@ -6,27 +6,43 @@ changes them without rebuilding the schema):
   strawberry's limiters' answers in linear time), CONFAB_GRAPHQL_MAX_TOKENS
   (MaxTokensLimiter: the parser stops counting there, so a huge document costs
   no more than that);
-- introspection only when CONFAB_GRAPHQL_INTROSPECTION (default: DEBUG).
+- introspection only when CONFAB_GRAPHQL_INTROSPECTION (default: DEBUG), and
+  without it no "Did you mean ...?" in any error (`Validation`);
+- CONFAB_GRAPHQL_MAX_COST: what the answer can hold (`cost.operation_cost`), refused
+  before the operation runs (`QueryCost`);
+- the per-user request rate REST spends, one per operation and one per mutation
+  field (`RequestBudget`);
+- CONFAB_GRAPHQL_MAX_RESPONSE_BYTES: an answer larger than that is withheld
+  (`ResponseSize`).
 The document and request sizes are limited by the transports (views, consumers).
+Every limit holds on every transport: HTTP, graphql-transport-ws and graphql-ws.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import math
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
-from graphql import GraphQLError, GraphQLSyntaxError
+from graphql import GraphQLError, GraphQLSyntaxError, validate
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from redis.exceptions import RedisError
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types.execution import StreamExecutionResult
 from strawberry.types.graphql import OperationType
 
+from api.graphql.cost import json_size, mutation_field_count, operation_cost
 from api.graphql.document_limits import alias_rule, depth_rule
 from api.graphql.errors import error_extensions
-from conversations.errors import ApplicationError, ServiceUnavailable
+from api.graphql.limits import QueryCostExceeded, ResponseTooLarge
+from api.rest.throttles import spend_user_requests
+from conversations.errors import ApplicationError, RateLimited, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -93,14 +109,44 @@ class ApplicationErrors(SchemaExtension):
         yield
 
 
+def schema_is_private() -> bool:
+    """Whether the schema is kept from clients (CONFAB_GRAPHQL_INTROSPECTION off)."""
+    return not settings.CONFAB_GRAPHQL_INTROSPECTION
+
+
 class IntrospectionGate(SchemaExtension):
     """Refuse `__schema` / `__type` unless CONFAB_GRAPHQL_INTROSPECTION."""
 
     def on_operation(self) -> Iterator[None]:
-        if not settings.CONFAB_GRAPHQL_INTROSPECTION:
+        if schema_is_private():
             self.execution_context.validation_rules = (
                 *self.execution_context.validation_rules,
                 NoSchemaIntrospectionCustomRule,
+            )
+        yield
+
+
+class Validation(SchemaExtension):
+    """Validate the document first (before the limits below, which measure only valid
+    documents), with strawberry's rules and the limits' rules, and with graphql-core's
+    `hide_suggestions` while the schema is private: no error then suggests a name of the
+    schema (fields, arguments, types, enum values, input fields), which would hand the
+    schema out one typo at a time. Values coerced at execution (variables) are covered
+    by `schema.SchemaPrivateExecutionContext`.
+
+    Not strawberry's `disable_field_suggestions`: it removes only field suggestions, and
+    is fixed when the schema is built rather than following the setting."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.pre_execution_errors is None and context.graphql_document is not None:
+            # strawberry's `validate_document` (the same rules), with hide_suggestions;
+            # strawberry skips its own validation when errors (or none) are set.
+            context.pre_execution_errors = validate(
+                context.schema._schema,
+                context.graphql_document,
+                (*context.validation_rules, MaybeNullValidationRule, OneOfInputValidationRule),
+                hide_suggestions=schema_is_private(),
             )
         yield
 
@@ -115,6 +161,106 @@ class SubscriptionsOverWebsockets(SchemaExtension):
             self.execution_context.allowed_operations = set(
                 self.execution_context.allowed_operations
             ) - {OperationType.SUBSCRIPTION}
+        yield
+
+
+def refuse(context: Any, error: ApplicationError) -> None:
+    """Refuse an operation before it runs: its only error, answered by strawberry as a
+    validation error on every transport (graphql-transport-ws: an `error` message)."""
+    context.pre_execution_errors = [
+        GraphQLError(error.detail, original_error=error, extensions=error_extensions(error))
+    ]
+
+
+class RequestBudget(SchemaExtension):
+    """Every operation spends the caller's per-user request budget, the one REST requests
+    spend (CONFAB_THROTTLE_USER, `api.rest.throttles.spend_user_requests`): one
+    request, or one per mutation field (30 aliased mutations are 30 requests). Past
+    the rate the operation is refused whole before it runs, with RATE_LIMITED and
+    `retryAfter` (over HTTP: 429 and Retry-After). A document that fails to parse or
+    validate spends one request too, as a REST 400 does."""
+
+    async def on_operation(self) -> AsyncIterator[None]:
+        self.spent = False
+        yield
+        if not self.spent:
+            await self._spend(1)
+
+    async def on_validate(self) -> AsyncIterator[None]:
+        context = self.execution_context
+        hits = max(1, mutation_field_count(context.graphql_document, context.operation_name))
+        decision = await self._spend(hits)
+        if decision is not None and not decision.allowed:
+            retry_after = max(1, math.ceil(decision.wait))
+            self._answer_429(retry_after)
+            refuse(
+                context,
+                RateLimited("Too many requests; retry later.", extra={"retry_after": retry_after}),
+            )
+        yield
+
+    async def _spend(self, hits: int) -> Any:
+        self.spent = True
+        user = getattr(self.execution_context.context, "user", None)
+        if not getattr(user, "is_authenticated", False):
+            return None
+        return await sync_to_async(spend_user_requests)(user, hits)
+
+    def _answer_429(self, retry_after: int) -> None:
+        context = self.execution_context.context
+        response = getattr(context, "response", None)
+        if getattr(context, "ws", None) is None and response is not None:
+            response.status_code = 429
+            response["Retry-After"] = str(retry_after)
+
+
+class QueryCost(SchemaExtension):
+    """Refuse a valid operation whose answer could hold more than CONFAB_GRAPHQL_MAX_COST
+    objects (`cost.operation_cost`), before it runs. Not a validation rule: page sizes
+    may come from variables, which rules do not see."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.pre_execution_errors == [] and context.graphql_document is not None:
+            cost = operation_cost(
+                context.schema._schema,
+                context.graphql_document,
+                context.operation_name,
+                context.variables,
+                default_page=settings.CONFAB_DEFAULT_PAGE_SIZE,
+                max_page=settings.CONFAB_MAX_PAGE_SIZE,
+            )
+            if cost > settings.CONFAB_GRAPHQL_MAX_COST:
+                refuse(context, QueryCostExceeded.of(cost, settings.CONFAB_GRAPHQL_MAX_COST))
+        yield
+
+
+def withhold_if_too_large(result: Any) -> None:
+    """Replace a result's data with RESPONSE_TOO_LARGE when its JSON would be larger than
+    CONFAB_GRAPHQL_MAX_RESPONSE_BYTES (in place; measured before anything is encoded)."""
+    data = getattr(result, "data", None)
+    if data is None:
+        return
+    limit = settings.CONFAB_GRAPHQL_MAX_RESPONSE_BYTES
+    if json_size(data, limit) > limit:
+        error = ResponseTooLarge.of(limit)
+        result.data = None
+        result.errors = [
+            GraphQLError(error.detail, original_error=error, extensions=error_extensions(error))
+        ]
+
+
+class ResponseSize(SchemaExtension):
+    """Withhold an answer larger than CONFAB_GRAPHQL_MAX_RESPONSE_BYTES: the bound on
+    what one operation sends, whatever its cost allowed (a row's text or context can be
+    long). A mutation's changes are kept; only its answer is withheld."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        withhold_if_too_large(self.execution_context.result)
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        withhold_if_too_large(result)
         yield
 
 
@@ -139,4 +285,10 @@ EXTENSIONS = [
     token_limiter,
     depth_limiter,
     alias_limiter,
+    # After the extensions that add validation rules (on_operation), in this order:
+    # validate, then spend the rate, then measure the cost (on_validate).
+    Validation,
+    RequestBudget,
+    QueryCost,
+    ResponseSize,
 ]

@@ -1,6 +1,8 @@
 """Rate limits of the REST API (rates: REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]).
 
-- `user`: every endpoint, per user (per client IP before sign-in);
+- `user`: every endpoint, per user (per client IP before sign-in); GraphQL operations
+  spend the same budget (`spend_user_requests`: one per operation, one per mutation
+  field);
 - `turns`: the endpoints that start a turn (send, regenerate), per user: the
   turn budget of `conversations.turn_budget`, shared with GraphQL and the chat
   websocket (`TurnsThrottle` delegates to it);
@@ -84,8 +86,13 @@ class ConfabThrottle(SimpleRateThrottle):
         key = self.get_cache_key(request, view)
         if key is None:
             return True
+        return self.spend(key)
+
+    def spend(self, key: str, hits: int = 1) -> bool:
+        """Count `hits` requests on `key`: whether they fit the rate (`wait()` says how
+        long until they would, when not)."""
         try:
-            count, self.window_left = count_hit(caches["default"], key, self.duration)
+            count, self.window_left = count_hit(caches["default"], key, self.duration, hits)
         except CACHE_ERRORS as exc:
             return cache_unavailable(self.scope, exc)
         return count <= self.num_requests
@@ -108,8 +115,23 @@ class UserThrottle(ConfabThrottle):
     def get_cache_key(self, request: Any, view: Any) -> str:
         user = request.user
         if user and user.is_authenticated:
-            return self.key(f"user-{user.pk}")
+            return self.user_key(user)
         return self.key(f"ip-{self.get_ident(request)}")
+
+    def user_key(self, user: Any) -> str:
+        return self.key(f"user-{user.pk}")
+
+
+def spend_user_requests(user: Any, hits: int = 1) -> turn_budget.Decision:
+    """Spend `hits` requests of an authenticated user's `user` budget, the one every REST
+    request spends (GraphQL: one per operation, one per mutation field); refused past
+    the rate. A refused spend counts too, as a refused REST request does."""
+    throttle = UserThrottle()
+    if throttle.rate is None or not getattr(user, "is_authenticated", False):
+        return turn_budget.ALLOWED
+    if throttle.spend(throttle.user_key(user), hits):
+        return turn_budget.ALLOWED
+    return turn_budget.Decision(allowed=False, wait=throttle.wait() or 0.0)
 
 
 class TurnsThrottle(BaseThrottle):

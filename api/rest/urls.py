@@ -1,4 +1,5 @@
-"""REST routes, included at `api/` by backend/urls.py: the v1 API and its docs.
+"""REST routes, included at `api/` by backend/urls.py: the v1 API and its docs (served
+when CONFAB_API_DOCS is on: api/rest/docs.py).
 
 Anything else under `api/v1/` answers 404 in the API's error shape.
 """
@@ -6,9 +7,10 @@ Anything else under `api/v1/` answers 404 in the API's error shape.
 from django.http import HttpRequest, JsonResponse
 from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 
+from api.rest.docs import RedocView, SwaggerView
 from api.rest.views.agents import AgentDetailView, AgentListView
 from api.rest.views.auth import LogoutAllView, LogoutView, MeView, RegisterView, TokenView
 from api.rest.views.conversations import (
@@ -66,6 +68,6 @@ urlpatterns = [
     path("v1/sync/", SyncView.as_view(), name="sync"),
     re_path(r"^v1/", unknown_endpoint, name="unknown-endpoint"),
     path("schema/", SpectacularAPIView.as_view(**DOCS), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="rest:schema", **DOCS), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="rest:schema", **DOCS), name="redoc"),
+    path("docs/", SwaggerView.as_view(url_name="rest:schema", **DOCS), name="docs"),
+    path("redoc/", RedocView.as_view(url_name="rest:schema", **DOCS), name="redoc"),
 ]

@@ -8,7 +8,9 @@ nothing set but a fresh database file and a free port. Then:
   (SQLite's writers wait their turn: WAL, a busy timeout, IMMEDIATE transactions);
 - two browser tabs and a websocket client follow one conversation while a turn
   streams, and all three end with the stored reply;
-- history pages through REST and in the web app.
+- history pages through REST and in the web app;
+- a connection trickling a request head is answered 408 and closed
+  (CONFAB_HTTP_HEADER_TIMEOUT, 10 s by default: backend/http_protocol.py).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import websockets
 
 from tests.e2e.test_web_app import CHROMIUM, CHROMIUM_ARGS, DESKTOP, ConsoleWatcher
 from tests.live import ROOT, free_port
+from tests.reliability.test_slow_headers import trickle
 
 pytest.importorskip("playwright")
 from playwright.sync_api import Page, expect, sync_playwright
@@ -182,6 +185,11 @@ async def test_concurrent_turns_and_a_reader_all_succeed(make_run):
                 ("ai", "complete"),
             ] * 3
     assert server_errors(make_run) == []
+
+
+def test_a_slow_request_head_is_closed(make_run):
+    answer = trickle(int(make_run.url.rsplit(":", 1)[1]))
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), answer
 
 
 def open_tab(browser, make_run: MakeRun, conversation_id: int) -> tuple[Page, ConsoleWatcher]:

@@ -41,6 +41,7 @@ print(json.dumps({
     "X_FRAME_OPTIONS": s.X_FRAME_OPTIONS,
     "renderers": s.REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"],
     "introspection": s.CONFAB_GRAPHQL_INTROSPECTION,
+    "api_docs": s.CONFAB_API_DOCS,
     "registration": s.CONFAB_REGISTRATION_OPEN,
     "ws_origins": s.CONFAB_WS_ALLOWED_ORIGINS,
     "sql_log_level": s.LOGGING["loggers"]["django.db.backends"]["level"],
@@ -90,6 +91,7 @@ def test_production_settings_are_closed_by_default():
     assert shown["X_FRAME_OPTIONS"] == "DENY"
     assert shown["renderers"] == ["api.rest.renderers.FastJSONRenderer"]  # no browsable API
     assert shown["introspection"] is False and shown["registration"] is False
+    assert shown["api_docs"] is False  # no Swagger UI or ReDoc unless CONFAB_API_DOCS
     assert shown["ws_origins"] == ["https://chat.example.com"]
     assert shown["sql_log_level"] == "INFO"  # SQL (and its parameters) is not logged
     assert shown["engine"] == "django.db.backends.postgresql" and shown["connect_timeout"] == 3
