@@ -229,6 +229,10 @@ async def test_conversations_changed(gql, token, user, plain_agent):
             conversation=Conversation.objects.get(pk=pk), message=HumanMessage("x")
         )
     )
+    # A new message changes the conversation (its count, its place in the list).
+    appended = (await socket.next_data("list"))["conversationsChanged"]
+    assert appended["__typename"] == "ConversationUpdated"
+    assert appended["conversation"]["archived"] is False
     await gql.data(
         "mutation($id: ID!) { archiveConversation(id: $id) { errors { code } } }",
         {"id": pk},

@@ -18,6 +18,7 @@ from api.rest.urls import unknown_endpoint
 from conversations import services
 from conversations.models import Conversation, ConversationMessage
 from tests.api.rest.conftest import assert_error
+from tests.conftest import make_token
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +50,7 @@ def owned_routes() -> list[tuple[str, URLPattern]]:
         params = set(pattern.pattern.converters)
         if not params or route in SHARED:
             continue
-        assert params <= {"conversation_id", "message_id"}, (
+        assert params <= {"conversation_id", "message_id", "device_id"}, (
             f"{route}: teach this test how to fill {params} with another user's objects"
         )
         routes.append((route, pattern))
@@ -61,9 +62,14 @@ def methods_of(pattern: URLPattern) -> list[str]:
     return [m for m in METHODS if hasattr(view, m) or (m == "head" and hasattr(view, "get"))]
 
 
-def fill(route: str, conversation_id: int, message_id: int) -> str:
-    return "/" + route.replace("<int:conversation_id>", str(conversation_id)).replace(
-        "<int:message_id>", str(message_id)
+MISSING_DEVICE = "00000000-0000-4000-8000-000000000000"
+
+
+def fill(route: str, conversation_id: int, message_id: int, device_id: str = MISSING_DEVICE) -> str:
+    return "/" + (
+        route.replace("<int:conversation_id>", str(conversation_id))
+        .replace("<int:message_id>", str(message_id))
+        .replace("<uuid:device_id>", device_id)
     )
 
 
@@ -85,6 +91,8 @@ def test_the_walk_covers_the_conversation_routes():
 def test_other_users_objects_are_not_found_everywhere(user, other_api, conversation):
     services.append_message(conversation=conversation, message=HumanMessage(content="private"))
     message = services.append_message(conversation=conversation, message=AIMessage(content="x"))
+    make_token(user, "victim's phone")
+    device = str(get_token_model().objects.get(user=user).public_id)
     before = snapshot()
     bodies = [{"content": "hi", "title": "stolen", "archived": True}, {"zzz": 1}, None]
     checked = 0
@@ -92,7 +100,7 @@ def test_other_users_objects_are_not_found_everywhere(user, other_api, conversat
     for route, pattern in owned_routes():
         for method in methods_of(pattern):
             for body in bodies if method in ("post", "put", "patch") else [None]:
-                theirs = fill(route, conversation.pk, message.pk)
+                theirs = fill(route, conversation.pk, message.pk, device)
                 missing = fill(route, 2**40, 2**40)
                 send = getattr(other_api, method)
                 kwargs = {"format": "json"} if body is not None else {}
