@@ -259,6 +259,11 @@ SPECTACULAR_SETTINGS = {
         "MessageRole": "conversations.models.MessageRole",
         "MessageStatus": "conversations.models.MessageStatus",
         "PushPlatform": "accounts.models.PushPlatform",
+        # The changes feed's `type` discriminators (api/rest/views/sync.py).
+        "ConversationUpsertedKind": ["conversation.upserted"],
+        "ConversationGoneKind": ["conversation.deleted", "conversation.cleared"],
+        "MessageUpsertedKind": ["message.upserted"],
+        "MessageDeletedKind": ["message.deleted"],
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -36,6 +36,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": str(_test_db_dir / f"confab-{os.getpid()}.sqlite3"),
     }
+else:
+    # The same on PostgreSQL: test_confab_<pid>, not Django's shared test_<name>.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_confab_{os.getpid()}"}  # noqa: F405
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 CONFAB_WS_ALLOWED_ORIGINS = ["*"]
 CONFAB_REGISTRATION_OPEN = True

@@ -44,8 +44,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 MISSING = 2**40
 ALL_METHODS = ("get", "head", "post", "put", "patch", "delete", "options")
 BODIES = [{"content": "hi", "title": "stolen", "archived": True, "context": {}}, {}, "{not json"]
-# Root fields that take no object id: what each may show is checked separately.
-UNSCOPED_FIELDS = {"me", "agents", "conversations", "createConversation", "conversationsChanged"}
+# Root fields that take no object id: what each may show is checked separately
+# (`changes`: tests/conversations/test_sync.py::test_someone_elses_changes_never_appear).
+UNSCOPED_FIELDS = {
+    "me",
+    "agents",
+    "conversations",
+    "createConversation",
+    "conversationsChanged",
+    "changes",
+}
 FILLERS = {"String": "stolen", "Boolean": True, "Int": 1, "JSON": {}}
 
 

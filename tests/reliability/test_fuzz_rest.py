@@ -55,7 +55,7 @@ UNTHROTTLED = {
     "CONFAB_THROTTLE_REGISTER": "100000/min",
 }
 # Operations that revoke the credential they are called with get a fresh one.
-REVOKING = {"auth_logout", "auth_logout_all"}
+REVOKING = {"auth_logout", "auth_logout_all", "auth_devices_revoke"}
 
 
 def fresh_token(user: Any) -> str:
