@@ -130,6 +130,10 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
         "DB_CONNECT_TIMEOUT", 3
     )
+    # Behind PgBouncer in transaction mode (docs/deploy.md): a server-side cursor (a
+    # named cursor of QuerySet.iterator()) lives in the session, which the next
+    # transaction may not have.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("DB_DISABLE_SERVER_SIDE_CURSORS")
     if env_bool("DB_POOL", True):
         # Under ASGI every request runs its sync code in a thread of its own, so
         # persistent connections (CONN_MAX_AGE) cannot be reused and each request paid
