@@ -154,6 +154,27 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "reconnect_timeout": 2.0,
         }
 
+# A PostgreSQL streaming replica for the reads that may lag (history pages, search, the
+# changes feed), with read-your-writes (core/replicas.py, docs/deploy.md).
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")
+CONFAB_REPLICA_RYW_SECONDS = env_int("CONFAB_REPLICA_RYW_SECONDS", 600)
+CONFAB_REPLICA_RETRY_SECONDS = env_float("CONFAB_REPLICA_RETRY_SECONDS", 5.0)
+if DATABASE_REPLICA_URL:
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL needs a PostgreSQL DATABASE_URL.")
+    _replica = dj_database_url.parse(DATABASE_REPLICA_URL, conn_health_checks=True)
+    # The primary's connection options and pool settings (a pool of its own).
+    _replica["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    _replica["DISABLE_SERVER_SIDE_CURSORS"] = DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"]
+    _replica["OPTIONS"] = {
+        key: dict(value) if isinstance(value, dict) else value
+        for key, value in DATABASES["default"]["OPTIONS"].items()
+    }
+    # Tests run against one database: the replica alias reads it too.
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = _replica
+    DATABASE_ROUTERS = ["core.replicas.ReplicaRouter"]
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")

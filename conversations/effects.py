@@ -32,6 +32,7 @@ from conversations.models import Conversation, ConversationMessage
 from conversations.notifications.services import queue_reply_ended
 from conversations.sync.models import ChangeKind
 from conversations.sync.services import record_changes
+from core import replicas
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -61,6 +62,8 @@ def write(function: Callable[P, R]) -> Callable[P, R]:
             with transaction.atomic():
                 result = function(*args, **kwargs)
                 _flush(effects)
+                # Their next reads from a replica wait for this commit (core/replicas.py).
+                replicas.remember_writes_on_commit(change[0] for change in effects.changes)
             return result
         finally:
             _current.reset(token)

@@ -11,6 +11,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from conversations.errors import NotFound, ValidationFailed
 from conversations.inputs import ConversationCursor, ObjectId, parse_object_id
 from conversations.models import Conversation, ConversationMessage
+from core import replicas
 
 
 def conversations_of(user: Any) -> QuerySet[Conversation]:
@@ -85,7 +86,8 @@ def filter_conversations(
     if agent:
         queryset = queryset.filter(agent__slug=agent)
     if q:
-        queryset = queryset.filter(title__icontains=q)
+        # Search may read from a replica, never older than the user's last write.
+        queryset = queryset.filter(title__icontains=q).using(replicas.read_alias(user.pk))
     return queryset.order_by("-activity_at", "-id")
 
 

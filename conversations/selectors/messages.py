@@ -15,6 +15,7 @@ from conversations import history_pages
 from conversations.errors import NotFound
 from conversations.inputs import HistoryRequest, ObjectId, parse_object_id
 from conversations.models import Conversation, ConversationMessage, MessageStatus
+from core import replicas
 
 
 @dataclass
@@ -105,6 +106,21 @@ def _message_page(
     else:
         shape, cursor = history_pages.NEWEST, None
     size = request.size
+    # History pages may come from a read replica, never older than the owner's last write.
+    with replicas.replica_reads(owner_id):
+        return _read_message_page(
+            conversation_id=conversation_id,
+            owner_id=owner_id,
+            shape=shape,
+            cursor=cursor,
+            size=size,
+            as_rows=as_rows,
+        )
+
+
+def _read_message_page(
+    *, conversation_id: int, owner_id: int, shape: str, cursor: int | None, size: int, as_rows: bool
+) -> MessagePage:
     rows, beyond_cursor = history_pages.read_page(
         conversation_id=conversation_id,
         owner_id=owner_id,

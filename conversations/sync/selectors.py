@@ -10,6 +10,7 @@ from django.db.models import Subquery
 from conversations.errors import ApplicationError
 from conversations.models import Conversation, ConversationMessage
 from conversations.sync.models import Change, ChangeKind, SyncCounter
+from core import replicas
 
 
 class SyncCursorExpired(ApplicationError):
@@ -55,6 +56,12 @@ def changes_page(*, user: Any, after: int | None, size: int) -> ChangePage:
 
     Without `after` (a first sync): no changes, and the cursor of the newest one; an
     app loads everything, then syncs from there."""
+    # The feed may read from a replica, never older than the user's last write.
+    with replicas.replica_reads(user.pk):
+        return _changes_page(user=user, after=after, size=size)
+
+
+def _changes_page(*, user: Any, after: int | None, size: int) -> ChangePage:
     if after is None:
         return ChangePage(changes=[], cursor=current_seq(user=user), has_more=False)
     counter = SyncCounter.objects.filter(user_id=user.pk)

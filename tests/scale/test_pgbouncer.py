@@ -150,7 +150,7 @@ async def test_rest_websocket_graphql_and_turns_through_pgbouncer(
         feed = await on_a.get("/api/v1/sync/", params={"cursor": encode_sync_cursor(0)})
         assert feed.status_code == 200, feed.text
         assert any(c["type"] == "message.upserted" for c in feed.json()["changes"])
-        listed = await on_b.get("/api/v1/conversations/", params={"search": "pb"})
+        listed = await on_b.get("/api/v1/conversations/", params={"q": "pb"})
         assert [c["id"] for c in listed.json()["results"]] == [conversation_id]
 
         # The one-active-turn rule (a row lock inside one transaction) holds through it.

@@ -291,9 +291,7 @@ def wait_replayed(primary: PgCluster, replica: PgCluster, timeout: float = 20.0)
     target = primary.sql("SELECT pg_current_wal_insert_lsn()::text")[0][0]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        caught_up = replica.sql(
-            f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn"
-        )[0][0]
+        caught_up = replica.sql(f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn")[0][0]
         if caught_up:
             return
         time.sleep(0.05)
