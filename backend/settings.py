@@ -178,8 +178,40 @@ if DATABASE_REPLICA_URL:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
-if REDIS_URL:
+# Redis with Sentinel failover instead of one REDIS_URL: "host:port,host:port,..." of the
+# sentinels and the name they monitor (docs/deploy.md). Channel layer, cache and rate
+# limits then always talk to the current master.
+REDIS_SENTINELS = [
+    (host, int(port))
+    for host, port in (entry.rsplit(":", 1) for entry in env_list("REDIS_SENTINELS"))
+]
+REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "")
+REDIS_SENTINEL_DB = env_int("REDIS_SENTINEL_DB", 0)
+if REDIS_SENTINELS and not REDIS_SENTINEL_MASTER:
+    raise ImproperlyConfigured("REDIS_SENTINELS needs REDIS_SENTINEL_MASTER.")
+# Sentinels that do not answer within a second are skipped for the next one.
+REDIS_SENTINEL_KWARGS = {"socket_connect_timeout": 1, "socket_timeout": 1}
+if REDIS_URL or REDIS_SENTINELS:
     CHANNEL_LAYER_BACKEND = os.environ.get("CONFAB_CHANNEL_LAYER", "pipelined")
+    if REDIS_SENTINELS:
+        _layer_host = {
+            "sentinels": REDIS_SENTINELS,
+            "master_name": REDIS_SENTINEL_MASTER,
+            "sentinel_kwargs": REDIS_SENTINEL_KWARGS,
+            "db": REDIS_SENTINEL_DB,
+            "socket_connect_timeout": 1,
+        }
+        _cache_location = f"redis-sentinel://{REDIS_SENTINEL_MASTER}/{REDIS_SENTINEL_DB}"
+        _cache_sentinel = {
+            "sentinels": REDIS_SENTINELS,
+            "sentinel_master": REDIS_SENTINEL_MASTER,
+            "db": REDIS_SENTINEL_DB,
+        }
+    else:
+        # A Redis that is down fails the connect within a second (the consumers then
+        # close 4503) instead of the OS's TCP timeout.
+        _layer_host = {"address": REDIS_URL, "socket_connect_timeout": 1}
+        _cache_location, _cache_sentinel = REDIS_URL, {}
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": {
@@ -188,9 +220,7 @@ if REDIS_URL:
                 "core": "channels_redis.core.RedisChannelLayer",
             }[CHANNEL_LAYER_BACKEND],
             "CONFIG": {
-                # A Redis that is down fails the connect within a second (the
-                # consumers then close 4503) instead of the OS's TCP timeout.
-                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 1}],
+                "hosts": [_layer_host],
                 "prefix": os.environ.get("CONFAB_REDIS_PREFIX", "confab"),
             },
         }
@@ -199,9 +229,9 @@ if REDIS_URL:
         "default": {
             # One connection pool per process (Django's makes one per request under ASGI).
             "BACKEND": "core.cache.SharedPoolRedisCache",
-            "LOCATION": REDIS_URL,
+            "LOCATION": _cache_location,
             "KEY_PREFIX": os.environ.get("CONFAB_REDIS_PREFIX", "confab"),
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2, **_cache_sentinel},
         }
     }
 else:

@@ -67,15 +67,30 @@ def layer_failed(cause: str = "a publish failed") -> None:
         loop.call_soon_threadsafe(lambda s=socket: asyncio.ensure_future(_close(s)))
 
 
-def _redis_address() -> str | None:
-    """The Redis URL of a Redis channel layer, None for other layers (nothing to watch)."""
+def _redis_client(interval: float) -> Any | None:
+    """A client of the Redis the channel layer uses (the sentinels' current master with
+    Sentinel), None for other layers (nothing to watch)."""
     layer = settings.CHANNEL_LAYERS.get("default", {})
     hosts = layer.get("CONFIG", {}).get("hosts") or []
     if not hosts:
         return None
     host = hosts[0]
+    if isinstance(host, dict) and host.get("master_name"):
+        from redis.asyncio.sentinel import Sentinel
+
+        sentinel = Sentinel(
+            host["sentinels"],
+            sentinel_kwargs=host.get("sentinel_kwargs"),
+            socket_connect_timeout=interval,
+            socket_timeout=interval,
+        )
+        return sentinel.master_for(host["master_name"], db=host.get("db", 0))
     address = host if isinstance(host, str) else host.get("address")
-    return address if isinstance(address, str) and address.startswith("redis") else None
+    if not (isinstance(address, str) and address.startswith("redis")):
+        return None
+    from redis.asyncio import Redis
+
+    return Redis.from_url(address, socket_connect_timeout=interval, socket_timeout=interval)
 
 
 async def _unreachable(client: Any) -> Exception | None:
@@ -97,13 +112,10 @@ async def _unreachable(client: Any) -> Exception | None:
 async def watch_layer() -> None:
     """Check the channel layer while this process has open sockets (forever, until
     cancelled at shutdown)."""
-    address = _redis_address()
-    if address is None:
-        return
-    from redis.asyncio import Redis
-
     interval = getattr(settings, "CONFAB_LIVE_CHECK_SECONDS", DEFAULT_CHECK_SECONDS)
-    client = Redis.from_url(address, socket_connect_timeout=interval, socket_timeout=interval)
+    client = _redis_client(interval)
+    if client is None:
+        return
     healthy = True
     try:
         while True:

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 from django.core.cache import BaseCache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
 
 class SharedPoolRedisCacheClient(RedisCacheClient):
@@ -37,9 +38,24 @@ class SharedPoolRedisCacheClient(RedisCacheClient):
             with self._shared_lock:
                 pool = self._shared_pools.get(key)
                 if pool is None:
-                    pool = self._pool_class.from_url(self._servers[index], **self._pool_options)
+                    pool = self._new_pool(self._servers[index])
                     self._shared_pools[key] = pool
         return pool
+
+    def _new_pool(self, server: str) -> Any:
+        """A pool for `server`; with `sentinels` and `sentinel_master` in OPTIONS, a pool
+        whose connections go to the master the sentinels name now (after a failover, the
+        new one), and `server` is only a label."""
+        options = dict(self._pool_options)
+        sentinels = options.pop("sentinels", None)
+        if not sentinels:
+            return self._pool_class.from_url(server, **options)
+        master = options.pop("sentinel_master")
+        manager = Sentinel(
+            [tuple(address) for address in sentinels],
+            sentinel_kwargs={"socket_connect_timeout": 1, "socket_timeout": 1},
+        )
+        return SentinelConnectionPool(master, manager, **options)
 
 
 class SharedPoolRedisCache(RedisCache):
