@@ -1,7 +1,8 @@
 """Redis publishes per second: what one process's channel layer can push, for the
 capacity plan (docs/scale.md).
 
-Measured on the Redis at REDIS_URL (loopback), each for `--seconds`, in one run:
+Measured on a private redis-server started for the run (loopback; its INFO cpu
+counts only this benchmark), each case for `--seconds`, in one run:
 
 - baseline: PING round trips, one at a time (the loopback round trip);
 - PUBLISH one at a time (channels_redis' `RedisPubSubChannelLayer` publishes this way);
@@ -36,15 +37,30 @@ EVENT = {
 }
 
 
-async def rate(step, seconds: float, per_step: int = 1) -> float:
-    """Messages per second of `step()` called back to back for `seconds`."""
+REDIS_CPU: dict[str, float] = {}
+
+
+def redis_cpu() -> float:
+    """CPU seconds the Redis server has used (INFO cpu: user + system, all threads)."""
+    import redis
+
+    info = redis.Redis.from_url(redis_url()).info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+async def rate(step, seconds: float, per_step: int = 1, name: str = "") -> float:
+    """Messages per second of `step()` called back to back for `seconds`; the Redis
+    server's CPU seconds per message go to REDIS_CPU[name]."""
     done = 0
+    cpu = redis_cpu()
     deadline = time.perf_counter() + seconds
     start = time.perf_counter()
     while time.perf_counter() < deadline:
         await step()
         done += per_step
-    return done / (time.perf_counter() - start)
+    per_second = done / (time.perf_counter() - start)
+    REDIS_CPU[name] = (redis_cpu() - cpu) / done
+    return per_second
 
 
 async def raw(seconds: float, batch: int) -> list[tuple[str, float]]:
@@ -53,7 +69,7 @@ async def raw(seconds: float, batch: int) -> list[tuple[str, float]]:
     client = Redis.from_url(redis_url())
     payload = json.dumps(EVENT).encode()
     try:
-        ping = await rate(client.ping, seconds)
+        ping = await rate(client.ping, seconds, name="ping")
 
         async def one() -> None:
             await client.publish("confab-bench-publish", payload)
@@ -64,8 +80,8 @@ async def raw(seconds: float, batch: int) -> list[tuple[str, float]]:
                     pipe.publish("confab-bench-publish", payload)
                 await pipe.execute()
 
-        single = await rate(one, seconds)
-        piped = await rate(pipelined, seconds, per_step=batch)
+        single = await rate(one, seconds, name="single")
+        piped = await rate(pipelined, seconds, per_step=batch, name="piped")
     finally:
         await client.aclose()
     return [
@@ -113,9 +129,11 @@ async def layer(seconds: float, senders: int) -> tuple[float, float]:
             await layer.group_send(f"bench-{index}", {"type": "chat.event", **EVENT})
             sent += 1
 
+    cpu = redis_cpu()
     start = time.perf_counter()
     await asyncio.gather(*(sender(i) for i in range(senders)))
     elapsed = time.perf_counter() - start
+    REDIS_CPU["layer"] = (redis_cpu() - cpu) / max(sent, 1)
     await asyncio.sleep(1.0)
     stop.set()
     await asyncio.gather(*drains, return_exceptions=True)
@@ -135,10 +153,26 @@ async def run(args: argparse.Namespace) -> None:
             per_second,
         )
     )
+    keys = ["ping", "single", "piped", "layer"]
     print(
         table(
-            ["what", "messages/s", "vs PING baseline"],
-            [[name, f"{value:,.0f}", f"{value / baseline:.2f}x"] for name, value in rows],
+            [
+                "what",
+                "messages/s",
+                "vs PING baseline",
+                "Redis CPU us per message",
+                "per Redis core-second",
+            ],
+            [
+                [
+                    name,
+                    f"{value:,.0f}",
+                    f"{value / baseline:.2f}x",
+                    f"{REDIS_CPU[key] * 1e6:.1f}",
+                    f"{1 / REDIS_CPU[key]:,.0f}" if REDIS_CPU[key] > 0 else "-",
+                ]
+                for key, (name, value) in zip(keys, rows, strict=True)
+            ],
         )
     )
 
@@ -150,7 +184,21 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=200)
     args = parser.parse_args()
     print_machine()
-    asyncio.run(run(args))
+    # A private redis-server: INFO cpu counts only this benchmark's commands.
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from tests.support.daemons import start_redis
+
+    directory = Path(tempfile.mkdtemp(prefix="confab-bench-redis-"))
+    server = start_redis(directory)
+    os.environ["BENCH_REDIS_URL"] = f"redis://127.0.0.1:{server.port}/0"
+    try:
+        asyncio.run(run(args))
+    finally:
+        server.kill()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":
