@@ -8,7 +8,8 @@ index, and `messages_hash`, declaratively partitioned `BY HASH (conversation_id)
 in SQL (generate_series, then INSERT ... SELECT for the copy: no ORM), in UNLOGGED
 tables (only the build is faster; reads are the same), then VACUUM ANALYZE.
 
-Then it times history pages, the product's query shape (conversations/history_pages.py:
+Then it times history pages (every variant once per sampled conversation, in a
+shuffled order), the product's query shape (conversations/history_pages.py:
 the conversation as the range [id, id], ordered by (conversation_id, id), LIMIT 51), for
 random conversations, and the same with `conversation_id = id`, on both tables, and
 prints each against the baseline measured in the same run: the product's query on the
@@ -159,19 +160,29 @@ def cursors(conn: psycopg.Connection, sample: list[int]) -> dict[int, int]:
     return out
 
 
-def measure(conn: psycopg.Connection, sql: str, sample: list[int], before: dict | None) -> list:
-    """Seconds per page, client round trip included, over the sampled conversations."""
-    statement = sql
-    samples = []
-    for conversation in sample[:20]:  # warm the plan cache and the buffers touched
-        conn.execute(statement, {"c": conversation, "before": (before or {}).get(conversation)})
+def measure(
+    conn: psycopg.Connection, statements: dict, sample: list[int], before: dict | None
+) -> dict:
+    """Seconds per page of each statement, client round trip included. Interleaved: for
+    each sampled conversation every statement runs once, in a shuffled order, so the
+    machine's background load hits all variants alike."""
+    rng = random.Random(11)
+    keys = list(statements)
+    samples: dict = {key: [] for key in keys}
+    for conversation in sample[:20]:  # warm the buffers and the catalog caches
+        for key in keys:
+            conn.execute(
+                statements[key], {"c": conversation, "before": (before or {}).get(conversation)}
+            )
     for conversation in sample:
         params = {"c": conversation, "before": (before or {}).get(conversation)}
-        start = time.perf_counter()
-        rows = conn.execute(statement, params).fetchall()
-        samples.append(time.perf_counter() - start)
-        assert len(rows) <= PAGE
-    return sorted(samples)
+        rng.shuffle(keys)
+        for key in keys:
+            start = time.perf_counter()
+            rows = conn.execute(statements[key], params).fetchall()
+            samples[key].append(time.perf_counter() - start)
+            assert len(rows) <= PAGE
+    return {key: sorted(values) for key, values in samples.items()}
 
 
 def plan_of(conn: psycopg.Connection, sql: str, conversation: int) -> str:
@@ -209,11 +220,13 @@ def main() -> None:
             ("middle (before=)", "AND id < %(before)s ", before),
         ):
             pages = sample if use is None else list(before)
-            timings = {}
-            for table_name in ("messages_plain", "messages_hash"):
-                for form, template in QUERIES.items():
-                    sql = template.format(table=table_name, cursor=cursor_sql)
-                    timings[(table_name, form)] = (measure(conn, sql, pages, use), sql)
+            statements = {
+                (table_name, form): template.format(table=table_name, cursor=cursor_sql)
+                for table_name in ("messages_plain", "messages_hash")
+                for form, template in QUERIES.items()
+            }
+            measured = measure(conn, statements, pages, use)
+            timings = {key: (measured[key], sql) for key, sql in statements.items()}
             base = percentile(timings[("messages_plain", "range (product)")][0], 50)
             for (table_name, form), (samples, sql) in timings.items():
                 median = percentile(samples, 50)
