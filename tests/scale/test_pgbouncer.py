@@ -68,6 +68,7 @@ def gql(client: httpx.AsyncClient, query: str, **variables) -> dict:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(300)
 @needs_postgres("PgBouncer in front of PostgreSQL")
 @needs_redis("two processes behind PgBouncer (events between processes)")
 async def test_rest_websocket_graphql_and_turns_through_pgbouncer(

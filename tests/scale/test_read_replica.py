@@ -24,7 +24,12 @@ from tests.live import ROOT, LiveServer, launch_uvicorn
 from tests.support.daemons import start_primary, start_replica, wait_replayed
 from tests.support.requirements import needs_postgres
 
-pytestmark = [needs_postgres("a PostgreSQL streaming replica")]
+pytestmark = [
+    needs_postgres("a PostgreSQL streaming replica"),
+    # initdb, migrate, pg_basebackup and a server: slower than the default 120 s on a
+    # loaded machine.
+    pytest.mark.timeout(300),
+]
 
 DATABASE = "confab_replica_test"
 

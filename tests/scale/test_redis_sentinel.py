@@ -34,6 +34,9 @@ from tests.support.requirements import needs_postgres
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
+    # Three sentinels, two nodes and two servers to start: slower than the default 120 s
+    # on a loaded machine.
+    pytest.mark.timeout(300),
     needs_postgres("Redis Sentinel failover with two processes"),
 ]
 
