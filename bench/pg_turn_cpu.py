@@ -13,7 +13,7 @@ as many as the turns' statements: the PostgreSQL CPU of the same number of trivi
 statements. The ratio says how much more a turn's statements cost than trivial ones.
 
     .venv/bin/python -m bench.pg_turn_cpu [--turns 300] [--concurrency 20]
-        [--stream-chunks 2]
+        [--stream-chunks 2] [--chunk-delay 0]
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--history", type=int, default=1000)
     parser.add_argument("--stream-chunks", type=int, default=2)
+    parser.add_argument("--chunk-delay", type=float, default=0.0)
     args = parser.parse_args()
 
     from tests.support.daemons import start_primary
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace, postmaster: int) -> None:
     with FakeOpenAI() as fake:
         settings.OPENAI_BASE_URL = fake.base_url
         settings.CONFAB_LLM_PROVIDER = "openai"
-        fake.default_step = TextReply(["tok "] * args.stream_chunks)
+        fake.default_step = TextReply(["tok "] * args.stream_chunks, chunk_delay=args.chunk_delay)
 
         async def worker(conversation, turns: int) -> None:
             for index in range(turns):
@@ -121,7 +122,8 @@ def run(args: argparse.Namespace, postmaster: int) -> None:
     per_turn = turn_cpu / count
     rows = [
         [
-            f"turn ({args.stream_chunks}-chunk reply, {args.history} stored messages)",
+            f"turn ({args.stream_chunks}-chunk reply, {args.chunk_delay * 1000:g} ms apart, "
+            f"{args.history} stored messages)",
             f"{statements / count:.1f}",
             f"{per_turn * 1000:.2f}",
             f"{1 / per_turn:,.0f}" if per_turn else "-",
