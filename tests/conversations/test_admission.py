@@ -15,8 +15,8 @@ from conversations.models import Conversation, ConversationMessage, MessageStatu
 from conversations.turns import start_turn, wait_for_result
 from conversations.turns.config import CAPACITY_RETRY_AFTER_SECONDS
 from conversations.turns.engine import admitted_turn_count
-from tests.conversations.turnkit import eventually, turn_cleanup  # noqa: F401 - autouse fixture
 from tests.support.sockets import Socket, ws_path
+from tests.support.turns import eventually, turn_cleanup  # noqa: F401 - autouse fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

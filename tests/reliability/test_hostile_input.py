@@ -22,7 +22,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 
 from backend.asgi import application
-from tests.api.graphql.helpers import GraphQLSocket
+from tests.support.graphql import GraphQLSocket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,7 +8,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from conversations import services
 from conversations.models import Conversation, ConversationMessage
-from tests.api.graphql.helpers import db, error_codes, wait_until_idle
+from tests.support.graphql import db, error_codes, wait_until_idle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,7 +9,8 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from conversations import services
 from conversations.models import Conversation
-from tests.api.graphql.helpers import capture_queries, db, error_codes
+from tests.support.graphql import db, error_codes
+from tests.support.turns import QueryLog
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -235,7 +236,7 @@ async def test_history_pages_run_a_constant_number_of_queries_without_count_or_o
         {"last": 5, "before": None},
         {"first": 5},
     ):
-        with capture_queries() as queries:
+        with QueryLog() as queries:
             data = await gql.data(MESSAGES, {"id": conversation.pk, **variables}, token=token)
         assert data["messages"]["edges"]
         assert not queries.containing("COUNT(") and not queries.containing("OFFSET")
@@ -323,7 +324,7 @@ async def test_conversation_list_is_a_constant_number_of_queries(gql, token, use
     await gql.data("{ me { id } }", token=token)  # the token's first use writes last_used_at
     for count in (2, 18):
         await db(make, count)
-        with capture_queries() as queries:
+        with QueryLog() as queries:
             data = await gql.data(query, token=token)
         assert all(edge["node"]["lastMessage"] for edge in data["conversations"]["edges"])
         counts.append((len(data["conversations"]["edges"]), len(queries)))

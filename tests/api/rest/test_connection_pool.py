@@ -8,8 +8,8 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from conversations.services import create_conversation
-from tests.api.rest.conftest import bearer, parse_sse
 from tests.support.requirements import database_pool
+from tests.support.rest import bearer, parse_sse
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,8 +48,9 @@ async def test_streaming_turns_do_not_pin_a_connection_each(asgi, llm, token, us
     results = await streams
     assert all(events[-1]["event"] == "message.completed" for events in results)
     # While the eight replies stream (1.2 s each), the connections in use are the
-    # engine's momentary ones, not one per waiting request.
-    assert len(samples) > 10
+    # engine's momentary ones, not one per waiting request. How many samples fit in
+    # those 1.2 s depends on the machine's load: a few are enough for the median.
+    assert len(samples) >= 5, samples
     assert sorted(samples)[len(samples) // 2] < STREAMS // 2, samples
 
 
