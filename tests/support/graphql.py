@@ -18,6 +18,44 @@ from tests.support.live_clients import wait_idle
 
 TIMEOUT = 10.0
 
+# Documents more than one test module sends.
+ERRORS = "errors { field code message }"
+MESSAGE_FIELDS = """
+    id conversationId role text content status turnId clientMessageId model usage error
+    createdAt updatedAt
+"""
+CONVERSATION_FIELDS = f"""
+    id title context archived archivedAt lastMessageAt messageCount activeTurnId createdAt
+    updatedAt agent {{ slug name }} lastMessage {{ {MESSAGE_FIELDS} }}
+"""
+CONVERSATIONS = f"""
+query Conversations($first: Int, $after: String, $archived: Boolean, $agent: String,
+                    $search: String) {{
+  conversations(first: $first, after: $after, archived: $archived, agent: $agent,
+                search: $search) {{
+    edges {{ cursor node {{ {CONVERSATION_FIELDS} }} }}
+    pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }}
+  }}
+}}
+"""
+MESSAGES = f"""
+query Messages($id: ID!, $first: Int, $after: String, $last: Int, $before: String) {{
+  messages(conversationId: $id, first: $first, after: $after, last: $last, before: $before) {{
+    edges {{ cursor node {{ {MESSAGE_FIELDS} }} }}
+    pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }}
+  }}
+}}
+"""
+SEND = f"""
+mutation($id: ID!, $content: String!, $clientMessageId: String) {{
+  sendMessage(conversationId: $id, content: $content, clientMessageId: $clientMessageId) {{
+    humanMessage {{ id role text status turnId clientMessageId conversationId }}
+    aiMessage {{ id role text status turnId }}
+    {ERRORS}
+  }}
+}}
+"""
+
 
 class GraphQLHTTP:
     """POST GraphQL operations to /graphql/ through the ASGI application."""

@@ -13,8 +13,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from conversations import services
 from conversations.models import Conversation
-from tests.api.graphql.test_queries import CONVERSATIONS, MESSAGES
-from tests.support.graphql import GraphQLSocket, db, error_codes
+from tests.support.graphql import CONVERSATIONS, MESSAGES, GraphQLSocket, db, error_codes
 from tests.support.turns import QueryLog
 
 pytestmark = pytest.mark.django_db(transaction=True)

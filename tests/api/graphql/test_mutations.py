@@ -8,11 +8,10 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from conversations import services
 from conversations.models import Conversation, ConversationMessage
-from tests.support.graphql import db, error_codes, wait_until_idle
+from tests.support.graphql import ERRORS, SEND, db, error_codes, wait_until_idle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ERRORS = "errors { field code message }"
 CREATE = f"""
 mutation($agent: String!, $context: JSON, $title: String) {{
   createConversation(agent: $agent, context: $context, title: $title) {{
@@ -25,15 +24,6 @@ UPDATE = f"""
 mutation($id: ID!, $title: String, $context: JSON, $archived: Boolean) {{
   updateConversation(id: $id, title: $title, context: $context, archived: $archived) {{
     conversation {{ id title context archived archivedAt }}
-    {ERRORS}
-  }}
-}}
-"""
-SEND = f"""
-mutation($id: ID!, $content: String!, $clientMessageId: String) {{
-  sendMessage(conversationId: $id, content: $content, clientMessageId: $clientMessageId) {{
-    humanMessage {{ id role text status turnId clientMessageId conversationId }}
-    aiMessage {{ id role text status turnId }}
     {ERRORS}
   }}
 }}

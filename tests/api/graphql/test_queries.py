@@ -9,37 +9,17 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from conversations import services
 from conversations.models import Conversation
-from tests.support.graphql import db, error_codes
+from tests.support.graphql import (
+    CONVERSATION_FIELDS,
+    CONVERSATIONS,
+    MESSAGE_FIELDS,
+    MESSAGES,
+    db,
+    error_codes,
+)
 from tests.support.turns import QueryLog
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-MESSAGE_FIELDS = """
-    id conversationId role text content status turnId clientMessageId model usage error
-    createdAt updatedAt
-"""
-CONVERSATION_FIELDS = f"""
-    id title context archived archivedAt lastMessageAt messageCount activeTurnId createdAt
-    updatedAt agent {{ slug name }} lastMessage {{ {MESSAGE_FIELDS} }}
-"""
-CONVERSATIONS = f"""
-query Conversations($first: Int, $after: String, $archived: Boolean, $agent: String,
-                    $search: String) {{
-  conversations(first: $first, after: $after, archived: $archived, agent: $agent,
-                search: $search) {{
-    edges {{ cursor node {{ {CONVERSATION_FIELDS} }} }}
-    pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }}
-  }}
-}}
-"""
-MESSAGES = f"""
-query Messages($id: ID!, $first: Int, $after: String, $last: Int, $before: String) {{
-  messages(conversationId: $id, first: $first, after: $after, last: $last, before: $before) {{
-    edges {{ cursor node {{ {MESSAGE_FIELDS} }} }}
-    pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }}
-  }}
-}}
-"""
 
 
 def fill(conversation: Conversation, count: int) -> list[int]:
