@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 
-from conversations.errors import NotFound, ValidationFailed
+from core.errors import NotFound, ValidationFailed
 
 MAX_SEARCH_CHARS = 200
 MAX_MESSAGE_ID = 2**63 - 1

@@ -45,7 +45,7 @@ from api.graphql.limits import (
 from api.graphql.schema import schema
 from api.middleware import CLOSE_UNAVAILABLE, UNAVAILABLE_LIVE
 from conversations import live, socket_limits
-from conversations.errors import ApplicationError, NotAuthenticated, ServiceUnavailable
+from core.errors import ApplicationError, NotAuthenticated, ServiceUnavailable
 
 CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_IDLE = 4408

@@ -42,7 +42,7 @@ from api.graphql.document_limits import alias_rule, depth_rule
 from api.graphql.errors import error_extensions
 from api.graphql.limits import QueryCostExceeded, ResponseTooLarge
 from api.rest.throttles import spend_user_requests
-from conversations.errors import ApplicationError, RateLimited, ServiceUnavailable
+from core.errors import ApplicationError, RateLimited, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 

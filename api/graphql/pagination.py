@@ -21,7 +21,7 @@ from api.graphql.types.connections import (
 from api.graphql.types.conversations import Conversation
 from api.graphql.types.messages import Message
 from conversations import inputs, selectors
-from conversations.errors import ValidationFailed
+from core.errors import ValidationFailed
 
 MESSAGE_CURSOR_PREFIX = "message:"
 

@@ -32,7 +32,7 @@ from api.graphql.limits import (
     document_too_large_message,
 )
 from api.graphql.schema import schema
-from conversations.errors import NotAuthenticated
+from core.errors import NotAuthenticated
 
 STATUS_CODES = {
     400: ("BAD_REQUEST", "invalid_request"),

@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
-from conversations.errors import NotFound, ValidationFailed
 from conversations.inputs import ConversationCursor, ObjectId, parse_object_id
 from conversations.models import Conversation, ConversationMessage
+from core.errors import NotFound, ValidationFailed
 
 
 def conversations_of(user: Any) -> QuerySet[Conversation]:

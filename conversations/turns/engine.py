@@ -36,7 +36,6 @@ from langchain_core.messages import (
 )
 
 from conversations import services
-from conversations.errors import TurnCapacityReached, ValidationFailed
 from conversations.llm.prompts import render_template
 from conversations.models import Conversation, ConversationMessage, MessageRole, MessageStatus
 from conversations.turns import ticks
@@ -51,6 +50,7 @@ from conversations.turns.config import (
 from conversations.turns.runner import run_turn
 from conversations.turns.streaming import CancelSignal
 from conversations.turns.threads import in_turn_thread
+from core.errors import TurnCapacityReached, ValidationFailed
 
 logger = logging.getLogger(__name__)
 

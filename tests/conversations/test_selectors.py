@@ -8,8 +8,8 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from conversations import inputs, selectors, services
 from conversations.codec import encode_message
-from conversations.errors import NotFound, ValidationFailed
 from conversations.models import Conversation, ConversationMessage
+from core.errors import NotFound, ValidationFailed
 
 pytestmark = pytest.mark.django_db
 

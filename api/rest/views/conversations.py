@@ -17,8 +17,8 @@ from api.rest.serializers import (
 )
 from api.rest.views.base import ConfabView, validated
 from conversations import inputs, selectors, services
-from conversations.errors import ValidationFailed
 from conversations.models import Conversation
+from core.errors import ValidationFailed
 
 TRUE_VALUES = {"true", "1"}
 FALSE_VALUES = {"false", "0"}

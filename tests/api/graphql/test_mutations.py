@@ -325,7 +325,7 @@ async def test_the_turn_budget_is_the_rest_one(user, settings):
 
     from api.rest.throttles import TurnsThrottle
     from conversations import turn_budget
-    from conversations.errors import RateLimited
+    from core.errors import RateLimited
 
     rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
     settings.REST_FRAMEWORK = {
