@@ -1,4 +1,12 @@
-"""Confab's domain models: agents, conversations, their messages, and the seed's room."""
+"""Confab's domain models: agents, conversations, their messages, and the seed's room.
+
+Models hold data and the rules of a single row; writes that touch several rows or
+send events are services (`conversations.services`). One model calls a service:
+`ChatRoom`, the origin's room, whose lifecycle hook creates its Conversation on
+create. Code written for the origin (`ChatRoom.objects.create(...)`) keeps working
+that way, and the conversation it gets is made by the same service every surface
+uses (validation, events on commit, the changes feed), not by a second copy.
+"""
 
 from __future__ import annotations
 

@@ -25,13 +25,13 @@ from strawberry.http import GraphQLRequestData
 
 from accounts.authentication import BearerTokenAuthentication
 from api.graphql.context import GraphQLContext
-from api.graphql.limits import (
+from api.graphql.schema import schema
+from api.graphql.sizes import (
     DOCUMENT_TOO_LARGE,
     decode_json,
     document_too_large,
     document_too_large_message,
 )
-from api.graphql.schema import schema
 from core.errors import NotAuthenticated
 
 STATUS_CODES = {
