@@ -71,17 +71,6 @@ def parse_object_id(value: ObjectId) -> int:
     return pk
 
 
-def parse_search(value: str | None, *, field: str = "q") -> str | None:
-    """A search string within MAX_SEARCH_CHARS (None when absent or empty)."""
-    if not value:
-        return None
-    if len(value) > MAX_SEARCH_CHARS:
-        raise ValidationFailed.for_field(
-            field, "too_long", f"{field} is longer than {MAX_SEARCH_CHARS} characters."
-        )
-    return value
-
-
 @dataclass(frozen=True)
 class HistoryRequest:
     """Which page of a conversation's history: the newest (no cursor), the one just
