@@ -13,11 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django_lifecycle import BEFORE_CREATE, LifecycleModel, hook
 
+from conversations.llm.mcp import parse_servers
 from conversations.llm.prompts import template_variables
 
 
@@ -36,6 +38,15 @@ class Agent(models.Model):
     )
     temperature = models.FloatField(default=1.0)
     tools = models.JSONField(default=list, blank=True, help_text="Names of registered tools.")
+    mcp_servers = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=(
+            'MCP tool servers: [{"name": "…", "url": "https://…/mcp", '
+            '"headers": {"Authorization": "ENV_VARIABLE"}, "tools": ["allowed", "…"]}]; '
+            "header values come from the named environment variables."
+        ),
+    )
     context_schema = models.JSONField(
         default=dict,
         blank=True,
@@ -50,6 +61,12 @@ class Agent(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        try:
+            parse_servers(self.mcp_servers)
+        except ValidationError as error:
+            raise ValidationError({"mcp_servers": error.messages}) from error
 
     def variables(self) -> dict[str, Any]:
         """Every variable the agent's templates use, mapped to its default (None: required)."""

@@ -26,6 +26,7 @@ from langchain_core.messages import (
 from langchain_core.tools import BaseTool
 
 from conversations import services
+from conversations.llm.mcp import mcp_tools
 from conversations.llm.prompts import render_template
 from conversations.llm.providers import get_chat_model
 from conversations.llm.tools import get_tools
@@ -114,6 +115,9 @@ class TurnRunner:
         system_prompt = render_template(self.config.system_prompt_template, self.config.context)
         messages: list[BaseMessage] = [SystemMessage(content=system_prompt), *history]
         tools = get_tools(self.config.tools)
+        if self.config.mcp_servers:
+            taken = {tool.name for tool in tools}
+            tools += await mcp_tools(self.config.mcp_servers, taken=taken)
         max_rounds = settings.CONFAB_TOOL_MAX_ROUNDS
         for round_number in range(max_rounds + 1):
             # The last round offers no tools, so the loop always ends in text.
