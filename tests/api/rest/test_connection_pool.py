@@ -48,10 +48,13 @@ async def test_streaming_turns_do_not_pin_a_connection_each(asgi, llm, token, us
     results = await streams
     assert all(events[-1]["event"] == "message.completed" for events in results)
     # While the eight replies stream (1.2 s each), the connections in use are the
-    # engine's momentary ones, not one per waiting request. How many samples fit in
-    # those 1.2 s depends on the machine's load: a few are enough for the median.
+    # engine's momentary ones, not one per waiting request: pinned, every sample of
+    # the second half (all requests waiting) would be 8 or more. How many samples fit,
+    # and how long each hop holds its connection, depend on the machine's load, so
+    # the check asks for moments with few in use, not for a typical count.
     assert len(samples) >= 5, samples
-    assert sorted(samples)[len(samples) // 2] < STREAMS // 2, samples
+    second_half = samples[len(samples) // 2 :]
+    assert min(second_half) < STREAMS // 2, samples
 
 
 async def test_requests_return_their_connection_and_start_without_a_database_hop(asgi, token):
