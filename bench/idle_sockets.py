@@ -24,7 +24,7 @@ import time
 import websockets
 
 from bench.common import cpu_seconds, print_machine, rss_mib, table
-from tests.live import free_port
+from tests.support.servers import free_port
 
 BARE_SERVER = """
 import asyncio, sys, websockets

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace, postmaster: int) -> None:
 
     from bench.turn_cost import make_conversation
     from conversations.turns import start_turn, wait_for_result
-    from tests.fakeopenai import FakeOpenAI, TextReply
+    from tests.support.fakeopenai import FakeOpenAI, TextReply
 
     conversations = [
         make_conversation(args.history, f"pg cpu {index}") for index in range(args.concurrency)

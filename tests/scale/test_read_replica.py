@@ -20,9 +20,9 @@ import time
 import httpx
 import pytest
 
-from tests.live import ROOT, LiveServer, launch_uvicorn
 from tests.support.daemons import start_primary, start_replica, wait_replayed
 from tests.support.requirements import needs_postgres
+from tests.support.servers import ROOT, LiveServer, launch_uvicorn
 
 pytestmark = [
     needs_postgres("a PostgreSQL streaming replica"),

@@ -28,8 +28,8 @@ import httpx
 import pytest
 import websockets
 
-from tests.reliability.helpers import ai_final, auth, frames_until, recv_json, wait_idle
 from tests.support.daemons import start_redis
+from tests.support.live_clients import ai_final, auth, frames_until, recv_json, wait_idle
 from tests.support.requirements import needs_postgres
 
 pytestmark = [

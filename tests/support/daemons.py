@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.live import free_port
+from tests.support.servers import free_port
 
 PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 
