@@ -69,8 +69,8 @@ def gql(client: httpx.AsyncClient, query: str, **variables) -> dict:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.timeout(300)
-@needs_postgres("PgBouncer in front of PostgreSQL")
 @needs_redis("two processes behind PgBouncer (events between processes)")
+@needs_postgres("PgBouncer in front of PostgreSQL")
 async def test_rest_websocket_graphql_and_turns_through_pgbouncer(
     bounced_servers, pgbouncer, llm, plain_agent, user, token
 ):
