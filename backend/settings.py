@@ -75,6 +75,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "core.middleware.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "core.middleware.UnsafeTextMiddleware",
     "core.middleware.SessionMiddleware",
     "core.middleware.CommonMiddleware",
     "core.middleware.CsrfViewMiddleware",
