@@ -341,6 +341,10 @@ CONFAB_GRAPHQL_CONNECTION_INIT_SECONDS = env_float("CONFAB_GRAPHQL_CONNECTION_IN
 CONFAB_WS_ALLOWED_ORIGINS = env_list("CONFAB_WS_ALLOWED_ORIGINS", "*" if DEBUG else "")
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CONFAB_MAX_BODY_BYTES", 256_000)
+# Larger body limits for some path prefixes (longest prefix wins), enforced at the ASGI
+# level before the body is read (core/body_limit.py); elsewhere CONFAB_MAX_BODY_BYTES.
+CONFAB_MAX_UPLOAD_BYTES = env_int("CONFAB_MAX_UPLOAD_BYTES", 10_000_000)
+CONFAB_BODY_LIMITS = {"/api/v1/files/": CONFAB_MAX_UPLOAD_BYTES}
 
 # Request heads, when uvicorn runs with backend.http_protocol (make run, docs/deploy.md):
 # 408 when a head takes longer than this, 431 when it is larger.
