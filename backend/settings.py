@@ -154,6 +154,16 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Every Redis client (channel layer, cache, rate-limit counters) gives up on a connect
+# after CONFAB_REDIS_CONNECT_TIMEOUT and on a reply after CONFAB_REDIS_SOCKET_TIMEOUT
+# seconds: a Redis that hangs (accepts, never answers) fails publishes and cache calls
+# fast, as a Redis that is down does, instead of blocking them for ever.
+CONFAB_REDIS_CONNECT_TIMEOUT = env_float("CONFAB_REDIS_CONNECT_TIMEOUT", 1.0)
+CONFAB_REDIS_SOCKET_TIMEOUT = env_float("CONFAB_REDIS_SOCKET_TIMEOUT", 2.0)
+REDIS_CLIENT_OPTIONS = {
+    "socket_connect_timeout": CONFAB_REDIS_CONNECT_TIMEOUT,
+    "socket_timeout": CONFAB_REDIS_SOCKET_TIMEOUT,
+}
 if REDIS_URL:
     CHANNEL_LAYER_BACKEND = os.environ.get("CONFAB_CHANNEL_LAYER", "pipelined")
     CHANNEL_LAYERS = {
@@ -165,8 +175,9 @@ if REDIS_URL:
             }[CHANNEL_LAYER_BACKEND],
             "CONFIG": {
                 # A Redis that is down fails the connect within a second (the
-                # consumers then close 4503) instead of the OS's TCP timeout.
-                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 1}],
+                # consumers then close 4503) instead of the OS's TCP timeout; one that
+                # hangs fails each publish after the socket timeout.
+                "hosts": [{"address": REDIS_URL, **REDIS_CLIENT_OPTIONS}],
                 "prefix": os.environ.get("CONFAB_REDIS_PREFIX", "confab"),
             },
         }
@@ -177,7 +188,7 @@ if REDIS_URL:
             "BACKEND": "core.cache.SharedPoolRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.environ.get("CONFAB_REDIS_PREFIX", "confab"),
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+            "OPTIONS": dict(REDIS_CLIENT_OPTIONS),
         }
     }
 else:
