@@ -117,6 +117,31 @@ def test_admin_password_form_revokes_every_token(user, token, db):
     assert_error(signed_in(token).get(ME_URL), 401, "NOT_AUTHENTICATED")
 
 
+def test_disabling_the_password_revokes_every_token(user, token, other_token):
+    admin = get_user_model().objects.create_superuser("root", password="root-password-1")
+    client = Client()
+    client.force_login(admin)
+    response = client.post(
+        f"/admin/auth/user/{user.pk}/password/",
+        {"usable_password": "false", "unset-password": "1"},
+    )
+    assert response.status_code == 302, response.content[:2000]
+    user.refresh_from_db()
+    assert not user.has_usable_password()
+    assert_error(signed_in(token).get(ME_URL), 401, "NOT_AUTHENTICATED")
+    assert signed_in(other_token).get(ME_URL).status_code == 200
+
+
+def test_set_unusable_password_on_a_user_without_one_changes_nothing_else(user, token):
+    user.set_unusable_password()
+    user.save()
+    assert_error(signed_in(token).get(ME_URL), 401, "NOT_AUTHENTICATED")
+    phone = make_token(user, "phone")
+    user.first_name = "Still no password"
+    user.save()  # no usable password before either: not a change
+    assert signed_in(phone).get(ME_URL).status_code == 200
+
+
 def test_saves_that_do_not_set_a_password_keep_the_tokens(user, token):
     user.first_name = "Alice"
     user.save()
