@@ -28,7 +28,7 @@ from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.middleware import clickjacking, common, csrf, security
 from django.utils.module_loading import import_string
 
-from conversations.errors import ApplicationError
+from core.errors import ApplicationError
 from core.text_input import unsafe_text_error, unsafe_text_path
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from conversations.errors import ValidationFailed
+from core.errors import ValidationFailed
 
 UNSAFE_TEXT = re.compile("[\x00\ud800-\udfff]")
 UNSAFE_TEXT_MESSAGE = "Text may not contain NUL characters or unpaired surrogates."

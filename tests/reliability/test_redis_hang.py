@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 
 from core.cache import count_hit
 from core.channel_layers import PipelinedPubSubChannelLayer
-from tests.reliability.helpers import arows, auth, wait_idle
+from tests.support.live_clients import arows, auth, wait_idle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

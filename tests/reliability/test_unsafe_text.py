@@ -20,8 +20,8 @@ from django.test import Client
 
 from backend.asgi import application
 from conversations.models import Conversation, ConversationMessage
-from tests.api.graphql.helpers import GraphQLSocket
-from tests.api.rest.test_auth import with_rates
+from tests.support.graphql import GraphQLSocket
+from tests.support.rest import with_rates
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,8 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from tests.api.rest.conftest import assert_error
-from tests.api.rest.test_auth import login, with_rates
+from tests.support.rest import assert_error, with_rates
 
 pytestmark = pytest.mark.django_db
 
@@ -19,6 +18,12 @@ def staff(db):
     return get_user_model().objects.create_user(
         "root", password="root-password-1", is_staff=True, is_superuser=True
     )
+
+
+def login(client, username: str, password: str = "root-password-1"):
+    """REST sign-in."""
+    body = {"username": username, "password": password}
+    return client.post("/api/v1/auth/token/", body, format="json")
 
 
 def admin_login(client: Client, password: str, username: str = "root", **meta):

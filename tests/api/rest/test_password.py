@@ -10,10 +10,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 from knox.models import get_token_model
+from rest_framework.test import APIClient
 
-from tests.api.rest.conftest import assert_error
-from tests.api.rest.test_auth import signed_in, with_rates
-from tests.conftest import make_token
+from tests.support.rest import assert_error, with_rates
+from tests.support.tokens import make_token
 
 pytestmark = pytest.mark.django_db
 
@@ -21,6 +21,12 @@ PASSWORD_URL = "/api/v1/auth/password/"
 ME_URL = "/api/v1/auth/me/"
 OLD = "alice-password-1"
 NEW = "a-brand-new-passphrase-7"
+
+
+def signed_in(token: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
 
 
 def change(client, current=OLD, new=NEW, **extra):
