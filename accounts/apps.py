@@ -5,3 +5,8 @@ class AccountsConfig(AppConfig):
     name = "accounts"
     label = "accounts"
     verbose_name = "Accounts and devices"
+
+    def ready(self) -> None:
+        from accounts import signals
+
+        signals.connect()

@@ -7,13 +7,14 @@ device name; see `accounts.models.AccessToken`.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model, user_logged_in, user_logged_out
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from knox.models import get_token_model
@@ -38,6 +39,45 @@ class RegistrationClosed(PermissionDenied):
     default_detail = "Sign-up is closed on this server."
 
 
+class WrongCurrentPassword(ValidationFailed):
+    code = "INVALID_CREDENTIALS"
+    default_detail = "The current password is wrong."
+
+
+def normalize_username(username: str) -> str:
+    """The form a username is stored and looked up in: NFKC (Django's own
+    `normalize_username`), so fullwidth `BOB` is `BOB`. Case is kept for display."""
+    return unicodedata.normalize("NFKC", username)
+
+
+def username_key(username: str) -> str:
+    """What two usernames must not share: NFKC, then case-folded (fullwidth `BOB`, `Bob`
+    and `bob` are one name). Used for uniqueness, sign-in and the sign-in throttle's counter."""
+    return unicodedata.normalize("NFKC", normalize_username(username).casefold())
+
+
+def find_user_by_username(username: str) -> Any:
+    """The account a typed username names, or None: the one whose name is equal once
+    normalized and case-folded (an exact match first, for accounts that differ only by
+    case from before uniqueness was case-insensitive).
+
+    The database's case-insensitive comparison narrows the candidates (PostgreSQL's
+    UPPER is Unicode-aware, SQLite's only ASCII); the key decides.
+    """
+    user_model = get_user_model()
+    name = normalize_username(username)
+    key = username_key(name)
+    candidates = list(
+        user_model.objects.filter(
+            Q(username__iexact=name) | Q(username__iexact=key) | Q(username=name)
+        )[:20]
+    )
+    for candidate in sorted(candidates, key=lambda user: user.username != name):
+        if username_key(candidate.username) == key:
+            return candidate
+    return None
+
+
 def registration_open() -> bool:
     return bool(getattr(settings, "CONFAB_REGISTRATION_OPEN", False))
 
@@ -57,19 +97,22 @@ def _validation_field_errors(
 def register_user(*, username: str, password: str, email: str = "") -> Any:
     """Create an account; raises ValidationFailed naming each bad field.
 
-    Usernames are unique case-insensitively, so `Alice` cannot impersonate `alice`.
+    Usernames are NFKC-normalized and unique once case-folded (`username_key`), so
+    `Alice` and fullwidth `ALICE` cannot impersonate `alice`.
     """
     if not registration_open():
         raise RegistrationClosed()
     user_model = get_user_model()
+    username = normalize_username(username)
     username_field = user_model._meta.get_field(user_model.USERNAME_FIELD)
     fields: dict[str, list[dict[str, str]]] = {}
     try:
         username_field.run_validators(username)
     except DjangoValidationError as exc:
         fields.update(_validation_field_errors("username", exc))
-    if not fields and user_model.objects.filter(username__iexact=username).exists():
-        fields["username"] = [{"code": "unique", "message": "This username is taken."}]
+    taken = {"username": [{"code": "unique", "message": "This username is taken."}]}
+    if not fields and find_user_by_username(username) is not None:
+        fields.update(taken)
     candidate = user_model(username=username, email=email)
     try:
         validate_password(password, user=candidate)
@@ -77,12 +120,23 @@ def register_user(*, username: str, password: str, email: str = "") -> Any:
         fields.update(_validation_field_errors("password", exc))
     if fields:
         raise ValidationFailed(f"Invalid {', '.join(sorted(fields))}.", fields=fields)
-    return user_model.objects.create_user(username=username, password=password, email=email)
+    try:
+        with transaction.atomic():
+            return user_model.objects.create_user(username=username, password=password, email=email)
+    except IntegrityError:  # the same name registered at the same moment
+        raise ValidationFailed("Invalid username.", fields=taken) from None
 
 
 def login(*, request: Any, username: str, password: str) -> Any:
-    """The active user with these credentials, or InvalidCredentials."""
-    user = authenticate(request, username=username, password=password)
+    """The active user with these credentials, or InvalidCredentials. The username is
+    matched as registration matches it (`find_user_by_username`): fullwidth `ALICE` and `Alice`
+    sign in as `alice`."""
+    account = find_user_by_username(username)
+    if account is None:
+        # Still run the hasher, so an unknown name takes as long as a wrong password.
+        authenticate(request, username=normalize_username(username), password=password)
+        raise InvalidCredentials()
+    user = authenticate(request, username=account.get_username(), password=password)
     if user is None or not user.is_active:
         raise InvalidCredentials()
     return user
@@ -126,6 +180,50 @@ def revoke_all_tokens(*, user: Any, request: Any = None) -> int:
     deleted, _ = get_token_model().objects.filter(user=user).delete()
     user_logged_out.send(sender=user.__class__, request=request, user=user)
     return deleted
+
+
+def revoke_other_tokens(*, user: Any, keep: Any = None, request: Any = None) -> int:
+    """Revoke every token of the user but `keep` (the device that asked); returns how
+    many. Without `keep`, the same as `revoke_all_tokens`."""
+    if keep is None:
+        return revoke_all_tokens(user=user, request=request)
+    others = list(get_token_model().objects.filter(user=user).exclude(pk=keep.pk))
+    for token in others:
+        revoke_token(token=token, request=request)
+    return len(others)
+
+
+@transaction.atomic
+def change_password(
+    *, user: Any, current_password: str, new_password: str, keep_token: Any = None
+) -> None:
+    """Set a new password after checking the current one; signs out every other device
+    (`keep_token`, the caller's, stays valid). Raises WrongCurrentPassword, or
+    ValidationFailed naming `new_password` when the validators refuse it."""
+    if not user.check_password(current_password):
+        raise WrongCurrentPassword(
+            fields={"current_password": [{"code": "invalid", "message": "Wrong password."}]}
+        )
+    try:
+        validate_password(new_password, user=user)
+    except DjangoValidationError as exc:
+        raise ValidationFailed(
+            "Invalid new_password.", fields=_validation_field_errors("new_password", exc)
+        ) from None
+    user._confab_keep_token = keep_token
+    try:
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+    finally:
+        user._confab_keep_token = None
+
+
+def password_changed(*, user: Any) -> None:
+    """Revoke the tokens of a user whose password was just set (any way: the admin,
+    `changepassword`, `set_password` + `save`, `change_password`): a stolen token must
+    not outlive the password it was obtained with. `change_password` keeps its caller's
+    token. Called by `accounts.signals` on save."""
+    revoke_other_tokens(user=user, keep=getattr(user, "_confab_keep_token", None))
 
 
 def revoke_device(*, user: Any, device_id: Any, request: Any = None) -> None:

@@ -9,3 +9,7 @@ class ApiConfig(AppConfig):
     def ready(self) -> None:
         # Registers the deploy check for the middleware in core.middleware.
         import core.middleware  # noqa: F401
+        from api import admin_login
+
+        # The admin's login spends the REST sign-in counter.
+        admin_login.install()

@@ -22,6 +22,7 @@ from api.middleware import ServiceUnavailableWebsocketMiddleware  # noqa: E402
 from backend.routing import websocket_urlpatterns  # noqa: E402
 from conversations.background import jobs  # noqa: E402
 from conversations.live import watch_layer  # noqa: E402
+from core.body_limit import BodyLimitMiddleware  # noqa: E402
 
 # The server's access and handshake logs carry query strings (`?token=`) and, at
 # debug level, headers: redact credentials before anything is written.
@@ -70,7 +71,8 @@ class LifespanMiddleware:
 application = LifespanMiddleware(
     ProtocolTypeRouter(
         {
-            "http": django_asgi_app,
+            # Body size limits before Django reads (and spools) the body: core/body_limit.py.
+            "http": BodyLimitMiddleware(django_asgi_app),
             "websocket": ServiceUnavailableWebsocketMiddleware(
                 TokenAuthMiddleware(URLRouter(websocket_urlpatterns))
             ),

@@ -75,6 +75,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "core.middleware.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "core.middleware.UnsafeTextMiddleware",
     "core.middleware.SessionMiddleware",
     "core.middleware.CommonMiddleware",
     "core.middleware.CsrfViewMiddleware",
@@ -178,6 +179,16 @@ if DATABASE_REPLICA_URL:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Every Redis client (channel layer, cache, rate-limit counters) gives up on a connect
+# after CONFAB_REDIS_CONNECT_TIMEOUT and on a reply after CONFAB_REDIS_SOCKET_TIMEOUT
+# seconds: a Redis that hangs (accepts, never answers) fails publishes and cache calls
+# fast, as a Redis that is down does, instead of blocking them for ever.
+CONFAB_REDIS_CONNECT_TIMEOUT = env_float("CONFAB_REDIS_CONNECT_TIMEOUT", 1.0)
+CONFAB_REDIS_SOCKET_TIMEOUT = env_float("CONFAB_REDIS_SOCKET_TIMEOUT", 2.0)
+REDIS_CLIENT_OPTIONS = {
+    "socket_connect_timeout": CONFAB_REDIS_CONNECT_TIMEOUT,
+    "socket_timeout": CONFAB_REDIS_SOCKET_TIMEOUT,
+}
 # Redis with Sentinel failover instead of one REDIS_URL: "host:port,host:port,..." of the
 # sentinels and the name they monitor (docs/deploy.md). Channel layer, cache and rate
 # limits then always talk to the current master.
@@ -199,7 +210,7 @@ if REDIS_URL or REDIS_SENTINELS:
             "master_name": REDIS_SENTINEL_MASTER,
             "sentinel_kwargs": REDIS_SENTINEL_KWARGS,
             "db": REDIS_SENTINEL_DB,
-            "socket_connect_timeout": 1,
+            **REDIS_CLIENT_OPTIONS,
         }
         _cache_location = f"redis-sentinel://{REDIS_SENTINEL_MASTER}/{REDIS_SENTINEL_DB}"
         _cache_sentinel = {
@@ -209,8 +220,9 @@ if REDIS_URL or REDIS_SENTINELS:
         }
     else:
         # A Redis that is down fails the connect within a second (the consumers then
-        # close 4503) instead of the OS's TCP timeout.
-        _layer_host = {"address": REDIS_URL, "socket_connect_timeout": 1}
+        # close 4503) instead of the OS's TCP timeout; one that hangs fails each
+        # publish after the socket timeout.
+        _layer_host = {"address": REDIS_URL, **REDIS_CLIENT_OPTIONS}
         _cache_location, _cache_sentinel = REDIS_URL, {}
     CHANNEL_LAYERS = {
         "default": {
@@ -231,7 +243,7 @@ if REDIS_URL or REDIS_SENTINELS:
             "BACKEND": "core.cache.SharedPoolRedisCache",
             "LOCATION": _cache_location,
             "KEY_PREFIX": os.environ.get("CONFAB_REDIS_PREFIX", "confab"),
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2, **_cache_sentinel},
+            "OPTIONS": {**REDIS_CLIENT_OPTIONS, **_cache_sentinel},
         }
     }
 else:
@@ -400,6 +412,10 @@ CONFAB_GRAPHQL_CONNECTION_INIT_SECONDS = env_float("CONFAB_GRAPHQL_CONNECTION_IN
 CONFAB_WS_ALLOWED_ORIGINS = env_list("CONFAB_WS_ALLOWED_ORIGINS", "*" if DEBUG else "")
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CONFAB_MAX_BODY_BYTES", 256_000)
+# Larger body limits for some path prefixes (longest prefix wins), enforced at the ASGI
+# level before the body is read (core/body_limit.py); elsewhere CONFAB_MAX_BODY_BYTES.
+CONFAB_MAX_UPLOAD_BYTES = env_int("CONFAB_MAX_UPLOAD_BYTES", 10_000_000)
+CONFAB_BODY_LIMITS = {"/api/v1/files/": CONFAB_MAX_UPLOAD_BYTES}
 
 # Request heads, when uvicorn runs with backend.http_protocol (make run, docs/deploy.md):
 # 408 when a head takes longer than this, 431 when it is larger.

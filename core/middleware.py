@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, sync_to_async
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
@@ -24,9 +24,12 @@ from django.contrib.sessions import middleware as sessions
 from django.core import checks
 from django.core.checks.security import base as security_checks
 from django.core.checks.security import csrf as csrf_checks
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.middleware import clickjacking, common, csrf, security
 from django.utils.module_loading import import_string
+
+from core.errors import ApplicationError
+from core.text_input import unsafe_text_error, unsafe_text_path
 
 
 class HooksOnLoopMixin:
@@ -92,6 +95,63 @@ class MessageMiddleware(HooksOnLoopMixin, messages.MessageMiddleware):
     def response_may_write(self, request: HttpRequest) -> bool:
         storage = getattr(request, "_messages", None)
         return storage is not None and (storage.used or storage.added_new)
+
+
+FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def error_response(request: HttpRequest, error: ApplicationError) -> JsonResponse:
+    """`error` in the shape of the surface `request` is for: GraphQL's transport-error
+    shape under `/graphql`, the REST shape everywhere else."""
+    if request.path.startswith("/graphql"):
+        extensions: dict[str, Any] = {"code": error.code, "type": error.type}
+        if error.fields:
+            extensions["fields"] = [
+                {"field": name, "code": item["code"], "message": item["message"]}
+                for name, items in error.fields.items()
+                for item in items
+            ]
+        body: dict[str, Any] = {"errors": [{"message": error.detail, "extensions": extensions}]}
+    else:
+        body = error.as_dict()
+    return JsonResponse(body, status=error.status, json_dumps_params={"ensure_ascii": False})
+
+
+class UnsafeTextMiddleware:
+    """Refuse NUL characters and unpaired surrogates (`core.text_input`) in the query
+    string and in form fields of every HTTP request, before any view sees them: 400
+    VALIDATION_ERROR naming the parameter, in the REST or GraphQL error shape. JSON
+    bodies are checked by their parsers (REST: `LimitedJSONParser`; GraphQL: the
+    `UnsafeText` extension, which sees variables and string literals).
+
+    Async-capable: a sync-only middleware would put the whole chain in a thread."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self.__acall__(request)
+        return self.refusal(request) or self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        return self.refusal(request) or await self.get_response(request)
+
+    @staticmethod
+    def refusal(request: HttpRequest) -> JsonResponse | None:
+        path = unsafe_text_path(dict(request.GET.lists()))
+        if path is None and request.content_type in FORM_MEDIA_TYPES:
+            # Form fields (the admin, the browsable API); file contents are not text.
+            path = unsafe_text_path(dict(request.POST.lists()))
+        if path is None:
+            return None
+        return error_response(request, unsafe_text_error(path.rsplit(".", 1)[0]))
 
 
 # Django's deploy checks look for its own class paths in MIDDLEWARE, so they would

@@ -28,7 +28,18 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
-from graphql import GraphQLError, GraphQLSyntaxError, validate
+from graphql import (
+    BREAK,
+    ArgumentNode,
+    DocumentNode,
+    GraphQLError,
+    GraphQLSyntaxError,
+    ObjectFieldNode,
+    StringValueNode,
+    Visitor,
+    validate,
+    visit,
+)
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from redis.exceptions import RedisError
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension
@@ -43,6 +54,7 @@ from api.graphql.sizes import QueryCostExceeded, ResponseTooLarge
 from api.graphql.validation_rules import alias_rule, depth_rule
 from api.rest.throttles import spend_user_requests
 from core.errors import ApplicationError, RateLimited, ServiceUnavailable
+from core.text_input import is_unsafe_text, unsafe_text_error, unsafe_text_path
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +184,46 @@ def refuse(context: Any, error: ApplicationError) -> None:
     ]
 
 
+def unsafe_literal_path(document: DocumentNode) -> str | None:
+    """Where the first string literal holding unsafe text (`core.text_input`) is in a
+    document: the argument or input field it is the value of."""
+    found: list[str] = []
+
+    class Finder(Visitor):
+        def enter_argument(self, node: ArgumentNode, *args: Any) -> None:
+            self.name = node.name.value
+
+        def enter_object_field(self, node: ObjectFieldNode, *args: Any) -> None:
+            self.name = node.name.value
+
+        def enter_string_value(self, node: StringValueNode, *args: Any) -> Any:
+            if is_unsafe_text(node.value):
+                found.append(getattr(self, "name", "") or "document")
+                return BREAK
+            return None
+
+    visit(document, Finder())
+    return found[0] if found else None
+
+
+class UnsafeText(SchemaExtension):
+    """NUL characters and unpaired surrogates (`core.text_input`) in variables or in the
+    document's string literals: the operation is refused before it runs, with
+    VALIDATION_ERROR naming the variable or argument (field code `invalid_characters`),
+    on every transport. Without it they reached PostgreSQL (a 500 as
+    INTERNAL_SERVER_ERROR) or the response encoder."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.pre_execution_errors == [] and context.graphql_document is not None:
+            path = unsafe_text_path(context.variables or {}) or unsafe_literal_path(
+                context.graphql_document
+            )
+            if path is not None:
+                refuse(context, unsafe_text_error(path))
+        yield
+
+
 class RequestBudget(SchemaExtension):
     """Every operation spends the caller's per-user request budget, the one REST requests
     spend (CONFAB_THROTTLE_USER, `api.rest.throttles.spend_user_requests`): one
@@ -288,6 +340,7 @@ EXTENSIONS = [
     # After the extensions that add validation rules (on_operation), in this order:
     # validate, then spend the rate, then measure the cost (on_validate).
     Validation,
+    UnsafeText,
     RequestBudget,
     QueryCost,
     ResponseSize,

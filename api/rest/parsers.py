@@ -10,6 +10,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 from api.rest.errors import PayloadTooLargeException
+from core.text_input import check_text
 
 
 class LimitedJSONParser(JSONParser):
@@ -26,10 +27,14 @@ class LimitedJSONParser(JSONParser):
         parser_context: dict[str, Any] | None = None,
     ) -> Any:
         try:
-            return self._parse(stream, media_type, parser_context)
+            data = self._parse(stream, media_type, parser_context)
         except RecursionError:
             # Nesting deeper than Python's recursion limit: malformed, not a server error.
             raise ParseError("JSON parse error - nested too deeply.") from None
+        # NUL and lone surrogates (`"\u0000"`, `"\ud800"`) in any key or value of any
+        # body: 400 naming the field, never a database or encoder error (core.text_input).
+        check_text(data)
+        return data
 
     def _parse(
         self, stream: Any, media_type: str | None, parser_context: dict[str, Any] | None

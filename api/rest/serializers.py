@@ -177,6 +177,17 @@ class TokenCreateSerializer(InputSerializer):
     )
 
 
+class PasswordChangeSerializer(InputSerializer):
+    """The current password (checked) and the new one (the server's password rules)."""
+
+    current_password = StrictCharField(
+        max_length=4096, trim_whitespace=False, style={"input_type": "password"}
+    )
+    new_password = StrictCharField(
+        max_length=4096, trim_whitespace=False, style={"input_type": "password"}
+    )
+
+
 class RegisterSerializer(TokenCreateSerializer):
     """A new account; the response is a token for it."""
 

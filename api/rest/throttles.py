@@ -32,6 +32,7 @@ from django.core.cache import caches
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
+from accounts.services import username_key
 from conversations import turn_budget
 from core.cache import count_hit
 from core.errors import ServiceUnavailable
@@ -160,9 +161,30 @@ class LoginThrottle(ConfabThrottle):
     def get_cache_key(self, request: Any, view: Any) -> str:
         data = request.data
         username = data.get("username") if isinstance(data, Mapping) else None
-        username = username if isinstance(username, str) else ""
-        digest = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
+        return self.attempt_key(request, username if isinstance(username, str) else "")
+
+    def attempt_key(self, request: Any, username: str) -> str:
+        """The counter of sign-in attempts from this request's address on this username,
+        shared by every way of signing in (REST, the admin's login, a password change):
+        usernames are counted in their normalized, case-folded form, the form sign-in
+        matches them in, so fullwidth `ALICE` and `alice` spend one budget."""
+        digest = hashlib.sha256(username_key(username.strip()).encode()).hexdigest()[:32]
         return self.key(f"{self.get_ident(request)}-{digest}")
+
+    def spend_attempt(self, request: Any, username: str) -> bool:
+        """Count one attempt on `username` from `request` (a Django or DRF request);
+        whether it is within the rate. Raises ServiceUnavailable while the cache is down."""
+        if self.rate is None:
+            return True
+        return self.spend(self.attempt_key(request, username))
+
+
+class PasswordChangeThrottle(LoginThrottle):
+    """Password changes spend the signed-in user's sign-in attempts (per address and
+    username): a stolen token cannot guess the current password faster than sign-in can."""
+
+    def get_cache_key(self, request: Any, view: Any) -> str:
+        return self.attempt_key(request, request.user.get_username())
 
 
 class RegisterThrottle(ConfabThrottle):

@@ -12,7 +12,14 @@ from rest_framework.permissions import AllowAny
 
 from api.rest.docs import RedocView, SwaggerView
 from api.rest.views.agents import AgentDetailView, AgentListView
-from api.rest.views.auth import LogoutAllView, LogoutView, MeView, RegisterView, TokenView
+from api.rest.views.auth import (
+    LogoutAllView,
+    LogoutView,
+    MeView,
+    PasswordChangeView,
+    RegisterView,
+    TokenView,
+)
 from api.rest.views.conversations import (
     ConversationClearView,
     ConversationDetailView,
@@ -49,6 +56,7 @@ urlpatterns = [
     path("v1/auth/logout/", LogoutView.as_view(), name="auth-logout"),
     path("v1/auth/logout-all/", LogoutAllView.as_view(), name="auth-logout-all"),
     path("v1/auth/me/", MeView.as_view(), name="auth-me"),
+    path("v1/auth/password/", PasswordChangeView.as_view(), name="auth-password"),
     path("v1/auth/tokens/", DeviceListView.as_view(), name="auth-devices"),
     path("v1/auth/tokens/current/push/", CurrentPushView.as_view(), name="auth-push"),
     path("v1/auth/tokens/<uuid:device_id>/", DeviceDetailView.as_view(), name="auth-device"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -78,6 +79,64 @@ def test_calculator_evaluates_arithmetic(expression, result):
 def test_calculator_runs_no_code(expression):
     with pytest.raises(ValueError):
         calculator_tool.invoke({"expression": expression})
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "(((9**99)**99)**99)**16",
+        "(((9**99)**99)**99)**99",
+        "((9**99)**99)**99",
+        "(9**99)*(9**99)*(9**99)*(9**99)*(9**99)*(9**99)*(9**99)*(9**99)*(9**99)*(9**99)**9",
+        "((2**100)**40)*((2**100)**40)",
+        "(10**99)**99 % 7",
+        "9.0**99**99",
+    ],
+)
+def test_calculator_refuses_results_too_large_to_compute(expression):
+    """Nested or multiplied powers each pass the exponent check while the result grows to
+    millions of bits: refused from the operands' sizes, before anything is computed."""
+    with pytest.raises(ValueError, match="too large"):
+        calculator_tool.invoke({"expression": expression})
+
+
+@pytest.mark.parametrize(
+    ("expression", "result"),
+    [
+        ("9**99", str(9**99)),
+        ("(2**64)**40", str(2**2560)),
+        ("(2**100)*(2**100)", str(2**200)),
+        ("-(3**50) // 7 + 1.5", str(-(3**50) // 7 + 1.5)),
+        ("(9**99)**-1", str((9**99) ** -1)),
+    ],
+)
+def test_calculator_still_computes_large_but_bounded_results(expression, result):
+    assert calculator_tool.invoke({"expression": expression}) == result
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "<script>alert(1)</script>",
+        "a&b&c&d&e&f&g",
+        "\"'<>\"'<>\"'<>",
+        "&&&&&&&&&&&&&&&&&",
+        "ok\x00\x01\x1b]]>",
+        "\ud800lone",
+        "\ufffe\uffff",
+    ],
+)
+def test_bar_chart_svg_parses_for_hostile_labels(label):
+    """Labels and titles are cut, then escaped: cutting an escaped label left broken
+    entities (`&lt;/text&gt`) and an SVG no XML parser reads."""
+    ref = bar_chart_tool.invoke({"title": label * 20, "labels": [label, "b"], "values": [1, 3]})
+    with default_storage.open(ref["path"]) as stored:
+        root = ElementTree.fromstring(stored.read())
+    texts = [el.text or "" for el in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert len(texts) == 3 and len(texts[1]) <= 12 and len(texts[0]) <= 80
+    clean = label.replace("\x00", "").replace("\x01", "").replace("\x1b", "")
+    if "\ud800" not in label and "\ufffe" not in label:
+        assert texts[1] == clean[:12]
 
 
 def test_bar_chart_stores_an_svg_file_and_returns_a_reference(settings):
@@ -187,8 +246,9 @@ async def test_table_and_file_outputs_are_stored_as_artifacts(llm, assistant_con
         (ToolCall("calculator", {"expr": "1+1"}), "expression"),
         (ToolCall("multiplication_table", {"number": "seven"}), "number"),
         (ToolCall("current_time", {"timezone": "Mars/Olympus"}), "Unknown time zone"),
+        (ToolCall("calculator", {"expression": "(((9**99)**99)**99)**16"}), "too large"),
     ],
-    ids=["raises", "unknown-tool", "missing-arg", "bad-type", "tool-refuses"],
+    ids=["raises", "unknown-tool", "missing-arg", "bad-type", "tool-refuses", "cpu-bomb"],
 )
 async def test_a_failing_tool_is_a_stored_error_result(llm, assistant_conversation, call, detail):
     call.id = "call_bad"

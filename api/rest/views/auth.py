@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import update_session_auth_hash
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from knox.models import get_token_model
 from rest_framework.permissions import AllowAny
@@ -13,12 +14,18 @@ from rest_framework.response import Response
 from accounts import services as accounts
 from api.rest.serializers import (
     ErrorSerializer,
+    PasswordChangeSerializer,
     RegisterSerializer,
     TokenCreateSerializer,
     TokenSerializer,
     UserSerializer,
 )
-from api.rest.throttles import LoginThrottle, RegisterThrottle, UserThrottle
+from api.rest.throttles import (
+    LoginThrottle,
+    PasswordChangeThrottle,
+    RegisterThrottle,
+    UserThrottle,
+)
 from api.rest.views.base import ConfabView, validated
 
 
@@ -109,6 +116,41 @@ class LogoutAllView(ConfabView):
     )
     def post(self, request: Request) -> Response:
         accounts.revoke_all_tokens(user=request.user, request=request._request)
+        return Response(status=204)
+
+
+class PasswordChangeView(ConfabView):
+    throttle_classes = [UserThrottle, PasswordChangeThrottle]
+
+    @extend_schema(
+        operation_id="auth_password_change",
+        tags=["auth"],
+        summary="Change the signed-in user's password",
+        description="Checks `current_password` (wrong: 400 INVALID_CREDENTIALS naming "
+        "`current_password`), applies the server's password rules to `new_password` (400 "
+        "VALIDATION_ERROR naming it), then signs out every other device: all the user's "
+        "tokens are revoked except the one of this request. Attempts spend the sign-in "
+        "rate limit of the user's name.",
+        request=PasswordChangeSerializer,
+        responses={
+            204: None,
+            400: OpenApiResponse(
+                ErrorSerializer, description="INVALID_CREDENTIALS or VALIDATION_ERROR."
+            ),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(PasswordChangeSerializer, request.data)
+        token = request.auth if isinstance(request.auth, get_token_model()) else None
+        accounts.change_password(
+            user=request.user,
+            current_password=data["current_password"],
+            new_password=data["new_password"],
+            keep_token=token,
+        )
+        if token is None and hasattr(request._request, "session"):
+            # Session sign-in (the browsable API): keep this session, like Django's views.
+            update_session_auth_hash(request._request, request.user)
         return Response(status=204)
 
 

@@ -57,7 +57,7 @@ def test_token_works_with_token_prefix_too(anon, user):
 
 @pytest.mark.parametrize(
     ("username", "password"),
-    [("alice", "wrong-password"), ("nobody", "alice-password-1"), ("ALICE", "alice-password-1")],
+    [("alice", "wrong-password"), ("nobody", "alice-password-1"), ("alice ", "alice-password-1")],
 )
 def test_wrong_credentials_are_one_error(anon, user, username, password):
     body = assert_error(login(anon, username, password), 400, "INVALID_CREDENTIALS")
@@ -219,6 +219,49 @@ def test_register_rejects_bad_input(anon, user, settings, payload, field, code):
     body = assert_error(anon.post(REGISTER_URL, payload, format="json"), 400, "VALIDATION_ERROR")
     assert code in [error["code"] for error in body["fields"][field]]
     assert get_user_model().objects.count() == 1
+
+
+# --- usernames: NFKC and case-folded (issue 14, finding 11) -----------------
+
+FULLWIDTH_ALICE = "\uff21\uff2c\uff29\uff23\uff25"  # fullwidth ALICE
+
+
+@pytest.mark.parametrize(
+    "username",
+    [
+        FULLWIDTH_ALICE,  # NFKC: ALICE
+        "\uff41lice",  # fullwidth a + lice: NFKC gives "alice", which exists (was a 500)
+        "\uff41\uff4c\uff49\uff43\uff45",  # fullwidth alice
+        "Alice",
+        "al\u0131ce".upper(),  # ALICE through a dotless i
+        "\U0001d41a\U0001d425\U0001d422\U0001d41c\U0001d41e",  # mathematical bold alice
+    ],
+)
+def test_a_username_equal_once_normalized_and_case_folded_is_taken(anon, user, settings, username):
+    settings.CONFAB_REGISTRATION_OPEN = True
+    payload = {"username": username, "password": "a-long-passphrase-9"}
+    body = assert_error(anon.post(REGISTER_URL, payload, format="json"), 400, "VALIDATION_ERROR")
+    assert [error["code"] for error in body["fields"]["username"]] == ["unique"]
+    assert get_user_model().objects.count() == 1
+
+
+def test_usernames_are_stored_normalized_and_sign_in_matches_them_the_same_way(anon, settings):
+    settings.CONFAB_REGISTRATION_OPEN = True
+    payload = {"username": "\uff22\uff4f\uff42", "password": "a-long-passphrase-9"}  # fullwidth Bob
+    assert anon.post(REGISTER_URL, payload, format="json").status_code == 201
+    assert get_user_model().objects.get().username == "Bob"
+    for typed in ("Bob", "bob", "BOB", "\uff42\uff4f\uff42"):
+        response = login(anon, typed, "a-long-passphrase-9")
+        assert response.status_code == 200, typed
+        assert response.json()["user"]["username"] == "Bob"
+    assert_error(login(anon, "bob", "wrong-passphrase"), 400, "INVALID_CREDENTIALS")
+
+
+def test_normalized_variants_of_a_username_share_the_sign_in_throttle(anon, user, settings):
+    with_rates(settings, login="3/min")
+    for typed in ("alice", "ALICE", FULLWIDTH_ALICE):
+        assert_error(login(anon, typed, "wrong"), 400, "INVALID_CREDENTIALS")
+    assert_error(login(anon, "\uff41lice"), 429, "RATE_LIMITED")
 
 
 # --- throttles --------------------------------------------------------------

@@ -16,6 +16,7 @@ OPERATIONS = {
     "auth_logout",
     "auth_logout_all",
     "auth_me",
+    "auth_password_change",
     "auth_devices_list",
     "auth_devices_revoke",
     "auth_push_retrieve",
