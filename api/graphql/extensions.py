@@ -42,12 +42,17 @@ from api.graphql.document_limits import alias_rule, depth_rule
 from api.graphql.errors import error_extensions
 from api.graphql.limits import QueryCostExceeded, ResponseTooLarge
 from api.rest.throttles import spend_user_requests
-from conversations.errors import ApplicationError, RateLimited, ServiceUnavailable
+from conversations.errors import (
+    ApplicationError,
+    DatabaseUnavailable,
+    RateLimited,
+    ServiceUnavailable,
+)
 
 logger = logging.getLogger(__name__)
 
 INTERNAL_ERROR_MESSAGE = "Internal server error."
-DATABASE_DOWN_MESSAGE = "The database is unavailable. Retry shortly."
+DATABASE_DOWN_MESSAGE = DatabaseUnavailable.default_detail
 LIVE_DOWN_MESSAGE = "Live updates are unavailable. Retry shortly."
 
 
