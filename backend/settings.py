@@ -302,6 +302,9 @@ CONFAB_TURN_STALE_SECONDS = env_float("CONFAB_TURN_STALE_SECONDS", 30.0)
 # TURN_CAPACITY_REACHED, nothing stored), and the turn engine's database threads
 # (each holds a pooled connection during one service call: keep below DB_POOL_MAX_SIZE).
 CONFAB_MAX_TURNS_PER_PROCESS = env_int("CONFAB_MAX_TURNS_PER_PROCESS", 500)
+# Of those, one user's at most (beyond: 429 USER_TURN_CAPACITY_REACHED); 0: a quarter of
+# CONFAB_MAX_TURNS_PER_PROCESS, at least 1.
+CONFAB_MAX_TURNS_PER_USER = env_int("CONFAB_MAX_TURNS_PER_USER", 0)
 CONFAB_TURN_DB_THREADS = env_int("CONFAB_TURN_DB_THREADS", 8)
 
 # The changes feed keeps this many days of changes (older cursors: 410, full re-sync).

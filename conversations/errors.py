@@ -124,6 +124,15 @@ class DatabaseUnavailable(ServiceUnavailable):
     default_detail = "The database is unavailable. Retry shortly."
 
 
+class UserTurnCapacityReached(RateLimited):
+    """The user already runs their share of this process's turns
+    (CONFAB_MAX_TURNS_PER_USER): refused before anything is stored, so one user cannot
+    take the capacity every other user shares."""
+
+    code = "USER_TURN_CAPACITY_REACHED"
+    default_detail = "You are running as many turns as you may at once. Retry shortly."
+
+
 class TurnCapacityReached(ServiceUnavailable):
     """This process already runs CONFAB_MAX_TURNS_PER_PROCESS turns: refused before
     anything is stored, with `retry_after` seconds (503 + Retry-After on REST)."""
