@@ -181,6 +181,7 @@ class AgentChatConsumer(SocketLifecycle, AsyncWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         self.track()
+        await self.follow_conversation(conversation.pk)
         await self.send_json(
             {
                 "type": "ready",

@@ -18,7 +18,10 @@ What it owns, so no consumer writes it again:
 - the idle timeout (CONFAB_WS_IDLE_TIMEOUT, close 4408) and the frame budget (a token
   bucket: CONFAB_WS_FRAME_RATE a second up to CONFAB_WS_FRAME_BURST; past it, close
   4429);
-- closing once: the first close code is the one the client sees.
+- closing once: the first close code is the one the client sees;
+- presence: the conversations the socket follows live (`conversations.presence`),
+  refreshed while it is open and let go when it ends, so no push notification is
+  sent for a reply someone is watching.
 
 Close codes are `conversations.close_codes.Close`.
 """
@@ -29,6 +32,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from typing import Any
 
 from django.conf import settings
@@ -36,7 +40,7 @@ from django.db import InterfaceError, OperationalError
 from redis.exceptions import RedisError
 
 from accounts.revocation import REVOKED_MESSAGE_TYPE, token_group, token_is_valid
-from conversations import close_codes, live, socket_limits
+from conversations import close_codes, live, presence, socket_limits
 from conversations.close_codes import Close
 from conversations.turns.threads import in_turn_thread
 
@@ -86,6 +90,8 @@ class SocketLifecycle:
         )
         self._close_sent = False
         self._ended = False
+        self.followed: Counter[int] = Counter()
+        self._refresher: asyncio.Future[None] | None = None
 
     # --- every way a socket ends ---------------------------------------------------
 
@@ -142,6 +148,11 @@ class SocketLifecycle:
             with contextlib.suppress(Exception):
                 await socket_limits.release(user_id)
         await self.uncount_unauthenticated()
+        for conversation_id, count in list(self.followed.items()):
+            for _ in range(count):
+                with contextlib.suppress(Exception):
+                    await presence.unfollow(conversation_id)
+        self.followed.clear()
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
         """Close once: the first close code is the one the client sees."""
@@ -193,6 +204,37 @@ class SocketLifecycle:
         """Register the open socket with this process (closed 4503 when the channel layer
         fails; swept for its credential)."""
         live.register(self)
+
+    # --- presence ------------------------------------------------------------------
+
+    async def follow_conversation(self, conversation_id: int) -> None:
+        """Count this socket as following the conversation live until `unfollow_conversation`
+        or the socket's end (best effort: an unreachable cache means a push is sent)."""
+        try:
+            await presence.follow(conversation_id)
+        except Exception:
+            logger.warning("Could not record a live follower", exc_info=True)
+            return
+        self.followed[conversation_id] += 1
+        if self._refresher is None:
+            self._refresher = asyncio.ensure_future(self._refresh_presence())
+            self.background.append(self._refresher)
+
+    async def unfollow_conversation(self, conversation_id: int) -> None:
+        if self.followed[conversation_id] <= 0:
+            return
+        self.followed[conversation_id] -= 1
+        if not self.followed[conversation_id]:
+            del self.followed[conversation_id]
+        with contextlib.suppress(Exception):
+            await presence.unfollow(conversation_id)
+
+    async def _refresh_presence(self) -> None:
+        while True:
+            await asyncio.sleep(presence.REFRESH_SECONDS)
+            for conversation_id in list(self.followed):
+                with contextlib.suppress(Exception):
+                    await presence.refresh(conversation_id)
 
     # --- the credential ------------------------------------------------------------
 

@@ -330,3 +330,75 @@ async def test_resume_is_paged(user, plain_agent, token, settings):
             break
     assert seen == ids and pages == 3
     await ws.close()
+
+
+# --- presence: no push for a conversation someone follows live --------------------------
+
+
+def _register_browser(user: Any) -> None:
+    from accounts.services import register_push
+
+    make_token(user, "Browser")
+    token = get_token_model().objects.filter(user=user).latest("created")
+    register_push(
+        token=token,
+        platform="webpush",
+        data={"endpoint": "https://push.invalid/s/1", "keys": {"p256dh": "k", "auth": "a"}},
+    )
+
+
+def _end_reply(conversation: Any) -> None:
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    from conversations import services
+
+    start = services.begin_turn(conversation=conversation, content=HumanMessage("hi"))
+    services.finish_message(
+        conversation_id=conversation.pk,
+        turn_id=start.turn_id,
+        message_id=start.ai_message.pk,
+        message=AIMessage("Done."),
+        status="complete",
+        release_lock=True,
+    )
+
+
+async def pushes_queued() -> int:
+    from conversations.notifications.models import Notification
+
+    return await Notification.objects.filter(channel="webpush").acount()
+
+
+@pytest.fixture
+def push_configured(settings):
+    from tests.support.receivers import VapidKeys
+
+    keys = VapidKeys.generate()
+    settings.CONFAB_VAPID_PRIVATE_KEY = keys.private
+    settings.CONFAB_VAPID_PUBLIC_KEY = keys.public
+    settings.CONFAB_VAPID_SUBJECT = "mailto:ops@confab.test"
+
+
+@pytest.mark.parametrize("surface", ["chat", "graphql-transport-ws", "graphql-ws"])
+async def test_a_conversation_followed_live_queues_no_push(
+    push_configured, conversation, user, token, surface
+):
+    await sync_to_async(_register_browser)(user)
+    if surface == "chat":
+        ws = Socket(ws_path(conversation.pk), token)
+        assert (await ws.connect())["type"] == "ready"
+    else:
+        ws = GraphQLSocket(protocol=surface)
+        await ws.connect(token)
+        await ws.subscribe(
+            "1",
+            "subscription($id: ID!) { conversationEvents(conversationId: $id) { __typename } }",
+            {"id": conversation.pk},
+        )
+        await ws.next_data("1")  # the snapshot: following from now on
+    await sync_to_async(_end_reply)(conversation)
+    assert await pushes_queued() == 0
+    await ws.close()
+    # Nobody follows once the socket is gone: the next reply is pushed.
+    await sync_to_async(_end_reply)(conversation)
+    assert await pushes_queued() == 1
