@@ -17,7 +17,6 @@ the idle timeout and the frame budget are the shared `SocketLifecycle`'s.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -27,7 +26,6 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from langchain_core.messages import BaseMessage
-from redis.exceptions import RedisError
 
 from conversations import selectors
 from conversations.close_codes import Close
@@ -178,7 +176,7 @@ class AgentChatConsumer(SocketLifecycle, AsyncWebsocketConsumer):
             await self.close(code=Close.TOO_MANY)
             return
         self.group = conversation_group(conversation.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join_group(self.group)
         await self.accept()
         self.track()
         await self.follow_conversation(conversation.pk)
@@ -199,10 +197,6 @@ class AgentChatConsumer(SocketLifecycle, AsyncWebsocketConsumer):
             await self._run_frame(self._greet)
 
     async def disconnect(self, code: int) -> None:
-        if getattr(self, "group", None):
-            # The layer may be what failed (Redis down): leaving it is best effort.
-            with contextlib.suppress(RedisError):
-                await self.channel_layer.group_discard(self.group, self.channel_name)
         await self.lifecycle_end()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

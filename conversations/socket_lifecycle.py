@@ -81,7 +81,9 @@ class SocketLifecycle:
         self.counted_user_id = None
         self.counted_address = None
         self.auth_token_id = None
-        self.token_group_name: str | None = None
+        # Channel-layer groups this socket joined (its token's, its conversation's):
+        # left when it ends, however it ends.
+        self.joined_groups: list[str] = []
         # Timers of this socket (idle, connection_init): cancelled when it ends.
         self.background: list[asyncio.Future[None]] = []
         self.last_activity = time.monotonic()
@@ -139,10 +141,11 @@ class SocketLifecycle:
         for task in self.background:
             task.cancel()
         layer = getattr(self, "channel_layer", None)
-        if self.token_group_name and layer is not None:
+        for group in self.joined_groups if layer is not None else []:
             # The layer may be what failed (Redis down): leaving it is best effort.
             with contextlib.suppress(Exception):
-                await layer.group_discard(self.token_group_name, self.channel_name)
+                await layer.group_discard(group, self.channel_name)
+        self.joined_groups = []
         if self.counted_user_id is not None:
             user_id, self.counted_user_id = self.counted_user_id, None
             with contextlib.suppress(Exception):
@@ -176,11 +179,14 @@ class SocketLifecycle:
         self.counted_user_id = user.pk
         if token is not None:
             self.auth_token_id = token.public_id
-            group = token_group(token.public_id)
-            await self.channel_layer.group_add(group, self.channel_name)  # type: ignore[attr-defined]
-            self.token_group_name = group
+            await self.join_group(token_group(token.public_id))
         await self.uncount_unauthenticated()
         return True
+
+    async def join_group(self, group: str) -> None:
+        """Join a channel-layer group until the socket ends."""
+        await self.channel_layer.group_add(group, self.channel_name)  # type: ignore[attr-defined]
+        self.joined_groups.append(group)
 
     def client_address(self) -> str:
         client = self.scope.get("client")  # type: ignore[attr-defined]
