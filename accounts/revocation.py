@@ -14,7 +14,11 @@ stays open. Three mechanisms close that gap (docs/reliability.md, issue 14.2):
   raced ahead of the group message;
 - a per-process sweep (`conversations.live`) re-checks every open socket's
   token every CONFAB_WS_AUTH_CHECK_SECONDS in one query, for what sends no
-  message: expiry, a user deactivated or deleted, a lost layer message.
+  message: expiry, a user deactivated or deleted without a save (a bulk
+  update, SQL), a lost layer message.
+
+A user saved with `is_active=False` (the admin, a command) is announced like a
+revocation of all their tokens (`user_saved`, connected in accounts/apps.py).
 """
 
 from __future__ import annotations
@@ -76,6 +80,15 @@ async def abroadcast_revoked(public_ids: Iterable[Any]) -> None:
         except Exception:
             logger.warning("Could not announce a revoked token to its sockets", exc_info=True)
             return
+
+
+def user_saved(sender: Any, instance: Any, created: bool = False, **kwargs: Any) -> None:
+    """post_save of the user model: an inactive user's sockets close at once."""
+    if created or getattr(instance, "is_active", True):
+        return
+    revoked_on_commit(
+        AccessToken.objects.filter(user_id=instance.pk).values_list("public_id", flat=True)
+    )
 
 
 def revoked_on_commit(public_ids: Iterable[Any]) -> None:

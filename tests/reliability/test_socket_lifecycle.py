@@ -402,3 +402,18 @@ async def test_a_conversation_followed_live_queues_no_push(
     # Nobody follows once the socket is gone: the next reply is pushed.
     await sync_to_async(_end_reply)(conversation)
     assert await pushes_queued() == 1
+
+
+async def test_deactivating_a_user_in_the_admin_closes_their_sockets_at_once(
+    conversation, user, token, settings
+):
+    """A save (the admin's, a command's) announces it: no wait for the sweep."""
+    settings.CONFAB_WS_AUTH_CHECK_SECONDS = 3600
+    ws = Socket(ws_path(conversation.pk), token)
+    assert (await ws.connect())["type"] == "ready"
+    socket = GraphQLSocket(protocol="graphql-transport-ws")
+    await socket.connect(token)
+    user.is_active = False
+    await sync_to_async(user.save)()
+    await closed(ws, Close.UNAUTHENTICATED)
+    await gql_closed(socket, Close.UNAUTHENTICATED)
