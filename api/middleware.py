@@ -21,7 +21,7 @@ from django.db import InterfaceError, OperationalError, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from redis.exceptions import RedisError
 
-from conversations.close_codes import DATABASE_UNAVAILABLE, LIVE_UNAVAILABLE, Close
+from conversations.close_codes import DATABASE_UNAVAILABLE, LIVE_UNAVAILABLE, Close, TrackedSend
 from conversations.errors import DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
@@ -99,25 +99,12 @@ class ServiceUnavailableWebsocketMiddleware:
     async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
         if scope["type"] != "websocket":
             return await self.app(scope, receive, send)
-        state = {"accepted": False, "closed": False}
-
-        async def tracked_send(message: dict) -> None:
-            if message["type"] == "websocket.accept":
-                state["accepted"] = True
-            elif message["type"] in ("websocket.close", "websocket.http.response.start"):
-                state["closed"] = True
-            await send(message)
-
+        tracked_send = TrackedSend(send)
         try:
             return await self.app(scope, receive, tracked_send)
         except (*DATABASE_DOWN, RedisError, OSError) as exc:
             # OSError: a connection to a backing service failed below the client library.
             reason = DATABASE_UNAVAILABLE if isinstance(exc, DATABASE_DOWN) else LIVE_UNAVAILABLE
             logger.warning("Websocket closed 4503: %s", reason, exc_info=True)
-            if state["closed"]:
-                return None
-            if not state["accepted"]:
-                # A close code can only be sent on an accepted socket.
-                await send({"type": "websocket.accept"})
-            await send({"type": "websocket.close", "code": Close.UNAVAILABLE, "reason": reason})
+            await tracked_send.close(Close.UNAVAILABLE, reason)
             return None

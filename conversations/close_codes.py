@@ -10,6 +10,7 @@ handles a code the same way whatever socket it holds (docs/clients.md). The
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 
 class Close(IntEnum):
@@ -42,3 +43,29 @@ DATABASE_UNAVAILABLE = "Database unavailable"
 LIVE_UNAVAILABLE = "Live updates unavailable"
 LIVE_INTERRUPTED = "Live updates interrupted"
 INTERNAL_ERROR = "Internal error"
+
+
+class TrackedSend:
+    """An ASGI `send` that remembers whether the socket was accepted or closed, so the
+    code that wraps a consumer can still end it with a close frame after a failure."""
+
+    def __init__(self, send: Any) -> None:
+        self.send = send
+        self.accepted = False
+        self.closed = False
+
+    async def __call__(self, message: dict) -> None:
+        if message["type"] == "websocket.accept":
+            self.accepted = True
+        elif message["type"] in ("websocket.close", "websocket.http.response.start"):
+            self.closed = True
+        await self.send(message)
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close with `code` unless already closed (accepting first: a close code can
+        only be sent on an accepted socket)."""
+        if self.closed:
+            return
+        if not self.accepted:
+            await self({"type": "websocket.accept"})
+        await self({"type": "websocket.close", "code": int(code), "reason": reason})

@@ -41,7 +41,7 @@ from redis.exceptions import RedisError
 
 from accounts.revocation import REVOKED_MESSAGE_TYPE, token_group, token_is_valid
 from conversations import close_codes, live, presence, socket_limits
-from conversations.close_codes import Close
+from conversations.close_codes import Close, TrackedSend
 from conversations.turns.threads import in_turn_thread
 
 logger = logging.getLogger(__name__)
@@ -99,15 +99,7 @@ class SocketLifecycle:
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
         self.lifecycle_init()
-        state = {"accepted": False, "closed": False}
-
-        async def tracked_send(message: dict) -> None:
-            if message["type"] == "websocket.accept":
-                state["accepted"] = True
-            elif message["type"] in ("websocket.close", "websocket.http.response.start"):
-                state["closed"] = True
-            await send(message)
-
+        tracked_send = TrackedSend(send)
         try:
             return await super().__call__(scope, receive, tracked_send)  # type: ignore[misc]
         except SERVICE_DOWN:
@@ -116,17 +108,8 @@ class SocketLifecycle:
             # A bug must not drop the connection without a close frame (clients cannot
             # tell that from a network failure) nor keep the socket's slots.
             logger.exception("Websocket consumer failed: closing %d", Close.INTERNAL_ERROR)
-            if not state["closed"]:
-                with contextlib.suppress(Exception):
-                    if not state["accepted"]:
-                        await send({"type": "websocket.accept"})
-                    await send(
-                        {
-                            "type": "websocket.close",
-                            "code": Close.INTERNAL_ERROR,
-                            "reason": close_codes.INTERNAL_ERROR,
-                        }
-                    )
+            with contextlib.suppress(Exception):
+                await tracked_send.close(Close.INTERNAL_ERROR, close_codes.INTERNAL_ERROR)
             return None
         finally:
             await self.lifecycle_end()
