@@ -208,10 +208,18 @@ class AgentChatConsumer(SocketLifecycle, AsyncWebsocketConsumer):
             return
         if not await self.spend_frame(RESUME_FRAME_COST if frame.type == "resume" else 1.0):
             return
-        if frame.type not in LIGHT_FRAMES and not await self.credential_still_valid():
-            return
         handler = getattr(self, f"handle_{frame.type}")
-        await self._run_frame(handler, frame)
+        if frame.type in LIGHT_FRAMES:
+            await self._run_frame(handler, frame)
+        else:
+            await self._run_frame(self._with_credential, handler, frame)
+
+    async def _with_credential(self, handler: Any, frame: Frame) -> None:
+        """Serve a frame that does work only while the socket's token is valid (closed 4401
+        otherwise). Inside `_run_frame`: with the database down, the frame gets the
+        SERVICE_UNAVAILABLE error frame and the socket stays open."""
+        if await self.credential_still_valid():
+            await handler(frame)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Route live events straight to `confab_event`.

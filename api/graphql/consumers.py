@@ -167,6 +167,15 @@ class GraphQLWebsocketConsumer(SocketLifecycle, GraphQLWSConsumer):
         if self.run_task is not None:
             await super().disconnect(code)
 
+    async def _credential_or_outage(self) -> bool:
+        """`credential_still_valid`, except while the database is unreachable: then the
+        operation goes on to get its own SERVICE_UNAVAILABLE (it needs the database too)
+        instead of the socket closing 4503."""
+        try:
+            return await self.credential_still_valid()
+        except (OperationalError, InterfaceError):
+            return True
+
     async def _close_without_init(self) -> None:
         """Close 4408 a socket of either protocol that has not authenticated (an accepted
         connection_init) within CONFAB_GRAPHQL_CONNECTION_INIT_SECONDS. strawberry times
@@ -188,7 +197,7 @@ class GraphQLWebsocketConsumer(SocketLifecycle, GraphQLWSConsumer):
             if (
                 self.auth_token_id is not None
                 and _frame_type(text_data) in WORK_FRAMES
-                and not await self.credential_still_valid()
+                and not await self._credential_or_outage()
             ):
                 return
             if len(text_data) > max_document_chars() and await self._refuse_large_document(

@@ -15,6 +15,7 @@ travel through it) when REDIS_URL is set.
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 from typing import Any
@@ -43,7 +44,8 @@ from tests.support.sockets import CLOSE, Socket, ws_path
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PROTOCOLS = ["graphql-transport-ws", "graphql-ws"]
-ME = "subscription { conversationsChanged { type } }"
+ME = "subscription { conversationsChanged { __typename } }"
+CREATE = 'mutation { createConversation(agent: "plain") { conversation { id } } }'
 
 
 async def closed(socket: Socket, code: int, timeout: float = 5.0) -> None:
@@ -125,13 +127,30 @@ async def test_no_frame_is_served_after_the_revocation_committed(llm, conversati
     assert await stored_count(conversation.pk) == 0
 
 
+EVENTS = "subscription($id: ID!) { conversationEvents(conversationId: $id) { __typename } }"
+
+
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-async def test_no_graphql_operation_is_served_after_the_revocation(user, token, protocol):
+async def test_no_graphql_operation_is_served_after_the_revocation(
+    user, conversation, plain_agent, token, protocol
+):
+    from conversations.models import Conversation
+
     socket = GraphQLSocket(protocol=protocol)
     await socket.connect(token)
+    await socket.subscribe("ok", EVENTS, {"id": conversation.pk})
+    assert await socket.next_data("ok")  # served while the token is valid
     await get_token_model().objects.filter(user=user).adelete()
-    await socket.subscribe("1", ME)
-    await gql_closed(socket, Close.UNAUTHENTICATED)
+    await socket.subscribe("1", EVENTS, {"id": conversation.pk})
+    if not socket.legacy:  # legacy graphql-ws runs no mutation over the socket
+        await socket.subscribe("2", CREATE.replace("plain", plain_agent.slug))
+    while True:
+        output = await socket.communicator.receive_output(timeout=5)
+        if output["type"] == "websocket.close":
+            assert output.get("code") == Close.UNAUTHENTICATED
+            break
+        assert json.loads(output["text"]).get("id") not in ("1", "2"), output
+    assert await Conversation.objects.filter(user=user).acount() == 1
 
 
 @pytest.mark.parametrize("change", ["deactivated", "expired", "user deleted"])
