@@ -158,27 +158,40 @@ def tokens_with_key(token_key: str) -> list[Any]:
     return found
 
 
-@database_sync_to_async
-def authenticate_token(value: str | None) -> Any:
-    """The user for `Bearer <token>`, `Token <token>` or a bare token; AnonymousUser otherwise."""
+def _authenticate_value(value: str | None) -> tuple[Any, Any]:
+    """(user, token) for `Bearer <token>`, `Token <token>` or a bare token;
+    (AnonymousUser, None) otherwise."""
     if not value or not isinstance(value, str):
-        return AnonymousUser()
+        return AnonymousUser(), None
     parts = value.encode("latin-1", "replace").split()
     if len(parts) == 2 and parts[0].lower() in ACCEPTED_PREFIXES:
         token = parts[1]
     elif len(parts) == 1:
         token = parts[0]
     else:
-        return AnonymousUser()
+        return AnonymousUser(), None
     try:
-        user, _ = authenticate_raw_token(token)
+        return authenticate_raw_token(token)
     except exceptions.AuthenticationFailed:
-        return AnonymousUser()
-    return user
+        return AnonymousUser(), None
+
+
+@database_sync_to_async
+def authenticate_token(value: str | None) -> Any:
+    """The user for `Bearer <token>`, `Token <token>` or a bare token; AnonymousUser otherwise."""
+    return _authenticate_value(value)[0]
+
+
+@database_sync_to_async
+def authenticate_credential(value: str | None) -> tuple[Any, Any]:
+    """`authenticate_token` with the token row too (None when anonymous): a websocket
+    keeps it to close when the token is revoked (accounts.revocation)."""
+    return _authenticate_value(value)
 
 
 class TokenAuthMiddleware(BaseMiddleware):
-    """Channels middleware: `scope["user"]` from `Authorization` or `?token=`."""
+    """Channels middleware: `scope["user"]` (and `scope["auth_token"]`, the token row)
+    from `Authorization` or `?token=`."""
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
         if scope["type"] == "websocket":
@@ -189,7 +202,7 @@ class TokenAuthMiddleware(BaseMiddleware):
                 query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
                 value = (query.get("token") or [""])[0]
             if value:
-                scope["user"] = await authenticate_token(value)
+                scope["user"], scope["auth_token"] = await authenticate_credential(value)
             else:
                 scope.setdefault("user", AnonymousUser())
         return await super().__call__(scope, receive, send)

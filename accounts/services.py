@@ -21,6 +21,7 @@ from knox.models import get_token_model
 from knox.settings import knox_settings
 
 from accounts.models import PushCredential, PushPlatform
+from accounts.revocation import revoked_on_commit
 from accounts.selectors import devices_of
 from core.errors import NotFound, PermissionDenied, ValidationFailed
 
@@ -158,9 +159,11 @@ def issue_token(*, user: Any, device_name: str = "", request: Any = None) -> tup
     limit = knox_settings.TOKEN_LIMIT_PER_USER
     if limit:
         live = tokens.filter(Q(expiry__gte=now) | Q(expiry__isnull=True))
-        stale = list(live.order_by("-created").values_list("pk", flat=True)[limit - 1 :])
+        stale = list(live.order_by("-created").values_list("pk", "public_id")[limit - 1 :])
         if stale:
-            token_model.objects.filter(pk__in=stale).delete()
+            # Revoked: their sockets close too (accounts.revocation).
+            revoked_on_commit(public_id for _, public_id in stale)
+            token_model.objects.filter(pk__in=[pk for pk, _ in stale]).delete()
     instance, raw = token_model.objects.create(
         user=user, name=(device_name or "")[:MAX_DEVICE_NAME_CHARS]
     )
@@ -168,16 +171,22 @@ def issue_token(*, user: Any, device_name: str = "", request: Any = None) -> tup
     return instance, raw
 
 
+@transaction.atomic
 def revoke_token(*, token: Any, request: Any = None) -> None:
-    """Revoke one token (the caller's own device)."""
+    """Revoke one token (the caller's own device); its open sockets close 4401."""
     user = token.user
+    revoked_on_commit([token.public_id])
     token.delete()
     user_logged_out.send(sender=user.__class__, request=request, user=user)
 
 
+@transaction.atomic
 def revoke_all_tokens(*, user: Any, request: Any = None) -> int:
-    """Revoke every token of the user (sign out everywhere); returns how many."""
-    deleted, _ = get_token_model().objects.filter(user=user).delete()
+    """Revoke every token of the user (sign out everywhere); returns how many. Every
+    socket opened with one of them closes 4401."""
+    tokens = get_token_model().objects.filter(user=user)
+    revoked_on_commit(tokens.values_list("public_id", flat=True))
+    deleted, _ = tokens.delete()
     user_logged_out.send(sender=user.__class__, request=request, user=user)
     return deleted
 

@@ -9,6 +9,7 @@ from django.contrib.auth.hashers import is_password_usable
 from django.db.models.signals import post_save, pre_save
 
 from accounts import services
+from accounts.revocation import user_saved
 
 
 def note_password_disabled(sender: Any, instance: Any, update_fields: Any, **kwargs: Any) -> None:
@@ -56,3 +57,5 @@ def connect() -> None:
         sender=user_model,
         dispatch_uid="accounts.revoke_tokens_on_password_change",
     )
+    # A user saved inactive (the admin, a command) closes their sockets at once.
+    post_save.connect(user_saved, sender=user_model, dispatch_uid="accounts.user_saved")

@@ -21,15 +21,13 @@ from django.db import InterfaceError, OperationalError, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from redis.exceptions import RedisError
 
-from core.errors import ServiceUnavailable
+from conversations.close_codes import DATABASE_UNAVAILABLE, LIVE_UNAVAILABLE, Close, TrackedSend
+from core.errors import DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
 
 # Raised when the server is unreachable or a connection broke (not for bad SQL).
 DATABASE_DOWN = (OperationalError, InterfaceError)
-DATABASE_DOWN_DETAIL = "The database is unavailable. Retry shortly."
-CLOSE_UNAVAILABLE = 4503
-UNAVAILABLE_LIVE = "Live updates unavailable"
 RETRY_AFTER_SECONDS = 5
 
 
@@ -67,7 +65,7 @@ class DatabaseUnavailableMiddleware:
             return None
         logger.warning("Database unavailable: %s", type(exception).__name__)
         _close_broken_connections()
-        error = ServiceUnavailable(DATABASE_DOWN_DETAIL)
+        error = DatabaseUnavailable()
         if request.path.startswith("/graphql"):
             # The GraphQL transport-error shape (docs/graphql.md).
             body: dict[str, Any] = {
@@ -101,25 +99,12 @@ class ServiceUnavailableWebsocketMiddleware:
     async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
         if scope["type"] != "websocket":
             return await self.app(scope, receive, send)
-        state = {"accepted": False, "closed": False}
-
-        async def tracked_send(message: dict) -> None:
-            if message["type"] == "websocket.accept":
-                state["accepted"] = True
-            elif message["type"] in ("websocket.close", "websocket.http.response.start"):
-                state["closed"] = True
-            await send(message)
-
+        tracked_send = TrackedSend(send)
         try:
             return await self.app(scope, receive, tracked_send)
         except (*DATABASE_DOWN, RedisError, OSError) as exc:
             # OSError: a connection to a backing service failed below the client library.
-            reason = "Database unavailable" if isinstance(exc, DATABASE_DOWN) else UNAVAILABLE_LIVE
+            reason = DATABASE_UNAVAILABLE if isinstance(exc, DATABASE_DOWN) else LIVE_UNAVAILABLE
             logger.warning("Websocket closed 4503: %s", reason, exc_info=True)
-            if state["closed"]:
-                return None
-            if not state["accepted"]:
-                # A close code can only be sent on an accepted socket.
-                await send({"type": "websocket.accept"})
-            await send({"type": "websocket.close", "code": CLOSE_UNAVAILABLE, "reason": reason})
+            await tracked_send.close(Close.UNAVAILABLE, reason)
             return None

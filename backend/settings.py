@@ -374,6 +374,9 @@ CONFAB_TURN_STALE_SECONDS = env_float("CONFAB_TURN_STALE_SECONDS", 30.0)
 # TURN_CAPACITY_REACHED, nothing stored), and the turn engine's database threads
 # (each holds a pooled connection during one service call: keep below DB_POOL_MAX_SIZE).
 CONFAB_MAX_TURNS_PER_PROCESS = env_int("CONFAB_MAX_TURNS_PER_PROCESS", 500)
+# Of those, one user's at most (beyond: 429 USER_TURN_CAPACITY_REACHED); 0: a quarter of
+# CONFAB_MAX_TURNS_PER_PROCESS, at least 1.
+CONFAB_MAX_TURNS_PER_USER = env_int("CONFAB_MAX_TURNS_PER_USER", 0)
 CONFAB_TURN_DB_THREADS = env_int("CONFAB_TURN_DB_THREADS", 8)
 
 # The changes feed keeps this many days of changes (older cursors: 410, full re-sync).
@@ -398,6 +401,15 @@ CONFAB_SSE_KEEPALIVE_SECONDS = env_float("CONFAB_SSE_KEEPALIVE_SECONDS", 15.0)
 CONFAB_WS_MAX_PER_USER = env_int("CONFAB_WS_MAX_PER_USER", 20)
 CONFAB_WS_IDLE_TIMEOUT = env_float("CONFAB_WS_IDLE_TIMEOUT", 300.0)
 CONFAB_WS_MAX_FRAME_BYTES = env_int("CONFAB_WS_MAX_FRAME_BYTES", 64_000)
+# Websocket lifecycle (conversations/socket_lifecycle.py, docs/clients.md "Close codes"):
+# how often each process re-checks its sockets' tokens (expiry, deactivation); a
+# token bucket of client frames per socket (a frame costs 1, a chat `resume` more);
+# messages per `resume` page; unauthenticated GraphQL sockets per client address.
+CONFAB_WS_AUTH_CHECK_SECONDS = env_float("CONFAB_WS_AUTH_CHECK_SECONDS", 5.0)
+CONFAB_WS_FRAME_RATE = env_float("CONFAB_WS_FRAME_RATE", 10.0)
+CONFAB_WS_FRAME_BURST = env_int("CONFAB_WS_FRAME_BURST", 60)
+CONFAB_WS_RESUME_PAGE = env_int("CONFAB_WS_RESUME_PAGE", 100)
+CONFAB_WS_MAX_UNAUTHENTICATED_PER_ADDRESS = env_int("CONFAB_WS_MAX_UNAUTHENTICATED_PER_ADDRESS", 20)
 CONFAB_GRAPHQL_MAX_SUBSCRIPTIONS = env_int("CONFAB_GRAPHQL_MAX_SUBSCRIPTIONS", 10)
 CONFAB_GRAPHQL_MAX_DEPTH = env_int("CONFAB_GRAPHQL_MAX_DEPTH", 10)
 CONFAB_GRAPHQL_MAX_ALIASES = env_int("CONFAB_GRAPHQL_MAX_ALIASES", 30)

@@ -7,14 +7,16 @@ the seed's `AgentChatConsumer` hooks so applications can subclass it:
 and `get_llm_prompt_context_data`.
 
 Server frames are the events of `conversations.events` as they are, plus
-`ready`, `error {code, detail}` and `pong`. Close codes: 4401 not
-authenticated, 4404 not found or not yours, 4408 idle, 4429 too many sockets.
+`ready`, `error {code, detail}`, `pong` and `resumed {after_id, has_more}`.
+Close codes (`conversations.close_codes`): 4401 not authenticated or the token
+revoked, 4404 not found or not yours, 4408 idle, 4429 too many sockets or frames,
+4503 a backing service down, 1011 an unexpected error. Slots, the credential,
+the idle timeout and the frame budget are the shared `SocketLifecycle`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -24,18 +26,19 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from langchain_core.messages import BaseMessage
-from redis.exceptions import RedisError
 
-from conversations import live, selectors, socket_limits, turn_budget
+from conversations import selectors
+from conversations.close_codes import Close
 from conversations.events import (
     CHANNEL_MESSAGE_TYPE,
     EventType,
     conversation_group,
     conversation_payload,
-    message_event,
+    snapshot_event,
 )
 from conversations.frames import Frame, FrameError, parse_frame
 from conversations.models import Conversation, ConversationMessage, MessageStatus
+from conversations.socket_lifecycle import SocketLifecycle
 from conversations.turns import (
     TurnConfig,
     TurnHooks,
@@ -45,15 +48,15 @@ from conversations.turns import (
     start_greeting,
     start_turn,
 )
-from core.errors import ApplicationError, NotFound, ServiceUnavailable
+from core.errors import ApplicationError, DatabaseUnavailable, NotFound
 
 logger = logging.getLogger(__name__)
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_NOT_FOUND = 4404
-CLOSE_IDLE = 4408
-CLOSE_TOO_MANY = 4429
-RESUME_PAGE = 200
+# What a `resume` costs of the frame budget: it may send a page of stored messages.
+RESUME_FRAME_COST = 10.0
+# Frames that only answer (no database work, no turn): served without re-checking
+# the token.
+LIGHT_FRAMES = {"ping"}
 
 
 class _ConsumerHooks(TurnHooks):
@@ -76,7 +79,7 @@ class _ConsumerHooks(TurnHooks):
         await self.consumer.on_conversation_complete(human_message, ai_message, tools_output_list)
 
 
-class AgentChatConsumer(AsyncWebsocketConsumer):
+class AgentChatConsumer(SocketLifecycle, AsyncWebsocketConsumer):
     """Token-authenticated live chat over one conversation."""
 
     llm_model: str | None = None
@@ -150,32 +153,33 @@ class AgentChatConsumer(AsyncWebsocketConsumer):
         # Streaming messages sent to this client as snapshots: id -> length of the text
         # it holds. Their live deltas are checked for a gap (see `_fill_gap`).
         self.held_text: dict[int, int] = {}
-        self.counted_user_id = None
-        self.idle_task = None
-        self.last_activity = time.monotonic()
         if not await self.can_accept():
             # Accept first: a close code can only be sent on an open socket.
             await self.accept()
             user = self.scope.get("user")
             authenticated = getattr(user, "is_authenticated", False)
-            await self.close(code=CLOSE_NOT_FOUND if authenticated else CLOSE_UNAUTHENTICATED)
+            await self.close(code=Close.NOT_FOUND if authenticated else Close.UNAUTHENTICATED)
             return
         conversation = await self.aget_conversation()
         if conversation is None:
             await self.accept()
-            await self.close(code=CLOSE_NOT_FOUND)
+            await self.close(code=Close.NOT_FOUND)
             return
         # A subclass may fetch the conversation without its agent; the frames and
         # the turn config read it, and async code cannot lazy-load it.
         await load_agent(conversation)
-        if not await self._count_socket():
+        user = self.scope.get("user")
+        if getattr(user, "is_authenticated", False) and not await self.admit_user(
+            user, self.scope.get("auth_token")
+        ):
             await self.accept()
-            await self.close(code=CLOSE_TOO_MANY)
+            await self.close(code=Close.TOO_MANY)
             return
         self.group = conversation_group(conversation.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join_group(self.group)
         await self.accept()
-        live.register(self)
+        self.track()
+        await self.follow_conversation(conversation.pk)
         await self.send_json(
             {
                 "type": "ready",
@@ -188,31 +192,34 @@ class AgentChatConsumer(AsyncWebsocketConsumer):
                 else None,
             }
         )
-        self.idle_task = asyncio.ensure_future(self._close_when_idle())
+        self.start_idle_watch()
         if self.greet_on_connect:
             await self._run_frame(self._greet)
 
     async def disconnect(self, code: int) -> None:
-        live.unregister(self)
-        if self.idle_task:
-            self.idle_task.cancel()
-        if self.group:
-            # The layer may be what failed (Redis down): leaving it is best effort.
-            with contextlib.suppress(RedisError):
-                await self.channel_layer.group_discard(self.group, self.channel_name)
-        if self.counted_user_id is not None:
-            with contextlib.suppress(RedisError):
-                await self._uncount_socket()
+        await self.lifecycle_end()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        self.last_activity = time.monotonic()
         try:
             frame = parse_frame(text_data, max_bytes=settings.CONFAB_WS_MAX_FRAME_BYTES)
         except FrameError as exc:
-            await self.send_error(exc.code, exc.detail)
+            if await self.spend_frame():
+                await self.send_error(exc.code, exc.detail)
+            return
+        if not await self.spend_frame(RESUME_FRAME_COST if frame.type == "resume" else 1.0):
             return
         handler = getattr(self, f"handle_{frame.type}")
-        await self._run_frame(handler, frame)
+        if frame.type in LIGHT_FRAMES:
+            await self._run_frame(handler, frame)
+        else:
+            await self._run_frame(self._with_credential, handler, frame)
+
+    async def _with_credential(self, handler: Any, frame: Frame) -> None:
+        """Serve a frame that does work only while the socket's token is valid (closed 4401
+        otherwise). Inside `_run_frame`: with the database down, the frame gets the
+        SERVICE_UNAVAILABLE error frame and the socket stays open."""
+        if await self.credential_still_valid():
+            await handler(frame)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Route live events straight to `confab_event`.
@@ -231,13 +238,15 @@ class AgentChatConsumer(AsyncWebsocketConsumer):
     async def confab_event(self, message: dict[str, Any]) -> None:
         """A live event from the conversation's group: forwarded unchanged (a delta of a
         message this client got as a snapshot may be widened to cover a gap)."""
+        if self.closing:
+            return  # closed (revoked, idle, over budget): nothing more is served
         event = message["event"]
         if self.held_text:
             event = await self._fill_gap(event)
         await self.send_json(event)
         if event["type"] == EventType.CONVERSATION_DELETED:
             # Deleted on another surface: nothing more can happen on this socket.
-            await self.close(code=CLOSE_NOT_FOUND)
+            await self.close(code=Close.NOT_FOUND)
 
     # --- frames --------------------------------------------------------------
 
@@ -251,8 +260,6 @@ class AgentChatConsumer(AsyncWebsocketConsumer):
         await load_agent(self.conversation)
 
     async def handle_message(self, frame: Frame) -> None:
-        # The per-user turn budget REST and GraphQL share: no way around it here either.
-        await turn_budget.acheck(self.scope.get("user"))
         await self.refresh_conversation()
         handle = await start_turn(
             conversation=self.conversation,
@@ -269,7 +276,6 @@ class AgentChatConsumer(AsyncWebsocketConsumer):
         await cancel_turn(conversation=self.conversation)
 
     async def handle_regenerate(self, frame: Frame) -> None:
-        await turn_budget.acheck(self.scope.get("user"))
         await self.refresh_conversation()
         await start_turn(
             conversation=self.conversation,
@@ -282,19 +288,31 @@ class AgentChatConsumer(AsyncWebsocketConsumer):
         await self.send_json({"type": "pong"})
 
     async def handle_resume(self, frame: Frame) -> None:
-        """Send every message after `after_id` (as stored now), then live events continue."""
+        """Send one page of the messages after `after_id` (as stored now; at most
+        CONFAB_WS_RESUME_PAGE), then `resumed {after_id, has_more}`: while `has_more`, the
+        client sends `resume` again from that `after_id`. Live events continue meanwhile.
+
+        Paged like history: a `resume {after_id: 0}` on a long conversation sent
+        the whole history in one go, and 20 of them 259 MB (issue 14.13).
+        """
         after_id = frame.data.get("after_id", 0)
-        while True:
-            rows = [
-                row
-                async for row in selectors.messages_after(
-                    conversation_id=self.conversation.pk, after_id=after_id, limit=RESUME_PAGE
-                )
-            ]
-            await self.send_snapshot(rows)
-            if len(rows) < RESUME_PAGE:
-                return
-            after_id = rows[-1].id
+        page = max(1, int(settings.CONFAB_WS_RESUME_PAGE))
+        rows = [
+            row
+            async for row in selectors.messages_after(
+                conversation_id=self.conversation.pk, after_id=after_id, limit=page + 1
+            )
+        ]
+        has_more = len(rows) > page
+        rows = rows[:page]
+        await self.send_snapshot(rows)
+        await self.send_json(
+            {
+                "type": "resumed",
+                "after_id": rows[-1].id if rows else after_id,
+                "has_more": has_more,
+            }
+        )
 
     async def send_snapshot(self, rows: list[ConversationMessage | None]) -> None:
         """Send stored messages as the frames a live client would have seen last."""
@@ -303,13 +321,8 @@ class AgentChatConsumer(AsyncWebsocketConsumer):
                 continue
             self.held_text.pop(row.id, None)
             if row.status == MessageStatus.STREAMING:
-                event_type = EventType.MESSAGE_CREATED
                 self.held_text[row.id] = len(row.text)
-            elif row.status == MessageStatus.FAILED:
-                event_type = EventType.MESSAGE_FAILED
-            else:
-                event_type = EventType.MESSAGE_COMPLETED
-            await self.send_json(message_event(event_type, row))
+            await self.send_json(snapshot_event(row))
 
     async def _fill_gap(self, event: dict[str, Any]) -> dict[str, Any]:
         """Make a snapshot and the live deltas that follow it join up without a gap.
@@ -382,7 +395,7 @@ class AgentChatConsumer(AsyncWebsocketConsumer):
             logger.warning(
                 "Database unavailable during a %s frame", getattr(handler, "__name__", "")
             )
-            error = ServiceUnavailable("The database is unavailable. Retry shortly.")
+            error = DatabaseUnavailable()
             await self.send_error(error.code, error.detail)
 
     async def send_error(
@@ -398,28 +411,9 @@ class AgentChatConsumer(AsyncWebsocketConsumer):
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=_dumps(content))
 
-    async def _close_when_idle(self) -> None:
-        timeout = settings.CONFAB_WS_IDLE_TIMEOUT
-        while True:
-            remaining = timeout - (time.monotonic() - self.last_activity)
-            if remaining <= 0:
-                await self.send_error("IDLE_TIMEOUT", "Closed after a period without frames.")
-                await self.close(code=CLOSE_IDLE)
-                return
-            await asyncio.sleep(remaining)
-
-    async def _count_socket(self) -> bool:
-        user = self.scope.get("user")
-        if not getattr(user, "is_authenticated", False):
-            return True
-        if not await socket_limits.acquire(user.pk):
-            return False
-        self.counted_user_id = user.pk
-        return True
-
-    async def _uncount_socket(self) -> None:
-        await socket_limits.release(self.counted_user_id)
-        self.counted_user_id = None
+    async def on_idle(self) -> None:
+        await self.send_error("IDLE_TIMEOUT", "Closed after a period without frames.")
+        await super().on_idle()
 
 
 def _dumps(content: dict[str, Any]) -> str:

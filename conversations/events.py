@@ -75,6 +75,18 @@ def message_event(event_type: EventType, message: ConversationMessage) -> dict[s
     return event
 
 
+def snapshot_event(message: ConversationMessage) -> dict[str, Any]:
+    """A stored message as the event a live client would have seen last for it: the one
+    shape every surface resumes with (the chat websocket's `resume`, SSE streams)."""
+    from conversations.models import MessageStatus
+
+    if message.status == MessageStatus.STREAMING:
+        return message_event(EventType.MESSAGE_CREATED, message)
+    if message.status == MessageStatus.FAILED:
+        return message_event(EventType.MESSAGE_FAILED, message)
+    return message_event(EventType.MESSAGE_COMPLETED, message)
+
+
 def delta_event(
     *, conversation_id: int, message_id: int, index: int, offset: int, delta: str
 ) -> dict[str, Any]:

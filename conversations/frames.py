@@ -3,16 +3,20 @@
 Client -> server frames are JSON objects with a `type`:
 `message {content, client_message_id?}`, `cancel`, `regenerate`, `ping`,
 `resume {after_id}`. Anything else is a `FrameError` with a stable code; the
-connection stays open.
+connection stays open. Text that cannot be stored (a NUL character, which
+PostgreSQL refuses, or a lone surrogate, which no database can encode) is
+`INVALID_TEXT`, wherever it is in the frame.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 FRAME_TYPES = {"message", "cancel", "regenerate", "ping", "resume"}
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class FrameError(ValueError):
@@ -40,6 +44,10 @@ def parse_frame(text: str | None, *, max_bytes: int) -> Frame:
         raise FrameError("INVALID_JSON", "The frame is not valid JSON.") from None
     if not isinstance(data, dict):
         raise FrameError("INVALID_FRAME", "A frame is a JSON object with a type.")
+    if has_unstorable_text(data):
+        raise FrameError(
+            "INVALID_TEXT", "Text must not contain NUL characters or unpaired surrogates."
+        )
     frame_type = data.get("type")
     if not isinstance(frame_type, str) or frame_type not in FRAME_TYPES:
         raise FrameError(
@@ -52,3 +60,15 @@ def parse_frame(text: str | None, *, max_bytes: int) -> Frame:
                 "INVALID_FRAME", "resume.after_id must be a message id (integer >= 0)."
             )
     return Frame(type=frame_type, data=data)
+
+
+def has_unstorable_text(value: Any) -> bool:
+    """Whether a string anywhere in the parsed frame (keys included) holds a NUL or a lone
+    surrogate (JSON's `\\u0000` and `\\ud800` escapes decode to them)."""
+    if isinstance(value, str):
+        return UNSTORABLE.search(value) is not None
+    if isinstance(value, dict):
+        return any(has_unstorable_text(k) or has_unstorable_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_unstorable_text(item) for item in value)
+    return False

@@ -11,6 +11,11 @@ failed publish) and, when the layer fails, closes its open websockets with 4503
 down), then resume from the stored data (`resume {after_id}`, or the GraphQL
 snapshot + `messages`). After Redis is back, new and re-opened sockets stream
 live again.
+
+The same registry serves the credential sweep (`sweep_credentials`): while a
+loop has open sockets, every CONFAB_WS_AUTH_CHECK_SECONDS one query finds the
+tokens that stopped authenticating (expired, user deactivated or deleted) and
+their sockets close 4401 (accounts.revocation).
 """
 
 from __future__ import annotations
@@ -23,32 +28,68 @@ from typing import Any
 
 from django.conf import settings
 
+from conversations.close_codes import LIVE_INTERRUPTED, REVOKED, Close
+
 logger = logging.getLogger(__name__)
 
-CLOSE_UNAVAILABLE = 4503
-INTERRUPTED = "Live updates interrupted"
 DEFAULT_CHECK_SECONDS = 1.0
 
 # Open sockets of this process -> the event loop they run on.
 _sockets: weakref.WeakKeyDictionary[Any, asyncio.AbstractEventLoop] = weakref.WeakKeyDictionary()
 
 
+# The credential sweep of each event loop that has open sockets.
+_sweeps: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+
+
 def register(socket: Any) -> None:
-    """Track an accepted websocket consumer (it has `close(code=, reason=)`)."""
-    _sockets[socket] = asyncio.get_running_loop()
+    """Track an accepted websocket consumer (it has `close(code=, reason=)` and, once
+    authenticated, `auth_token_id`)."""
+    loop = asyncio.get_running_loop()
+    _sockets[socket] = loop
+    sweep = _sweeps.get(loop)
+    if sweep is None or sweep.done():
+        _sweeps[loop] = loop.create_task(sweep_credentials(loop))
 
 
 def unregister(socket: Any) -> None:
     _sockets.pop(socket, None)
 
 
-def open_sockets() -> int:
-    return len(_sockets)
-
-
 async def _close(socket: Any) -> None:
     with contextlib.suppress(Exception):
-        await socket.close(code=CLOSE_UNAVAILABLE, reason=INTERRUPTED)
+        await socket.close(code=Close.UNAVAILABLE, reason=LIVE_INTERRUPTED)
+
+
+async def sweep_credentials(loop: asyncio.AbstractEventLoop) -> None:
+    """Close 4401 the sockets of this loop whose token stopped authenticating.
+
+    One query per CONFAB_WS_AUTH_CHECK_SECONDS for all of them (not one per
+    socket); ends when the loop has no open socket left (`register` starts it
+    again). Revocations close sockets at once through the channel layer; this
+    catches what sends no message: expiry, deactivation, a lost message.
+    """
+    from accounts.revocation import valid_token_ids
+    from conversations.turns.threads import in_turn_thread
+
+    while True:
+        await asyncio.sleep(settings.CONFAB_WS_AUTH_CHECK_SECONDS)
+        sockets = [s for s, socket_loop in list(_sockets.items()) if socket_loop is loop]
+        if not sockets:
+            _sweeps.pop(loop, None)
+            return
+        held = {s: s.auth_token_id for s in sockets if getattr(s, "auth_token_id", None)}
+        if not held:
+            continue
+        try:
+            valid = await in_turn_thread(valid_token_ids)(set(held.values()))
+        except Exception:
+            logger.warning("Credential sweep failed; retrying", exc_info=True)
+            continue
+        for socket, token_id in held.items():
+            if token_id not in valid:
+                with contextlib.suppress(Exception):
+                    await socket.close(code=Close.UNAUTHENTICATED, reason=REVOKED)
 
 
 def layer_failed(cause: str = "a publish failed") -> None:

@@ -1,9 +1,14 @@
-"""Open websockets per user, across processes: CONFAB_WS_MAX_PER_USER.
+"""Open websockets per user and unauthenticated ones per address, across processes.
 
-The chat consumer and the GraphQL consumer draw on one budget per user,
-counted in the cache (Redis in production, so across every process). A count
-is kept for SOCKET_COUNT_TTL after the last change, so a process that died
-with sockets open does not lock its users out for good.
+- CONFAB_WS_MAX_PER_USER: the chat consumer and the GraphQL consumer draw on one
+  budget per user.
+- CONFAB_WS_MAX_UNAUTHENTICATED_PER_ADDRESS: a GraphQL socket is open before it
+  authenticates (at connection_init); until then it counts against its client
+  address, so one address cannot hold thousands of sockets that belong to nobody.
+
+Counts live in the cache (Redis in production, so across every process). A count
+is kept for SOCKET_COUNT_TTL after the last change, so a process that died with
+sockets open does not lock its users out for good.
 """
 
 from __future__ import annotations
@@ -20,19 +25,39 @@ def socket_key(user_id: int) -> str:
     return f"confab:ws:user:{user_id}"
 
 
-async def acquire(user_id: int) -> bool:
-    """Count one more open socket for the user; False (and not counted) past the limit."""
-    key = socket_key(user_id)
+def address_key(address: str) -> str:
+    return f"confab:ws:anon:{address}"
+
+
+async def _acquire(key: str, limit: int) -> bool:
     await cache.aadd(key, 0, SOCKET_COUNT_TTL)
     count = await cache.aincr(key)
     await cache.atouch(key, SOCKET_COUNT_TTL)
-    if count > settings.CONFAB_WS_MAX_PER_USER:
-        await release(user_id)
+    if count > limit:
+        await _release(key)
         return False
     return True
 
 
+async def _release(key: str) -> None:
+    with contextlib.suppress(ValueError):
+        await cache.adecr(key)
+
+
+async def acquire(user_id: int) -> bool:
+    """Count one more open socket for the user; False (and not counted) past the limit."""
+    return await _acquire(socket_key(user_id), settings.CONFAB_WS_MAX_PER_USER)
+
+
 async def release(user_id: int) -> None:
     """Count one socket of the user less (after `acquire` returned True)."""
-    with contextlib.suppress(ValueError):
-        await cache.adecr(socket_key(user_id))
+    await _release(socket_key(user_id))
+
+
+async def acquire_unauthenticated(address: str) -> bool:
+    """Count one more not-yet-authenticated socket from `address`; False past the limit."""
+    return await _acquire(address_key(address), settings.CONFAB_WS_MAX_UNAUTHENTICATED_PER_ADDRESS)
+
+
+async def release_unauthenticated(address: str) -> None:
+    await _release(address_key(address))

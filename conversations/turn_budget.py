@@ -1,8 +1,9 @@
 """The per-user turn budget: how many turns a user may start per period.
 
-One budget per user, whichever surface starts the turn: REST (`TurnsThrottle`
-in api/rest/throttles.py delegates here), GraphQL (api/graphql/mutations/turns.py)
-and the chat websocket (conversations/consumers.py) all call this module.
+One budget per user, whichever surface starts the turn: it is spent in one
+place, `conversations.turns.start_turn`, which REST, GraphQL, the chat websocket
+and its greetings all go through. (`TurnsThrottle` in api/rest/throttles.py is
+the same budget as a DRF throttle; no view uses it any more.)
 
 - The rate is the `turns` entry of REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
   (CONFAB_THROTTLE_TURNS, e.g. "30/min"), read at every check, so a changed
@@ -100,3 +101,18 @@ def check(user: Any) -> None:
 async def acheck(user: Any) -> None:
     """`check` from async code (the cache client is synchronous)."""
     await sync_to_async(check)(user)
+
+
+class _Owner:
+    """The owner of a conversation as `spend` needs it: its id, authenticated."""
+
+    is_authenticated = True
+
+    def __init__(self, pk: Any) -> None:
+        self.pk = pk
+
+
+async def acheck_user_id(user_id: Any) -> None:
+    """`acheck` for the user with this id (the owner of the conversation a turn runs in)."""
+    if user_id is not None:
+        await acheck(_Owner(user_id))

@@ -117,6 +117,22 @@ class ServiceUnavailable(ApplicationError):
     default_detail = "The service is temporarily unavailable. Retry shortly."
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database is unreachable: every surface says it with these words (REST 503,
+    GraphQL's SERVICE_UNAVAILABLE, the chat websocket's error frame)."""
+
+    default_detail = "The database is unavailable. Retry shortly."
+
+
+class UserTurnCapacityReached(RateLimited):
+    """The user already runs their share of this process's turns
+    (CONFAB_MAX_TURNS_PER_USER): refused before anything is stored, so one user cannot
+    take the capacity every other user shares."""
+
+    code = "USER_TURN_CAPACITY_REACHED"
+    default_detail = "You are running as many turns as you may at once. Retry shortly."
+
+
 class TurnCapacityReached(ServiceUnavailable):
     """This process already runs CONFAB_MAX_TURNS_PER_PROCESS turns: refused before
     anything is stored, with `retry_after` seconds (503 + Retry-After on REST)."""

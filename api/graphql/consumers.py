@@ -14,14 +14,19 @@ together (one more: close 4429); a graphql-transport-ws socket without a client
 frame for CONFAB_WS_IDLE_TIMEOUT is closed 4408 (clients `ping`). While the
 database or the channel layer is unreachable, connection_init is answered with
 close 4503.
+
+Both protocols: a socket that has not authenticated within
+CONFAB_GRAPHQL_CONNECTION_INIT_SECONDS is closed 4408, and until it does it
+counts against its address (CONFAB_WS_MAX_UNAUTHENTICATED_PER_ADDRESS; one more:
+close 4429). A revoked, expired or deactivated token closes its sockets 4401
+(accounts.revocation), and a socket over its frame budget closes 4429. Slots,
+timeouts and the credential are the shared `SocketLifecycle`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import time
 from datetime import timedelta
 from typing import Any, NoReturn
 
@@ -34,7 +39,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
-from accounts.authentication import authenticate_token
+from accounts.authentication import authenticate_credential
 from api.graphql.context import GraphQLContext
 from api.graphql.schema import schema
 from api.graphql.sizes import (
@@ -43,13 +48,21 @@ from api.graphql.sizes import (
     document_too_large,
     max_document_chars,
 )
-from api.middleware import CLOSE_UNAVAILABLE, UNAVAILABLE_LIVE
-from conversations import live, socket_limits
+from conversations import close_codes
+from conversations.close_codes import Close
+from conversations.socket_lifecycle import SocketLifecycle
 from core.errors import ApplicationError, NotAuthenticated, ServiceUnavailable
 
-CLOSE_MESSAGE_TOO_BIG = 1009
-CLOSE_IDLE = 4408
-CLOSE_TOO_MANY = 4429
+# Client frames that start work: the token is re-checked before each.
+WORK_FRAMES = {"subscribe", "start"}
+
+
+def _frame_type(text: str) -> Any:
+    try:
+        message = decode_json(text)
+    except ValueError:
+        return None
+    return message.get("type") if isinstance(message, dict) else None
 
 
 class TooManyWebsockets(ApplicationError):
@@ -75,7 +88,13 @@ def _frame_too_large(text: str) -> bool:
     return len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit)
 
 
-class GraphQLWebsocketConsumer(GraphQLWSConsumer):
+def connection_init_seconds() -> float:
+    return float(
+        getattr(settings, "CONFAB_GRAPHQL_CONNECTION_INIT_SECONDS", DEFAULT_CONNECTION_INIT_SECONDS)
+    )
+
+
+class GraphQLWebsocketConsumer(SocketLifecycle, GraphQLWSConsumer):
     """strawberry's Channels consumer with Confab's authentication and limits."""
 
     def __init__(self) -> None:
@@ -83,13 +102,7 @@ class GraphQLWebsocketConsumer(GraphQLWSConsumer):
             schema=schema,
             allowed_origins=list(settings.CONFAB_WS_ALLOWED_ORIGINS),
             max_subscriptions_per_connection=settings.CONFAB_GRAPHQL_MAX_SUBSCRIPTIONS,
-            connection_init_wait_timeout=timedelta(
-                seconds=getattr(
-                    settings,
-                    "CONFAB_GRAPHQL_CONNECTION_INIT_SECONDS",
-                    DEFAULT_CONNECTION_INIT_SECONDS,
-                )
-            ),
+            connection_init_wait_timeout=timedelta(seconds=connection_init_seconds()),
         )
 
     async def get_context(self, request: Any, response: Any) -> GraphQLContext:
@@ -97,15 +110,19 @@ class GraphQLWebsocketConsumer(GraphQLWSConsumer):
 
     async def on_ws_connect(self, context: GraphQLContext) -> UnsetType | dict[str, object] | None:
         credential = _credential(context.connection_params)
+        token = None
         if credential is None:
             user = self.scope.get("user") or AnonymousUser()
+            token = self.scope.get("auth_token")
         elif isinstance(credential, str):
             try:
-                user = await authenticate_token(credential)
+                user, token = await authenticate_credential(credential)
             except (OperationalError, InterfaceError):
                 # Not a bad credential: say "unavailable, retry" (strawberry would
                 # otherwise leave the socket hanging without an answer).
-                await self._refuse(CLOSE_UNAVAILABLE, "Database unavailable", ServiceUnavailable)
+                await self._refuse(
+                    Close.UNAVAILABLE, close_codes.DATABASE_UNAVAILABLE, ServiceUnavailable
+                )
         else:
             user = AnonymousUser()
         if not getattr(user, "is_authenticated", False):
@@ -113,13 +130,12 @@ class GraphQLWebsocketConsumer(GraphQLWSConsumer):
                 {"code": NotAuthenticated.code, "message": NotAuthenticated.default_detail}
             )
         try:
-            counted = await socket_limits.acquire(user.pk)
+            counted = await self.admit_user(user, token)
         except RedisError:
-            await self._refuse(CLOSE_UNAVAILABLE, UNAVAILABLE_LIVE, ServiceUnavailable)
+            await self._refuse(Close.UNAVAILABLE, close_codes.LIVE_UNAVAILABLE, ServiceUnavailable)
         if not counted:
             # One budget with the chat websocket: CONFAB_WS_MAX_PER_USER.
-            await self._refuse(CLOSE_TOO_MANY, "Too many open websockets", TooManyWebsockets)
-        self.counted_user_id = user.pk
+            await self._refuse(Close.TOO_MANY, close_codes.TOO_MANY_SOCKETS, TooManyWebsockets)
         context.user = user
         return UNSET
 
@@ -132,54 +148,57 @@ class GraphQLWebsocketConsumer(GraphQLWSConsumer):
         raise ConnectionRejectionError({"code": error.code, "message": error.default_detail})
 
     async def connect(self) -> None:
-        self.counted_user_id: int | None = None
-        self.last_activity = time.monotonic()
-        self.idle_task = asyncio.ensure_future(self._close_when_idle())
+        if not await self.count_unauthenticated():
+            # Too many sockets from this address that have not authenticated yet.
+            await self.accept(subprotocol=await self.pick_websocket_subprotocol(self))
+            await self.close(code=Close.TOO_MANY, reason=close_codes.TOO_MANY_UNAUTHENTICATED)
+            return
+        self.background.append(asyncio.ensure_future(self._close_without_init()))
+        if await self.pick_websocket_subprotocol(self) == GRAPHQL_TRANSPORT_WS_PROTOCOL:
+            # graphql-transport-ws clients keep a socket alive with `ping` (or by
+            # answering the server's pings); legacy graphql-ws has no client
+            # keep-alive, so its sockets are not timed out once initialised.
+            self.start_idle_watch()
         await super().connect()
-        live.register(self)
+        self.track()
 
     async def disconnect(self, code: int) -> None:
-        live.unregister(self)
-        if getattr(self, "idle_task", None) is not None:
-            self.idle_task.cancel()
-        if getattr(self, "counted_user_id", None) is not None:
-            with contextlib.suppress(RedisError):
-                await socket_limits.release(self.counted_user_id)
-            self.counted_user_id = None
-        await super().disconnect(code)
+        await self.lifecycle_end()
+        if self.run_task is not None:
+            await super().disconnect(code)
 
-    async def _close_when_idle(self) -> None:
-        """Close 4408 after CONFAB_WS_IDLE_TIMEOUT without a client frame.
+    async def _credential_or_outage(self) -> bool:
+        """`credential_still_valid`, except while the database is unreachable: then the
+        operation goes on to get its own SERVICE_UNAVAILABLE (it needs the database too)
+        instead of the socket closing 4503."""
+        try:
+            return await self.credential_still_valid()
+        except (OperationalError, InterfaceError):
+            return True
 
-        graphql-transport-ws clients keep a socket alive with `ping` (or by answering
-        the server's pings); legacy graphql-ws has no client keep-alive, so its
-        sockets are not timed out.
-        """
-        if await self.pick_websocket_subprotocol(self) != GRAPHQL_TRANSPORT_WS_PROTOCOL:
-            return
-        while True:
-            timeout = settings.CONFAB_WS_IDLE_TIMEOUT
-            remaining = timeout - (time.monotonic() - self.last_activity)
-            if remaining <= 0:
-                await self.close(code=CLOSE_IDLE, reason="Idle timeout")
-                return
-            await asyncio.sleep(remaining)
-
-    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
-        """Close once: the first close code is the one the client sees."""
-        if getattr(self, "_close_sent", False):
-            return
-        self._close_sent = True
-        await super().close(code=code, reason=reason)
+    async def _close_without_init(self) -> None:
+        """Close 4408 a socket of either protocol that has not authenticated (an accepted
+        connection_init) within CONFAB_GRAPHQL_CONNECTION_INIT_SECONDS. strawberry times
+        out graphql-transport-ws alone; legacy graphql-ws sockets stayed open for ever."""
+        await asyncio.sleep(connection_init_seconds())
+        if self.counted_user_id is None:
+            await self.close(code=Close.IDLE, reason=close_codes.INIT_TIMEOUT)
 
     def decode_json(self, data: str | bytes) -> object:
         return decode_json(data)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        self.last_activity = time.monotonic()
+        if not await self.spend_frame():
+            return
         if text_data is not None:
             if _frame_too_large(text_data):
-                await self.close(code=CLOSE_MESSAGE_TOO_BIG)
+                await self.close(code=Close.MESSAGE_TOO_BIG)
+                return
+            if (
+                self.auth_token_id is not None
+                and _frame_type(text_data) in WORK_FRAMES
+                and not await self._credential_or_outage()
+            ):
                 return
             if len(text_data) > max_document_chars() and await self._refuse_large_document(
                 text_data

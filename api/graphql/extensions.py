@@ -53,13 +53,18 @@ from api.graphql.errors import error_extensions
 from api.graphql.sizes import QueryCostExceeded, ResponseTooLarge
 from api.graphql.validation_rules import alias_rule, depth_rule
 from api.rest.throttles import spend_user_requests
-from core.errors import ApplicationError, RateLimited, ServiceUnavailable
+from core.errors import (
+    ApplicationError,
+    DatabaseUnavailable,
+    RateLimited,
+    ServiceUnavailable,
+)
 from core.text_input import is_unsafe_text, unsafe_text_error, unsafe_text_path
 
 logger = logging.getLogger(__name__)
 
 INTERNAL_ERROR_MESSAGE = "Internal server error."
-DATABASE_DOWN_MESSAGE = "The database is unavailable. Retry shortly."
+DATABASE_DOWN_MESSAGE = DatabaseUnavailable.default_detail
 LIVE_DOWN_MESSAGE = "Live updates are unavailable. Retry shortly."
 
 

@@ -55,16 +55,22 @@ async def _conversation_stream(
         # Now listening: a snapshot taken after joining is a sync point. Anything
         # newer than it arrives as an event.
         conversation = await selectors.aget_conversation(user=user, conversation_id=conversation_id)
-        yield ConversationUpdated(conversation=Conversation.from_model(conversation))
-        async for message in listener:
-            event = message.get("event")
-            if not isinstance(event, dict):
-                continue
-            converted = to_conversation_event(event)
-            if converted is not None:
-                yield converted
-            if event.get("type") == EventType.CONVERSATION_DELETED:
-                return
+        # Followed live while the operation runs: no push for what is watched here
+        # (the socket's lifecycle lets go of it when the socket ends).
+        await ws.follow_conversation(conversation_id)
+        try:
+            yield ConversationUpdated(conversation=Conversation.from_model(conversation))
+            async for message in listener:
+                event = message.get("event")
+                if not isinstance(event, dict):
+                    continue
+                converted = to_conversation_event(event)
+                if converted is not None:
+                    yield converted
+                if event.get("type") == EventType.CONVERSATION_DELETED:
+                    return
+        finally:
+            await ws.unfollow_conversation(conversation_id)
 
 
 async def _user_stream(ws: Any, user: Any) -> AsyncGenerator[ConversationChange, None]:

@@ -28,8 +28,8 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from conversations.events import EventType, conversation_group, message_event
-from conversations.models import Conversation, ConversationMessage, MessageRole, MessageStatus
+from conversations.events import EventType, conversation_group, snapshot_event
+from conversations.models import Conversation, MessageRole, MessageStatus
 from conversations.turns import TurnHandle, wait_for_result
 
 # How often an idle stream checks that its turn is still running.
@@ -42,15 +42,6 @@ def format_event(event: dict[str, Any], event_id: int) -> bytes:
     """One SSE frame (JSON never contains a raw newline, so `data` is one line)."""
     data = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
     return f"event: {event['type']}\nid: {event_id}\ndata: {data}\n\n".encode()
-
-
-def snapshot_event(message: ConversationMessage) -> dict[str, Any]:
-    """A stored message as the event a live client would have seen last for it."""
-    if message.status == MessageStatus.STREAMING:
-        return message_event(EventType.MESSAGE_CREATED, message)
-    if message.status == MessageStatus.FAILED:
-        return message_event(EventType.MESSAGE_FAILED, message)
-    return message_event(EventType.MESSAGE_COMPLETED, message)
 
 
 class TurnFilter:

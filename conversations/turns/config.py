@@ -25,6 +25,13 @@ logger = logging.getLogger(__name__)
 CAPACITY_RETRY_AFTER_SECONDS = 5
 
 
+def max_turns_per_user() -> int:
+    """CONFAB_MAX_TURNS_PER_USER: turns one user may start or run at once in one process;
+    0 (the default) means a quarter of CONFAB_MAX_TURNS_PER_PROCESS, at least 1."""
+    configured = int(getattr(settings, "CONFAB_MAX_TURNS_PER_USER", 0) or 0)
+    return configured if configured > 0 else max(1, max_turns_per_process() // 4)
+
+
 def max_turns_per_process() -> int:
     """CONFAB_MAX_TURNS_PER_PROCESS (default 500): turns one process starts or runs at once.
 

@@ -13,8 +13,13 @@ The rules, each with a test in tests/conversations/test_turns.py:
   heartbeated by the process from the moment it is taken (`ticks`; tests in
   tests/conversations/test_recovery.py);
 - at most CONFAB_MAX_TURNS_PER_PROCESS turns per process: beyond, a new turn is
-  refused (TurnCapacityReached, 503) before anything is stored (tests in
-  tests/conversations/test_admission.py and per surface).
+  refused (TurnCapacityReached, 503) before anything is stored, and at most
+  CONFAB_MAX_TURNS_PER_USER of them one user's (UserTurnCapacityReached, 429), so
+  one user cannot take the capacity all share (tests in
+  tests/conversations/test_admission.py and per surface);
+- every turn, a greeting included, spends the user's turn budget
+  (`conversations.turn_budget`) here, in `start_turn`: the one place every surface
+  goes through, so no caller can forget it.
 
 Database work runs in the engine's thread pool (`threads`), one service call
 (one transaction) per hop, not on the process's single sync thread.
@@ -35,7 +40,7 @@ from langchain_core.messages import (
     HumanMessage,
 )
 
-from conversations import services
+from conversations import services, turn_budget
 from conversations.llm.prompts import render_template
 from conversations.models import Conversation, ConversationMessage, MessageRole, MessageStatus
 from conversations.turns import ticks
@@ -46,11 +51,16 @@ from conversations.turns.config import (
     build_turn_config,
     load_agent,
     max_turns_per_process,
+    max_turns_per_user,
 )
 from conversations.turns.runner import run_turn
 from conversations.turns.streaming import CancelSignal
 from conversations.turns.threads import in_turn_thread
-from core.errors import TurnCapacityReached, ValidationFailed
+from core.errors import (
+    TurnCapacityReached,
+    UserTurnCapacityReached,
+    ValidationFailed,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -69,14 +79,23 @@ class _Admission:
 
     def __init__(self) -> None:
         self.taken = 0
+        self.by_user: dict[Any, int] = {}
 
-    def take(self) -> None:
+    def take(self, user_id: Any) -> None:
         if self.taken >= max_turns_per_process():
             raise TurnCapacityReached(extra={"retry_after": CAPACITY_RETRY_AFTER_SECONDS})
+        if self.by_user.get(user_id, 0) >= max_turns_per_user():
+            raise UserTurnCapacityReached(extra={"retry_after": CAPACITY_RETRY_AFTER_SECONDS})
         self.taken += 1
+        self.by_user[user_id] = self.by_user.get(user_id, 0) + 1
 
-    def release(self) -> None:
+    def release(self, user_id: Any) -> None:
         self.taken -= 1
+        left = self.by_user.get(user_id, 0) - 1
+        if left > 0:
+            self.by_user[user_id] = left
+        else:
+            self.by_user.pop(user_id, None)
 
 
 _ADMISSION = _Admission()
@@ -141,14 +160,17 @@ async def start_turn(
 ) -> TurnHandle:
     """Store the human message and the AI placeholder, then run the turn in the background.
 
-    Raises TurnInProgress (409) when another turn holds the conversation, and
-    TurnCapacityReached (503, nothing stored) when this process already runs
-    CONFAB_MAX_TURNS_PER_PROCESS turns. A repeated `client_message_id` returns the
-    existing turn (`existing=True`).
+    Raises RateLimited (429) past the user's turn budget, TurnInProgress (409) when
+    another turn holds the conversation, TurnCapacityReached (503, nothing stored)
+    when this process already runs CONFAB_MAX_TURNS_PER_PROCESS turns and
+    UserTurnCapacityReached (429) when the user runs CONFAB_MAX_TURNS_PER_USER of
+    them. A repeated `client_message_id` returns the existing turn (`existing=True`).
     """
     text = None if regenerate else validate_content(content)
     client_message_id = validate_client_message_id(client_message_id)
-    _ADMISSION.take()
+    user_id = conversation.user_id
+    await turn_budget.acheck_user_id(user_id)
+    _ADMISSION.take(user_id)
     try:
         # Everything that can fail happens before the turn takes its lock.
         if config is None:
@@ -161,10 +183,10 @@ async def start_turn(
             regenerate=regenerate,
         )
     except BaseException:
-        _ADMISSION.release()
+        _ADMISSION.release(user_id)
         raise
     if start.existing:
-        _ADMISSION.release()
+        _ADMISSION.release(user_id)
         running = _RUNNING.get(start.turn_id)
         return TurnHandle(
             turn_id=start.turn_id,
@@ -200,7 +222,7 @@ async def start_turn(
     def ended(_: asyncio.Task[ConversationMessage | None]) -> None:
         _RUNNING.pop(start.turn_id, None)
         ticks.unregister(start.turn_id)
-        _ADMISSION.release()
+        _ADMISSION.release(user_id)
 
     task.add_done_callback(ended)
     return TurnHandle(
@@ -218,7 +240,11 @@ async def start_greeting(
     config: TurnConfig | None = None,
     hooks: TurnHooks | None = None,
 ) -> TurnHandle | None:
-    """The seed's opening: in an empty conversation, send the first-user-message template."""
+    """The seed's opening: in an empty conversation, send the first-user-message template.
+
+    A turn like any other (`start_turn`): it spends the user's turn budget and
+    passes admission. Started once: its human message makes the conversation
+    non-empty, so a reconnect does not greet again."""
     if config is None:
         await load_agent(conversation)
         config = build_turn_config(conversation)

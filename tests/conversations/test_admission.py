@@ -62,6 +62,7 @@ async def test_a_turn_beyond_the_cap_is_refused_and_nothing_is_stored(
 
 async def test_a_burst_admits_exactly_the_cap(llm, user, plain_agent, settings):
     settings.CONFAB_MAX_TURNS_PER_PROCESS = 3
+    settings.CONFAB_MAX_TURNS_PER_USER = 3  # one user's burst: the process cap alone
     conversations = await new_conversations(user, plain_agent, 7)
     llm.reply_text(["answer"])
     # All at once: the starts overlap while their first queries are in flight.
@@ -121,3 +122,29 @@ async def test_websocket_refusal_is_an_error_frame(llm, user, plain_agent, token
     assert completed["message"]["text"] == "now"
     await first.close()
     await second.close()
+
+
+async def test_one_user_cannot_take_the_process_capacity(
+    llm, user, other_user, tutor, plain_agent, token, settings
+):
+    """Greetings (or turns) of one user stop at their share of the process
+    (CONFAB_MAX_TURNS_PER_USER; by default a quarter of the cap): another user still
+    gets a turn (issue 14.3)."""
+    settings.CONFAB_MAX_TURNS_PER_PROCESS = 3
+    assert settings.CONFAB_MAX_TURNS_PER_USER == 0  # derived: max(1, 3 // 4) == 1
+    llm.reply_text(["slow ", "greeting"], initial_delay=1.0)
+    greeted = await new_conversations(user, tutor, 3)
+    sockets, codes = [], []
+    for conversation in greeted:
+        ws = Socket(ws_path(conversation.pk), token)
+        assert (await ws.connect())["type"] == "ready"
+        frame = await ws.recv()
+        codes.append(frame.get("code") if frame["type"] == "error" else frame["type"])
+        sockets.append(ws)
+    assert codes == ["message.created", "USER_TURN_CAPACITY_REACHED", "USER_TURN_CAPACITY_REACHED"]
+    [theirs] = await new_conversations(other_user, plain_agent, 1)
+    handle = await start_turn(conversation=theirs, content="my turn")
+    assert (await wait_for_result(handle, timeout=10)).ai_message.status == "complete"
+    for ws in sockets:
+        await ws.close()
+    await eventually(lambda: admitted_turn_count() == 0, what="the slots given back")

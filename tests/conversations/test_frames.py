@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conversations.frames import FRAME_TYPES, Frame, FrameError, parse_frame
+from conversations.frames import FRAME_TYPES, Frame, FrameError, has_unstorable_text, parse_frame
 
 MAX = 64_000
 
@@ -32,7 +32,13 @@ def parse_or_error(text, max_bytes=MAX):
     try:
         frame = parse_frame(text, max_bytes=max_bytes)
     except FrameError as exc:
-        assert exc.code in {"INVALID_FRAME", "INVALID_JSON", "FRAME_TOO_LARGE", "UNKNOWN_TYPE"}
+        assert exc.code in {
+            "INVALID_FRAME",
+            "INVALID_JSON",
+            "FRAME_TOO_LARGE",
+            "UNKNOWN_TYPE",
+            "INVALID_TEXT",
+        }
         assert exc.detail
         return exc
     assert isinstance(frame, Frame) and frame.type in FRAME_TYPES
@@ -62,6 +68,8 @@ def test_objects_with_a_known_type_parse_or_fail_cleanly(frame_type, extra):
     if isinstance(result, Frame):
         assert result.type == frame_type
         assert json.dumps(result.data) == json.dumps(data)  # NaN != NaN
+    elif result.code == "INVALID_TEXT":
+        assert has_unstorable_text(data)
     else:
         assert frame_type == "resume" and result.code == "INVALID_FRAME"
 

@@ -180,3 +180,82 @@ async def test_rest_graphql_and_the_websocket_share_one_budget(settings, llm, co
     assert len(llm.requests) == 3
     await ws.close()
     await client.aclose()
+
+
+# --- the budget is spent in start_turn: every caller, greetings included (issue 14.3) ---
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_start_turn_itself_spends_the_budget(settings, llm, user, plain_agent):
+    """No caller can forget it: the engine's one entry point spends the budget."""
+    from asgiref.sync import sync_to_async
+
+    from conversations.services import create_conversation
+    from conversations.turns import start_turn, wait_for_result
+
+    with_turns(settings, "1/min")
+    first, second = [
+        await sync_to_async(create_conversation)(user=user, agent=plain_agent) for _ in range(2)
+    ]
+    llm.reply_text(["one"])
+    await wait_for_result(await start_turn(conversation=first, content="one"), timeout=10)
+    with pytest.raises(RateLimited):
+        await start_turn(conversation=second, content="two")
+    assert len(llm.requests) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_greeting_spends_the_turn_budget(settings, llm, tutor_conversation, token):
+    with_turns(settings, "1/min")
+    llm.reply_text(["안녕"])
+    ws = Socket(ws_path(tutor_conversation.pk), token)
+    assert (await ws.connect())["type"] == "ready"
+    await ws.until("message.completed")  # the greeting: the one turn of the minute
+    await wait_until_idle(tutor_conversation.pk)
+    await ws.send({"type": "message", "content": "more"})
+    error = await ws.until("error")
+    assert error["code"] == "RATE_LIMITED"
+    assert len(llm.requests) == 1
+    await ws.close()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_greetings_refused_past_the_budget_start_nothing(settings, llm, user, tutor, token):
+    """Twelve connects to twelve empty tutor conversations at 3 turns/min: 3 greetings."""
+    from asgiref.sync import sync_to_async
+
+    from conversations.services import create_conversation
+
+    with_turns(settings, "3/min")
+    llm.reply_text(["hi"])
+    refused = 0
+    for _ in range(12):
+        conversation = await sync_to_async(create_conversation)(user=user, agent=tutor)
+        ws = Socket(ws_path(conversation.pk), token)
+        assert (await ws.connect())["type"] == "ready"
+        frame = await ws.recv()
+        if frame["type"] == "error":
+            assert frame["code"] == "RATE_LIMITED"
+            refused += 1
+        else:
+            await ws.until("message.completed")
+        await ws.close()
+        await wait_until_idle(conversation.pk)
+    assert refused == 9
+    assert len(llm.requests) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_reconnect_does_not_greet_again(llm, tutor_conversation, token):
+    llm.reply_text(["안녕"], initial_delay=0.3)
+    first = Socket(ws_path(tutor_conversation.pk), token)
+    assert (await first.connect())["type"] == "ready"
+    await first.until("message.created")
+    await first.close()  # mid-greeting
+    for _ in range(3):
+        again = Socket(ws_path(tutor_conversation.pk), token)
+        assert (await again.connect())["type"] == "ready"
+        assert await again.quiet(0.3) or all(f["type"] != "error" for f in again.frames[1:])
+        await again.close()
+    await wait_until_idle(tutor_conversation.pk)
+    assert len(llm.requests) == 1

@@ -13,14 +13,13 @@ from api.graphql.context import current_user
 from api.graphql.errors import with_field_errors
 from api.graphql.types.messages import Message
 from api.graphql.types.payloads import CancelTurnPayload, RegeneratePayload, SendMessagePayload
-from conversations import selectors, turn_budget, turns
+from conversations import selectors, turns
 
 
 async def _send(
     user: Any, conversation_id: str, content: str, client_message_id: str | None
 ) -> SendMessagePayload:
     conversation = await selectors.aget_conversation(user=user, conversation_id=conversation_id)
-    await turn_budget.acheck(user)
     handle = await turns.start_turn(
         conversation=conversation, content=content, client_message_id=client_message_id
     )
@@ -38,7 +37,6 @@ async def _cancel(user: Any, conversation_id: str) -> CancelTurnPayload:
 
 async def _regenerate(user: Any, conversation_id: str) -> RegeneratePayload:
     conversation = await selectors.aget_conversation(user=user, conversation_id=conversation_id)
-    await turn_budget.acheck(user)
     handle = await turns.start_turn(conversation=conversation, regenerate=True)
     return RegeneratePayload(ai_message=Message.from_optional(handle.ai_message))
 

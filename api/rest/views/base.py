@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from api.rest.parsers import LimitedJSONParser
 from api.rest.renderers import EventStreamRenderer, FastJSONRenderer
 from api.rest.schema import ConfabAutoSchema
-from api.rest.throttles import TurnsThrottle, UserThrottle
+from api.rest.throttles import UserThrottle
 
 
 def validated(serializer_class: type, data: Any) -> dict[str, Any]:
@@ -38,13 +38,12 @@ class ConfabAsyncView(AsyncAPIViewBase):
 
     Negotiates `text/event-stream` besides JSON; every response that is not an
     event stream (results, errors) is JSON whatever the Accept header asked.
-    POST also counts against the `turns` rate.
+    A POST that starts a turn spends the `turns` budget inside `start_turn`.
     """
 
     parser_classes = [LimitedJSONParser]
     renderer_classes = [*APIView.renderer_classes, EventStreamRenderer]
     throttle_classes = [UserThrottle]
-    turn_methods: frozenset[str] = frozenset({"POST"})
     schema = ConfabAutoSchema()
     # Methods answered by a sync method of the view (method -> its name): reads that
     # wait on nothing but the database. adrf would hop to a thread for the
@@ -73,12 +72,6 @@ class ConfabAsyncView(AsyncAPIViewBase):
             response = self.handle_exception(exc)
         self.response = self.finalize_response(request, response, *args, **kwargs)
         return rendered_here(self.response)
-
-    def get_throttles(self) -> list[Any]:
-        throttles = super().get_throttles()
-        if self.request.method in self.turn_methods:
-            throttles.append(TurnsThrottle())
-        return throttles
 
     def wants_event_stream(self, request: Request) -> bool:
         renderer = getattr(request, "accepted_renderer", None)

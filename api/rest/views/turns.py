@@ -120,8 +120,6 @@ class RegenerateView(ConfabAsyncView):
 
 
 class CancelView(ConfabAsyncView):
-    turn_methods = frozenset()
-
     @extend_schema(
         operation_id="conversations_cancel",
         tags=["conversations"],
