@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,6 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from conversations import live
 from conversations.payloads import conversation_payload, message_payload
 
 if TYPE_CHECKING:
@@ -169,6 +169,11 @@ class DeliveryFailures:
 
 delivery_failures = DeliveryFailures()
 
+# Called with a cause when a publish fails. Socket management registers here
+# (`conversations.live` closes this process's sockets so their clients resume from
+# the stored data) so that events need not know about sockets.
+publish_failure_listeners: list[Callable[[str], None]] = []
+
 
 async def apublish(event: dict[str, Any], *, user_id: int | None = None) -> bool:
     """Send an event to its groups now. Returns False when the layer failed."""
@@ -179,9 +184,8 @@ async def apublish(event: dict[str, Any], *, user_id: int | None = None) -> bool
             await layer.group_send(group, message)
     except Exception:  # noqa: BLE001 - any layer error: logged by delivery_failures
         delivery_failures.failed(event["type"])
-        # Sockets of this process would silently miss this event: close them so their
-        # clients reconnect and resume from the stored data.
-        live.layer_failed(f"publishing {event['type']} failed")
+        for listener in publish_failure_listeners:
+            listener(f"publishing {event['type']} failed")
         return False
     delivery_failures.delivered()
     return True

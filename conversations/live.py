@@ -28,6 +28,7 @@ from typing import Any
 
 from django.conf import settings
 
+from conversations import events
 from conversations.close_codes import LIVE_INTERRUPTED, REVOKED, Close
 
 logger = logging.getLogger(__name__)
@@ -106,6 +107,10 @@ def layer_failed(cause: str = "a publish failed") -> None:
         if loop.is_closed():
             continue
         loop.call_soon_threadsafe(lambda s=socket: asyncio.ensure_future(_close(s)))
+
+
+# A socket of this process would silently miss an event whose publish failed.
+events.publish_failure_listeners.append(layer_failed)
 
 
 def _redis_client(interval: float) -> Any | None:
