@@ -11,6 +11,11 @@ from django.core.asgi import get_asgi_application
 from django.db import close_old_connections, reset_queries
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
+# Traces by OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set: before Django loads its
+# middleware, which the Django instrumentation extends (core/tracing.py).
+from core import tracing
+
+tracing.configure_from_env()
 # Django must be set up before models or the GraphQL schema are imported.
 django_asgi_app = get_asgi_application()
 
@@ -22,6 +27,8 @@ from api.middleware import ServiceUnavailableWebsocketMiddleware  # noqa: E402
 from backend.routing import websocket_urlpatterns  # noqa: E402
 from conversations.background import jobs  # noqa: E402
 from conversations.live import watch_layer  # noqa: E402
+from core import metrics  # noqa: E402
+from core.request_id import RequestIdWebsocketMiddleware  # noqa: E402
 
 # The server's access and handshake logs carry query strings (`?token=`) and, at
 # debug level, headers: redact credentials before anything is written.
@@ -63,6 +70,8 @@ class LifespanMiddleware:
             elif message["type"] == "lifespan.shutdown":
                 for task in tasks:
                     task.cancel()
+                # Under PROMETHEUS_MULTIPROC_DIR: this worker's live gauges go away.
+                metrics.process_exited()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -71,8 +80,12 @@ application = LifespanMiddleware(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
-            "websocket": ServiceUnavailableWebsocketMiddleware(
-                TokenAuthMiddleware(URLRouter(websocket_urlpatterns))
+            "websocket": metrics.WebsocketMetricsMiddleware(
+                RequestIdWebsocketMiddleware(
+                    ServiceUnavailableWebsocketMiddleware(
+                        TokenAuthMiddleware(URLRouter(websocket_urlpatterns))
+                    )
+                )
             ),
         }
     )

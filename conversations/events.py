@@ -34,6 +34,7 @@ from django.db import transaction
 
 from conversations import live
 from conversations.payloads import conversation_payload, message_payload
+from core import metrics
 
 if TYPE_CHECKING:
     from conversations.models import Conversation, ConversationMessage
@@ -167,6 +168,7 @@ async def apublish(event: dict[str, Any], *, user_id: int | None = None) -> bool
             await layer.group_send(group, message)
     except Exception:  # noqa: BLE001 - any layer error: logged by delivery_failures
         delivery_failures.failed(event["type"])
+        metrics.publish_failed(event["type"])
         # Sockets of this process would silently miss this event: close them so their
         # clients reconnect and resume from the stored data.
         live.layer_failed(f"publishing {event['type']} failed")

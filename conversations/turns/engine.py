@@ -23,7 +23,6 @@ Database work runs in the engine's thread pool (`threads`), one service call
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import time
 import uuid
@@ -61,6 +60,7 @@ from conversations.turns.config import (
 from conversations.turns.failures import classify_failure, error_body
 from conversations.turns.streaming import CancelSignal, StreamState, TurnCancelled, stream_reply
 from conversations.turns.threads import in_turn_thread
+from core import metrics, request_id, tracing
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ class _Admission:
 
     def take(self) -> None:
         if self.taken >= max_turns_per_process():
+            metrics.turn_refused(TurnCapacityReached.code)
             raise TurnCapacityReached(extra={"retry_after": CAPACITY_RETRY_AFTER_SECONDS})
         self.taken += 1
 
@@ -190,7 +191,8 @@ async def start_turn(
         conversation_id=conversation.pk, turn_id=start.turn_id, on_status=cancel.on_heartbeat
     )
     # A fresh context: the task must not inherit the request's thread-sensitive
-    # context, or its DB calls break when the request ends (STACK.md #14).
+    # context, or its DB calls break when the request ends (STACK.md #14). It keeps
+    # only the request id and the trace (core/request_id.py).
     task = asyncio.get_running_loop().create_task(
         _run_turn(
             conversation=conversation,
@@ -201,7 +203,7 @@ async def start_turn(
             hooks=hooks or TurnHooks(),
             cancel=cancel,
         ),
-        context=contextvars.Context(),
+        context=request_id.task_context(),
     )
     _RUNNING[start.turn_id] = RunningTurn(task=task, cancel=cancel)
 
@@ -306,7 +308,9 @@ async def _run_turn(
         ai_message=ai_message,
     )
     try:
-        final = await runner.run(hooks, human_message)
+        with tracing.turn(conversation_id=conversation.pk, turn_id=turn_id) as observed:
+            final = await runner.run(hooks, human_message)
+            observed.ended(final)
         if final is not None and final.status == MessageStatus.COMPLETE:
             try:
                 await hooks.on_conversation_complete(human_message, final, runner.tools_output)
