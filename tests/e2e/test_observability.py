@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -15,9 +15,9 @@ from django.db import connection
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
 
-from tests.live import LiveServer, free_port
+from tests.live import LiveServer, database_url, free_port, launch_uvicorn
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
 
 METRICS_TOKEN = "metrics-secret-0123456789"
 
@@ -55,17 +55,28 @@ def until(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
 
 
 @pytest.fixture
-def metrics_server(live_server_factory, tmp_path) -> LiveServer:
+def metrics_server(transactional_db, llm, tmp_path) -> Iterator[LiveServer]:
+    """Two uvicorn workers sharing a PROMETHEUS_MULTIPROC_DIR. Started like
+    `live_server_factory` does, with more patience: two workers importing Django at
+    once on a loaded CI machine took 30 s."""
     multiproc = tmp_path / "prometheus"
     multiproc.mkdir()
-    return live_server_factory(
-        extra_env={
+    server = launch_uvicorn(
+        LiveServer,
+        settings="tests.settings",
+        env={
+            "DATABASE_URL": database_url(),
+            "OPENAI_BASE_URL": llm.base_url,
             "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
             "CONFAB_METRICS_TOKEN": METRICS_TOKEN,
             "CONFAB_THROTTLE_LOGIN": "1/min",
         },
+        log_dir=tmp_path,
         workers=2,
+        startup_timeout=120.0,
     )
+    yield server
+    server.stop()
 
 
 def test_metrics_need_the_token(metrics_server):
