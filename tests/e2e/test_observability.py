@@ -232,3 +232,107 @@ def test_production_logs_are_json_lines_without_token_or_prompt(
     text = server.log()
     assert token not in text and token[:16] not in text
     assert prompt not in text and "9e107d9d372bb682" not in text
+
+
+# --- traces ------------------------------------------------------------------------------
+
+
+class Collector:
+    """A minimal OTLP/HTTP trace receiver on 127.0.0.1: keeps every exported span."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+            ExportTraceServiceResponse,
+        )
+
+        self.spans: list = []
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                request = ExportTraceServiceRequest()
+                request.ParseFromString(body)
+                for resource_spans in request.resource_spans:
+                    for scope_spans in resource_spans.scope_spans:
+                        collector.spans.extend(scope_spans.spans)
+                answer = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def named(self, predicate: Callable[[str], bool]) -> list:
+        return [span for span in list(self.spans) if predicate(span.name)]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def attributes(span) -> dict:
+    found = {}
+    for item in span.attributes:
+        value = item.value
+        found[item.key] = getattr(value, value.WhichOneof("value"))
+    return found
+
+
+def test_traces_are_exported_by_otlp_when_configured(live_server_factory, llm, token, conversation):
+    collector = Collector()
+    try:
+        server = live_server_factory(
+            extra_env={
+                "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
+                "OTEL_SERVICE_NAME": "confab-test",
+                "OTEL_BSP_SCHEDULE_DELAY": "100",
+            }
+        )
+        llm.reply_text(["Hi ", "there"], usage=(5, 2))
+        url = f"{server.url}/api/v1/conversations/{conversation.pk}/messages/"
+        response = httpx.post(
+            url, json={"content": "Hello"}, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        assert response.status_code == 201, response.text
+        until(lambda: collector.named(lambda name: name.startswith("chat")), "the provider span")
+        until(lambda: collector.named(lambda name: name.startswith("POST")), "the request span")
+
+        (turn,) = collector.named(lambda name: name == "confab.turn")
+        (chat,) = collector.named(lambda name: name.startswith("chat"))
+        (request,) = collector.named(lambda name: name.startswith("POST api/v1/conversations"))
+        # request (Django's instrumentation) -> turn -> provider call, one trace.
+        assert turn.parent_span_id == request.span_id
+        assert chat.parent_span_id == turn.span_id
+        assert request.trace_id == turn.trace_id == chat.trace_id
+        assert attributes(chat)["gen_ai.usage.input_tokens"] == 5
+        assert attributes(chat)["gen_ai.usage.output_tokens"] == 2
+        assert attributes(turn)["confab.turn.status"] == "complete"
+        # The database work of the request is traced too (psycopg on PostgreSQL; SQLite
+        # has no instrumentation here), and nothing carries the prompt.
+        if connection.vendor == "postgresql":
+            assert any(
+                span.trace_id == request.trace_id
+                for span in collector.named(
+                    lambda name: (
+                        name not in ("confab.turn",) and not name.startswith(("chat", "POST"))
+                    )
+                )
+            )
+        assert b"Hello" not in b"".join(span.SerializeToString() for span in collector.spans)
+    finally:
+        collector.close()
