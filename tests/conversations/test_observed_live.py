@@ -11,9 +11,9 @@ from prometheus_client import REGISTRY
 
 from conversations.events import apublish, delta_event
 from core.request_id import RequestIdLogFilter
-from tests.conversations.turnkit import turn_cleanup  # noqa: F401 - autouse fixture
-from tests.live import free_port
+from tests.support.servers import free_port
 from tests.support.sockets import Socket, ws_path
+from tests.support.turns import turn_cleanup  # noqa: F401 - autouse fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from conversations.turns import start_turn, wait_for_result
-from tests.conversations.turnkit import turn_cleanup  # noqa: F401 - autouse fixture
+from tests.support.turns import turn_cleanup  # noqa: F401 - autouse fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

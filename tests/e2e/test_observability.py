@@ -15,7 +15,7 @@ from django.db import connection
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
 
-from tests.live import LiveServer, database_url, free_port, launch_uvicorn
+from tests.support.servers import LiveServer, database_url, free_port, launch_uvicorn
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
 

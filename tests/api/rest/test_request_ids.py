@@ -14,7 +14,7 @@ import pytest
 from api.log_redaction import RedactTokens
 from core.logs import JsonFormatter
 from core.request_id import RequestIdLogFilter
-from tests.api.rest.conftest import assert_error, bearer
+from tests.support.rest import assert_error, bearer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
