@@ -11,6 +11,11 @@ from django.core.asgi import get_asgi_application
 from django.db import close_old_connections, reset_queries
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
+# Traces by OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set: before Django loads its
+# middleware, which the Django instrumentation extends (core/tracing.py).
+from core import tracing
+
+tracing.configure_from_env()
 # Django must be set up before models or the GraphQL schema are imported.
 django_asgi_app = get_asgi_application()
 
@@ -22,7 +27,9 @@ from api.middleware import ServiceUnavailableWebsocketMiddleware  # noqa: E402
 from backend.routing import websocket_urlpatterns  # noqa: E402
 from conversations.background import jobs  # noqa: E402
 from conversations.live import watch_layer  # noqa: E402
+from core import metrics  # noqa: E402
 from core.body_limit import BodyLimitMiddleware  # noqa: E402
+from core.request_id import RequestIdWebsocketMiddleware  # noqa: E402
 
 # The server's access and handshake logs carry query strings (`?token=`) and, at
 # debug level, headers: redact credentials before anything is written.
@@ -64,6 +71,8 @@ class LifespanMiddleware:
             elif message["type"] == "lifespan.shutdown":
                 for task in tasks:
                     task.cancel()
+                # Under PROMETHEUS_MULTIPROC_DIR: this worker's live gauges go away.
+                metrics.process_exited()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -73,8 +82,12 @@ application = LifespanMiddleware(
         {
             # Body size limits before Django reads (and spools) the body: core/body_limit.py.
             "http": BodyLimitMiddleware(django_asgi_app),
-            "websocket": ServiceUnavailableWebsocketMiddleware(
-                TokenAuthMiddleware(URLRouter(websocket_urlpatterns))
+            "websocket": metrics.WebsocketMetricsMiddleware(
+                RequestIdWebsocketMiddleware(
+                    ServiceUnavailableWebsocketMiddleware(
+                        TokenAuthMiddleware(URLRouter(websocket_urlpatterns))
+                    )
+                )
             ),
         }
     )

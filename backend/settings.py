@@ -47,7 +47,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else ""
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 # Let browser clients read the headers that carry API semantics.
-CORS_EXPOSE_HEADERS = ["Idempotent-Replayed", "Retry-After"]
+CORS_EXPOSE_HEADERS = ["Idempotent-Replayed", "Retry-After", "X-Request-ID"]
 
 INSTALLED_APPS = [
     "daphne",
@@ -73,6 +73,10 @@ INSTALLED_APPS = [
 # core.middleware: Django's own middleware, with their hooks run on the event
 # loop under ASGI instead of one thread hop each (see that module).
 MIDDLEWARE = [
+    # First: the HTTP metrics (core/metrics.py) and the request id (core/request_id.py)
+    # see every response, the other middleware's included.
+    "core.metrics.HttpMetricsMiddleware",
+    "core.request_id.RequestIdMiddleware",
     "core.middleware.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "core.middleware.UnsafeTextMiddleware",
@@ -434,15 +438,30 @@ CONFAB_BODY_LIMITS = {"/api/v1/files/": CONFAB_MAX_UPLOAD_BYTES}
 CONFAB_HTTP_HEADER_TIMEOUT = env_float("CONFAB_HTTP_HEADER_TIMEOUT", 10.0)
 CONFAB_HTTP_MAX_HEADER_BYTES = env_int("CONFAB_HTTP_MAX_HEADER_BYTES", 32 * 1024)
 
+# /metrics (core/metrics.py): readable with `Authorization: Bearer <token>`; unset,
+# served in DEBUG only (404 otherwise). Multiprocess: PROMETHEUS_MULTIPROC_DIR.
+CONFAB_METRICS_TOKEN = os.environ.get("CONFAB_METRICS_TOKEN", "")
+
 # --- Logging: the seed's recipe, SQL to stdout through colorlog in DEBUG ----
+# Production (DEBUG off) writes one JSON object per line (core/logs.py); every line
+# has the request id of its request or turn (core/request_id.py) and passes the
+# token redaction filter. CONFAB_LOG_FORMAT=json|text overrides the choice.
+CONFAB_LOG_FORMAT = os.environ.get("CONFAB_LOG_FORMAT", "text" if DEBUG else "json")
+_LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     # Keep uvicorn's and other libraries' loggers alive.
     "disable_existing_loggers": False,
+    "filters": {
+        "request_id": {"()": "core.request_id.RequestIdLogFilter"},
+        "redact_tokens": {"()": "api.log_redaction.RedactTokens"},
+    },
     "formatters": {
+        "json": {"()": "core.logs.JsonFormatter"},
         "color": {
             "()": "colorlog.ColoredFormatter",
-            "format": "%(log_color)s[%(asctime)s] %(levelname)s %(name)s: %(message)s",
+            "format": "%(log_color)s[%(asctime)s] %(levelname)s %(name)s "
+            "[%(request_id)s]: %(message)s",
             "log_colors": {
                 "DEBUG": "blue",
                 "INFO": "green",
@@ -455,11 +474,12 @@ LOGGING = {
     "handlers": {
         "console": {
             "class": "colorlog.StreamHandler",
-            "formatter": "color",
+            "formatter": "json" if CONFAB_LOG_FORMAT == "json" else "color",
+            "filters": ["request_id", "redact_tokens"],
             "stream": "ext://sys.stdout",
         },
     },
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": _LOG_LEVEL},
     "loggers": {
         "django.db.backends": {
             "handlers": ["console"],
@@ -468,5 +488,13 @@ LOGGING = {
         },
         # psycopg's pool logs every checkout and return at INFO.
         "psycopg.pool": {"level": "WARNING"},
+        # The OpenAI client logs each request's options (the prompt) and headers at
+        # DEBUG: never below INFO, whatever LOG_LEVEL says.
+        "openai": {"level": _LOG_LEVEL if _LOG_LEVEL not in ("DEBUG", "NOTSET") else "INFO"},
     },
 }
+if CONFAB_LOG_FORMAT == "json":
+    # The ASGI servers' own lines (uvicorn configures its loggers before loading the
+    # app) go through the same JSON handler and token redaction.
+    for _server_logger in ("uvicorn", "uvicorn.error", "uvicorn.access", "daphne"):
+        LOGGING["loggers"][_server_logger] = {"handlers": ["console"], "propagate": False}

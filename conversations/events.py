@@ -34,6 +34,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from conversations.payloads import conversation_payload, message_payload
+from core import metrics
 
 if TYPE_CHECKING:
     from conversations.models import Conversation, ConversationMessage
@@ -184,6 +185,7 @@ async def apublish(event: dict[str, Any], *, user_id: int | None = None) -> bool
             await layer.group_send(group, message)
     except Exception:  # noqa: BLE001 - any layer error: logged by delivery_failures
         delivery_failures.failed(event["type"])
+        metrics.publish_failed(event["type"])
         for listener in publish_failure_listeners:
             listener(f"publishing {event['type']} failed")
         return False

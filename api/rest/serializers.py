@@ -136,6 +136,11 @@ class ErrorSerializer(OutputSerializer):
         required=False,
         help_text="Per-field errors, keyed by field name (dotted for nested fields).",
     )
+    request_id = serializers.CharField(
+        required=False,
+        help_text="The request's id, as in the X-Request-ID response header: quote it when "
+        "reporting a problem (the server's log lines of that request carry it).",
+    )
 
 
 # --- auth -------------------------------------------------------------------

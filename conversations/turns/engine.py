@@ -28,7 +28,6 @@ Database work runs in the engine's thread pool (`threads`), one service call
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import time
 import uuid
@@ -56,6 +55,7 @@ from conversations.turns.config import (
 from conversations.turns.runner import run_turn
 from conversations.turns.streaming import CancelSignal
 from conversations.turns.threads import in_turn_thread
+from core import metrics, request_id
 from core.errors import (
     TurnCapacityReached,
     UserTurnCapacityReached,
@@ -83,6 +83,7 @@ class _Admission:
 
     def take(self, user_id: Any) -> None:
         if self.taken >= max_turns_per_process():
+            metrics.turn_refused(TurnCapacityReached.code)
             raise TurnCapacityReached(extra={"retry_after": CAPACITY_RETRY_AFTER_SECONDS})
         if self.by_user.get(user_id, 0) >= max_turns_per_user():
             raise UserTurnCapacityReached(extra={"retry_after": CAPACITY_RETRY_AFTER_SECONDS})
@@ -204,7 +205,8 @@ async def start_turn(
     # A fresh context: create_task copies the caller's, and a request's holds
     # asgiref's ThreadSensitiveContext; inherited, the turn's DB calls fail with
     # "CurrentThreadExecutor already quit" once the request ends, or leak a thread
-    # and a connection per turn.
+    # and a connection per turn. It keeps only the request id and the
+    # trace (core/request_id.py).
     task = asyncio.get_running_loop().create_task(
         run_turn(
             conversation=conversation,
@@ -215,7 +217,7 @@ async def start_turn(
             hooks=hooks or TurnHooks(),
             cancel=cancel,
         ),
-        context=contextvars.Context(),
+        context=request_id.task_context(),
     )
     _RUNNING[start.turn_id] = RunningTurn(task=task, cancel=cancel)
 

@@ -36,6 +36,7 @@ from conversations.turns.failures import classify_failure, error_body
 from conversations.turns.streaming import CancelSignal, StreamState, TurnCancelled, stream_reply
 from conversations.turns.threads import in_turn_thread
 from conversations.turns.tool_calls import run_tool
+from core import tracing
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,9 @@ async def run_turn(
         ai_message=ai_message,
     )
     try:
-        final = await runner.run(hooks, human_message)
+        with tracing.turn(conversation_id=conversation.pk, turn_id=turn_id) as observed:
+            final = await runner.run(hooks, human_message)
+            observed.ended(final)
         if final is not None and final.status == MessageStatus.COMPLETE:
             try:
                 await hooks.on_conversation_complete(human_message, final, runner.tools_output)

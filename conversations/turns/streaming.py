@@ -25,8 +25,9 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 
 from conversations import services
 from conversations.events import apublish, delta_event
-from conversations.turns.failures import IdleTimeout
+from conversations.turns.failures import IdleTimeout, classify_failure
 from conversations.turns.ticks import tick_turn
+from core import tracing
 
 
 class TurnCancelled(Exception):
@@ -47,6 +48,8 @@ class StreamState:
     saved_text: str = ""
     accumulated: AIMessageChunk | None = None
     partial_saves: int = 0
+    # When the oldest text in `pending` arrived (relay lag, core/metrics.py).
+    pending_since: float = 0.0
 
     async def flush(self) -> None:
         if not self.pending:
@@ -63,11 +66,14 @@ class StreamState:
         self.pending = ""
         self.last_flush = time.monotonic()
         await apublish(event)
+        tracing.token_relayed(self.pending_since)
 
     def add(self, chunk: AIMessageChunk) -> None:
         self.accumulated = chunk if self.accumulated is None else self.accumulated + chunk
         piece = chunk.text
         if piece:
+            if not self.pending:
+                self.pending_since = time.monotonic()
             self.text += piece
             self.pending += piece
         self.last_chunk_at = time.monotonic()
@@ -140,6 +146,22 @@ async def stream_reply(
     """
     # A turn stopped during its start-up does not call the provider.
     cancel.check(state.turn_id)
+    # Span, latency, errors and token counts of the call (core/tracing.py).
+    with tracing.provider_call(
+        model, classify=classify_failure, not_failures=(TurnCancelled, services.TurnLost)
+    ) as call:
+        reply = await _stream(model=model, messages=messages, state=state, cancel=cancel)
+        call.record_usage(reply)
+    return reply
+
+
+async def _stream(
+    *,
+    model: BaseChatModel,
+    messages: list[BaseMessage],
+    state: StreamState,
+    cancel: CancelSignal,
+) -> AIMessageChunk:
     tick = settings.CONFAB_PARTIAL_SAVE_SECONDS
     idle_timeout = settings.CONFAB_LLM_IDLE_TIMEOUT
     pump = asyncio.ensure_future(_pump(model.astream(messages), state))

@@ -39,6 +39,8 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, (response.status_code, response.content)
     body = response.json()
     assert body["code"] == code, body
-    assert set(body) <= {"type", "code", "detail", "fields"}
+    assert set(body) <= {"type", "code", "detail", "fields", "request_id"}
     assert isinstance(body["type"], str) and isinstance(body["detail"], str)
+    # Every error names its request (core/request_id.py), as its X-Request-ID header does.
+    assert body["request_id"] == response.headers["X-Request-ID"], body
     return body
