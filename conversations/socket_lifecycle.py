@@ -47,7 +47,17 @@ from conversations.turns.threads import in_turn_thread
 logger = logging.getLogger(__name__)
 
 # Failures the ASGI middleware answers with 4503 (api.middleware): not re-mapped here.
+# How long each step of giving a socket's holdings back may take: a Redis that hangs
+# (or a layer being shut down with the process) must not keep a socket's end waiting.
+CLEANUP_SECONDS = 2.0
 SERVICE_DOWN = (OperationalError, InterfaceError, RedisError, OSError)
+
+
+async def _bounded(step: Any) -> None:
+    """Await one best-effort cleanup step for at most CLEANUP_SECONDS; failures are
+    ignored (a count left behind expires with its key's TTL)."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(step, CLEANUP_SECONDS)
 
 
 class FrameBudget:
@@ -126,18 +136,15 @@ class SocketLifecycle:
         layer = getattr(self, "channel_layer", None)
         for group in self.joined_groups if layer is not None else []:
             # The layer may be what failed (Redis down): leaving it is best effort.
-            with contextlib.suppress(Exception):
-                await layer.group_discard(group, self.channel_name)
+            await _bounded(layer.group_discard(group, self.channel_name))
         self.joined_groups = []
         if self.counted_user_id is not None:
             user_id, self.counted_user_id = self.counted_user_id, None
-            with contextlib.suppress(Exception):
-                await socket_limits.release(user_id)
+            await _bounded(socket_limits.release(user_id))
         await self.uncount_unauthenticated()
         for conversation_id, count in list(self.followed.items()):
             for _ in range(count):
-                with contextlib.suppress(Exception):
-                    await presence.unfollow(conversation_id)
+                await _bounded(presence.unfollow(conversation_id))
         self.followed.clear()
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
@@ -186,8 +193,7 @@ class SocketLifecycle:
     async def uncount_unauthenticated(self) -> None:
         if self.counted_address is not None:
             address, self.counted_address = self.counted_address, None
-            with contextlib.suppress(Exception):
-                await socket_limits.release_unauthenticated(address)
+            await _bounded(socket_limits.release_unauthenticated(address))
 
     def track(self) -> None:
         """Register the open socket with this process (closed 4503 when the channel layer

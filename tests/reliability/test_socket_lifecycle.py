@@ -55,6 +55,7 @@ async def closed(socket: Socket, code: int, timeout: float = 5.0) -> None:
         frame = await socket.recv(timeout=max(0.05, deadline - time.monotonic()))
         if frame["type"] == CLOSE:
             assert frame["code"] == code, frame
+            await socket.close()  # the consumer ends (its slots are given back) in the test
             return
 
 
@@ -66,6 +67,7 @@ async def gql_closed(socket: GraphQLSocket, code: int, timeout: float = 5.0) -> 
         )
         if output["type"] == "websocket.close":
             assert output.get("code") == code, output
+            await socket.close()  # the consumer ends (its slots are given back) in the test
             return
 
 
