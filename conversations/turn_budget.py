@@ -2,8 +2,7 @@
 
 One budget per user, whichever surface starts the turn: it is spent in one
 place, `conversations.turns.start_turn`, which REST, GraphQL, the chat websocket
-and its greetings all go through. (`TurnsThrottle` in api/rest/throttles.py is
-the same budget as a DRF throttle; no view uses it any more.)
+and its greetings all go through.
 
 - The rate is the `turns` entry of REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
   (CONFAB_THROTTLE_TURNS, e.g. "30/min"), read at every check, so a changed

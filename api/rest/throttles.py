@@ -3,9 +3,8 @@
 - `user`: every endpoint, per user (per client IP before sign-in); GraphQL operations
   spend the same budget (`spend_user_requests`: one per operation, one per mutation
   field);
-- `turns`: the endpoints that start a turn (send, regenerate), per user: the
-  turn budget of `conversations.turn_budget`, shared with GraphQL and the chat
-  websocket (`TurnsThrottle` delegates to it);
+- `turns`: the rate of `conversations.turn_budget`, spent by `start_turn` whichever
+  surface starts the turn (not a DRF throttle: it is checked after validation);
 - `login`: token requests, per client IP and username;
 - `register`: sign-ups, per client IP.
 
@@ -30,7 +29,7 @@ from typing import Any
 
 from django.core.cache import caches
 from rest_framework.settings import api_settings
-from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
+from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.services import username_key
 from conversations import turn_budget
@@ -133,23 +132,6 @@ def spend_user_requests(user: Any, hits: int = 1) -> turn_budget.Decision:
     if throttle.spend(throttle.user_key(user), hits):
         return turn_budget.ALLOWED
     return turn_budget.Decision(allowed=False, wait=throttle.wait() or 0.0)
-
-
-class TurnsThrottle(BaseThrottle):
-    """The per-user turn budget (`conversations.turn_budget`) as a DRF throttle: a refusal
-    becomes DRF's Throttled (429, Retry-After) like the other scopes."""
-
-    scope = turn_budget.SCOPE
-
-    def __init__(self) -> None:
-        self.decision = turn_budget.ALLOWED
-
-    def allow_request(self, request: Any, view: Any) -> bool:
-        self.decision = turn_budget.spend(request.user)
-        return self.decision.allowed
-
-    def wait(self) -> float | None:
-        return self.decision.wait
 
 
 class LoginThrottle(ConfabThrottle):

@@ -53,7 +53,7 @@ async def test_one_turn_budget_and_content_limit_for_every_surface(
     live_server_factory, llm, conversation, token, other_token, other_user, plain_agent
 ):
     server = live_server_factory(
-        extra_env={"CONFAB_THROTTLE_TURNS": "3/min", "CONFAB_MAX_CONTENT_CHARS": "100"}
+        extra_env={"CONFAB_THROTTLE_TURNS": "3/hour", "CONFAB_MAX_CONTENT_CHARS": "100"}
     )
     rest = httpx.AsyncClient(base_url=server.url, headers=auth(token), timeout=30)
     url = f"/api/v1/conversations/{conversation.pk}/messages/"

@@ -4,6 +4,7 @@ payload errors, everything else GraphQL errors with extensions.code."""
 from __future__ import annotations
 
 import pytest
+from asgiref.sync import sync_to_async
 from langchain_core.messages import AIMessage, HumanMessage
 
 from conversations import services
@@ -299,7 +300,7 @@ async def test_turns_share_the_rest_turn_rate_limit(gql, token, conversation, ll
     rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {**rates, "turns": "2/min"},
+        "DEFAULT_THROTTLE_RATES": {**rates, "turns": "2/hour"},
     }
     for content in ("one", "two"):
         llm.reply_text(["ok"])
@@ -310,7 +311,7 @@ async def test_turns_share_the_rest_turn_rate_limit(gql, token, conversation, ll
     [error] = body["errors"]
     assert error["extensions"]["code"] == "RATE_LIMITED"
     assert error["extensions"]["type"] == "rate_limited"
-    assert 0 < error["extensions"]["retryAfter"] <= 60
+    assert 0 < error["extensions"]["retryAfter"] <= 3600
     regenerate = await gql.execute(
         "mutation($id: ID!) { regenerate(conversationId: $id) { errors { code } } }",
         {"id": conversation.pk},
@@ -320,18 +321,15 @@ async def test_turns_share_the_rest_turn_rate_limit(gql, token, conversation, ll
 
 
 async def test_the_turn_budget_is_the_rest_one(user, settings):
-    """GraphQL spends the turn budget REST's turn throttle spends (conversations.turn_budget)."""
-    from types import SimpleNamespace
-
-    from api.rest.throttles import TurnsThrottle
+    """GraphQL spends the turn budget every surface spends (conversations.turn_budget)."""
     from conversations import turn_budget
     from core.errors import RateLimited
 
     rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {**rates, "turns": "1/min"},
+        "DEFAULT_THROTTLE_RATES": {**rates, "turns": "1/hour"},
     }
-    assert TurnsThrottle().allow_request(SimpleNamespace(user=user), None)
+    assert (await sync_to_async(turn_budget.spend)(user)).allowed
     with pytest.raises(RateLimited):
         await turn_budget.acheck(user)

@@ -383,7 +383,7 @@ async def test_regenerate_without_a_human_message_is_409(asgi, llm, token, conve
 
 
 async def test_turns_have_a_stricter_rate(asgi, llm, token, conversation, settings):
-    with_rates(settings, turns="2/min")
+    with_rates(settings, turns="2/hour")
     url = messages_url(conversation)
     for text in ("one", "two"):
         assert (
