@@ -341,6 +341,22 @@ CONFAB_WS_ALLOWED_ORIGINS = env_list("CONFAB_WS_ALLOWED_ORIGINS", "*" if DEBUG e
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CONFAB_MAX_BODY_BYTES", 256_000)
 
+# --- Files and attachments (conversations/files, docs/architecture.md "Files") ---
+# One uploaded file's bytes; the upload endpoint's own body limit (multipart overhead
+# on top); files per message and per user; images' longest side after re-encoding and
+# their largest pixel count (beyond: refused before decoding, a decompression bomb);
+# text a file gives the model; how long a signed <img> URL lives.
+CONFAB_FILE_MAX_BYTES = env_int("CONFAB_FILE_MAX_BYTES", 20_000_000)
+CONFAB_UPLOAD_MAX_BODY_BYTES = env_int(
+    "CONFAB_UPLOAD_MAX_BODY_BYTES", CONFAB_FILE_MAX_BYTES + 64_000
+)
+CONFAB_FILES_PER_MESSAGE = env_int("CONFAB_FILES_PER_MESSAGE", 10)
+CONFAB_FILES_PER_USER = env_int("CONFAB_FILES_PER_USER", 1_000)
+CONFAB_IMAGE_MAX_SIDE = env_int("CONFAB_IMAGE_MAX_SIDE", 2_048)
+CONFAB_IMAGE_MAX_PIXELS = env_int("CONFAB_IMAGE_MAX_PIXELS", 50_000_000)
+CONFAB_FILE_TEXT_MAX_CHARS = env_int("CONFAB_FILE_TEXT_MAX_CHARS", 20_000)
+CONFAB_FILE_URL_TTL = env_int("CONFAB_FILE_URL_TTL", 3_600)
+
 # Request heads, when uvicorn runs with backend.http_protocol (make run, docs/deploy.md):
 # 408 when a head takes longer than this, 431 when it is larger.
 CONFAB_HTTP_HEADER_TIMEOUT = env_float("CONFAB_HTTP_HEADER_TIMEOUT", 10.0)

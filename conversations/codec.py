@@ -14,9 +14,11 @@ the ToolMessage's `artifact` (the text the model sees goes in `content`):
 - table:  `{"kind": "table", "columns": [...], "records": [{column: value}, ...]}`
   (the origin's `{"_type": "DataFrame", "_value": {column: {row: value}}}` is
   converted to this);
-- file:   `{"kind": "file", "name", "url", "mime_type", "size", "sha256"}`, the
-  bytes kept in Django's default storage (the origin's base64 `bytes` values
-  and large data URLs become this), never inside the row;
+- file:   `{"kind": "file", "file_id", "name", "mime_type", "size", "sha256"}`, the
+  bytes kept as a file of the turn's user (`conversations.files`: the origin's
+  base64 `bytes` values and large data URLs become this), never inside the row and
+  never on a public path (rows written before files were owned have `path` and
+  `url` instead of `file_id`);
 - json:   `{"kind": "json", "value": <any JSON value>}`.
 """
 
@@ -177,7 +179,8 @@ def tool_output_text(output: dict[str, Any] | str) -> str:
     if isinstance(output, str):
         return output
     if output.get("kind") == "file":
-        return json.dumps({k: output[k] for k in ("name", "url", "mime_type", "size")})
+        keys = ("file_id", "name", "mime_type", "size")
+        return json.dumps({k: output[k] for k in keys if k in output})
     return json.dumps(output, ensure_ascii=False)
 
 

@@ -1,8 +1,8 @@
 """Parse and validate the websocket consumer's client frames.
 
 Client -> server frames are JSON objects with a `type`:
-`message {content, client_message_id?}`, `cancel`, `regenerate`, `ping`,
-`resume {after_id}`. Anything else is a `FrameError` with a stable code; the
+`message {content, client_message_id?, attachments?, images__base64?}`, `cancel`,
+`regenerate`, `ping`, `resume {after_id}`. Anything else is a `FrameError` with a stable code; the
 connection stays open.
 """
 

@@ -44,7 +44,8 @@ from langchain_core.tools import BaseTool
 from conversations import services
 from conversations.codec import normalize_tool_output, tool_output_text
 from conversations.errors import TurnCapacityReached, ValidationFailed
-from conversations.files import save_output_file
+from conversations.files import attachments as file_attachments
+from conversations.files import output_owner, save_output_file
 from conversations.llm.prompts import render_template
 from conversations.llm.providers import get_chat_model
 from conversations.llm.tools import get_tools
@@ -115,11 +116,14 @@ class TurnResult:
     ai_message: ConversationMessage
 
 
-def validate_content(content: Any) -> str:
-    """Message text from a client: a non-blank string within CONFAB_MAX_CONTENT_CHARS."""
+def validate_content(content: Any, *, allow_blank: bool = False) -> str:
+    """Message text from a client: a non-blank string within CONFAB_MAX_CONTENT_CHARS
+    (blank allowed, with `allow_blank`, when files are attached)."""
+    if allow_blank and content is None:
+        return ""
     if not isinstance(content, str):
         raise ValidationFailed.for_field("content", "invalid", "content must be a string.")
-    if not content.strip():
+    if not content.strip() and not allow_blank:
         raise ValidationFailed.for_field("content", "blank", "content must not be blank.")
     if len(content) > settings.CONFAB_MAX_CONTENT_CHARS:
         raise ValidationFailed.for_field(
@@ -148,15 +152,21 @@ async def start_turn(
     regenerate: bool = False,
     config: TurnConfig | None = None,
     hooks: TurnHooks | None = None,
+    attachments: Any = None,
+    images_base64: Any = None,
 ) -> TurnHandle:
     """Store the human message and the AI placeholder, then run the turn in the background.
 
     Raises TurnInProgress (409) when another turn holds the conversation, and
     TurnCapacityReached (503, nothing stored) when this process already runs
     CONFAB_MAX_TURNS_PER_PROCESS turns. A repeated `client_message_id` returns the
-    existing turn (`existing=True`).
+    existing turn (`existing=True`). `attachments` (the user's file ids) and
+    `images_base64` (the origin's websocket form) become file blocks of the human
+    message (conversations/files/attachments.py).
     """
-    text = None if regenerate else validate_content(content)
+    file_ids = file_attachments.parse_attachment_ids(attachments)
+    with_files = bool(file_ids or images_base64)
+    text = None if regenerate else validate_content(content, allow_blank=with_files)
     client_message_id = validate_client_message_id(client_message_id)
     _ADMISSION.take()
     try:
@@ -164,9 +174,16 @@ async def start_turn(
         if config is None:
             await load_agent(conversation)
             config = build_turn_config(conversation)
+        human: HumanMessage | None = None
+        if not regenerate:
+            human = HumanMessage(content=text)
+            if with_files:
+                human = await in_turn_thread(_human_message_with_files)(
+                    conversation, text, file_ids, images_base64
+                )
         start = await in_turn_thread(services.begin_turn)(
             conversation=conversation,
-            content=None if regenerate else HumanMessage(content=text),
+            content=human,
             client_message_id=client_message_id,
             regenerate=regenerate,
         )
@@ -217,6 +234,21 @@ async def start_turn(
         ai_message=start.ai_message,
         existing=False,
         task=task,
+    )
+
+
+def _human_message_with_files(
+    conversation: Conversation, text: str, file_ids: list[int], images_base64: Any
+) -> HumanMessage:
+    """The human message with its file blocks; the files must be the conversation
+    owner's (the caller's: surfaces only start turns in the caller's conversations)."""
+    owner = conversation.user if Conversation.user.is_cached(conversation) else None
+    if owner is None:
+        from django.contrib.auth import get_user_model
+
+        owner = get_user_model()(pk=conversation.user_id)
+    return file_attachments.human_message(
+        user=owner, text=text, file_ids=file_ids, images_base64=images_base64
     )
 
 
@@ -298,6 +330,9 @@ async def _run_turn(
     hooks: TurnHooks,
     cancel: CancelSignal,
 ) -> ConversationMessage | None:
+    # Files the turn's tools write belong to the conversation's user (this task runs in
+    # its own context, which the tools' threads inherit).
+    output_owner.set(conversation.user_id)
     runner = _TurnRunner(
         conversation=conversation,
         turn_id=turn_id,
@@ -360,6 +395,9 @@ class _TurnRunner:
         self, hooks: TurnHooks, human_message: ConversationMessage
     ) -> ConversationMessage:
         history = await hooks.aget_previous_messages(self.conversation, human_message.id)
+        # File blocks become what the model reads (image bytes, file text): one read
+        # of each file, in the turn's thread pool, never on the event loop.
+        history = await in_turn_thread(file_attachments.model_messages)(history)
         system_prompt = render_template(self.config.system_prompt_template, self.config.context)
         messages: list[BaseMessage] = [SystemMessage(content=system_prompt), *history]
         tools = get_tools(self.config.tools)

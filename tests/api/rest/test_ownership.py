@@ -16,6 +16,8 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from api.rest.urls import unknown_endpoint
 from conversations import services
+from conversations.files.models import UserFile
+from conversations.files.services import create_file
 from conversations.models import Conversation, ConversationMessage
 from tests.api.rest.conftest import assert_error
 from tests.conftest import make_token
@@ -23,7 +25,9 @@ from tests.conftest import make_token
 pytestmark = pytest.mark.django_db
 
 # Routes whose parameters name shared objects, not the caller's.
-SHARED = {"api/v1/agents/<slug:slug>/"}
+# (A signed file URL names no one's object: its signature is the permission;
+# tests/api/rest/test_files.py forges and alters them.)
+SHARED = {"api/v1/agents/<slug:slug>/", "api/v1/files/signed/<str:token>/"}
 METHODS = ("get", "head", "post", "put", "patch", "delete")
 
 
@@ -50,7 +54,7 @@ def owned_routes() -> list[tuple[str, URLPattern]]:
         params = set(pattern.pattern.converters)
         if not params or route in SHARED:
             continue
-        assert params <= {"conversation_id", "message_id", "device_id"}, (
+        assert params <= {"conversation_id", "message_id", "device_id", "file_id"}, (
             f"{route}: teach this test how to fill {params} with another user's objects"
         )
         routes.append((route, pattern))
@@ -65,11 +69,19 @@ def methods_of(pattern: URLPattern) -> list[str]:
 MISSING_DEVICE = "00000000-0000-4000-8000-000000000000"
 
 
-def fill(route: str, conversation_id: int, message_id: int, device_id: str = MISSING_DEVICE) -> str:
+def fill(
+    route: str,
+    conversation_id: int,
+    message_id: int,
+    device_id: str = MISSING_DEVICE,
+    file_id: int | None = None,
+) -> str:
     return "/" + (
         route.replace("<int:conversation_id>", str(conversation_id))
         .replace("<int:message_id>", str(message_id))
         .replace("<uuid:device_id>", device_id)
+        .replace("<int:file_id>", str(message_id if file_id is None else file_id))
+        .replace("<str:token>", "not-a-token")
     )
 
 
@@ -78,6 +90,7 @@ def snapshot() -> list[Any]:
         list(Conversation.objects.order_by("pk").values()),
         list(ConversationMessage.objects.order_by("pk").values()),
         get_token_model().objects.count(),
+        list(UserFile.objects.order_by("pk").values()),
     ]
 
 
@@ -93,6 +106,7 @@ def test_other_users_objects_are_not_found_everywhere(user, other_api, conversat
     message = services.append_message(conversation=conversation, message=AIMessage(content="x"))
     make_token(user, "victim's phone")
     device = str(get_token_model().objects.get(user=user).public_id)
+    file = create_file(user=user, data=b"private notes", name="notes.txt")
     before = snapshot()
     bodies = [{"content": "hi", "title": "stolen", "archived": True}, {"zzz": 1}, None]
     checked = 0
@@ -100,7 +114,7 @@ def test_other_users_objects_are_not_found_everywhere(user, other_api, conversat
     for route, pattern in owned_routes():
         for method in methods_of(pattern):
             for body in bodies if method in ("post", "put", "patch") else [None]:
-                theirs = fill(route, conversation.pk, message.pk, device)
+                theirs = fill(route, conversation.pk, message.pk, device, file.pk)
                 missing = fill(route, 2**40, 2**40)
                 send = getattr(other_api, method)
                 kwargs = {"format": "json"} if body is not None else {}
@@ -127,7 +141,11 @@ def test_options_does_not_reveal_existence(other_api, conversation):
 
 
 def test_every_route_needs_a_token_except_sign_in(anon, conversation):
-    public = {"api/v1/auth/token/", "api/v1/auth/register/"}
+    public = {
+        "api/v1/auth/token/",
+        "api/v1/auth/register/",
+        "api/v1/files/signed/<str:token>/",
+    }
     for route, pattern in api_routes():
         for method in methods_of(pattern):
             path = fill(route, conversation.pk, 1).replace("<slug:slug>", "plain")

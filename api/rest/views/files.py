@@ -1,0 +1,170 @@
+"""`/api/v1/files/`: upload a file, read or delete one, fetch its bytes (with the token,
+or through a signed, expiring URL for `<img>` tags)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.files.storage import default_storage
+from django.http import FileResponse, HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.rest.serializers import ErrorSerializer, FileSerializer
+from api.rest.uploads import UploadParser
+from api.rest.views.base import ConfabView
+from conversations.errors import NotFound, ValidationFailed
+from conversations.files import links, selectors, services
+from conversations.files.models import UserFile
+
+UPLOAD_ERRORS = {
+    (400, "application/json"): OpenApiResponse(
+        ErrorSerializer, description="VALIDATION_ERROR: no `file` field, or more than one."
+    ),
+    (409, "application/json"): OpenApiResponse(
+        ErrorSerializer, description="FILE_LIMIT_REACHED: CONFAB_FILES_PER_USER files stored."
+    ),
+    (413, "application/json"): OpenApiResponse(
+        ErrorSerializer, description="FILE_TOO_LARGE: beyond CONFAB_FILE_MAX_BYTES."
+    ),
+    (415, "application/json"): OpenApiResponse(
+        ErrorSerializer,
+        description="UNSUPPORTED_FILE_TYPE: the bytes are none of PNG, JPEG, WebP, GIF, PDF, "
+        "UTF-8 text, or read as two types at once (a polyglot).",
+    ),
+    (422, "application/json"): OpenApiResponse(
+        ErrorSerializer,
+        description="INVALID_FILE (an image or PDF that does not decode), IMAGE_TOO_LARGE "
+        "(more pixels than CONFAB_IMAGE_MAX_PIXELS: refused before decoding).",
+    ),
+}
+# Served bytes never run as a page of this origin (an SVG chart opened directly, a text
+# file a browser might sniff as HTML).
+CONTENT_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+
+def content_response(file: UserFile, *, cache_seconds: int) -> HttpResponse:
+    """The file's bytes, streamed from storage, with headers that keep them inert."""
+    try:
+        stored = default_storage.open(file.storage_name, "rb")
+    except FileNotFoundError:
+        raise NotFound() from None
+    inline = file.is_image
+    response = FileResponse(
+        stored,
+        content_type=file.content_type,
+        as_attachment=not inline,
+        filename=file.name,
+    )
+    for name, value in CONTENT_HEADERS.items():
+        response[name] = value
+    response["Cache-Control"] = f"private, max-age={cache_seconds}"
+    return response
+
+
+class FileListView(ConfabView):
+    parser_classes = [UploadParser]
+
+    @extend_schema(
+        operation_id="files_create",
+        tags=["files"],
+        summary="Upload a file (multipart, field `file`)",
+        description="The type comes from the bytes (PNG, JPEG, WebP, GIF, PDF, text, "
+        "Markdown, CSV). Images are re-encoded: metadata (EXIF, GPS) removed, the longest "
+        "side at most CONFAB_IMAGE_MAX_SIDE. Send the returned `id` in a message's "
+        "`attachments`.",
+        request={
+            "multipart/form-data": inline_serializer(
+                "FileUpload", {"file": serializers.FileField()}
+            )
+        },
+        responses={201: FileSerializer, **UPLOAD_ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        uploads = request.FILES.getlist("file")
+        if len(uploads) != 1 or set(request.FILES) != {"file"}:
+            raise ValidationFailed.for_field(
+                "file", "required", "Send exactly one file, in the multipart field `file`."
+            )
+        upload = uploads[0]
+        file = services.create_file(user=request.user, data=upload.read(), name=upload.name)
+        return Response(links.file_payload(file), status=201)
+
+    @extend_schema(
+        operation_id="files_list",
+        tags=["files"],
+        summary="The user's newest files (at most 100)",
+        responses={200: inline_serializer("FileList", {"results": FileSerializer(many=True)})},
+    )
+    def get(self, request: Request) -> Response:
+        files = selectors.newest_files(user=request.user, limit=100)
+        return Response({"results": [links.file_payload(file) for file in files]})
+
+
+class FileDetailView(ConfabView):
+    @extend_schema(
+        operation_id="files_retrieve",
+        tags=["files"],
+        summary="One file's metadata (with a fresh signed `url`)",
+        responses={200: FileSerializer},
+    )
+    def get(self, request: Request, file_id: int) -> Response:
+        file = selectors.get_file(user=request.user, file_id=file_id)
+        return Response(links.file_payload(file))
+
+    @extend_schema(
+        operation_id="files_destroy",
+        tags=["files"],
+        summary="Delete a file and its bytes",
+        description="Messages that attached it keep its name; its URLs answer 404.",
+        responses={204: None},
+    )
+    def delete(self, request: Request, file_id: int) -> Response:
+        file = selectors.get_file(user=request.user, file_id=file_id)
+        services.delete_file(file=file)
+        return Response(status=204)
+
+
+class FileContentView(ConfabView):
+    @extend_schema(
+        operation_id="files_content",
+        tags=["files"],
+        summary="The file's bytes (owner only)",
+        description="Images inline, other files as an attachment; `nosniff` and a sandboxing "
+        "Content-Security-Policy keep them inert.",
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+    )
+    def get(self, request: Request, file_id: int) -> Any:
+        file = selectors.get_file(user=request.user, file_id=file_id)
+        return content_response(file, cache_seconds=0)
+
+
+class SignedFileView(ConfabView):
+    # The signature is the authorization: `<img src>` sends no token.
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+    @extend_schema(
+        operation_id="files_signed_content",
+        tags=["files"],
+        summary="The file's bytes through a signed URL (a file object's `url`)",
+        description="No token: the URL itself is the permission, until it expires "
+        "(CONFAB_FILE_URL_TTL). A damaged, expired or deleted file's URL is 404.",
+        auth=[],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+    )
+    def get(self, request: Request, token: str) -> Any:
+        file_id = links.file_from_token(token)
+        if file_id is None:
+            raise NotFound()
+        file = selectors.get_file_by_id(file_id)
+        return content_response(file, cache_seconds=links.signed_cache_seconds())
