@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -13,6 +12,8 @@ from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import tool
 
 from conversations.codec import decode_message
+from conversations.files import output_owner
+from conversations.files.models import UserFile
 from conversations.llm.tools import REGISTRY, get_tools, register_tool
 from conversations.llm.tools import bar_chart as bar_chart_tool
 from conversations.llm.tools import calculator as calculator_tool
@@ -80,15 +81,28 @@ def test_calculator_runs_no_code(expression):
         calculator_tool.invoke({"expression": expression})
 
 
-def test_bar_chart_stores_an_svg_file_and_returns_a_reference(settings):
-    ref = bar_chart_tool.invoke({"title": "Sales", "labels": ["a", "b"], "values": [1, 3]})
+@pytest.mark.django_db
+def test_bar_chart_stores_an_svg_file_owned_by_the_turns_user(user):
+    owner = output_owner.set(user.pk)
+    try:
+        ref = bar_chart_tool.invoke({"title": "Sales", "labels": ["a", "b"], "values": [1, 3]})
+    finally:
+        output_owner.reset(owner)
     assert ref["kind"] == "file" and ref["mime_type"] == "image/svg+xml"
-    assert Path(settings.MEDIA_ROOT).parts[-2:] == ("build", "test-media")
-    assert default_storage.exists(ref["path"])
-    with default_storage.open(ref["path"]) as stored:
+    file = UserFile.objects.get(pk=ref["file_id"])
+    assert file.user_id == user.pk and file.kind == "output"
+    with default_storage.open(file.storage_name) as stored:
         svg = stored.read()
     assert svg.startswith(b"<svg") and b"Sales" in svg and len(svg) == ref["size"]
-    assert ref["url"] == default_storage.url(ref["path"])
+    # No public path or URL is kept: bytes are served by the owner-checked endpoints.
+    assert "url" not in ref and "path" not in ref
+
+
+@pytest.mark.django_db
+def test_a_tool_file_without_a_turns_user_is_refused():
+    with pytest.raises(LookupError):
+        bar_chart_tool.invoke({"title": "Sales", "labels": ["a"], "values": [1]})
+    assert not UserFile.objects.exists()
 
 
 # --- tool calls in a turn --------------------------------------------------------------
@@ -172,10 +186,12 @@ async def test_table_and_file_outputs_are_stored_as_artifacts(llm, assistant_con
     }
     assert chart.tool_call_id == "call_chart"
     assert chart.artifact["kind"] == "file" and chart.artifact["mime_type"] == "image/svg+xml"
-    assert default_storage.exists(chart.artifact["path"])
+    file = await UserFile.objects.aget(pk=chart.artifact["file_id"])
+    assert file.user_id == assistant_conversation.user_id
+    assert default_storage.exists(file.storage_name)
     # The bytes live in storage, not in the row: the row holds a reference only.
     assert "<svg" not in json.dumps(rows[3].content)
-    assert json.loads(chart.content)["url"] == chart.artifact["url"]
+    assert json.loads(chart.content)["file_id"] == file.pk
 
 
 @pytestmark_turns

@@ -3,9 +3,12 @@ or through a signed, expiring URL for `<img>` tags)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.core.files.storage import default_storage
+from django.core.handlers.asgi import ASGIRequest
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -51,7 +54,21 @@ CONTENT_HEADERS = {
 }
 
 
-def content_response(file: UserFile, *, cache_seconds: int) -> HttpResponse:
+CHUNK_BYTES = 64 * 1024
+
+
+async def _chunks(stored: Any) -> AsyncIterator[bytes]:
+    """A stored file's bytes in chunks, each read in a thread: under ASGI a sync
+    iterator would be read whole into memory before the first byte is sent."""
+    read = sync_to_async(stored.read, thread_sensitive=False)
+    try:
+        while chunk := await read(CHUNK_BYTES):
+            yield chunk
+    finally:
+        await sync_to_async(stored.close, thread_sensitive=False)()
+
+
+def content_response(request: Request, file: UserFile, *, cache_seconds: int) -> HttpResponse:
     """The file's bytes, streamed from storage, with headers that keep them inert."""
     try:
         stored = default_storage.open(file.storage_name, "rb")
@@ -64,6 +81,9 @@ def content_response(file: UserFile, *, cache_seconds: int) -> HttpResponse:
         as_attachment=not inline,
         filename=file.name,
     )
+    if isinstance(request._request, ASGIRequest):
+        # FileResponse set the headers (length, disposition); stream without buffering.
+        response.streaming_content = _chunks(stored)
     for name, value in CONTENT_HEADERS.items():
         response[name] = value
     response["Cache-Control"] = f"private, max-age={cache_seconds}"
@@ -144,7 +164,7 @@ class FileContentView(ConfabView):
     )
     def get(self, request: Request, file_id: int) -> Any:
         file = selectors.get_file(user=request.user, file_id=file_id)
-        return content_response(file, cache_seconds=0)
+        return content_response(request, file, cache_seconds=0)
 
 
 class SignedFileView(ConfabView):
@@ -167,4 +187,4 @@ class SignedFileView(ConfabView):
         if file_id is None:
             raise NotFound()
         file = selectors.get_file_by_id(file_id)
-        return content_response(file, cache_seconds=links.signed_cache_seconds())
+        return content_response(request, file, cache_seconds=links.signed_cache_seconds())
