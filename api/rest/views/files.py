@@ -11,7 +11,12 @@ from django.core.files.storage import default_storage
 from django.core.handlers.asgi import ASGIRequest
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -24,6 +29,19 @@ from conversations.errors import NotFound, ValidationFailed
 from conversations.files import links, selectors, services
 from conversations.files.models import UserFile
 
+# What the content endpoints may answer with: the stored types.
+SERVED_TYPES = (
+    "image/png",
+    "image/jpeg",
+    "image/webp",
+    "image/svg+xml",
+    "application/pdf",
+    "text/plain",
+    "text/markdown",
+    "text/csv",
+    "application/octet-stream",
+)
+CONTENT_RESPONSES = {(200, media): OpenApiTypes.BINARY for media in SERVED_TYPES}
 UPLOAD_ERRORS = {
     (400, "application/json"): OpenApiResponse(
         ErrorSerializer, description="VALIDATION_ERROR: no `file` field, or more than one."
@@ -160,7 +178,7 @@ class FileContentView(ConfabView):
         summary="The file's bytes (owner only)",
         description="Images inline, other files as an attachment; `nosniff` and a sandboxing "
         "Content-Security-Policy keep them inert.",
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        responses=CONTENT_RESPONSES,
     )
     def get(self, request: Request, file_id: int) -> Any:
         file = selectors.get_file(user=request.user, file_id=file_id)
@@ -180,7 +198,16 @@ class SignedFileView(ConfabView):
         description="No token: the URL itself is the permission, until it expires "
         "(CONFAB_FILE_URL_TTL). A damaged, expired or deleted file's URL is 404.",
         auth=[],
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        parameters=[
+            OpenApiParameter(
+                "token",
+                OpenApiTypes.STR,
+                OpenApiParameter.PATH,
+                pattern=r"^[A-Za-z0-9_:-]{1,200}$",
+                description="The signed part of a file object's `url`.",
+            )
+        ],
+        responses=CONTENT_RESPONSES,
     )
     def get(self, request: Request, token: str) -> Any:
         file_id = links.file_from_token(token)
