@@ -10,6 +10,7 @@ between 3/4 and 5/4 of CONFAB_FILE_URL_TTL.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from typing import Any
@@ -30,8 +31,22 @@ def signed_url(file_id: int, *, now: float | None = None) -> str:
     now = time.time() if now is None else now
     window = _window()
     expires = int(math.ceil((now + settings.CONFAB_FILE_URL_TTL) / window) * window)
-    token = signing.dumps([int(file_id), expires], salt=SALT, compress=False)
+    return _signed_path(int(file_id), expires, settings.SECRET_KEY)
+
+
+@functools.lru_cache(maxsize=8192)
+def _signed_path(file_id: int, expires: int, secret: str) -> str:
+    # Cached: a history page signs every attachment on it, and the same URL holds for a
+    # whole window. `secret` is part of the key so that a changed SECRET_KEY re-signs.
+    # A plain Signer: `signing.dumps` would add a timestamp of its own, and the URL
+    # would change every second.
+    token = _signer(secret).sign_object([file_id, expires])
     return f"{SIGNED_PATH}{token}/"
+
+
+@functools.lru_cache(maxsize=4)
+def _signer(secret: str) -> signing.Signer:
+    return signing.Signer(key=secret, salt=SALT)
 
 
 def signed_cache_seconds() -> int:
@@ -44,7 +59,7 @@ def file_from_token(token: str, *, now: float | None = None) -> int | None:
     if len(token) > 200:
         return None
     try:
-        file_id, expires = signing.loads(token, salt=SALT)
+        file_id, expires = _signer(settings.SECRET_KEY).unsign_object(token)
     except (signing.BadSignature, ValueError, TypeError):
         return None
     if not isinstance(file_id, int) or not isinstance(expires, int):

@@ -224,3 +224,16 @@ def test_a_deleted_files_signed_url_is_not_found(api, anon):
 def test_names_are_cleaned(api):
     body = upload(api, b"x", name="../../etc/pass\x01wd.txt").json()
     assert body["name"] == "passwd.txt"
+
+
+def test_a_files_url_is_stable_within_its_window(api, settings):
+    """Pages and events built moments apart give the same URL (and browsers cache it)."""
+    body = upload(api, b"a", name="a.txt").json()
+    window = settings.CONFAB_FILE_URL_TTL // 4
+    start = (time.time() // window) * window + 1
+    assert links.signed_url(body["id"], now=start) == links.signed_url(
+        body["id"], now=start + window - 2
+    )
+    assert links.signed_url(body["id"], now=start) != links.signed_url(
+        body["id"], now=start + window
+    )
