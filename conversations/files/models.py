@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from django.conf import settings
-from django.db import models
+from django.core.files.storage import default_storage
+from django.db import models, transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.utils import timezone
+
+logger = logging.getLogger(__name__)
 
 
 class FileKind(models.TextChoices):
@@ -45,3 +53,19 @@ class UserFile(models.Model):
     @property
     def is_image(self) -> bool:
         return self.content_type.startswith("image/")
+
+
+@receiver(post_delete, sender=UserFile, dispatch_uid="confab-file-bytes")
+def delete_bytes_after_commit(sender: Any, instance: UserFile, **kwargs: Any) -> None:
+    """A deleted file's bytes go too, once the deletion committed: also when the row goes
+    with its user (a cascade calls no service)."""
+    name = instance.storage_name
+    transaction.on_commit(lambda: delete_stored_bytes(name), using=kwargs.get("using"))
+
+
+def delete_stored_bytes(storage_name: str) -> None:
+    try:
+        default_storage.delete(storage_name)
+    except Exception:
+        # A leftover object is logged, never a failed request.
+        logger.warning("Could not delete stored file %s", storage_name, exc_info=True)

@@ -7,20 +7,16 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import logging
 import uuid
 from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
 
 from conversations.errors import FileLimitReached, FileTooLarge, ValidationFailed
-from conversations.files.models import FileKind, UserFile
+from conversations.files.models import FileKind, UserFile, delete_stored_bytes
 from conversations.files.processing import ProcessedFile, bounded, clean_name, process_upload
-
-logger = logging.getLogger(__name__)
 
 EXTENSIONS = {
     "image/png": ".png",
@@ -75,12 +71,9 @@ def save_output(*, user_id: int, data: bytes, name: str, content_type: str) -> U
 
 
 def delete_file(*, file: UserFile) -> None:
-    """Delete a file and, once that committed, its bytes. Messages that referenced it
-    keep its name and type; its URLs answer 404 from now on."""
-    storage_name = file.storage_name
-    with transaction.atomic():
-        file.delete()
-        transaction.on_commit(lambda: _delete_bytes(storage_name))
+    """Delete a file and, once that committed, its bytes (`models.delete_bytes_after_commit`).
+    Messages that referenced it keep its name and type; its URLs answer 404 from now on."""
+    file.delete()
 
 
 def _check_quota(user_id: int) -> None:
@@ -108,12 +101,5 @@ def _store(*, user_id: int, processed: ProcessedFile, kind: str) -> UserFile:
             text=processed.text,
         )
     except BaseException:
-        _delete_bytes(stored)
+        delete_stored_bytes(stored)
         raise
-
-
-def _delete_bytes(storage_name: str) -> None:
-    try:
-        default_storage.delete(storage_name)
-    except Exception:
-        logger.warning("Could not delete stored file %s", storage_name, exc_info=True)

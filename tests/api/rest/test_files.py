@@ -237,3 +237,11 @@ def test_a_files_url_is_stable_within_its_window(api, settings):
     assert links.signed_url(body["id"], now=start) != links.signed_url(
         body["id"], now=start + window
     )
+
+
+def test_a_deleted_users_file_bytes_go_too(api, user, django_capture_on_commit_callbacks):
+    body = upload(api, b"bye", name="a.txt").json()
+    storage_name = UserFile.objects.get(pk=body["id"]).storage_name
+    with django_capture_on_commit_callbacks(execute=True):
+        user.delete()
+    assert not default_storage.exists(storage_name)
