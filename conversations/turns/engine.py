@@ -179,7 +179,7 @@ async def start_turn(
             human = HumanMessage(content=text)
             if with_files:
                 human = await in_turn_thread(_human_message_with_files)(
-                    conversation, text, file_ids, images_base64
+                    conversation, text, file_ids, images_base64, client_message_id
                 )
         start = await in_turn_thread(services.begin_turn)(
             conversation=conversation,
@@ -238,10 +238,23 @@ async def start_turn(
 
 
 def _human_message_with_files(
-    conversation: Conversation, text: str, file_ids: list[int], images_base64: Any
+    conversation: Conversation,
+    text: str,
+    file_ids: list[int],
+    images_base64: Any,
+    client_message_id: str | None,
 ) -> HumanMessage:
     """The human message with its file blocks; the files must be the conversation
-    owner's (the caller's: surfaces only start turns in the caller's conversations)."""
+    owner's (the caller's: surfaces only start turns in the caller's conversations).
+
+    A repeated `client_message_id` stores nothing: its turn is returned as it is (the
+    origin's base64 images would otherwise be stored again on every retry)."""
+    if client_message_id and images_base64:
+        repeated = ConversationMessage.objects.filter(
+            conversation_id=conversation.pk, client_message_id=client_message_id
+        ).exists()
+        if repeated:
+            return HumanMessage(content=text)
     owner = conversation.user if Conversation.user.is_cached(conversation) else None
     if owner is None:
         from django.contrib.auth import get_user_model

@@ -199,6 +199,27 @@ async def test_websocket_images_base64_are_stored_as_files(llm, user, conversati
     assert sent[1]["image_url"]["url"].startswith("data:image/png;base64,")
 
 
+async def test_a_repeated_frame_with_base64_images_stores_them_once(llm, user, conversation, token):
+    image = "data:image/png;base64," + base64.b64encode(samples.png(20, 10)).decode()
+    frame = {
+        "type": "message",
+        "content": "x",
+        "client_message_id": "c-1",
+        "images__base64": [image],
+    }
+    llm.reply_text(["ok"])
+    socket = Socket(ws_path(conversation.pk), token)
+    await socket.connect()
+    await socket.send(frame)
+    await socket.until("message.completed", role="ai")
+    await socket.send(frame)
+    repeated = await socket.until("message.completed", role="human")
+    await socket.close()
+    assert len(repeated["message"]["attachments"]) == 1
+    assert await UserFile.objects.filter(user=user).acount() == 1
+    assert await ConversationMessage.objects.filter(conversation=conversation).acount() == 2
+
+
 async def test_websocket_bad_base64_is_a_field_error(llm, conversation, token):
     socket = Socket(ws_path(conversation.pk), token)
     await socket.connect()
