@@ -20,6 +20,9 @@ the ToolMessage's `artifact` (the text the model sees goes in `content`):
   never on a public path (rows written before files were owned have `path` and
   `url` instead of `file_id`);
 - json:   `{"kind": "json", "value": <any JSON value>}`.
+
+A tool that makes a file returns `{"kind": "file_bytes", "name", "mime_type", "data"}`;
+`normalize_tool_output` stores it (`save_file`) and keeps the file reference.
 """
 
 from __future__ import annotations
@@ -138,6 +141,11 @@ def normalize_tool_output(value: Any, save_file: FileSaver) -> dict[str, Any] | 
     if isinstance(value, bytes | bytearray):
         return save_file(bytes(value), "output.bin", "application/octet-stream")
     if isinstance(value, dict):
+        if value.get("kind") == "file_bytes" and isinstance(value.get("data"), str | bytes):
+            data = value["data"]
+            raw = data.encode() if isinstance(data, str) else data
+            name = str(value.get("name") or "output.bin")
+            return save_file(raw, name, str(value.get("mime_type") or "application/octet-stream"))
         if value.get("kind") in {"table", "file", "json"}:
             return value
         if value.get("_type") == "DataFrame" and isinstance(value.get("_value"), dict):

@@ -11,8 +11,8 @@ from django.core.files.storage import default_storage
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import tool
 
-from conversations.codec import decode_message
-from conversations.files import output_owner
+from conversations.codec import decode_message, normalize_tool_output
+from conversations.files import output_owner, save_output_file
 from conversations.files.models import UserFile
 from conversations.llm.tools import REGISTRY, get_tools, register_tool
 from conversations.llm.tools import bar_chart as bar_chart_tool
@@ -82,10 +82,13 @@ def test_calculator_runs_no_code(expression):
 
 
 @pytest.mark.django_db
-def test_bar_chart_stores_an_svg_file_owned_by_the_turns_user(user):
+def test_bar_chart_output_becomes_a_file_of_the_turns_user(user):
+    out = bar_chart_tool.invoke({"title": "Sales", "labels": ["a", "b"], "values": [1, 3]})
+    # The tool returns bytes; storing them (in the engine's thread) makes the owned file.
+    assert out["kind"] == "file_bytes" and out["data"].startswith("<svg")
     owner = output_owner.set(user.pk)
     try:
-        ref = bar_chart_tool.invoke({"title": "Sales", "labels": ["a", "b"], "values": [1, 3]})
+        ref = normalize_tool_output(out, save_output_file)
     finally:
         output_owner.reset(owner)
     assert ref["kind"] == "file" and ref["mime_type"] == "image/svg+xml"
@@ -100,8 +103,9 @@ def test_bar_chart_stores_an_svg_file_owned_by_the_turns_user(user):
 
 @pytest.mark.django_db
 def test_a_tool_file_without_a_turns_user_is_refused():
+    out = bar_chart_tool.invoke({"title": "Sales", "labels": ["a"], "values": [1]})
     with pytest.raises(LookupError):
-        bar_chart_tool.invoke({"title": "Sales", "labels": ["a"], "values": [1]})
+        normalize_tool_output(out, save_output_file)
     assert not UserFile.objects.exists()
 
 
