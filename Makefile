@@ -12,7 +12,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: install run test test-fast lint format openapi check-openapi schema check-schema contracts \
         sdk ts-types vendor check-vendor recover bench-history bench-streaming bench-turn \
-        bench-throughput clean
+        bench-throughput bench-attachments clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -126,6 +126,9 @@ bench-turn: install
 
 bench-throughput: install
 	$(BIN)/python -m bench.rest_throughput
+
+bench-attachments: install
+	$(BIN)/python -m bench.attachments
 
 clean:
 	rm -rf build .pytest_cache

@@ -430,8 +430,21 @@ CONFAB_WS_ALLOWED_ORIGINS = env_list("CONFAB_WS_ALLOWED_ORIGINS", "*" if DEBUG e
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CONFAB_MAX_BODY_BYTES", 256_000)
 # Larger body limits for some path prefixes (longest prefix wins), enforced at the ASGI
 # level before the body is read (core/body_limit.py); elsewhere CONFAB_MAX_BODY_BYTES.
-CONFAB_MAX_UPLOAD_BYTES = env_int("CONFAB_MAX_UPLOAD_BYTES", 10_000_000)
+# Uploads: one file (CONFAB_FILE_MAX_BYTES) and the multipart around it.
+CONFAB_FILE_MAX_BYTES = env_int("CONFAB_FILE_MAX_BYTES", 20_000_000)
+CONFAB_MAX_UPLOAD_BYTES = env_int("CONFAB_MAX_UPLOAD_BYTES", CONFAB_FILE_MAX_BYTES + 64_000)
 CONFAB_BODY_LIMITS = {"/api/v1/files/": CONFAB_MAX_UPLOAD_BYTES}
+
+# --- Files and attachments (conversations/files, docs/architecture.md "Files") ---
+# Files per message and per user; images' longest side after re-encoding and
+# their largest pixel count (beyond: refused before decoding, a decompression bomb);
+# text a file gives the model; how long a signed <img> URL lives.
+CONFAB_FILES_PER_MESSAGE = env_int("CONFAB_FILES_PER_MESSAGE", 10)
+CONFAB_FILES_PER_USER = env_int("CONFAB_FILES_PER_USER", 1_000)
+CONFAB_IMAGE_MAX_SIDE = env_int("CONFAB_IMAGE_MAX_SIDE", 2_048)
+CONFAB_IMAGE_MAX_PIXELS = env_int("CONFAB_IMAGE_MAX_PIXELS", 50_000_000)
+CONFAB_FILE_TEXT_MAX_CHARS = env_int("CONFAB_FILE_TEXT_MAX_CHARS", 20_000)
+CONFAB_FILE_URL_TTL = env_int("CONFAB_FILE_URL_TTL", 3_600)
 
 # Request heads, when uvicorn runs with backend.http_protocol (make run, docs/deploy.md):
 # 408 when a head takes longer than this, 431 when it is larger.

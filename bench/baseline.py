@@ -23,6 +23,13 @@ PAGE_SIZE = 50
 
 
 class BaselineMessageSerializer(serializers.ModelSerializer):
+    # Not a column: the files a message references, read from its content (the
+    # baseline's history has none).
+    attachments = serializers.SerializerMethodField()
+
+    def get_attachments(self, message: ConversationMessage) -> list:
+        return []
+
     class Meta:
         model = ConversationMessage
         # The message shape the event tests pin down (tests/conversations/shapes.py).

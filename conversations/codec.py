@@ -14,10 +14,15 @@ the ToolMessage's `artifact` (the text the model sees goes in `content`):
 - table:  `{"kind": "table", "columns": [...], "records": [{column: value}, ...]}`
   (the origin's `{"_type": "DataFrame", "_value": {column: {row: value}}}` is
   converted to this);
-- file:   `{"kind": "file", "name", "url", "mime_type", "size", "sha256"}`, the
-  bytes kept in Django's default storage (the origin's base64 `bytes` values
-  and large data URLs become this), never inside the row;
+- file:   `{"kind": "file", "file_id", "name", "mime_type", "size", "sha256"}`, the
+  bytes kept as a file of the turn's user (`conversations.files`: the origin's
+  base64 `bytes` values and large data URLs become this), never inside the row and
+  never on a public path (rows written before files were owned have `path` and
+  `url` instead of `file_id`);
 - json:   `{"kind": "json", "value": <any JSON value>}`.
+
+A tool that makes a file returns `{"kind": "file_bytes", "name", "mime_type", "data"}`;
+`normalize_tool_output` stores it (`save_file`) and keeps the file reference.
 """
 
 from __future__ import annotations
@@ -136,6 +141,11 @@ def normalize_tool_output(value: Any, save_file: FileSaver) -> dict[str, Any] | 
     if isinstance(value, bytes | bytearray):
         return save_file(bytes(value), "output.bin", "application/octet-stream")
     if isinstance(value, dict):
+        if value.get("kind") == "file_bytes" and isinstance(value.get("data"), str | bytes):
+            data = value["data"]
+            raw = data.encode() if isinstance(data, str) else data
+            name = str(value.get("name") or "output.bin")
+            return save_file(raw, name, str(value.get("mime_type") or "application/octet-stream"))
         if value.get("kind") in {"table", "file", "json"}:
             return value
         if value.get("_type") == "DataFrame" and isinstance(value.get("_value"), dict):
@@ -177,7 +187,8 @@ def tool_output_text(output: dict[str, Any] | str) -> str:
     if isinstance(output, str):
         return output
     if output.get("kind") == "file":
-        return json.dumps({k: output[k] for k in ("name", "url", "mime_type", "size")})
+        keys = ("file_id", "name", "mime_type", "size")
+        return json.dumps({k: output[k] for k in keys if k in output})
     return json.dumps(output, ensure_ascii=False)
 
 

@@ -265,6 +265,8 @@ class AgentChatConsumer(SocketLifecycle, AsyncWebsocketConsumer):
             conversation=self.conversation,
             content=frame.data.get("content"),
             client_message_id=frame.data.get("client_message_id"),
+            attachments=frame.data.get("attachments"),
+            images_base64=frame.data.get("images__base64"),
             config=self.get_turn_config(),
             hooks=_ConsumerHooks(self),
         )

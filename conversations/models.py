@@ -225,6 +225,7 @@ class ChatRoom(LifecycleModel):
 
 # The models of the domain's areas live with their area; importing them here registers
 # them with this app.
+from conversations.files.models import UserFile  # noqa: E402
 from conversations.notifications.models import Notification  # noqa: E402
 from conversations.sync.models import Change, SyncCounter  # noqa: E402
 
@@ -238,4 +239,5 @@ __all__ = [
     "MessageStatus",
     "Notification",
     "SyncCounter",
+    "UserFile",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from conversations.files.attachments import attachments_of
 from conversations.llm.providers import resolve_model_name
 from core.timestamps import iso_timestamp
 
@@ -20,13 +21,16 @@ if TYPE_CHECKING:
 
 def message_payload(message: ConversationMessage | MessageRow) -> dict[str, Any]:
     """The message shape of every surface (REST, events, SSE, websocket). A `MessageRow`
-    (a history page read for JSON output) gives the same shape, its JSON columns as text."""
+    (a history page read for JSON output) gives the same shape, its JSON columns as text.
+    `attachments` are the files the message references, read from its content alone
+    (conversations/files/attachments.py: no query, no bytes)."""
     return {
         "id": message.id,
         "conversation": message.conversation_id,
         "role": message.role,
         "text": message.text,
         "content": message.content,
+        "attachments": attachments_of(message.content),
         "status": message.status,
         "turn_id": str(message.turn_id) if message.turn_id else None,
         "client_message_id": message.client_message_id,

@@ -139,3 +139,53 @@ class TurnCapacityReached(ServiceUnavailable):
 
     code = "TURN_CAPACITY_REACHED"
     default_detail = "The server is running as many turns as it can. Retry shortly."
+
+
+# --- Files (conversations/files) ---------------------------------------------------
+
+
+class FileTooLarge(ApplicationError):
+    """An upload beyond CONFAB_FILE_MAX_BYTES (or the upload body limit)."""
+
+    code = "FILE_TOO_LARGE"
+    type = "invalid_request"
+    status = 413
+    default_detail = "The file is larger than this server accepts."
+
+
+class UnsupportedFileType(ApplicationError):
+    """Bytes that are none of the accepted types (PNG, JPEG, WebP, GIF, PDF, text,
+    Markdown, CSV), or that read as two types at once (a polyglot)."""
+
+    code = "UNSUPPORTED_FILE_TYPE"
+    type = "invalid_request"
+    status = 415
+    default_detail = (
+        "The file's type is not accepted (PNG, JPEG, WebP, GIF, PDF, text, Markdown, CSV)."
+    )
+
+
+class InvalidFile(ApplicationError):
+    """An accepted type whose bytes do not decode (a broken image or PDF)."""
+
+    code = "INVALID_FILE"
+    type = "invalid_request"
+    status = 422
+    default_detail = "The file could not be read."
+
+
+class ImageTooLarge(ApplicationError):
+    """An image with more pixels than CONFAB_IMAGE_MAX_PIXELS: refused before decoding
+    (a decompression bomb)."""
+
+    code = "IMAGE_TOO_LARGE"
+    type = "invalid_request"
+    status = 422
+    default_detail = "The image has more pixels than this server accepts."
+
+
+class FileLimitReached(Conflict):
+    """The user already keeps CONFAB_FILES_PER_USER files: delete some first."""
+
+    code = "FILE_LIMIT_REACHED"
+    default_detail = "You have stored as many files as allowed. Delete some first."

@@ -267,6 +267,26 @@ class MessageContentField(serializers.JSONField):
     pass
 
 
+class FileSerializer(OutputSerializer):
+    """A file of the user's: an upload or a tool's output. `url` serves its bytes to an
+    `<img>` tag or a download without a token, for CONFAB_FILE_URL_TTL (about an hour);
+    `GET /api/v1/files/{id}/content/` serves them with the token."""
+
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    content_type = serializers.CharField(
+        read_only=True,
+        help_text="From the bytes: image/png, image/jpeg, image/webp, application/pdf, "
+        "text/plain, text/markdown, text/csv (GIFs are stored as PNG).",
+    )
+    size = serializers.IntegerField(read_only=True, help_text="Bytes, as stored.")
+    sha256 = serializers.CharField(read_only=True, help_text="Of the stored bytes.")
+    width = serializers.IntegerField(read_only=True, allow_null=True)
+    height = serializers.IntegerField(read_only=True, allow_null=True)
+    url = serializers.CharField(read_only=True, help_text="A signed path that expires.")
+    created_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+
 class MessageSerializer(OutputSerializer):
     """A stored message: the same shape as in live events."""
 
@@ -275,6 +295,12 @@ class MessageSerializer(OutputSerializer):
     role = serializers.ChoiceField(choices=MessageRole.choices, read_only=True)
     text = serializers.CharField(read_only=True, allow_blank=True)
     content = MessageContentField(read_only=True)
+    attachments = FileSerializer(
+        many=True,
+        read_only=True,
+        help_text="The files this message references (a human message's attachments, a "
+        "tool's output file), each with a freshly signed `url`.",
+    )
     status = serializers.ChoiceField(choices=MessageStatus.choices, read_only=True)
     turn_id = serializers.UUIDField(read_only=True, allow_null=True)
     client_message_id = serializers.CharField(read_only=True, allow_null=True)
@@ -321,7 +347,16 @@ class MessageCreateSerializer(InputSerializer):
 
     content = StrictCharField(
         trim_whitespace=False,
-        help_text="The user's message (at most CONFAB_MAX_CONTENT_CHARS characters).",
+        required=False,
+        allow_blank=True,
+        help_text="The user's message (at most CONFAB_MAX_CONTENT_CHARS characters). "
+        "Required unless files are attached.",
+    )
+    attachments = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        help_text="Ids of the user's files (`POST /api/v1/files/`) to send with the message, "
+        "at most CONFAB_FILES_PER_MESSAGE (10).",
     )
     client_message_id = StrictCharField(
         max_length=100,
@@ -330,6 +365,18 @@ class MessageCreateSerializer(InputSerializer):
         help_text="Idempotency key chosen by the client (e.g. a UUID). Sending the same id "
         "again returns the first turn's result instead of starting another turn.",
     )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("attachments"):
+            if "content" not in attrs:
+                raise serializers.ValidationError(
+                    {"content": [serializers.ErrorDetail("This field is required.", "required")]}
+                )
+            if attrs["content"] == "":
+                raise serializers.ValidationError(
+                    {"content": [serializers.ErrorDetail("This field may not be blank.", "blank")]}
+                )
+        return attrs
 
 
 class TurnResultSerializer(OutputSerializer):

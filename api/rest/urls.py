@@ -26,6 +26,12 @@ from api.rest.views.conversations import (
     ConversationListView,
 )
 from api.rest.views.devices import CurrentPushView, DeviceDetailView, DeviceListView
+from api.rest.views.files import (
+    FileContentView,
+    FileDetailView,
+    FileListView,
+    SignedFileView,
+)
 from api.rest.views.messages import MessageDetailView, MessagesView
 from api.rest.views.sync import SyncView
 from api.rest.views.turns import CancelView, RegenerateView
@@ -74,6 +80,10 @@ urlpatterns = [
         name="message-detail",
     ),
     path("v1/sync/", SyncView.as_view(), name="sync"),
+    path("v1/files/", FileListView.as_view(), name="file-list"),
+    path("v1/files/signed/<str:token>/", SignedFileView.as_view(), name="file-signed"),
+    path("v1/files/<int:file_id>/", FileDetailView.as_view(), name="file-detail"),
+    path("v1/files/<int:file_id>/content/", FileContentView.as_view(), name="file-content"),
     re_path(r"^v1/", unknown_endpoint, name="unknown-endpoint"),
     path("schema/", SpectacularAPIView.as_view(**DOCS), name="schema"),
     path("docs/", SwaggerView.as_view(url_name="rest:schema", **DOCS), name="docs"),

@@ -17,8 +17,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from langchain_core.tools import BaseTool, tool
 
-from conversations.files import save_output_file
-
 REGISTRY: dict[str, BaseTool] = {}
 
 
@@ -159,4 +157,7 @@ def bar_chart(title: str, labels: list[str], values: list[float]) -> dict[str, A
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">'
         f'<text x="20" y="20" font-size="14">{_svg_text(title, 80)}</text>{"".join(bars)}</svg>'
     )
-    return save_output_file(svg.encode(), "chart.svg", "image/svg+xml")
+    # The bytes, not a stored file: the engine stores them as the turn's user's file in
+    # its own thread pool (a tool runs in LangChain's executor, whose threads must not
+    # hold database connections).
+    return {"kind": "file_bytes", "name": "chart.svg", "mime_type": "image/svg+xml", "data": svg}

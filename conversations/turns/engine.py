@@ -40,6 +40,7 @@ from langchain_core.messages import (
 )
 
 from conversations import services, turn_budget
+from conversations.files import attachments as file_attachments
 from conversations.llm.prompts import render_template
 from conversations.models import Conversation, ConversationMessage, MessageRole, MessageStatus
 from conversations.turns import ticks
@@ -125,11 +126,14 @@ class TurnResult:
     ai_message: ConversationMessage
 
 
-def validate_content(content: Any) -> str:
-    """Message text from a client: a non-blank string within CONFAB_MAX_CONTENT_CHARS."""
+def validate_content(content: Any, *, allow_blank: bool = False) -> str:
+    """Message text from a client: a non-blank string within CONFAB_MAX_CONTENT_CHARS
+    (blank allowed, with `allow_blank`, when files are attached)."""
+    if allow_blank and content is None:
+        return ""
     if not isinstance(content, str):
         raise ValidationFailed.for_field("content", "invalid", "content must be a string.")
-    if not content.strip():
+    if not content.strip() and not allow_blank:
         raise ValidationFailed.for_field("content", "blank", "content must not be blank.")
     if len(content) > settings.CONFAB_MAX_CONTENT_CHARS:
         raise ValidationFailed.for_field(
@@ -158,6 +162,8 @@ async def start_turn(
     regenerate: bool = False,
     config: TurnConfig | None = None,
     hooks: TurnHooks | None = None,
+    attachments: Any = None,
+    images_base64: Any = None,
 ) -> TurnHandle:
     """Store the human message and the AI placeholder, then run the turn in the background.
 
@@ -166,8 +172,12 @@ async def start_turn(
     when this process already runs CONFAB_MAX_TURNS_PER_PROCESS turns and
     UserTurnCapacityReached (429) when the user runs CONFAB_MAX_TURNS_PER_USER of
     them. A repeated `client_message_id` returns the existing turn (`existing=True`).
+    `attachments` (the user's file ids) and `images_base64` (the origin's websocket
+    form) become file blocks of the human message (conversations/files/attachments.py).
     """
-    text = None if regenerate else validate_content(content)
+    file_ids = file_attachments.parse_attachment_ids(attachments)
+    with_files = bool(file_ids or images_base64)
+    text = None if regenerate else validate_content(content, allow_blank=with_files)
     client_message_id = validate_client_message_id(client_message_id)
     user_id = conversation.user_id
     await turn_budget.acheck_user_id(user_id)
@@ -177,9 +187,16 @@ async def start_turn(
         if config is None:
             await load_agent(conversation)
             config = build_turn_config(conversation)
+        human: HumanMessage | None = None
+        if not regenerate:
+            human = HumanMessage(content=text)
+            if with_files:
+                human = await in_turn_thread(_human_message_with_files)(
+                    conversation, text, file_ids, images_base64, client_message_id
+                )
         start = await in_turn_thread(services.begin_turn)(
             conversation=conversation,
-            content=None if regenerate else HumanMessage(content=text),
+            content=human,
             client_message_id=client_message_id,
             regenerate=regenerate,
         )
@@ -233,6 +250,34 @@ async def start_turn(
         ai_message=start.ai_message,
         existing=False,
         task=task,
+    )
+
+
+def _human_message_with_files(
+    conversation: Conversation,
+    text: str,
+    file_ids: list[int],
+    images_base64: Any,
+    client_message_id: str | None,
+) -> HumanMessage:
+    """The human message with its file blocks; the files must be the conversation
+    owner's (the caller's: surfaces only start turns in the caller's conversations).
+
+    A repeated `client_message_id` stores nothing: its turn is returned as it is (the
+    origin's base64 images would otherwise be stored again on every retry)."""
+    if client_message_id and images_base64:
+        repeated = ConversationMessage.objects.filter(
+            conversation_id=conversation.pk, client_message_id=client_message_id
+        ).exists()
+        if repeated:
+            return HumanMessage(content=text)
+    owner = conversation.user if Conversation.user.is_cached(conversation) else None
+    if owner is None:
+        from django.contrib.auth import get_user_model
+
+        owner = get_user_model()(pk=conversation.user_id)
+    return file_attachments.human_message(
+        user=owner, text=text, file_ids=file_ids, images_base64=images_base64
     )
 
 

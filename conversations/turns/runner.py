@@ -26,6 +26,8 @@ from langchain_core.messages import (
 from langchain_core.tools import BaseTool
 
 from conversations import services
+from conversations.files import attachments as file_attachments
+from conversations.files import output_owner
 from conversations.llm.mcp import mcp_tools
 from conversations.llm.prompts import render_template
 from conversations.llm.providers import get_chat_model
@@ -51,6 +53,9 @@ async def run_turn(
     hooks: TurnHooks,
     cancel: CancelSignal,
 ) -> ConversationMessage | None:
+    # Files the turn's tools write belong to the conversation's user (this task runs in
+    # its own context, which the tools' threads inherit).
+    output_owner.set(conversation.user_id)
     runner = TurnRunner(
         conversation=conversation,
         turn_id=turn_id,
@@ -115,6 +120,9 @@ class TurnRunner:
         self, hooks: TurnHooks, human_message: ConversationMessage
     ) -> ConversationMessage:
         history = await hooks.aget_previous_messages(self.conversation, human_message.id)
+        # File blocks become what the model reads (image bytes, file text): one read
+        # of each file, in the turn's thread pool, never on the event loop.
+        history = await in_turn_thread(file_attachments.model_messages)(history)
         system_prompt = render_template(self.config.system_prompt_template, self.config.context)
         messages: list[BaseMessage] = [SystemMessage(content=system_prompt), *history]
         tools = get_tools(self.config.tools)

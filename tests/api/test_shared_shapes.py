@@ -27,7 +27,8 @@ AGENTS = """
            contextVariables { name default description required } } }
 """
 MESSAGE_FIELDS = """id conversationId role text content status turnId clientMessageId model
-                    usage error createdAt updatedAt"""
+                    usage error createdAt updatedAt
+                    attachments { id name contentType size sha256 width height url createdAt }"""
 CONVERSATION = f"""
 query($id: ID!) {{
   conversation(id: $id) {{

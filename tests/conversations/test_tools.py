@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
@@ -13,7 +12,9 @@ from django.core.files.storage import default_storage
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import tool
 
-from conversations.codec import decode_message
+from conversations.codec import decode_message, normalize_tool_output
+from conversations.files import output_owner, save_output_file
+from conversations.files.models import UserFile
 from conversations.llm.tools import REGISTRY, get_tools, register_tool
 from conversations.llm.tools import bar_chart as bar_chart_tool
 from conversations.llm.tools import calculator as calculator_tool
@@ -129,9 +130,8 @@ def test_calculator_still_computes_large_but_bounded_results(expression, result)
 def test_bar_chart_svg_parses_for_hostile_labels(label):
     """Labels and titles are cut, then escaped: cutting an escaped label left broken
     entities (`&lt;/text&gt`) and an SVG no XML parser reads."""
-    ref = bar_chart_tool.invoke({"title": label * 20, "labels": [label, "b"], "values": [1, 3]})
-    with default_storage.open(ref["path"]) as stored:
-        root = ElementTree.fromstring(stored.read())
+    out = bar_chart_tool.invoke({"title": label * 20, "labels": [label, "b"], "values": [1, 3]})
+    root = ElementTree.fromstring(out["data"])
     texts = [el.text or "" for el in root.iter("{http://www.w3.org/2000/svg}text")]
     assert len(texts) == 3 and len(texts[1]) <= 12 and len(texts[0]) <= 80
     clean = label.replace("\x00", "").replace("\x01", "").replace("\x1b", "")
@@ -139,15 +139,32 @@ def test_bar_chart_svg_parses_for_hostile_labels(label):
         assert texts[1] == clean[:12]
 
 
-def test_bar_chart_stores_an_svg_file_and_returns_a_reference(settings):
-    ref = bar_chart_tool.invoke({"title": "Sales", "labels": ["a", "b"], "values": [1, 3]})
+@pytest.mark.django_db
+def test_bar_chart_output_becomes_a_file_of_the_turns_user(user):
+    out = bar_chart_tool.invoke({"title": "Sales", "labels": ["a", "b"], "values": [1, 3]})
+    # The tool returns bytes; storing them (in the engine's thread) makes the owned file.
+    assert out["kind"] == "file_bytes" and out["data"].startswith("<svg")
+    owner = output_owner.set(user.pk)
+    try:
+        ref = normalize_tool_output(out, save_output_file)
+    finally:
+        output_owner.reset(owner)
     assert ref["kind"] == "file" and ref["mime_type"] == "image/svg+xml"
-    assert Path(settings.MEDIA_ROOT).parts[-2:] == ("build", "test-media")
-    assert default_storage.exists(ref["path"])
-    with default_storage.open(ref["path"]) as stored:
+    file = UserFile.objects.get(pk=ref["file_id"])
+    assert file.user_id == user.pk and file.kind == "output"
+    with default_storage.open(file.storage_name) as stored:
         svg = stored.read()
     assert svg.startswith(b"<svg") and b"Sales" in svg and len(svg) == ref["size"]
-    assert ref["url"] == default_storage.url(ref["path"])
+    # No public path or URL is kept: bytes are served by the owner-checked endpoints.
+    assert "url" not in ref and "path" not in ref
+
+
+@pytest.mark.django_db
+def test_a_tool_file_without_a_turns_user_is_refused():
+    out = bar_chart_tool.invoke({"title": "Sales", "labels": ["a"], "values": [1]})
+    with pytest.raises(LookupError):
+        normalize_tool_output(out, save_output_file)
+    assert not UserFile.objects.exists()
 
 
 # --- tool calls in a turn --------------------------------------------------------------
@@ -231,10 +248,12 @@ async def test_table_and_file_outputs_are_stored_as_artifacts(llm, assistant_con
     }
     assert chart.tool_call_id == "call_chart"
     assert chart.artifact["kind"] == "file" and chart.artifact["mime_type"] == "image/svg+xml"
-    assert default_storage.exists(chart.artifact["path"])
+    file = await UserFile.objects.aget(pk=chart.artifact["file_id"])
+    assert file.user_id == assistant_conversation.user_id
+    assert default_storage.exists(file.storage_name)
     # The bytes live in storage, not in the row: the row holds a reference only.
     assert "<svg" not in json.dumps(rows[3].content)
-    assert json.loads(chart.content)["url"] == chart.artifact["url"]
+    assert json.loads(chart.content)["file_id"] == file.pk
 
 
 @pytestmark_turns

@@ -765,3 +765,108 @@ def test_a_reply_that_ends_in_a_hidden_tab_shows_a_notification(
     assert shown["title"]
     assert console.errors == []
     context.close()
+
+
+def _png(color: tuple[int, int, int], size: tuple[int, int] = (320, 200)) -> bytes:
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", size, color)
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((size[0] // 4, size[1] // 4, size[0] * 3 // 4, size[1] * 3 // 4), fill="white")
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+IMAGE_TEXT = "이 사진에 뭐가 있어요?"
+IMAGE_REPLY = ["一个白色的圆。", "背景是蓝色的。"]
+
+
+def test_attach_paste_and_show_images(web, web_user, llm) -> None:
+    """Attach button and paste, thumbnails before sending, the images in the history
+    through their signed URLs (after a reload too), a file chip; desktop and phone
+    screenshots with an image in the conversation."""
+    page, console = web
+    llm.reply_text(IMAGE_REPLY, usage=(900, 12))
+    sign_in(page)
+    start_tutor_conversation(page)
+
+    # The attach button's file input: an image and a Markdown file.
+    page.set_input_files(
+        "#attach-input",
+        files=[
+            {"name": "circle.png", "mimeType": "image/png", "buffer": _png((40, 90, 200))},
+            {"name": "notes.md", "mimeType": "text/markdown", "buffer": b"# Menu\n- latte\n"},
+        ],
+    )
+    pending = page.locator("#composer-files .composer-file")
+    expect(pending).to_have_count(2)
+    expect(pending.first.locator("img")).to_be_visible()
+    # A pasted image joins them (what a screenshot paste delivers).
+    page.get_by_label("Message", exact=True).evaluate(
+        """(box, bytes) => {
+            const file = new File([new Uint8Array(bytes)], "pasted.png", {type: "image/png"});
+            const data = new DataTransfer();
+            data.items.add(file);
+            box.dispatchEvent(new ClipboardEvent("paste", {clipboardData: data, bubbles: true}));
+        }""",
+        list(_png((200, 60, 60), (160, 100))),
+    )
+    expect(pending).to_have_count(3)
+    # Remove the Markdown file again, then send.
+    page.get_by_role("button", name="Remove notes.md").click()
+    expect(pending).to_have_count(2)
+    send(page, IMAGE_TEXT)
+
+    human = page.locator("#messages .msg-human")
+    expect(human).to_have_count(1)
+    images = human.locator(".attachment-image img")
+    expect(images).to_have_count(2)
+    expect(images.first).to_have_attribute("src", re.compile(r"/api/v1/files/signed/"))
+    expect(pending).to_have_count(0)
+    reply = ai_messages(page).last
+    expect(reply).to_have_attribute("data-status", "complete")
+    expect(reply.locator(".msg-text")).to_have_text("".join(IMAGE_REPLY))
+    # The model got both images, inline.
+    user_content = [m for m in llm.requests[-1].body["messages"] if m["role"] == "user"][-1]
+    parts = user_content["content"]
+    assert [p["type"] for p in parts] == ["text", "image_url", "image_url"], parts
+    assert parts[1]["image_url"]["url"].startswith("data:image/png;base64,")
+
+    # After a reload the images come from the history, through signed URLs, loaded.
+    page.reload()
+    images = page.locator("#messages .msg-human .attachment-image img")
+    expect(images).to_have_count(2)
+    for index in range(2):
+        images.nth(index).scroll_into_view_if_needed()
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth > 0", arg=images.nth(index).element_handle()
+        )
+    assert images.first.evaluate("img => img.naturalWidth") == 320
+
+    # A text file is a chip.
+    llm.reply_text(["好的。"])
+    page.set_input_files(
+        "#attach-input",
+        files=[{"name": "menu.md", "mimeType": "text/markdown", "buffer": b"# Menu\n- latte\n"}],
+    )
+    send(page, "메뉴예요.")
+    chip = page.locator("#messages .msg-human .attachment-chip")
+    expect(chip).to_have_count(1)
+    expect(chip.get_by_role("link", name="menu.md")).to_have_attribute(
+        "href", re.compile(r"/api/v1/files/signed/")
+    )
+    expect(ai_messages(page).last).to_have_attribute("data-status", "complete")
+    assert "- latte" in json.dumps(llm.requests[-1].body["messages"][-1], ensure_ascii=False)
+
+    shots = screenshot_dir()
+    shots.mkdir(parents=True, exist_ok=True)
+    page.locator("#messages .msg-human").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "desktop-attachments.png"))
+    page.set_viewport_size(PHONE)
+    page.locator("#messages .msg-human").first.scroll_into_view_if_needed()
+    expect(page.locator("#messages .msg-human .attachment-image img").first).to_be_visible()
+    page.screenshot(path=str(shots / "phone-attachments.png"))
+    assert console.errors == []

@@ -35,8 +35,10 @@ from langchain_core.messages import AIMessage, HumanMessage
 from api.graphql.schema import schema
 from backend.routing import websocket_urlpatterns
 from conversations import services
+from conversations.files.models import UserFile
+from conversations.files.services import create_file
 from conversations.models import Conversation, ConversationMessage
-from tests.support.live_clients import auth, graphql_socket, recv_json
+from tests.support.live_clients import auth, chat_socket, graphql_socket, recv_json
 from tests.support.routes import fill, methods_of, owned_routes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -58,11 +60,14 @@ FILLERS = {"String": "stolen", "Boolean": True, "Int": 1, "JSON": {}}
 
 
 @sync_to_async
-def alice_history(user: Any, plain_agent: Any) -> tuple[Conversation, ConversationMessage]:
+def alice_history(
+    user: Any, plain_agent: Any
+) -> tuple[Conversation, ConversationMessage, UserFile]:
     conversation = services.create_conversation(user=user, agent=plain_agent, title="Private")
     services.append_message(conversation=conversation, message=HumanMessage("my secret"))
     message = services.append_message(conversation=conversation, message=AIMessage("kept"))
-    return conversation, message
+    file = create_file(user=user, data=b"my private notes", name="notes.txt")
+    return conversation, message, file
 
 
 @sync_to_async
@@ -71,6 +76,7 @@ def snapshot(user: Any) -> list[Any]:
     return [
         list(Conversation.objects.filter(user=user).order_by("pk").values()),
         list(ConversationMessage.objects.filter(conversation__user=user).order_by("pk").values()),
+        list(UserFile.objects.filter(user=user).order_by("pk").values()),
         sorted(get_token_model().objects.filter(user=user).values_list("digest", flat=True)),
         get_user_model().objects.filter(pk=user.pk).values().get(),
     ]
@@ -141,7 +147,7 @@ async def test_another_users_objects_are_not_found_on_every_surface(
     live_server_factory, llm, user, other_user, token, other_token, plain_agent
 ):
     server = live_server_factory()
-    conversation, message = await alice_history(user, plain_agent)
+    conversation, message, file = await alice_history(user, plain_agent)
     before = await snapshot(user)
     checked: dict[str, int] = {"rest": 0, "graphql": 0, "websocket": 0}
 
@@ -162,7 +168,9 @@ async def test_another_users_objects_are_not_found_on_every_surface(
                         kwargs["content"] = body
                         kwargs["headers"] = {"Content-Type": "application/json"}
                     theirs = await mallory.request(
-                        method, fill(route, conversation.pk, message.pk), **kwargs
+                        method,
+                        fill(route, conversation.pk, message.pk, file_id=file.pk),
+                        **kwargs,
                     )
                     missing = await mallory.request(method, fill(route, MISSING, MISSING), **kwargs)
                     label = f"{method.upper()} {route} {body!r}"
@@ -244,6 +252,45 @@ async def test_another_users_objects_are_not_found_on_every_surface(
             frame = await recv_json(socket, timeout=1.0)
             assert frame.get("id") != "changes", frame
     await socket.close()
+
+    # Alice's file, attached by Mallory to a message in her own conversation: not found on
+    # every surface, exactly as a file that does not exist; nothing stored, no model call.
+    own = await sync_to_async(services.create_conversation)(user=other_user, agent=plain_agent)
+    async with httpx.AsyncClient(
+        base_url=server.url, headers=auth(other_token), timeout=30
+    ) as mallory:
+        url = f"/api/v1/conversations/{own.pk}/messages/"
+        answers = [
+            await mallory.post(url, json={"content": "x", "attachments": [target]})
+            for target in (file.pk, MISSING)
+        ]
+        assert answers[0].status_code == 404 and answers[0].content == answers[1].content
+        send = (
+            'mutation($c: ID!, $f: [ID!]) { sendMessage(conversationId: $c, content: "x", '
+            "attachments: $f) { __typename } }"
+        )
+        graphql_answers = [
+            (
+                await mallory.post(
+                    "/graphql/",
+                    json={"query": send, "variables": {"c": str(own.pk), "f": [str(target)]}},
+                )
+            ).json()
+            for target in (file.pk, MISSING)
+        ]
+        assert not_found(graphql_answers[0]) and graphql_answers[0] == graphql_answers[1]
+    chat, _ = await chat_socket(server, own.pk, other_token)
+    frames = []
+    for target in (file.pk, MISSING):
+        await chat.send(json.dumps({"type": "message", "content": "x", "attachments": [target]}))
+        frames.append(await recv_json(chat))
+    await chat.close()
+    assert frames[0]["type"] == "error" and frames[0]["code"] == "NOT_FOUND"
+    assert frames[0] == frames[1]
+    checked["rest"] += 1
+    checked["graphql"] += 1
+    checked["websocket"] += 1
+    assert not await ConversationMessage.objects.filter(conversation=own).aexists()
 
     after = await snapshot(user)
     after[0][0]["title"] = before[0][0]["title"]  # Alice's own rename

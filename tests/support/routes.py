@@ -9,7 +9,9 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from api.rest.urls import unknown_endpoint
 
-SHARED = {"api/v1/agents/<slug:slug>/"}
+# (A signed file URL names no one's object: its signature is the permission;
+# tests/api/rest/test_files.py forges and alters them.)
+SHARED = {"api/v1/agents/<slug:slug>/", "api/v1/files/signed/<str:token>/"}
 METHODS = ("get", "head", "post", "put", "patch", "delete")
 
 
@@ -36,7 +38,7 @@ def owned_routes() -> list[tuple[str, URLPattern]]:
         params = set(pattern.pattern.converters)
         if not params or route in SHARED:
             continue
-        assert params <= {"conversation_id", "message_id", "device_id"}, (
+        assert params <= {"conversation_id", "message_id", "device_id", "file_id"}, (
             f"{route}: teach this test how to fill {params} with another user's objects"
         )
         routes.append((route, pattern))
@@ -51,9 +53,17 @@ def methods_of(pattern: URLPattern) -> list[str]:
 MISSING_DEVICE = "00000000-0000-4000-8000-000000000000"
 
 
-def fill(route: str, conversation_id: int, message_id: int, device_id: str = MISSING_DEVICE) -> str:
+def fill(
+    route: str,
+    conversation_id: int,
+    message_id: int,
+    device_id: str = MISSING_DEVICE,
+    file_id: int | None = None,
+) -> str:
     return "/" + (
         route.replace("<int:conversation_id>", str(conversation_id))
         .replace("<int:message_id>", str(message_id))
         .replace("<uuid:device_id>", device_id)
+        .replace("<int:file_id>", str(message_id if file_id is None else file_id))
+        .replace("<str:token>", "not-a-token")
     )

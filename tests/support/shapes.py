@@ -16,6 +16,7 @@ MESSAGE_FIELDS = (
     "role",
     "text",
     "content",
+    "attachments",
     "status",
     "turn_id",
     "client_message_id",

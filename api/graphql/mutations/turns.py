@@ -17,11 +17,18 @@ from conversations import selectors, turns
 
 
 async def _send(
-    user: Any, conversation_id: str, content: str, client_message_id: str | None
+    user: Any,
+    conversation_id: str,
+    content: str | None,
+    client_message_id: str | None,
+    attachments: list[strawberry.ID] | None = None,
 ) -> SendMessagePayload:
     conversation = await selectors.aget_conversation(user=user, conversation_id=conversation_id)
     handle = await turns.start_turn(
-        conversation=conversation, content=content, client_message_id=client_message_id
+        conversation=conversation,
+        content=content,
+        client_message_id=client_message_id,
+        attachments=list(attachments) if attachments else None,
     )
     return SendMessagePayload(
         human_message=Message.from_model(handle.human_message),
@@ -49,19 +56,22 @@ class TurnMutations:
             "the STREAMING AI placeholder at once. The same `clientMessageId` again returns the "
             "turn it started, without a new one. TURN_IN_PROGRESS when a turn is running; "
             "TURN_CAPACITY_REACHED (nothing stored, retry after `retryAfter` seconds) when "
-            "this server runs as many turns as it can."
+            "this server runs as many turns as it can. `attachments`: ids of the user's files "
+            "(uploaded with `POST /api/v1/files/`; `content` may then be omitted)."
         )
     )
     async def send_message(
         self,
         info: Info,
         conversation_id: strawberry.ID,
-        content: str,
+        content: str | None = None,
         client_message_id: str | None = None,
+        attachments: list[strawberry.ID] | None = None,
     ) -> SendMessagePayload:
         user = current_user(info)
         return await with_field_errors(
-            SendMessagePayload, _send(user, conversation_id, content, client_message_id)
+            SendMessagePayload,
+            _send(user, conversation_id, content, client_message_id, attachments),
         )
 
     @strawberry.mutation(

@@ -33,6 +33,37 @@ def optional_id(value: Any) -> strawberry.ID | None:
     return None if value is None else strawberry.ID(str(value))
 
 
+@strawberry.type(
+    description="A file of the user's (an upload or a tool's output). `url` serves its bytes "
+    "without a token (for <img> tags) until it expires, about an hour."
+)
+class File:
+    id: strawberry.ID
+    name: str
+    content_type: str = strawberry.field(description="From the bytes, e.g. image/png.")
+    size: int
+    sha256: str
+    width: int | None
+    height: int | None
+    url: str = strawberry.field(description="A signed path that expires.")
+    created_at: datetime | None
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> File:
+        """From `conversations.files.links.file_payload` (or a message's attachment)."""
+        return cls(
+            id=strawberry.ID(str(payload["id"])),
+            name=payload["name"],
+            content_type=payload["content_type"],
+            size=payload["size"],
+            sha256=payload["sha256"],
+            width=payload.get("width"),
+            height=payload.get("height"),
+            url=payload["url"],
+            created_at=parse_timestamp(payload.get("created_at")),
+        )
+
+
 @strawberry.type(description="One stored message (a LangChain message, losslessly).")
 class Message:
     id: strawberry.ID
@@ -41,6 +72,9 @@ class Message:
     text: str = strawberry.field(description="Plain text, for lists and search.")
     content: JSON = strawberry.field(
         description='The lossless LangChain message: {"_type": "AIMessage", "_value": {...}}.'
+    )
+    attachments: list[File] = strawberry.field(
+        description="The files this message references (attachments, a tool's output)."
     )
     status: MessageStatus  # type: ignore[valid-type]
     turn_id: strawberry.ID | None
@@ -62,6 +96,7 @@ class Message:
             role=MessageRole(payload["role"]),
             text=payload["text"],
             content=payload["content"],
+            attachments=[File.from_payload(item) for item in payload.get("attachments", [])],
             status=MessageStatus(payload["status"]),
             turn_id=optional_id(payload["turn_id"]),
             client_message_id=payload["client_message_id"],

@@ -84,8 +84,9 @@ class MessagesView(ConfabAsyncView):
             conversation,
             lambda: turns.start_turn(
                 conversation=conversation,
-                content=data["content"],
+                content=data.get("content"),
                 client_message_id=data.get("client_message_id"),
+                attachments=data.get("attachments"),
             ),
         )
 

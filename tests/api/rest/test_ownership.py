@@ -14,6 +14,8 @@ from knox.models import get_token_model
 from langchain_core.messages import AIMessage, HumanMessage
 
 from conversations import services
+from conversations.files.models import UserFile
+from conversations.files.services import create_file
 from conversations.models import Conversation, ConversationMessage
 from tests.support.rest import assert_error
 from tests.support.routes import api_routes, fill, methods_of, owned_routes
@@ -28,6 +30,7 @@ def snapshot() -> list[Any]:
         list(Conversation.objects.order_by("pk").values()),
         list(ConversationMessage.objects.order_by("pk").values()),
         get_token_model().objects.count(),
+        list(UserFile.objects.order_by("pk").values()),
     ]
 
 
@@ -43,6 +46,7 @@ def test_other_users_objects_are_not_found_everywhere(user, other_api, conversat
     message = services.append_message(conversation=conversation, message=AIMessage(content="x"))
     make_token(user, "victim's phone")
     device = str(get_token_model().objects.get(user=user).public_id)
+    file = create_file(user=user, data=b"private notes", name="notes.txt")
     before = snapshot()
     bodies = [{"content": "hi", "title": "stolen", "archived": True}, {"zzz": 1}, None]
     checked = 0
@@ -50,7 +54,7 @@ def test_other_users_objects_are_not_found_everywhere(user, other_api, conversat
     for route, pattern in owned_routes():
         for method in methods_of(pattern):
             for body in bodies if method in ("post", "put", "patch") else [None]:
-                theirs = fill(route, conversation.pk, message.pk, device)
+                theirs = fill(route, conversation.pk, message.pk, device, file.pk)
                 missing = fill(route, 2**40, 2**40)
                 send = getattr(other_api, method)
                 kwargs = {"format": "json"} if body is not None else {}
@@ -78,7 +82,11 @@ def test_options_does_not_reveal_existence(other_api, conversation):
 
 
 def test_every_route_needs_a_token_except_sign_in(anon, conversation):
-    public = {"api/v1/auth/token/", "api/v1/auth/register/"}
+    public = {
+        "api/v1/auth/token/",
+        "api/v1/auth/register/",
+        "api/v1/files/signed/<str:token>/",
+    }
     for route, pattern in api_routes():
         for method in methods_of(pattern):
             path = fill(route, conversation.pk, 1).replace("<slug:slug>", "plain")

@@ -87,6 +87,37 @@ export async function restRequest(apiUrl, method, path, body, token = null) {
   return data;
 }
 
+/** Upload one file (multipart, field `file`) to `POST files/`; its file object. */
+export async function uploadFile(apiUrl, file, token) {
+  const form = new FormData();
+  form.append("file", file, file.name || "pasted-image.png");
+  let response;
+  try {
+    response = await fetch(`${apiUrl}files/`, {
+      method: "POST",
+      headers: { Accept: "application/json", Authorization: `Bearer ${token}` },
+      body: form,
+      credentials: "omit",
+    });
+  } catch {
+    throw new ApiError("Cannot reach the server. Check your connection.", { code: "NETWORK" });
+  }
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    throw new ApiError(restErrorMessage(data, response.status), {
+      code: data?.code || `HTTP_${response.status}`,
+      status: response.status,
+      fields: data?.fields || null,
+    });
+  }
+  return data;
+}
+
 /** A GraphQL-over-HTTP client with bearer-token auth. */
 export class GraphQLClient {
   constructor(url, { getToken, onUnauthenticated }) {

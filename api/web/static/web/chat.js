@@ -1,6 +1,6 @@
 // The open conversation: history paging, live events, sending, stop, regenerate.
 
-import { ApiError, checkPayload } from "./api.js";
+import { ApiError, checkPayload, uploadFile } from "./api.js";
 import { $, h, setChildren } from "./dom.js";
 import { applyDelta, isFinal, mergeMessage, normalizeMessage, renderMessage } from "./messages.js";
 import * as Q from "./queries.js";
@@ -16,6 +16,10 @@ const TOP_THRESHOLD = 150;
 // Follow new text when the reader is this close to the bottom (px).
 const BOTTOM_THRESHOLD = 120;
 
+// What the server accepts (it checks the bytes; this only spares a useless upload).
+const MAX_FILES = 10;
+const MAX_FILE_BYTES = 20_000_000;
+
 const delay = (ms) => new Promise((resolve) => setTimeout(() => resolve(null), ms));
 
 export class ChatView {
@@ -25,6 +29,7 @@ export class ChatView {
    */
   constructor({ gql, ws, onConversation, onGone, getAgent = () => null, onReplyEnded = () => {} }) {
     this.gql = gql;
+    this.apiUrl = document.body.dataset.apiUrl || "/api/v1/";
     this.onReplyEnded = onReplyEnded;
     this.getAgent = getAgent;
     this.ws = ws;
@@ -43,7 +48,12 @@ export class ChatView {
       send: $("#send"),
       stop: $("#stop"),
       archiveItem: $("#menu-archive"),
+      attach: $("#attach"),
+      attachInput: $("#attach-input"),
+      files: $("#composer-files"),
     };
+    // Files chosen, pasted or dropped for the next message: {file, previewUrl}.
+    this.pendingFiles = [];
     this.current = null;
     this.sending = false;
     this.stopping = false;
@@ -428,7 +438,8 @@ export class ChatView {
   async send(text) {
     const cur = this.current;
     const content = text.trim();
-    if (!cur || !content || this._busy()) return false;
+    const files = this.pendingFiles;
+    if (!cur || (!content && !files.length) || this._busy()) return false;
     const clientMessageId = uuid();
     const local = normalizeMessage({
       id: `local-${clientMessageId}`,
@@ -437,8 +448,12 @@ export class ChatView {
       text: content,
       clientMessageId,
       createdAt: new Date().toISOString(),
+      attachments: files.map(({ file, previewUrl }) => ({ name: file.name, contentType: file.type, size: file.size, url: previewUrl })),
     });
     local.pending = true;
+    local.files = files;
+    this.pendingFiles = [];
+    this._renderPendingFiles();
     this._upsert(cur, local);
     this._scrollToBottom();
     await this._deliver(cur, local);
@@ -453,13 +468,22 @@ export class ChatView {
     this._updateComposer();
     const wasEmpty = !cur.messages.some((m) => !m.pending);
     try {
+      // Upload first (once: a retry reuses the ids), then send the ids with the text.
+      if (local.files?.length && !local.fileIds) {
+        const token = this.gql.getToken();
+        const uploaded = [];
+        for (const { file } of local.files) uploaded.push(await uploadFile(this.apiUrl, file, token));
+        local.fileIds = uploaded.map((file) => file.id);
+      }
       const data = await this.gql.request(Q.SEND_MESSAGE, {
         conversationId: cur.id,
         content: local.text,
         clientMessageId: local.clientMessageId,
+        attachments: local.fileIds?.length ? local.fileIds : null,
       });
       const payload = checkPayload(data.sendMessage);
       if (this.current !== cur) return;
+      for (const { previewUrl } of local.files || []) URL.revokeObjectURL(previewUrl);
       if (payload.humanMessage) this._upsert(cur, normalizeMessage(payload.humanMessage));
       if (payload.aiMessage) this._upsert(cur, normalizeMessage(payload.aiMessage));
       this._scrollToBottom();
@@ -631,6 +655,53 @@ export class ChatView {
     }
   }
 
+  /** Queue files for the next message (thumbnails for images). */
+  addFiles(files) {
+    for (const file of files) {
+      if (this.pendingFiles.length >= MAX_FILES) {
+        toast(`At most ${MAX_FILES} files per message.`);
+        break;
+      }
+      if (file.size > MAX_FILE_BYTES) {
+        toast(`${file.name} is larger than 20 MB.`);
+        continue;
+      }
+      const previewUrl = file.type.startsWith("image/") ? URL.createObjectURL(file) : "";
+      this.pendingFiles.push({ file, previewUrl });
+    }
+    this._renderPendingFiles();
+    this._updateComposer();
+  }
+
+  _renderPendingFiles() {
+    const box = this.el.files;
+    box.hidden = !this.pendingFiles.length;
+    setChildren(
+      box,
+      this.pendingFiles.map((item, index) =>
+        h(
+          "div",
+          { class: "composer-file" },
+          item.previewUrl ? h("img", { src: item.previewUrl, alt: "" }) : h("span", { class: "file-icon", "aria-hidden": "true" }),
+          h("span", { class: "name", text: item.file.name || "image" }),
+          h("button", {
+            type: "button",
+            "aria-label": `Remove ${item.file.name || "image"}`,
+            text: "×",
+            on: {
+              click: () => {
+                if (item.previewUrl) URL.revokeObjectURL(item.previewUrl);
+                this.pendingFiles.splice(index, 1);
+                this._renderPendingFiles();
+                this._updateComposer();
+              },
+            },
+          }),
+        ),
+      ),
+    );
+  }
+
   _busy() {
     const cur = this.current;
     if (!cur) return false;
@@ -644,7 +715,7 @@ export class ChatView {
     this.el.stop.disabled = this.stopping;
     this.el.stop.textContent = this.stopping ? "Stopping…" : "Stop";
     this.el.send.hidden = streaming;
-    this.el.send.disabled = busy || !this.el.input.value.trim();
+    this.el.send.disabled = busy || (!this.el.input.value.trim() && !this.pendingFiles.length);
     // Hold screen-reader announcements of the log until the reply is whole.
     this.el.messages.setAttribute("aria-busy", streaming ? "true" : "false");
     this.el.form.dataset.busy = String(busy);
@@ -684,7 +755,7 @@ export class ChatView {
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const text = input.value;
-      if (!text.trim() || this._busy()) return;
+      if ((!text.trim() && !this.pendingFiles.length) || this._busy()) return;
       input.value = "";
       grow();
       const sent = await this.send(text);
@@ -692,6 +763,33 @@ export class ChatView {
       this._updateComposer();
     });
     stop.addEventListener("click", () => this.stop());
+    // Files: the attach button, pasting an image, dropping files on the composer.
+    const { attach, attachInput } = this.el;
+    attach.addEventListener("click", () => attachInput.click());
+    attachInput.addEventListener("change", () => {
+      this.addFiles(Array.from(attachInput.files || []));
+      attachInput.value = "";
+    });
+    input.addEventListener("paste", (event) => {
+      const pasted = Array.from(event.clipboardData?.files || []);
+      if (pasted.length) {
+        event.preventDefault();
+        this.addFiles(pasted);
+      }
+    });
+    form.addEventListener("dragover", (event) => {
+      if (!event.dataTransfer?.types?.includes("Files")) return;
+      event.preventDefault();
+      form.classList.add("dragging");
+    });
+    form.addEventListener("dragleave", () => form.classList.remove("dragging"));
+    form.addEventListener("drop", (event) => {
+      form.classList.remove("dragging");
+      const dropped = Array.from(event.dataTransfer?.files || []);
+      if (!dropped.length) return;
+      event.preventDefault();
+      this.addFiles(dropped);
+    });
     scroller.addEventListener("scroll", () => {
       if (scroller.scrollTop < TOP_THRESHOLD) this._loadOlder();
     }, { passive: true });

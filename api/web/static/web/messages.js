@@ -29,6 +29,7 @@ export function normalizeMessage(raw) {
     turnId: raw.turnId ?? null,
     model: raw.model || "",
     usage: raw.usage ?? null,
+    attachments: Array.isArray(raw.attachments) ? raw.attachments : [],
     createdAt: raw.createdAt ?? null,
     updatedAt: raw.updatedAt ?? null,
   };
@@ -119,8 +120,40 @@ function renderTable(artifact) {
   );
 }
 
-function renderFile(artifact) {
-  const url = safeUrl(artifact.url || "");
+/** A message's files: images as thumbnails, other files as chips (signed URLs). */
+export function renderAttachments(attachments) {
+  if (!attachments || !attachments.length) return null;
+  return h(
+    "div",
+    { class: "attachments" },
+    attachments.map((file) => {
+      const url = safeUrl(file.url || "");
+      const type = file.contentType || file.content_type || "";
+      if (url && type.startsWith("image/")) {
+        return h(
+          "a",
+          { class: "attachment-image", href: url, target: "_blank", rel: "noopener noreferrer", title: file.name },
+          h("img", { src: url, alt: file.name || "image", loading: "lazy", width: file.width || null, height: file.height || null }),
+        );
+      }
+      const meta = [type, formatSize(file.size)].filter(Boolean).join(", ");
+      return h(
+        "span",
+        { class: "attachment-chip" },
+        h("span", { class: "file-icon", "aria-hidden": "true" }),
+        url ? h("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: file.name || "file" }) : h("span", { text: file.name || "file" }),
+        meta ? h("span", { class: "muted small", text: ` (${meta})` }) : null,
+      );
+    }),
+  );
+}
+
+function renderFile(artifact, attachments = []) {
+  // A tool's file: served through its signed URL (the message's attachment); rows from
+  // before files were owned keep the URL they were stored with.
+  const owned = attachments.find((file) => String(file.id) === String(artifact.file_id));
+  if (owned && (owned.contentType || "").startsWith("image/")) return renderAttachments([owned]);
+  const url = safeUrl(owned?.url || artifact.url || "");
   const label = artifact.name || "file";
   const meta = [artifact.mime_type, formatSize(artifact.size)].filter(Boolean).join(", ");
   return h(
@@ -133,10 +166,10 @@ function renderFile(artifact) {
 }
 
 /** The body of a tool result: a table, a file link, JSON, or its text. */
-function renderArtifact(artifact, text) {
+function renderArtifact(artifact, text, attachments) {
   if (artifact && typeof artifact === "object") {
     if (artifact.kind === "table") return renderTable(artifact);
-    if (artifact.kind === "file") return renderFile(artifact);
+    if (artifact.kind === "file") return renderFile(artifact, attachments);
     if (artifact.kind === "json") return h("pre", { class: "tool-json", text: JSON.stringify(artifact.value, null, 2) });
   }
   return h("pre", { class: "tool-text", text: text || "" });
@@ -185,7 +218,7 @@ export function renderMessage(message, ctx = {}) {
       "details",
       { class: "tool-details", open: artifact && (artifact.kind === "table" || artifact.kind === "file") ? true : null },
       h("summary", {}, h("span", { class: "tool-label", text: isError ? `Tool ${name} failed` : `Tool result · ${name}` })),
-      renderArtifact(artifact, message.text),
+      renderArtifact(artifact, message.text, message.attachments),
     );
     return h("article", { class: `msg msg-tool${isError ? " msg-tool-error" : ""}`, dataset: { id: message.id, status: message.status }, "aria-label": `Tool result from ${name}` }, details);
   }
@@ -198,6 +231,8 @@ export function renderMessage(message, ctx = {}) {
   const author = isHuman ? "You" : ctx.agentName || "Assistant";
   const textEl = h("div", { class: "msg-text", text: message.text });
   const bubbleChildren = [textEl];
+  const files = renderAttachments(message.attachments);
+  if (files) bubbleChildren.push(files);
   const calls = toolCallsOf(message);
   if (calls.length) {
     bubbleChildren.push(
@@ -208,7 +243,7 @@ export function renderMessage(message, ctx = {}) {
   if (message.status === "streaming") {
     bubbleChildren.push(h("span", { class: "typing", "aria-hidden": "true" }, h("i"), h("i"), h("i")));
   }
-  const hideEmpty = !message.text && !calls.length && message.status !== "streaming";
+  const hideEmpty = !message.text && !calls.length && !files && message.status !== "streaming";
   const bubble = h("div", { class: `bubble${hideEmpty ? " bubble-empty" : ""}` }, bubbleChildren);
 
   const meta = h("div", { class: "msg-meta" }, time, statusBadge(message));

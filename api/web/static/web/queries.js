@@ -10,6 +10,7 @@ fragment ConversationFields on Conversation {
 export const MESSAGE_FIELDS = `
 fragment MessageFields on Message {
   id conversationId role text content status turnId clientMessageId model usage error createdAt updatedAt
+  attachments { id name contentType size width height url }
 }`;
 
 export const ME = `query Me { me { id username } }`;
@@ -75,8 +76,8 @@ export const CLEAR_CONVERSATION = `mutation ClearConversation($id: ID!) {
 }
 ${CONVERSATION_FIELDS}`;
 
-export const SEND_MESSAGE = `mutation SendMessage($conversationId: ID!, $content: String!, $clientMessageId: String) {
-  sendMessage(conversationId: $conversationId, content: $content, clientMessageId: $clientMessageId) {
+export const SEND_MESSAGE = `mutation SendMessage($conversationId: ID!, $content: String, $clientMessageId: String, $attachments: [ID!]) {
+  sendMessage(conversationId: $conversationId, content: $content, clientMessageId: $clientMessageId, attachments: $attachments) {
     humanMessage { ...MessageFields }
     aiMessage { ...MessageFields }
     errors { field code message }
