@@ -98,6 +98,10 @@ class MessageMiddleware(HooksOnLoopMixin, messages.MessageMiddleware):
 
 
 FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# The REST API parses its own bodies (JSON, and uploads' multipart in
+# api/rest/uploads.py, which checks their fields): parsing them here first would
+# bypass the upload parser's limits and handlers.
+API_PREFIX = "/api/"
 
 
 def error_response(request: HttpRequest, error: ApplicationError) -> JsonResponse:
@@ -146,8 +150,12 @@ class UnsafeTextMiddleware:
     @staticmethod
     def refusal(request: HttpRequest) -> JsonResponse | None:
         path = unsafe_text_path(dict(request.GET.lists()))
-        if path is None and request.content_type in FORM_MEDIA_TYPES:
-            # Form fields (the admin, the browsable API); file contents are not text.
+        if (
+            path is None
+            and request.content_type in FORM_MEDIA_TYPES
+            and not request.path.startswith(API_PREFIX)
+        ):
+            # Form fields (the admin); file contents are not text.
             path = unsafe_text_path(dict(request.POST.lists()))
         if path is None:
             return None

@@ -13,6 +13,7 @@ from rest_framework.parsers import MultiPartParser
 
 from core.body_limit import body_limit
 from core.errors import FileTooLarge
+from core.text_input import unsafe_text_error, unsafe_text_path
 
 
 class CappedUploadHandler(FileUploadHandler):
@@ -66,4 +67,11 @@ class UploadParser(MultiPartParser):
             raise FileTooLarge()
         if request is not None:
             request.upload_handlers = [CappedUploadHandler(request)]
-        return super().parse(stream, media_type, parser_context)
+        parsed = super().parse(stream, media_type, parser_context)
+        # Form fields and file names are text (file contents are not): NUL characters
+        # and lone surrogates are refused here, where multipart is parsed.
+        fields = dict(parsed.data.lists())
+        fields.update({name: [f.name for f in files] for name, files in parsed.files.lists()})
+        if (path := unsafe_text_path(fields)) is not None:
+            raise unsafe_text_error(path.rsplit(".", 1)[0])  # the field, not its index
+        return parsed
