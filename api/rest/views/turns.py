@@ -25,11 +25,14 @@ from conversations.models import Conversation
 
 SSE_DESCRIPTION = (
     "With `Accept: text/event-stream`: the turn's events as Server-Sent Events "
-    "(`event: <type>`, `id: <n>`, `data: <json>`): `message.created`, `message.delta` "
+    "(`event: <type>`, `id: <position>`, `data: <json>`): `message.created`, `message.delta` "
     "`{message_id, index, offset, delta}`, `message.completed`, `message.failed` "
     "`{message, error}`, `message.deleted` (regenerate). The stream ends after the final "
     "reply's `message.completed` or `message.failed`. A repeated `client_message_id` "
-    "streams the stored messages (and the rest of the turn if it still runs)."
+    "streams the stored messages (and the rest of the turn if it still runs: its deltas "
+    "continue exactly where the stored text ends). `id` is the event's position "
+    "(`<message_id>` or `<message_id>:<offset>`): give it to "
+    "`GET /api/v1/conversations/{id}/events/` as `Last-Event-ID` to resume a dropped stream."
 )
 
 
