@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,9 +110,14 @@ class StreamTracker:
             self.held.pop(message_id, None)
             self.final.add(message_id)
 
-    async def resume(self, conversation_id: int) -> AsyncIterator[dict[str, Any]]:
+    async def resume(
+        self,
+        conversation_id: int,
+        keep: Callable[[ConversationMessage], bool] | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
         """The stored state after the tracker's position, as events (call after the
-        live listener joined, so nothing published since is missed).
+        live listener joined, so nothing published since is missed); `keep` picks
+        which messages are sent (default: all).
 
         A message the client holds part of gets nothing now when it still streams (the
         next live delta is widened from the stored text) and its final event when it
@@ -126,6 +131,8 @@ class StreamTracker:
                 )
             ]
             for row in rows:
+                if keep is not None and not keep(row):
+                    continue
                 if row.id in self.held and row.status == MessageStatus.STREAMING:
                     self.last_id = max(self.last_id, row.id)
                     continue

@@ -36,7 +36,7 @@ from django.conf import settings
 from conversations import selectors
 from conversations.errors import NotFound
 from conversations.events import EventType, conversation_event, conversation_group
-from conversations.models import Conversation, MessageRole, MessageStatus
+from conversations.models import Conversation, MessageRole
 from conversations.resume import Position, StreamTracker
 from conversations.turns import TurnHandle, wait_for_result
 
@@ -97,13 +97,18 @@ class TurnFilter:
         return True
 
 
+async def _turn_is_running(handle: TurnHandle) -> bool:
+    """Whether the turn still holds its conversation's lock (in any process)."""
+    return await Conversation.objects.filter(
+        pk=handle.human_message.conversation_id, active_turn_id=handle.turn_id
+    ).aexists()
+
+
 async def _turn_has_ended(handle: TurnHandle) -> bool:
     if handle.task is not None:
         return handle.task.done()
     # Running in another process (a repeated request): the lock tells.
-    return not await Conversation.objects.filter(
-        pk=handle.human_message.conversation_id, active_turn_id=handle.turn_id
-    ).aexists()
+    return not await _turn_is_running(handle)
 
 
 async def _leave(layer: Any, group: str, channel: str, receiving: asyncio.Task | None) -> None:
@@ -148,14 +153,22 @@ async def _turn_stream(
         tracker = StreamTracker()
         turn = TurnFilter(handle)
         if handle.existing:
-            # A repeat: the stored state first, then whatever is still live, joined up
-            # with the stored text (the tracker fills what the partial save lagged).
-            for message in (handle.human_message, handle.ai_message):
-                if message is not None:
-                    event = tracker.snapshot(message)
-                    yield format_event(event, tracker.position)
-            if handle.ai_message is None or handle.ai_message.status != MessageStatus.STREAMING:
+            # A repeat: the turn's stored messages first (all of them: with tool rounds
+            # there are several replies), then whatever is still live, joined up with
+            # the stored text (the tracker fills what the partial save lagged). Whether
+            # the turn still runs is read before the messages: if it ended, they are
+            # final; if not, its last events are already queued on our channel.
+            running = await _turn_is_running(handle)
+            human = handle.human_message
+            tracker = StreamTracker(Position(human.id - 1))
+            async for event in tracker.resume(
+                human.conversation_id,
+                keep=lambda row: row.id == human.id or row.turn_id == handle.turn_id,
+            ):
+                yield format_event(event, tracker.position)
+            if not running:
                 return
+            turn.message_ids |= set(tracker.held) | tracker.final
         keepalive = getattr(settings, "CONFAB_SSE_KEEPALIVE_SECONDS", 15.0)
         last_write = time.monotonic()
         ended_polls = 0
