@@ -258,6 +258,7 @@ class AgentChatConsumer(AsyncWebsocketConsumer):
             conversation=self.conversation,
             content=frame.data.get("content"),
             client_message_id=frame.data.get("client_message_id"),
+            on_busy=frame.data.get("on_busy"),
             config=self.get_turn_config(),
             hooks=_ConsumerHooks(self),
         )

@@ -1,7 +1,7 @@
 """Parse and validate the websocket consumer's client frames.
 
 Client -> server frames are JSON objects with a `type`:
-`message {content, client_message_id?}`, `cancel`, `regenerate`, `ping`,
+`message {content, client_message_id?, on_busy?}`, `cancel`, `regenerate`, `ping`,
 `resume {after_id}`. Anything else is a `FrameError` with a stable code; the
 connection stays open.
 """

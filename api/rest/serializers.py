@@ -314,6 +314,14 @@ class MessageCreateSerializer(InputSerializer):
         help_text="Idempotency key chosen by the client (e.g. a UUID). Sending the same id "
         "again returns the first turn's result instead of starting another turn.",
     )
+    on_busy = serializers.ChoiceField(
+        choices=[("reject", "reject"), ("enqueue", "enqueue")],
+        required=False,
+        allow_null=True,
+        help_text="While a turn runs: `reject` (409 TURN_IN_PROGRESS with Retry-After) or "
+        "`enqueue` (the message is stored at once as `queued`, answered after the running "
+        "turn, in order; 202). Default: the agent's setting (`reject` unless configured).",
+    )
 
 
 class TurnResultSerializer(OutputSerializer):
@@ -321,7 +329,10 @@ class TurnResultSerializer(OutputSerializer):
 
     human_message = MessageSerializer(read_only=True)
     ai_message = MessageSerializer(
-        read_only=True, help_text="The final reply: complete, failed or cancelled."
+        read_only=True,
+        allow_null=True,
+        help_text="The final reply: complete, failed or cancelled (null while the human "
+        "message is `queued`).",
     )
 
 

@@ -36,7 +36,7 @@ from django.conf import settings
 from conversations import selectors
 from conversations.errors import NotFound
 from conversations.events import EventType, conversation_event, conversation_group
-from conversations.models import Conversation, MessageRole
+from conversations.models import Conversation, ConversationMessage, MessageRole, MessageStatus
 from conversations.resume import Position, StreamTracker
 from conversations.turns import TurnHandle, wait_for_result
 
@@ -98,9 +98,14 @@ class TurnFilter:
 
 
 async def _turn_is_running(handle: TurnHandle) -> bool:
-    """Whether the turn still holds its conversation's lock (in any process)."""
-    return await Conversation.objects.filter(
+    """Whether the turn still holds its conversation's lock (in any process), or has not
+    begun yet (its human message waits in the queue)."""
+    if await Conversation.objects.filter(
         pk=handle.human_message.conversation_id, active_turn_id=handle.turn_id
+    ).aexists():
+        return True
+    return await ConversationMessage.objects.filter(
+        pk=handle.human_message.pk, status=MessageStatus.QUEUED
     ).aexists()
 
 

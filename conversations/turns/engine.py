@@ -48,7 +48,13 @@ from conversations.files import save_output_file
 from conversations.llm.prompts import render_template
 from conversations.llm.providers import get_chat_model
 from conversations.llm.tools import get_tools
-from conversations.models import Conversation, ConversationMessage, MessageRole, MessageStatus
+from conversations.models import (
+    Conversation,
+    ConversationMessage,
+    MessageRole,
+    MessageStatus,
+    OnBusy,
+)
 from conversations.turns import ticks
 from conversations.turns.config import (
     CAPACITY_RETRY_AFTER_SECONDS,
@@ -85,6 +91,13 @@ class _Admission:
             raise TurnCapacityReached(extra={"retry_after": CAPACITY_RETRY_AFTER_SECONDS})
         self.taken += 1
 
+    def try_take(self) -> bool:
+        """`take` without raising (a queued turn waits for the next sweep instead)."""
+        if self.taken >= max_turns_per_process():
+            return False
+        self.taken += 1
+        return True
+
     def release(self) -> None:
         self.taken -= 1
 
@@ -104,15 +117,18 @@ class TurnHandle:
 
     turn_id: uuid.UUID
     human_message: ConversationMessage
-    ai_message: ConversationMessage
+    # None while a queued message waits for its turn.
+    ai_message: ConversationMessage | None
     existing: bool
     task: asyncio.Task[ConversationMessage | None] | None
+    # The human message was queued behind the running turn (on_busy "enqueue").
+    queued: bool = False
 
 
 @dataclass
 class TurnResult:
     human_message: ConversationMessage
-    ai_message: ConversationMessage
+    ai_message: ConversationMessage | None
 
 
 def validate_content(content: Any) -> str:
@@ -148,41 +164,133 @@ async def start_turn(
     regenerate: bool = False,
     config: TurnConfig | None = None,
     hooks: TurnHooks | None = None,
+    on_busy: Any = None,
 ) -> TurnHandle:
     """Store the human message and the AI placeholder, then run the turn in the background.
 
     Raises TurnInProgress (409) when another turn holds the conversation, and
     TurnCapacityReached (503, nothing stored) when this process already runs
     CONFAB_MAX_TURNS_PER_PROCESS turns. A repeated `client_message_id` returns the
-    existing turn (`existing=True`).
+    existing turn (`existing=True`). `on_busy` ("reject" | "enqueue"; default: the
+    agent's): with "enqueue", a message sent while a turn runs is stored as `queued`
+    and answered after it, in order (`queued=True`, no task yet).
     """
     text = None if regenerate else validate_content(content)
     client_message_id = validate_client_message_id(client_message_id)
+    on_busy = validate_on_busy(on_busy)
     _ADMISSION.take()
     try:
         # Everything that can fail happens before the turn takes its lock.
         if config is None:
             await load_agent(conversation)
             config = build_turn_config(conversation)
+        if on_busy is None:
+            await load_agent(conversation)
+            on_busy = conversation.agent.on_busy if conversation.agent_id else OnBusy.REJECT
         start = await in_turn_thread(services.begin_turn)(
             conversation=conversation,
             content=None if regenerate else HumanMessage(content=text),
             client_message_id=client_message_id,
             regenerate=regenerate,
+            enqueue=on_busy == OnBusy.ENQUEUE,
         )
     except BaseException:
         _ADMISSION.release()
         raise
-    if start.existing:
+    if start.existing or start.queued:
         _ADMISSION.release()
         running = _RUNNING.get(start.turn_id)
         return TurnHandle(
             turn_id=start.turn_id,
             human_message=start.human_message,
             ai_message=start.ai_message,
-            existing=True,
+            existing=start.existing,
             task=running.task if running else None,
+            queued=start.queued,
         )
+    return _launch(conversation, start, config, hooks)
+
+
+def validate_on_busy(value: Any) -> str | None:
+    """`on_busy` from a client: "reject", "enqueue", or absent (the agent decides)."""
+    if value is None or value == "":
+        return None
+    if value not in OnBusy.values:
+        raise ValidationFailed.for_field(
+            "on_busy", "invalid_choice", 'on_busy must be "reject" or "enqueue".'
+        )
+    return value
+
+
+async def start_queued_turn(conversation_id: int) -> TurnHandle | None:
+    """Begin the turn of the conversation's oldest queued message, if it is free.
+
+    Called when a turn of this process ends, and by every process's periodic sweep
+    (`start_waiting_queues`): a process that died between turns leaves its queue in the
+    database, and whichever process gets the row lock first begins the next turn. A
+    queued turn uses the agent's configuration (no socket's hooks). At capacity it is
+    left queued for the next sweep."""
+    if not _ADMISSION.try_take():
+        return None
+    try:
+        conversation = (
+            await Conversation.objects.select_related("agent").filter(pk=conversation_id).afirst()
+        )
+        start = None
+        if conversation is not None:
+            config = build_turn_config(conversation)
+            start = await in_turn_thread(services.begin_queued_turn)(
+                conversation_id=conversation_id
+            )
+    except BaseException:
+        _ADMISSION.release()
+        raise
+    if start is None:
+        _ADMISSION.release()
+        return None
+    return _launch(conversation, start, config, None)
+
+
+async def start_waiting_queues() -> int:
+    """Begin the next turn of every conversation whose queue waits with no turn running
+    (the sweep of `conversations.background`); returns how many began."""
+    began = 0
+    for conversation_id in await in_turn_thread(services.conversations_with_waiting_queue)():
+        if await start_queued_turn(conversation_id) is not None:
+            began += 1
+    return began
+
+
+_NEXT_TASKS: set[asyncio.Task[Any]] = set()
+
+
+def _start_next_after(conversation_id: int) -> None:
+    """When a turn ended: begin the next queued one, in a task of its own (fresh context)."""
+
+    async def next_turn() -> None:
+        try:
+            if await in_turn_thread(services.has_queued_messages)(conversation_id):
+                await start_queued_turn(conversation_id)
+        except Exception:
+            # The periodic sweep begins it later.
+            logger.warning("Starting the next queued turn failed", exc_info=True)
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    task = loop.create_task(next_turn(), context=contextvars.Context())
+    _NEXT_TASKS.add(task)
+    task.add_done_callback(_NEXT_TASKS.discard)
+
+
+def _launch(
+    conversation: Conversation,
+    start: services.TurnStart,
+    config: TurnConfig,
+    hooks: TurnHooks | None,
+) -> TurnHandle:
+    """Run a begun turn (lock taken, placeholder stored) in its own task."""
     cancel = CancelSignal()
     # Heartbeated from now on, not from its first streamed chunk: under overload a
     # turn's start-up may outlast CONFAB_TURN_STALE_SECONDS.
@@ -209,6 +317,7 @@ async def start_turn(
         _RUNNING.pop(start.turn_id, None)
         ticks.unregister(start.turn_id)
         _ADMISSION.release()
+        _start_next_after(conversation.pk)
 
     task.add_done_callback(ended)
     return TurnHandle(
@@ -359,7 +468,10 @@ class _TurnRunner:
     async def _rounds(
         self, hooks: TurnHooks, human_message: ConversationMessage
     ) -> ConversationMessage:
-        history = await hooks.aget_previous_messages(self.conversation, human_message.id)
+        # Everything stored before this turn's reply: a queued message's turn also sees
+        # the replies to the messages queued before it (stored after it, by id).
+        up_to_id = max(human_message.id, self.ai_row.id - 1)
+        history = await hooks.aget_previous_messages(self.conversation, up_to_id)
         system_prompt = render_template(self.config.system_prompt_template, self.config.context)
         messages: list[BaseMessage] = [SystemMessage(content=system_prompt), *history]
         tools = get_tools(self.config.tools)

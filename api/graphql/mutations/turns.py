@@ -11,18 +11,25 @@ from strawberry.types import Info
 
 from api.graphql.context import current_user
 from api.graphql.errors import with_field_errors
-from api.graphql.types.messages import Message
+from api.graphql.types.messages import Message, OnBusy
 from api.graphql.types.payloads import CancelTurnPayload, RegeneratePayload, SendMessagePayload
 from conversations import selectors, turn_budget, turns
 
 
 async def _send(
-    user: Any, conversation_id: str, content: str, client_message_id: str | None
+    user: Any,
+    conversation_id: str,
+    content: str,
+    client_message_id: str | None,
+    on_busy: Any = None,
 ) -> SendMessagePayload:
     conversation = await selectors.aget_conversation(user=user, conversation_id=conversation_id)
     await turn_budget.acheck(user)
     handle = await turns.start_turn(
-        conversation=conversation, content=content, client_message_id=client_message_id
+        conversation=conversation,
+        content=content,
+        client_message_id=client_message_id,
+        on_busy=on_busy.value if on_busy is not None else None,
     )
     return SendMessagePayload(
         human_message=Message.from_model(handle.human_message),
@@ -51,7 +58,9 @@ class TurnMutations:
             "the STREAMING AI placeholder at once. The same `clientMessageId` again returns the "
             "turn it started, without a new one. TURN_IN_PROGRESS when a turn is running; "
             "TURN_CAPACITY_REACHED (nothing stored, retry after `retryAfter` seconds) when "
-            "this server runs as many turns as it can."
+            "this server runs as many turns as it can. `onBusy: ENQUEUE` (default: the "
+            "agent's setting): while a turn runs the message is stored as QUEUED (aiMessage "
+            "null) and answered after the running turn, in order."
         )
     )
     async def send_message(
@@ -60,10 +69,12 @@ class TurnMutations:
         conversation_id: strawberry.ID,
         content: str,
         client_message_id: str | None = None,
+        on_busy: OnBusy | None = None,
     ) -> SendMessagePayload:
         user = current_user(info)
         return await with_field_errors(
-            SendMessagePayload, _send(user, conversation_id, content, client_message_id)
+            SendMessagePayload,
+            _send(user, conversation_id, content, client_message_id, on_busy),
         )
 
     @strawberry.mutation(

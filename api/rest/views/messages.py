@@ -86,6 +86,7 @@ class MessagesView(ConfabAsyncView):
                 conversation=conversation,
                 content=data["content"],
                 client_message_id=data.get("client_message_id"),
+                on_busy=data.get("on_busy"),
             ),
         )
 

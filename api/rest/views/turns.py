@@ -51,11 +51,16 @@ def turn_responses(created_description: str) -> dict:
         (202, "application/json"): OpenApiResponse(
             TurnResultSerializer,
             description="The turn outlasted the server's wait; it goes on running and "
-            "`ai_message` is still `streaming` (poll it).",
+            "`ai_message` is still `streaming` (poll it). Or, with `on_busy: enqueue` while "
+            "a turn runs: the human message is stored as `queued` and `ai_message` is null; "
+            "its turn runs after the ones before it (follow "
+            "`GET /api/v1/conversations/{id}/events/`).",
         ),
         (409, "application/json"): OpenApiResponse(
             ErrorSerializer,
-            description="TURN_IN_PROGRESS: another turn is running in this conversation.",
+            description="TURN_IN_PROGRESS: another turn is running (or messages are queued) "
+            "in this conversation; header `Retry-After` (seconds). IDEMPOTENCY_KEY_REUSED: "
+            "the `client_message_id` was used for other content.",
         ),
     }
 
@@ -78,6 +83,14 @@ async def turn_response(
         return response
     handle = await start()
     await release_request_connection()
+    if handle.queued:
+        # Stored and waiting behind the running turn: answered later (follow events/).
+        result = turns.TurnResult(human_message=handle.human_message, ai_message=None)
+        return Response(
+            TurnResultSerializer(result).data,
+            status=202,
+            headers={"Idempotent-Replayed": "true" if handle.existing else "false"},
+        )
     status = 200 if handle.existing else 201
     try:
         result = await turns.wait_for_result(handle)
