@@ -19,7 +19,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from conversations.models import MessageRole, MessageStatus
+from conversations.models import MessageRole, MessageStatus, OnBusy
 from conversations.payloads import agent_payload, conversation_payload, message_payload
 
 # --- strict input fields ----------------------------------------------------
@@ -315,7 +315,7 @@ class MessageCreateSerializer(InputSerializer):
         "again returns the first turn's result instead of starting another turn.",
     )
     on_busy = serializers.ChoiceField(
-        choices=[("reject", "reject"), ("enqueue", "enqueue")],
+        choices=OnBusy.choices,
         required=False,
         allow_null=True,
         help_text="While a turn runs: `reject` (409 TURN_IN_PROGRESS with Retry-After) or "

@@ -9,6 +9,8 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.request import Request
 
 from api.rest import sse
+from api.rest.event_schemas import CONVERSATION_EVENT
+from api.rest.serializers import ErrorSerializer
 from api.rest.views.base import ConfabAsyncView
 from api.rest.views.turns import release_request_connection
 from conversations import selectors
@@ -49,7 +51,18 @@ class ConversationEventsView(ConfabAsyncView):
                 "reconnect).",
             ),
         ],
-        responses={(200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR)},
+        responses={
+            (200, "text/event-stream"): OpenApiResponse(
+                CONVERSATION_EVENT,
+                description="Each SSE event's `data:` is one ConversationEvent (JSON); its "
+                "`event:` line repeats `type`, its `id:` is the position.",
+            ),
+            (400, "application/json"): OpenApiResponse(
+                ErrorSerializer,
+                description="VALIDATION_ERROR: `Last-Event-ID` / `after_id` is not an event id.",
+            ),
+            (404, "application/json"): OpenApiResponse(ErrorSerializer, description="NOT_FOUND."),
+        },
     )
     async def get(self, request: Request, conversation_id: int) -> StreamingHttpResponse:
         conversation = await selectors.aget_conversation(

@@ -12,12 +12,12 @@ from collections.abc import Awaitable, Callable
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 from django.http import StreamingHttpResponse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.rest import sse
+from api.rest.event_schemas import CONVERSATION_EVENT
 from api.rest.serializers import CancelResultSerializer, ErrorSerializer, TurnResultSerializer
 from api.rest.views.base import ConfabAsyncView
 from conversations import selectors, turns
@@ -47,7 +47,10 @@ def turn_responses(created_description: str) -> dict:
             description="A repeated `client_message_id`: the first turn's result "
             "(header `Idempotent-Replayed: true`); no new turn.\n\n" + SSE_DESCRIPTION,
         ),
-        (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR),
+        (200, "text/event-stream"): OpenApiResponse(
+            CONVERSATION_EVENT,
+            description="Each SSE event's `data:` is one ConversationEvent (JSON).",
+        ),
         (202, "application/json"): OpenApiResponse(
             TurnResultSerializer,
             description="The turn outlasted the server's wait; it goes on running and "
