@@ -5,7 +5,7 @@ from __future__ import annotations
 from asgiref.sync import sync_to_async
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -69,6 +69,32 @@ class MessagesView(ConfabAsyncView):
         "`client_message_id` makes retries safe. Rate limited (`turns`).",
         request=MessageCreateSerializer,
         responses=turn_responses("The human message and the final reply."),
+        examples=[
+            OpenApiExample(
+                "Send (safe to retry)",
+                value={"content": "Hello!", "client_message_id": "4f7d2c1e"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Queue behind a running turn (an app flushing offline messages)",
+                value={
+                    "content": "And tomorrow?",
+                    "client_message_id": "9a1b",
+                    "on_busy": "enqueue",
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "A turn is running",
+                value={
+                    "type": "conflict",
+                    "code": "TURN_IN_PROGRESS",
+                    "detail": "A turn is already running in this conversation.",
+                },
+                response_only=True,
+                status_codes=["409"],
+            ),
+        ],
     )
     async def post(
         self, request: Request, conversation_id: int
