@@ -68,7 +68,10 @@ class MessagesView(ConfabAsyncView):
         "AI reply (a failed reply is `status: failed` with `error`, still 201). "
         "`client_message_id` makes retries safe. Rate limited (`turns`).",
         request=MessageCreateSerializer,
-        responses=turn_responses("The human message and the final reply."),
+        responses=turn_responses(
+            "The human message and the final reply.",
+            "IDEMPOTENCY_KEY_REUSED: the `client_message_id` was used for other content.",
+        ),
         examples=[
             OpenApiExample(
                 "Send (safe to retry)",

@@ -36,8 +36,15 @@ SSE_DESCRIPTION = (
 )
 
 
-def turn_responses(created_description: str) -> dict:
-    """Responses of a turn-starting operation: JSON result, event stream, errors."""
+BUSY = (
+    "TURN_IN_PROGRESS: another turn is running (or messages are queued) in this "
+    "conversation; header `Retry-After` (seconds)."
+)
+
+
+def turn_responses(created_description: str, conflicts: str = "") -> dict:
+    """Responses of a turn-starting operation: JSON result, event stream, errors
+    (`conflicts`: the operation's other 409 codes)."""
     return {
         (201, "application/json"): OpenApiResponse(
             TurnResultSerializer, description=created_description
@@ -61,9 +68,7 @@ def turn_responses(created_description: str) -> dict:
         ),
         (409, "application/json"): OpenApiResponse(
             ErrorSerializer,
-            description="TURN_IN_PROGRESS: another turn is running (or messages are queued) "
-            "in this conversation; header `Retry-After` (seconds). IDEMPOTENCY_KEY_REUSED: "
-            "the `client_message_id` was used for other content.",
+            description=f"{BUSY} {conflicts}".strip(),
         ),
     }
 
@@ -122,7 +127,10 @@ class RegenerateView(ConfabAsyncView):
         description="Returns like `messages_send`. 409 NOTHING_TO_REGENERATE when there is "
         "no human message, TURN_IN_PROGRESS while a turn runs.",
         request=None,
-        responses=turn_responses("The new reply (after the turn ended)."),
+        responses=turn_responses(
+            "The new reply (after the turn ended).",
+            "NOTHING_TO_REGENERATE: the conversation has no human message.",
+        ),
     )
     async def post(
         self, request: Request, conversation_id: int
