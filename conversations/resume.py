@@ -29,9 +29,9 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from conversations import selectors
-from conversations.errors import ValidationFailed
 from conversations.events import EventType, message_event
 from conversations.models import ConversationMessage, MessageStatus
+from core.errors import ValidationFailed
 
 POSITION_PATTERN = re.compile(r"^(\d{1,18})(?::(\d{1,9}))?$")
 RESUME_PAGE = 200

@@ -25,7 +25,6 @@ from api.graphql.types.events import (
     to_conversation_event,
 )
 from conversations import selectors
-from conversations.errors import ApplicationError
 from conversations.events import (
     CHANNEL_MESSAGE_TYPE,
     EventType,
@@ -33,6 +32,7 @@ from conversations.events import (
     user_group,
 )
 from conversations.resume import Position, StreamTracker
+from core.errors import ApplicationError
 
 
 class WebsocketRequired(ApplicationError):

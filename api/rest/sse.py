@@ -34,11 +34,11 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from conversations import selectors
-from conversations.errors import NotFound
 from conversations.events import EventType, conversation_event, conversation_group
 from conversations.models import Conversation, ConversationMessage, MessageRole, MessageStatus
 from conversations.resume import Position, StreamTracker
 from conversations.turns import TurnHandle, wait_for_result
+from core.errors import NotFound
 
 # How often an idle stream checks that its turn is still running.
 POLL_SECONDS = 1.0

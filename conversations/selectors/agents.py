@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from conversations.errors import NotFound
 from conversations.models import Agent
+from core.errors import NotFound
 
 
 def list_agents() -> QuerySet[Agent]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from conversations.models import ConversationMessage
-from tests.conversations.turnkit import eventually, turn_cleanup  # noqa: F401
 from tests.support.sockets import Socket, ws_path
+from tests.support.turns import eventually, turn_cleanup  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

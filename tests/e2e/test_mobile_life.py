@@ -5,12 +5,12 @@ Last-Event-ID), push registration, and signing one device out."""
 
 from __future__ import annotations
 
-import importlib
 import uuid
 
 import pytest
 
-from tests.e2e.test_sdk import PACKAGE, expect, generated, sdk, server, sign_up  # noqa: F401
+from tests.support.sdk import PASSWORD, expect, generated_sdk, sign_up
+from tests.support.servers import LiveServer
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
@@ -25,11 +25,23 @@ SUBSCRIPTION = {
 }
 
 
-def test_a_mobile_apps_life(sdk, server, llm):  # noqa: F811
+@pytest.fixture(scope="module")
+def sdk(tmp_path_factory):
+    with generated_sdk(tmp_path_factory.mktemp("sdk")) as modules:
+        yield modules
+
+
+@pytest.fixture
+def server(live_server_factory, seed_agents) -> LiveServer:
+    # Its own cache namespace: rate-limit counters (register, login) start at zero.
+    return live_server_factory(extra_env={"CONFAB_REDIS_PREFIX": f"mobile-{uuid.uuid4().hex}"})
+
+
+def test_a_mobile_apps_life(sdk, server, llm):
     m = sdk.models
-    streaming = importlib.import_module(f"{PACKAGE}.streaming")
-    sync = importlib.import_module(f"{PACKAGE}.api.sync.sync")
-    phone = sign_up(sdk, server, f"mobile-{uuid.uuid4().hex[:8]}")
+    streaming = sdk.streaming
+    sync = sdk.sync
+    phone = sign_up(sdk, server.url, f"mobile-{uuid.uuid4().hex[:8]}")
     username = expect(sdk.auth_me.sync(client=phone), m.User).username
 
     # First load: the conversation list, and the sync cursor to come back from.
@@ -63,9 +75,7 @@ def test_a_mobile_apps_life(sdk, server, llm):  # noqa: F811
     laptop_token = expect(
         sdk.auth_token_create.sync(
             client=sdk.package.Client(base_url=server.url),
-            body=m.TokenCreateRequest(
-                username=username, password="sdk-password-correct-horse", device_name="Laptop"
-            ),
+            body=m.TokenCreateRequest(username=username, password=PASSWORD, device_name="Laptop"),
         ),
         m.Token,
     )

@@ -31,8 +31,8 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from conversations.services import create_conversation
-from tests.fakeopenai import ToolCall
-from tests.reliability.helpers import (
+from tests.support.fakeopenai import ToolCall
+from tests.support.live_clients import (
     arows,
     auth,
     chat_socket,

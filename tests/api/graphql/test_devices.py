@@ -7,8 +7,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from knox.models import get_token_model
 
-from tests.api.graphql.helpers import error_codes
-from tests.conftest import make_token
+from tests.support.graphql import error_codes
+from tests.support.tokens import make_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

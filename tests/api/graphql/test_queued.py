@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from conversations.models import Conversation, ConversationMessage
-from tests.api.graphql.helpers import error_codes
+from tests.support.graphql import error_codes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

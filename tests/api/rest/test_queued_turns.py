@@ -15,8 +15,8 @@ from django.utils import timezone
 from conversations import services
 from conversations.models import Conversation, ConversationMessage, MessageStatus
 from conversations.turns import start_waiting_queues
-from tests.api.rest.conftest import bearer
-from tests.reliability.helpers import wait_idle
+from tests.support.live_clients import wait_idle
+from tests.support.rest import bearer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
