@@ -103,6 +103,7 @@ check-vendor:
 sdk: install
 	$(BIN)/openapi-python-client generate --path openapi.yaml \
 		--output-path build/sdk/confab_client --overwrite --meta none --config sdk/config.yaml
+	cp sdk/streaming.py build/sdk/confab_client/streaming.py
 
 ## ts-types: TypeScript types from openapi.yaml (openapi-typescript), type-checked with tsc
 ts-types:

@@ -335,6 +335,17 @@ SPECTACULAR_SETTINGS = {
         "ConversationGoneKind": ["conversation.deleted", "conversation.cleared"],
         "MessageUpsertedKind": ["message.upserted"],
         "MessageDeletedKind": ["message.deleted"],
+        # The live events' `type` discriminators (api/rest/event_schemas.py).
+        "MessageEventKind": ["message.created", "message.completed"],
+        "MessageFailedKind": ["message.failed"],
+        "MessageDeltaKind": ["message.delta"],
+        "ConversationEventKind": [
+            "conversation.created",
+            "conversation.updated",
+            "conversation.cleared",
+            "conversation.deleted",
+        ],
+        "OnBusy": "conversations.models.OnBusy",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

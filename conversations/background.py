@@ -3,7 +3,10 @@
 - recovering turns whose worker died (`recovery.recover_once`), every
   CONFAB_TURN_STALE_SECONDS / 2 and at startup;
 - compacting the changes feed (`sync.services.compact_changes`), hourly and at startup;
-- sending due notifications (`notifications.delivery.deliver_due`), every second.
+- sending due notifications (`notifications.delivery.deliver_due`), every second;
+- beginning the next turn of conversations whose queued messages wait with no turn
+  running (`turns.start_waiting_queues`: a process died between two queued turns, or
+  was at capacity), every CONFAB_TURN_STALE_SECONDS / 2 and at startup.
 
 Each runs in a worker thread with its own database connection, one run at a time; a
 failed run is logged and retried at the next interval. Running them in every process
@@ -41,6 +44,16 @@ async def every(seconds: float, job: Callable[[], Any], *, what: str) -> None:
         await asyncio.sleep(seconds)
 
 
+async def every_async(seconds: float, job: Callable[[], Any], *, what: str) -> None:
+    """`every` for a coroutine job (one that starts turns on this process's loop)."""
+    while True:
+        try:
+            await job()
+        except Exception:
+            logger.warning("%s failed; will retry.", what, exc_info=True)
+        await asyncio.sleep(seconds)
+
+
 def _with_fresh_connection(job: Callable[[], Any]) -> Any:
     close_old_connections()
     try:
@@ -59,4 +72,15 @@ def jobs() -> list[Coroutine[Any, Any, None]]:
         ),
         every(COMPACTION_SECONDS, compact_changes, what="Changes-feed compaction"),
         every(NOTIFY_SECONDS, deliver_due, what="Notification delivery"),
+        every_async(
+            max(1.0, settings.CONFAB_TURN_STALE_SECONDS / 2),
+            _start_waiting_queues,
+            what="Queued-turn sweep",
+        ),
     ]
+
+
+async def _start_waiting_queues() -> int:
+    from conversations.turns import start_waiting_queues
+
+    return await start_waiting_queues()

@@ -267,6 +267,7 @@ class AgentChatConsumer(SocketLifecycle, AsyncWebsocketConsumer):
             client_message_id=frame.data.get("client_message_id"),
             attachments=frame.data.get("attachments"),
             images_base64=frame.data.get("images__base64"),
+            on_busy=frame.data.get("on_busy"),
             config=self.get_turn_config(),
             hooks=_ConsumerHooks(self),
         )

@@ -1,11 +1,11 @@
 """Parse and validate the websocket consumer's client frames.
 
 Client -> server frames are JSON objects with a `type`:
-`message {content, client_message_id?, attachments?, images__base64?}`, `cancel`,
-`regenerate`, `ping`, `resume {after_id}`. Anything else is a `FrameError` with a stable
-code; the connection stays open. Text that cannot be stored (a NUL character, which
-PostgreSQL refuses, or a lone surrogate, which no database can encode) is
-`INVALID_TEXT`, wherever it is in the frame.
+`message {content, client_message_id?, attachments?, images__base64?, on_busy?}`,
+`cancel`, `regenerate`, `ping`, `resume {after_id}`. Anything else is a `FrameError`
+with a stable code; the connection stays open. Text that cannot be stored (a NUL
+character, which PostgreSQL refuses, or a lone surrogate, which no database can
+encode) is `INVALID_TEXT`, wherever it is in the frame.
 """
 
 from __future__ import annotations

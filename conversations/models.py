@@ -38,6 +38,13 @@ class Agent(models.Model):
     )
     temperature = models.FloatField(default=1.0)
     tools = models.JSONField(default=list, blank=True, help_text="Names of registered tools.")
+    on_busy = models.CharField(
+        max_length=16,
+        choices=[("reject", "Reject"), ("enqueue", "Enqueue")],
+        default="reject",
+        help_text="A message sent while a turn runs, when the request does not say: refused "
+        "(409 TURN_IN_PROGRESS) or queued and answered after the running turn.",
+    )
     mcp_servers = models.JSONField(
         default=list,
         blank=True,
@@ -143,6 +150,16 @@ class MessageStatus(models.TextChoices):
     COMPLETE = "complete", "Complete"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+    # A human message sent with on_busy "enqueue" while a turn ran: stored, answered
+    # after the running turn (then `complete`), in order.
+    QUEUED = "queued", "Queued"
+
+
+class OnBusy(models.TextChoices):
+    """What a message sent while a turn runs does: refused (409) or queued."""
+
+    REJECT = "reject", "Reject"
+    ENQUEUE = "enqueue", "Enqueue"
 
 
 class ConversationMessage(models.Model):
@@ -182,6 +199,11 @@ class ConversationMessage(models.Model):
                 condition=Q(status="streaming"),
             ),
             models.Index(fields=["turn_id"], name="msg_turn"),
+            models.Index(
+                fields=["conversation", "id"],
+                name="msg_queued",
+                condition=Q(status="queued"),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

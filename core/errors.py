@@ -86,6 +86,13 @@ class Conflict(ApplicationError):
 class TurnInProgress(Conflict):
     code = "TURN_IN_PROGRESS"
     default_detail = "A turn is already running in this conversation."
+    # Seconds a client waits before trying again (REST `Retry-After`, websocket
+    # `retry_after`): a reply streams for seconds. Or send with on_busy "enqueue".
+    RETRY_AFTER_SECONDS = 2
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("extra", {"retry_after": self.RETRY_AFTER_SECONDS})
+        super().__init__(detail, **kwargs)
 
 
 class NoActiveTurn(Conflict):

@@ -24,6 +24,9 @@ class GraphQLContext:
     request: Any
     response: Any = None
     user: Any = field(default_factory=AnonymousUser)
+    # The token that authenticated an HTTP request (the `current` device); None over
+    # websockets.
+    token: Any = None
     # The GraphQLWebsocketConsumer of a websocket operation; None over HTTP.
     ws: Any = None
     # Set by strawberry from the `connection_init` payload.

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from channels.db import database_sync_to_async
 from strawberry.types import Info
 
+from accounts import selectors as account_selectors
+from accounts.payloads import device_payload
 from api.graphql.context import current_user
 from api.graphql.pagination import (
     conversation_connection,
@@ -16,6 +20,7 @@ from api.graphql.pagination import (
 from api.graphql.types.agents import Agent
 from api.graphql.types.connections import ConversationConnection, MessageConnection
 from api.graphql.types.conversations import Conversation
+from api.graphql.types.devices import Device
 from api.graphql.types.sync import ChangeFeed
 from api.graphql.types.users import User
 from conversations import inputs, selectors
@@ -113,3 +118,20 @@ class Query:
             user=user, after=cursor, size=size
         )
         return ChangeFeed.from_page(page)
+
+    @strawberry.field(
+        description="The user's signed-in devices (tokens), newest first, as REST's "
+        "/api/v1/auth/tokens/. `current` marks the token of this request (HTTP)."
+    )
+    async def devices(self, info: Info) -> list[Device]:
+        user = current_user(info)
+        current = getattr(info.context.token, "pk", None)
+        payloads = await database_sync_to_async(_device_payloads)(user, current)
+        return [Device.from_payload(payload) for payload in payloads]
+
+
+def _device_payloads(user: Any, current: Any) -> list[dict[str, Any]]:
+    return [
+        device_payload(token, current_token_pk=current)
+        for token in account_selectors.devices_of(user)
+    ]

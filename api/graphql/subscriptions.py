@@ -31,6 +31,7 @@ from conversations.events import (
     conversation_group,
     user_group,
 )
+from conversations.resume import Position, StreamTracker
 from core.errors import ApplicationError
 
 
@@ -48,9 +49,11 @@ def _consumer(info: Info) -> Any:
 
 
 async def _conversation_stream(
-    ws: Any, user: Any, conversation_id: int
+    ws: Any, user: Any, conversation_id: int, after: Position | None = None
 ) -> AsyncGenerator[ConversationEvent, None]:
     groups = [conversation_group(conversation_id)]
+    # With `after`: resume there (conversations.resume), as the SSE event stream does.
+    tracker = StreamTracker(after) if after is not None else None
     async with ws.listen_to_channel(CHANNEL_MESSAGE_TYPE, groups=groups) as listener:
         # Now listening: a snapshot taken after joining is a sync point. Anything
         # newer than it arrives as an event.
@@ -60,10 +63,19 @@ async def _conversation_stream(
         await ws.follow_conversation(conversation_id)
         try:
             yield ConversationUpdated(conversation=Conversation.from_model(conversation))
+            if tracker is not None:
+                async for stored in tracker.resume(conversation_id):
+                    converted = to_conversation_event(stored)
+                    if converted is not None:
+                        yield converted
             async for message in listener:
                 event = message.get("event")
                 if not isinstance(event, dict):
                     continue
+                if tracker is not None:
+                    event = await tracker.live(event)
+                    if event is None:
+                        continue
                 converted = to_conversation_event(event)
                 if converted is not None:
                     yield converted
@@ -88,16 +100,22 @@ class Subscription:
         description=(
             "Everything that happens in one of the user's conversations. The first event is a "
             "ConversationUpdated snapshot, sent once the server listens: load history after "
-            "it. Ends after ConversationDeleted. NOT_FOUND for anyone else's conversation."
+            "it. Ends after ConversationDeleted. NOT_FOUND for anyone else's conversation. "
+            "With `after` (a position, as REST SSE event ids: `<messageId>` when every "
+            "message up to it is held whole, `<messageId>:<offset>` while that message "
+            "streams and `offset` characters of it are held): the stored messages after it "
+            "follow the snapshot, and the deltas of a streaming message join up exactly "
+            "with the text held (nothing lost or doubled)."
         )
     )
     async def conversation_events(
-        self, info: Info, conversation_id: strawberry.ID
+        self, info: Info, conversation_id: strawberry.ID, after: str | None = None
     ) -> AsyncGenerator[ConversationEvent, None]:
         user = current_user(info)
         ws = _consumer(info)
+        position = Position.parse(after, field="after") if after is not None else None
         conversation = await selectors.aget_conversation(user=user, conversation_id=conversation_id)
-        return _conversation_stream(ws, user, conversation.pk)
+        return _conversation_stream(ws, user, conversation.pk, position)
 
     @strawberry.subscription(
         description="Conversations of the user created, updated, cleared or deleted anywhere."

@@ -68,6 +68,7 @@ class GraphQLView(AsyncGraphQLView):
     """strawberry's async Django view with Confab's authentication and limits."""
 
     user: Any = None
+    token: Any = None
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(schema=schema, graphql_ide=None, allow_queries_via_get=False, **kwargs)
@@ -77,7 +78,7 @@ class GraphQLView(AsyncGraphQLView):
         try:
             if not self.is_ide_request(request):
                 self.check_body_size(request)
-                self.user = await self.authenticate(request)
+                self.user, self.token = await self.authenticate(request)
             return await self.run(request=request)
         except RequestDataTooBig:
             return error_response(413, "The request body is too large.")
@@ -105,15 +106,16 @@ class GraphQLView(AsyncGraphQLView):
             raise GraphQLHTTPError(413, "The request body is too large.")
 
     @staticmethod
-    async def authenticate(request: HttpRequest) -> Any:
-        """The bearer token's user; 401 for a missing, invalid, expired or revoked token."""
+    async def authenticate(request: HttpRequest) -> tuple[Any, Any]:
+        """The bearer token's (user, token); 401 for a missing, invalid, expired or revoked
+        token."""
         try:
             result = await database_sync_to_async(BearerTokenAuthentication().authenticate)(request)
         except AuthenticationFailed:
             result = None
         if result is None:
             raise GraphQLHTTPError(401, NotAuthenticated.default_detail)
-        return result[0]
+        return result[0], result[1]
 
     def decode_json(self, data: str | bytes) -> object:
         return decode_json(data)
@@ -129,4 +131,5 @@ class GraphQLView(AsyncGraphQLView):
         context = GraphQLContext(request=request, response=response)
         if self.user is not None:
             context.user = self.user
+            context.token = self.token
         return context

@@ -158,7 +158,7 @@ def error_response(error: domain.ApplicationError) -> Response:
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="api"'
     retry_after = error.extra.get("retry_after")
-    if error.status in (429, 503) and retry_after:
+    if error.status in (409, 429, 503) and retry_after:
         headers["Retry-After"] = str(retry_after)
     return Response(error.as_dict(), status=error.status, headers=headers)
 

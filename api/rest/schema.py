@@ -89,6 +89,9 @@ class ConfabAutoSchema(AutoSchema):
             responses[code] = self.error_response(ERROR_DESCRIPTIONS[code])
             if code in ("429", "503"):
                 responses[code]["headers"] = RETRY_AFTER_HEADER
+        busy = responses.get("409", {})
+        if "TURN_IN_PROGRESS" in busy.get("description", ""):
+            busy["headers"] = RETRY_AFTER_HEADER
         operation["responses"] = dict(sorted(responses.items()))
         return operation
 
@@ -118,12 +121,23 @@ def describe_parameter_schemas(
     result: dict[str, Any], generator: Any, request: Any, public: bool
 ) -> dict[str, Any]:
     """drf-spectacular postprocessing hook: copy each parameter's description into its
-    schema, where openapi-python-client reads the docstring of the SDK's argument."""
-    for path in result.get("paths", {}).values():
+    schema, where openapi-python-client reads the docstring of the SDK's argument, and
+    give every `limit` the bounds `inputs.parse_limit` enforces (1 to the page maximum:
+    CONFAB_SYNC_MAX_PAGE_SIZE for the changes feed, CONFAB_MAX_PAGE_SIZE elsewhere)."""
+    from django.conf import settings
+
+    for route, path in result.get("paths", {}).items():
         for operation in path.values():
             if not isinstance(operation, dict):
                 continue
             for parameter in operation.get("parameters", []):
                 if "description" in parameter and "schema" in parameter:
                     parameter["schema"].setdefault("description", parameter["description"])
+                if parameter.get("name") == "limit" and parameter.get("in") == "query":
+                    maximum = (
+                        settings.CONFAB_SYNC_MAX_PAGE_SIZE
+                        if route.endswith("/sync/")
+                        else settings.CONFAB_MAX_PAGE_SIZE
+                    )
+                    parameter["schema"].update(minimum=1, maximum=maximum)
     return result

@@ -19,7 +19,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from conversations.models import MessageRole, MessageStatus
+from conversations.models import MessageRole, MessageStatus, OnBusy
 from conversations.payloads import agent_payload, conversation_payload, message_payload
 
 # --- strict input fields ----------------------------------------------------
@@ -365,6 +365,14 @@ class MessageCreateSerializer(InputSerializer):
         help_text="Idempotency key chosen by the client (e.g. a UUID). Sending the same id "
         "again returns the first turn's result instead of starting another turn.",
     )
+    on_busy = serializers.ChoiceField(
+        choices=OnBusy.choices,
+        required=False,
+        allow_null=True,
+        help_text="While a turn runs: `reject` (409 TURN_IN_PROGRESS with Retry-After) or "
+        "`enqueue` (the message is stored at once as `queued`, answered after the running "
+        "turn, in order; 202). Default: the agent's setting (`reject` unless configured).",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs.get("attachments"):
@@ -384,7 +392,10 @@ class TurnResultSerializer(OutputSerializer):
 
     human_message = MessageSerializer(read_only=True)
     ai_message = MessageSerializer(
-        read_only=True, help_text="The final reply: complete, failed or cancelled."
+        read_only=True,
+        allow_null=True,
+        help_text="The final reply: complete, failed or cancelled (null while the human "
+        "message is `queued`).",
     )
 
 

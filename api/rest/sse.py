@@ -9,11 +9,16 @@ client that goes away only stops the listening.
 Each event is written as::
 
     event: message.delta
-    id: 7
-    data: {"type": "message.delta", "conversation_id": 1, "message_id": 2, ...}
+    id: 12:240
+    data: {"type": "message.delta", "conversation_id": 1, "message_id": 12, ...}
 
-`id` counts the events of this stream from 1. Comment lines (`: keepalive`)
-keep idle connections open through proxies.
+`id` is the event's stable position in the conversation (`conversations.resume`):
+`<message_id>` when the client holds every message up to it whole,
+`<message_id>:<offset>` while message `message_id` streams and the client holds
+`offset` characters of it. Giving it back (`Last-Event-ID`, `?after_id=`) to the
+conversation's event stream (`open_conversation_stream`) continues exactly there.
+Deltas are made to join up with what the client holds (no offset gap, nothing
+doubled). Comment lines (`: keepalive`) keep idle connections open through proxies.
 """
 
 from __future__ import annotations
@@ -28,9 +33,12 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from conversations.events import EventType, conversation_group, snapshot_event
-from conversations.models import Conversation, MessageRole, MessageStatus
+from conversations import selectors
+from conversations.events import EventType, conversation_event, conversation_group
+from conversations.models import Conversation, ConversationMessage, MessageRole, MessageStatus
+from conversations.resume import Position, StreamTracker
 from conversations.turns import TurnHandle, wait_for_result
+from core.errors import NotFound
 
 # How often an idle stream checks that its turn is still running.
 POLL_SECONDS = 1.0
@@ -38,7 +46,10 @@ FINAL_TYPES = {str(EventType.MESSAGE_COMPLETED), str(EventType.MESSAGE_FAILED)}
 END_TYPES = {str(EventType.CONVERSATION_CLEARED), str(EventType.CONVERSATION_DELETED)}
 
 
-def format_event(event: dict[str, Any], event_id: int) -> bytes:
+__all__ = ["TurnFilter", "format_event", "open_conversation_stream", "open_turn_stream"]
+
+
+def format_event(event: dict[str, Any], event_id: Position | str | int) -> bytes:
     """One SSE frame (JSON never contains a raw newline, so `data` is one line)."""
     data = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
     return f"event: {event['type']}\nid: {event_id}\ndata: {data}\n\n".encode()
@@ -86,13 +97,23 @@ class TurnFilter:
         return True
 
 
+async def _turn_is_running(handle: TurnHandle) -> bool:
+    """Whether the turn still holds its conversation's lock (in any process), or has not
+    begun yet (its human message waits in the queue)."""
+    if await Conversation.objects.filter(
+        pk=handle.human_message.conversation_id, active_turn_id=handle.turn_id
+    ).aexists():
+        return True
+    return await ConversationMessage.objects.filter(
+        pk=handle.human_message.pk, status=MessageStatus.QUEUED
+    ).aexists()
+
+
 async def _turn_has_ended(handle: TurnHandle) -> bool:
     if handle.task is not None:
         return handle.task.done()
     # Running in another process (a repeated request): the lock tells.
-    return not await Conversation.objects.filter(
-        pk=handle.human_message.conversation_id, active_turn_id=handle.turn_id
-    ).aexists()
+    return not await _turn_is_running(handle)
 
 
 async def _leave(layer: Any, group: str, channel: str, receiving: asyncio.Task | None) -> None:
@@ -134,16 +155,25 @@ async def _turn_stream(
     try:
         handle = await start()
         yield handle
-        event_id = 0
+        tracker = StreamTracker()
         turn = TurnFilter(handle)
         if handle.existing:
-            # A repeat: the stored state first, then whatever is still live.
-            for message in (handle.human_message, handle.ai_message):
-                if message is not None:
-                    event_id += 1
-                    yield format_event(snapshot_event(message), event_id)
-            if handle.ai_message is None or handle.ai_message.status != MessageStatus.STREAMING:
+            # A repeat: the turn's stored messages first (all of them: with tool rounds
+            # there are several replies), then whatever is still live, joined up with
+            # the stored text (the tracker fills what the partial save lagged). Whether
+            # the turn still runs is read before the messages: if it ended, they are
+            # final; if not, its last events are already queued on our channel.
+            running = await _turn_is_running(handle)
+            human = handle.human_message
+            tracker = StreamTracker(Position(human.id - 1))
+            async for event in tracker.resume(
+                human.conversation_id,
+                keep=lambda row: row.id == human.id or row.turn_id == handle.turn_id,
+            ):
+                yield format_event(event, tracker.position)
+            if not running:
                 return
+            turn.message_ids |= set(tracker.held) | tracker.final
         keepalive = getattr(settings, "CONFAB_SSE_KEEPALIVE_SECONDS", 15.0)
         last_write = time.monotonic()
         ended_polls = 0
@@ -157,9 +187,10 @@ async def _turn_stream(
                 receiving = asyncio.ensure_future(layer.receive(channel))
                 event = message.get("event") if isinstance(message, dict) else None
                 if isinstance(event, dict) and turn.accept(event):
-                    event_id += 1
-                    last_write = time.monotonic()
-                    yield format_event(event, event_id)
+                    event = await tracker.live(event)
+                    if event is not None:
+                        last_write = time.monotonic()
+                        yield format_event(event, tracker.position)
                 continue
             if await _turn_has_ended(handle):
                 ended_polls += 1
@@ -168,9 +199,69 @@ async def _turn_stream(
                     # dropped them): finish from the stored reply.
                     result = await wait_for_result(handle)
                     if result.ai_message is not None:
-                        event_id += 1
-                        yield format_event(snapshot_event(result.ai_message), event_id)
+                        event = tracker.snapshot(result.ai_message)
+                        yield format_event(event, tracker.position)
                     return
+            if time.monotonic() - last_write >= keepalive:
+                last_write = time.monotonic()
+                yield b": keepalive\n\n"
+    finally:
+        await _leave(layer, group, channel, receiving)
+
+
+async def open_conversation_stream(
+    *, user: Any, conversation_id: int, position: Position
+) -> AsyncIterator[bytes]:
+    """A conversation's events from `position` on, as SSE: the stored messages after it
+    (the rest of a message still streaming joins up with what the client holds), then
+    every live event of the conversation, until it is deleted or the client leaves.
+    The first event is a `conversation.updated` snapshot, sent once the server listens
+    (as the GraphQL subscription does).
+
+    The group is joined before the stored state is read, so nothing published in
+    between is missed (what is seen twice is dropped by the tracker)."""
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    group = conversation_group(conversation_id)
+    await layer.group_add(group, channel)
+    return _conversation_stream(layer, group, channel, user, conversation_id, position)
+
+
+async def _conversation_stream(
+    layer: Any, group: str, channel: str, user: Any, conversation_id: int, position: Position
+) -> AsyncIterator[bytes]:
+    receiving: asyncio.Task | None = None
+    try:
+        tracker = StreamTracker(position)
+        try:
+            conversation = await selectors.aget_conversation(
+                user=user, conversation_id=conversation_id
+            )
+        except NotFound:
+            return
+        yield format_event(
+            conversation_event(EventType.CONVERSATION_UPDATED, conversation), tracker.position
+        )
+        async for event in tracker.resume(conversation_id):
+            yield format_event(event, tracker.position)
+        keepalive = getattr(settings, "CONFAB_SSE_KEEPALIVE_SECONDS", 15.0)
+        last_write = time.monotonic()
+        receiving = asyncio.ensure_future(layer.receive(channel))
+        while True:
+            done, _ = await asyncio.wait({receiving}, timeout=POLL_SECONDS)
+            if done:
+                message = receiving.result()
+                receiving = asyncio.ensure_future(layer.receive(channel))
+                event = message.get("event") if isinstance(message, dict) else None
+                if not isinstance(event, dict):
+                    continue
+                forwarded = await tracker.live(event)
+                if forwarded is not None:
+                    last_write = time.monotonic()
+                    yield format_event(forwarded, tracker.position)
+                if event.get("type") == EventType.CONVERSATION_DELETED:
+                    return
+                continue
             if time.monotonic() - last_write >= keepalive:
                 last_write = time.monotonic()
                 yield b": keepalive\n\n"

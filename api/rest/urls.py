@@ -26,6 +26,7 @@ from api.rest.views.conversations import (
     ConversationListView,
 )
 from api.rest.views.devices import CurrentPushView, DeviceDetailView, DeviceListView
+from api.rest.views.events import ConversationEventsView
 from api.rest.views.files import (
     FileContentView,
     FileDetailView,
@@ -73,6 +74,7 @@ urlpatterns = [
     path(f"{CONVERSATION}clear/", ConversationClearView.as_view(), name="conversation-clear"),
     path(f"{CONVERSATION}cancel/", CancelView.as_view(), name="conversation-cancel"),
     path(f"{CONVERSATION}regenerate/", RegenerateView.as_view(), name="conversation-regenerate"),
+    path(f"{CONVERSATION}events/", ConversationEventsView.as_view(), name="conversation-events"),
     path(f"{CONVERSATION}messages/", MessagesView.as_view(), name="message-list"),
     path(
         f"{CONVERSATION}messages/<int:message_id>/",

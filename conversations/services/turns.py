@@ -59,8 +59,11 @@ class TurnStart:
 
     turn_id: uuid.UUID
     human_message: ConversationMessage
-    ai_message: ConversationMessage
+    # None for a queued message (its turn has not begun) or one whose turn never began.
+    ai_message: ConversationMessage | None
     existing: bool = False
+    # The human message was queued behind the running turn (on_busy "enqueue").
+    queued: bool = False
 
 
 def _locking() -> QuerySet[Conversation]:
@@ -78,8 +81,27 @@ def _locked_conversation(conversation_id: int, turn_id: uuid.UUID) -> Conversati
 
 
 def existing_turn(human_message: ConversationMessage) -> TurnStart:
-    """The turn that answered `human_message`: its last AI message before the next human one."""
+    """The turn that answered `human_message`: its last AI message of the human message's
+    turn (a queued message's reply comes after later queued messages), else its last AI
+    message before the next human one (a regenerate answers it with a new turn id)."""
     conversation_id, after = human_message.conversation_id, human_message.id
+    if human_message.status == MessageStatus.QUEUED:
+        return TurnStart(
+            turn_id=human_message.turn_id,
+            human_message=human_message,
+            ai_message=None,
+            existing=True,
+            queued=True,
+        )
+    own = (
+        in_history_order(conversation_id, newest_first=True)
+        .filter(id__gt=after, role=MessageRole.AI, turn_id=human_message.turn_id)
+        .first()
+    )
+    if own is not None:
+        return TurnStart(
+            turn_id=own.turn_id, human_message=human_message, ai_message=own, existing=True
+        )
     next_human = (
         in_history_order(conversation_id, newest_first=False)
         .filter(id__gt=after, role=MessageRole.HUMAN)
@@ -106,6 +128,7 @@ def begin_turn(
     content: BaseMessage | None,
     client_message_id: str | None = None,
     regenerate: bool = False,
+    enqueue: bool = False,
 ) -> TurnStart:
     """Take the conversation's turn lock and store the human message and the AI placeholder.
 
@@ -113,6 +136,10 @@ def begin_turn(
     provider is called. A repeated `client_message_id` returns the turn that
     message started instead of a second one. `regenerate` answers the last
     human message again, replacing the reply that followed it.
+
+    While a turn runs (or messages wait in the queue: they go first), the message is
+    refused with TurnInProgress, or with `enqueue` stored at once as `queued`
+    (`queued=True`, no AI placeholder): `begin_queued_turn` answers it later, in order.
     """
     try:
         return _begin_turn(
@@ -120,6 +147,7 @@ def begin_turn(
             content=content,
             client_message_id=client_message_id,
             regenerate=regenerate,
+            enqueue=enqueue,
         )
     except IntegrityError:
         # Another request stored the same client_message_id first.
@@ -144,13 +172,16 @@ def _begin_turn(
     content: BaseMessage | None,
     client_message_id: str | None,
     regenerate: bool,
+    enqueue: bool = False,
 ) -> TurnStart:
     locked = _locking().get(pk=conversation.pk)
     if client_message_id:
         human = locked.messages.filter(client_message_id=client_message_id).first()
         if human is not None:
             return _repeated_turn(human, content)
-    if locked.active_turn_id is not None:
+    if locked.active_turn_id is not None or has_queued_messages(locked.pk):
+        if enqueue and not regenerate:
+            return _enqueue(locked, content, client_message_id)
         raise TurnInProgress()
     turn_id = uuid.uuid4()
     now = timezone.now()
@@ -195,6 +226,92 @@ def _begin_turn(
     emit(message_event(EventType.MESSAGE_CREATED, ai), user_id=locked.user_id)
     emit(conversation_event(EventType.CONVERSATION_UPDATED, locked), user_id=locked.user_id)
     return TurnStart(turn_id=turn_id, human_message=human, ai_message=ai)
+
+
+def has_queued_messages(conversation_id: int) -> bool:
+    """Whether human messages wait for their turn (one lookup in the msg_queued index)."""
+    return ConversationMessage.objects.filter(
+        conversation_id=conversation_id, status=MessageStatus.QUEUED
+    ).exists()
+
+
+def _enqueue(
+    locked: Conversation, content: BaseMessage | None, client_message_id: str | None
+) -> TurnStart:
+    """Store a human message as `queued`, with the id of the turn that will answer it."""
+    turn_id = uuid.uuid4()
+    now = timezone.now()
+    human = build_message(
+        conversation=locked,
+        message=content,
+        status=MessageStatus.QUEUED,
+        turn_id=turn_id,
+        client_message_id=client_message_id or None,
+        created_at=now,
+    )
+    human.save()
+    locked.message_count += 1
+    locked.last_message_at = now
+    locked.activity_at = now
+    locked.save()
+    emit(message_event(EventType.MESSAGE_CREATED, human), user_id=locked.user_id)
+    emit(conversation_event(EventType.CONVERSATION_UPDATED, locked), user_id=locked.user_id)
+    return TurnStart(turn_id=turn_id, human_message=human, ai_message=None, queued=True)
+
+
+@write
+def begin_queued_turn(*, conversation_id: int) -> TurnStart | None:
+    """Begin the turn of the oldest queued message, if the conversation is free.
+
+    Called when a turn ends and by the periodic sweep (a process that died between
+    turns leaves its queue in the database). Under the row lock, so of several callers
+    one begins it and the others get None. The message becomes `complete`
+    (`message.completed`), its AI placeholder is stored, and the lock taken, in one
+    transaction.
+    """
+    locked = _locking().filter(pk=conversation_id).first()
+    if locked is None or locked.active_turn_id is not None:
+        return None
+    human = (
+        in_history_order(conversation_id, newest_first=False)
+        .filter(status=MessageStatus.QUEUED)
+        .first()
+    )
+    if human is None:
+        return None
+    now = timezone.now()
+    human.status = MessageStatus.COMPLETE
+    human.save(update_fields=["status", "updated_at"])
+    ai = build_message(
+        conversation=locked,
+        message=AIMessage(content=""),
+        status=MessageStatus.STREAMING,
+        turn_id=human.turn_id,
+        created_at=now,
+    )
+    ai.save()
+    locked.active_turn_id = human.turn_id
+    locked.active_turn_heartbeat_at = now
+    locked.cancel_requested = False
+    locked.message_count += 1
+    locked.last_message_at = now
+    locked.activity_at = now
+    locked.save()
+    emit(message_event(EventType.MESSAGE_COMPLETED, human), user_id=locked.user_id)
+    emit(message_event(EventType.MESSAGE_CREATED, ai), user_id=locked.user_id)
+    emit(conversation_event(EventType.CONVERSATION_UPDATED, locked), user_id=locked.user_id)
+    return TurnStart(turn_id=human.turn_id, human_message=human, ai_message=ai)
+
+
+def conversations_with_waiting_queue() -> list[int]:
+    """Conversations whose queued messages wait while no turn runs (the sweep's work)."""
+    return list(
+        ConversationMessage.objects.filter(
+            status=MessageStatus.QUEUED, conversation__active_turn_id__isnull=True
+        )
+        .values_list("conversation_id", flat=True)
+        .distinct()
+    )
 
 
 @write

@@ -10,7 +10,9 @@ from conversations.turns.engine import (
     TurnResult,
     cancel_turn,
     start_greeting,
+    start_queued_turn,
     start_turn,
+    start_waiting_queues,
     wait_for_result,
 )
 
@@ -23,6 +25,8 @@ __all__ = [
     "cancel_turn",
     "load_agent",
     "start_greeting",
+    "start_queued_turn",
     "start_turn",
+    "start_waiting_queues",
     "wait_for_result",
 ]

@@ -143,6 +143,20 @@ def window_to_messages(rows: list[ConversationMessage]) -> list[BaseMessage]:
     return cleaned
 
 
+def human_message_last(rows: list[Any]) -> list[Any]:
+    """The window with its newest human message moved to the end.
+
+    A queued message's turn begins after the turns of the messages queued before it,
+    whose replies are stored later (higher ids) than the message itself: the model must
+    see those replies, then the message it answers. Otherwise a no-op."""
+    for index in range(len(rows) - 1, -1, -1):
+        if rows[index].role == MessageRole.HUMAN:
+            if index != len(rows) - 1:
+                rows = [*rows[:index], *rows[index + 1 :], rows[index]]
+            break
+    return rows
+
+
 class TurnHooks:
     """The engine's override points. The websocket consumer passes its own
     (the seed's `aget_previous_messages` and `on_conversation_complete`)."""
@@ -162,7 +176,7 @@ class TurnHooks:
         )
         rows = await in_turn_thread(list)(window)
         rows.reverse()
-        return window_to_messages(rows)
+        return window_to_messages(human_message_last(rows))
 
     async def on_conversation_complete(
         self,

@@ -28,6 +28,7 @@ Database work runs in the engine's thread pool (`threads`), one service call
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 import uuid
@@ -42,7 +43,13 @@ from langchain_core.messages import (
 from conversations import services, turn_budget
 from conversations.files import attachments as file_attachments
 from conversations.llm.prompts import render_template
-from conversations.models import Conversation, ConversationMessage, MessageRole, MessageStatus
+from conversations.models import (
+    Conversation,
+    ConversationMessage,
+    MessageRole,
+    MessageStatus,
+    OnBusy,
+)
 from conversations.turns import ticks
 from conversations.turns.config import (
     CAPACITY_RETRY_AFTER_SECONDS,
@@ -75,7 +82,8 @@ class _Admission:
 
     Counted from before the first query, so a burst cannot overshoot the cap while
     its turns wait for the database. The one place turns are admitted: REST, GraphQL
-    and the websocket all start turns through `start_turn`.
+    and the websocket all start turns through `start_turn` (queued turns through
+    `start_queued_turn`).
     """
 
     def __init__(self) -> None:
@@ -88,6 +96,18 @@ class _Admission:
             raise TurnCapacityReached(extra={"retry_after": CAPACITY_RETRY_AFTER_SECONDS})
         if self.by_user.get(user_id, 0) >= max_turns_per_user():
             raise UserTurnCapacityReached(extra={"retry_after": CAPACITY_RETRY_AFTER_SECONDS})
+        self._count(user_id)
+
+    def try_take(self, user_id: Any) -> bool:
+        """`take` without raising (a queued turn waits for the next sweep instead)."""
+        if self.taken >= max_turns_per_process():
+            return False
+        if self.by_user.get(user_id, 0) >= max_turns_per_user():
+            return False
+        self._count(user_id)
+        return True
+
+    def _count(self, user_id: Any) -> None:
         self.taken += 1
         self.by_user[user_id] = self.by_user.get(user_id, 0) + 1
 
@@ -115,15 +135,18 @@ class TurnHandle:
 
     turn_id: uuid.UUID
     human_message: ConversationMessage
-    ai_message: ConversationMessage
+    # None while a queued message waits for its turn.
+    ai_message: ConversationMessage | None
     existing: bool
     task: asyncio.Task[ConversationMessage | None] | None
+    # The human message was queued behind the running turn (on_busy "enqueue").
+    queued: bool = False
 
 
 @dataclass
 class TurnResult:
     human_message: ConversationMessage
-    ai_message: ConversationMessage
+    ai_message: ConversationMessage | None
 
 
 def validate_content(content: Any, *, allow_blank: bool = False) -> str:
@@ -164,6 +187,7 @@ async def start_turn(
     hooks: TurnHooks | None = None,
     attachments: Any = None,
     images_base64: Any = None,
+    on_busy: Any = None,
 ) -> TurnHandle:
     """Store the human message and the AI placeholder, then run the turn in the background.
 
@@ -174,11 +198,15 @@ async def start_turn(
     them. A repeated `client_message_id` returns the existing turn (`existing=True`).
     `attachments` (the user's file ids) and `images_base64` (the origin's websocket
     form) become file blocks of the human message (conversations/files/attachments.py).
+    `on_busy` ("reject" | "enqueue"; default: the agent's): with "enqueue", a message
+    sent while a turn runs is stored as `queued` and answered after it, in order
+    (`queued=True`, no task yet); it spends the turn budget now, when it is sent.
     """
     file_ids = file_attachments.parse_attachment_ids(attachments)
     with_files = bool(file_ids or images_base64)
     text = None if regenerate else validate_content(content, allow_blank=with_files)
     client_message_id = validate_client_message_id(client_message_id)
+    on_busy = validate_on_busy(on_busy)
     user_id = conversation.user_id
     await turn_budget.acheck_user_id(user_id)
     _ADMISSION.take(user_id)
@@ -187,6 +215,9 @@ async def start_turn(
         if config is None:
             await load_agent(conversation)
             config = build_turn_config(conversation)
+        if on_busy is None:
+            await load_agent(conversation)
+            on_busy = conversation.agent.on_busy if conversation.agent_id else OnBusy.REJECT
         human: HumanMessage | None = None
         if not regenerate:
             human = HumanMessage(content=text)
@@ -199,20 +230,101 @@ async def start_turn(
             content=human,
             client_message_id=client_message_id,
             regenerate=regenerate,
+            enqueue=on_busy == OnBusy.ENQUEUE,
         )
     except BaseException:
         _ADMISSION.release(user_id)
         raise
-    if start.existing:
+    if start.existing or start.queued:
         _ADMISSION.release(user_id)
         running = _RUNNING.get(start.turn_id)
         return TurnHandle(
             turn_id=start.turn_id,
             human_message=start.human_message,
             ai_message=start.ai_message,
-            existing=True,
+            existing=start.existing,
             task=running.task if running else None,
+            queued=start.queued,
         )
+    return _launch(conversation, start, config, hooks)
+
+
+def validate_on_busy(value: Any) -> str | None:
+    """`on_busy` from a client: "reject", "enqueue", or absent (the agent decides)."""
+    if value is None or value == "":
+        return None
+    if value not in OnBusy.values:
+        raise ValidationFailed.for_field(
+            "on_busy", "invalid_choice", 'on_busy must be "reject" or "enqueue".'
+        )
+    return value
+
+
+async def start_queued_turn(conversation_id: int) -> TurnHandle | None:
+    """Begin the turn of the conversation's oldest queued message, if it is free.
+
+    Called when a turn of this process ends, and by every process's periodic sweep
+    (`start_waiting_queues`): a process that died between turns leaves its queue in the
+    database, and whichever process gets the row lock first begins the next turn. A
+    queued turn uses the agent's configuration (no socket's hooks); its budget was spent
+    when it was sent. At capacity it is left queued for the next sweep."""
+    conversation = (
+        await Conversation.objects.select_related("agent").filter(pk=conversation_id).afirst()
+    )
+    if conversation is None or not _ADMISSION.try_take(conversation.user_id):
+        return None
+    try:
+        config = build_turn_config(conversation)
+        start = await in_turn_thread(services.begin_queued_turn)(conversation_id=conversation_id)
+    except BaseException:
+        _ADMISSION.release(conversation.user_id)
+        raise
+    if start is None:
+        _ADMISSION.release(conversation.user_id)
+        return None
+    return _launch(conversation, start, config, None)
+
+
+async def start_waiting_queues() -> int:
+    """Begin the next turn of every conversation whose queue waits with no turn running
+    (the sweep of `conversations.background`); returns how many began."""
+    began = 0
+    for conversation_id in await in_turn_thread(services.conversations_with_waiting_queue)():
+        if await start_queued_turn(conversation_id) is not None:
+            began += 1
+    return began
+
+
+_NEXT_TASKS: set[asyncio.Task[Any]] = set()
+
+
+def _start_next_after(conversation_id: int) -> None:
+    """When a turn ended: begin the next queued one, in a task of its own (fresh context)."""
+
+    async def next_turn() -> None:
+        try:
+            if await in_turn_thread(services.has_queued_messages)(conversation_id):
+                await start_queued_turn(conversation_id)
+        except Exception:
+            # The periodic sweep begins it later.
+            logger.warning("Starting the next queued turn failed", exc_info=True)
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    task = loop.create_task(next_turn(), context=contextvars.Context())
+    _NEXT_TASKS.add(task)
+    task.add_done_callback(_NEXT_TASKS.discard)
+
+
+def _launch(
+    conversation: Conversation,
+    start: services.TurnStart,
+    config: TurnConfig,
+    hooks: TurnHooks | None,
+) -> TurnHandle:
+    """Run a begun turn (lock taken, placeholder stored) in its own task."""
     cancel = CancelSignal()
     # Heartbeated from now on, not from its first streamed chunk: under overload a
     # turn's start-up may outlast CONFAB_TURN_STALE_SECONDS.
@@ -222,8 +334,8 @@ async def start_turn(
     # A fresh context: create_task copies the caller's, and a request's holds
     # asgiref's ThreadSensitiveContext; inherited, the turn's DB calls fail with
     # "CurrentThreadExecutor already quit" once the request ends, or leak a thread
-    # and a connection per turn. It keeps only the request id and the
-    # trace (core/request_id.py).
+    # and a connection per turn. It keeps only the request id and the trace
+    # (core/request_id.py).
     task = asyncio.get_running_loop().create_task(
         run_turn(
             conversation=conversation,
@@ -237,11 +349,13 @@ async def start_turn(
         context=request_id.task_context(),
     )
     _RUNNING[start.turn_id] = RunningTurn(task=task, cancel=cancel)
+    user_id = conversation.user_id
 
     def ended(_: asyncio.Task[ConversationMessage | None]) -> None:
         _RUNNING.pop(start.turn_id, None)
         ticks.unregister(start.turn_id)
         _ADMISSION.release(user_id)
+        _start_next_after(conversation.pk)
 
     task.add_done_callback(ended)
     return TurnHandle(

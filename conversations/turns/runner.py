@@ -119,7 +119,10 @@ class TurnRunner:
     async def _rounds(
         self, hooks: TurnHooks, human_message: ConversationMessage
     ) -> ConversationMessage:
-        history = await hooks.aget_previous_messages(self.conversation, human_message.id)
+        # Everything stored before this turn's reply: a queued message's turn also sees
+        # the replies to the messages queued before it (stored after it, by id).
+        up_to_id = max(human_message.id, self.ai_row.id - 1)
+        history = await hooks.aget_previous_messages(self.conversation, up_to_id)
         # File blocks become what the model reads (image bytes, file text): one read
         # of each file, in the turn's thread pool, never on the event loop.
         history = await in_turn_thread(file_attachments.model_messages)(history)

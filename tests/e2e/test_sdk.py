@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -56,6 +57,8 @@ def generate_sdk(output: Path) -> str:
         command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, f"generation failed:\n{done.stdout}\n{done.stderr}"
+    # The streaming helper ships beside the generated code (`make sdk` copies it too).
+    shutil.copy(ROOT / "sdk" / "streaming.py", output / "streaming.py")
     return done.stdout + done.stderr
 
 

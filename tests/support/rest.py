@@ -18,7 +18,8 @@ def with_rates(settings, **rates: str) -> None:
 
 
 def parse_sse(body: str) -> list[dict[str, Any]]:
-    """Events of a text/event-stream body: [{"event", "id", "data"}], comments skipped."""
+    """Events of a text/event-stream body: [{"event", "id", "data"}] (`id`: a position,
+    str), comments skipped."""
     events = []
     for block in body.split("\n\n"):
         lines = [line for line in block.split("\n") if line and not line.startswith(":")]
@@ -29,7 +30,7 @@ def parse_sse(body: str) -> list[dict[str, Any]]:
             name, _, value = line.partition(":")
             fields[name] = value.removeprefix(" ")
         events.append(
-            {"event": fields["event"], "id": int(fields["id"]), "data": json.loads(fields["data"])}
+            {"event": fields["event"], "id": fields["id"], "data": json.loads(fields["data"])}
         )
     return events
 

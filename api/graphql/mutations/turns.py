@@ -11,7 +11,7 @@ from strawberry.types import Info
 
 from api.graphql.context import current_user
 from api.graphql.errors import with_field_errors
-from api.graphql.types.messages import Message
+from api.graphql.types.messages import Message, OnBusy
 from api.graphql.types.payloads import CancelTurnPayload, RegeneratePayload, SendMessagePayload
 from conversations import selectors, turns
 
@@ -22,6 +22,7 @@ async def _send(
     content: str | None,
     client_message_id: str | None,
     attachments: list[strawberry.ID] | None = None,
+    on_busy: Any = None,
 ) -> SendMessagePayload:
     conversation = await selectors.aget_conversation(user=user, conversation_id=conversation_id)
     handle = await turns.start_turn(
@@ -29,6 +30,7 @@ async def _send(
         content=content,
         client_message_id=client_message_id,
         attachments=list(attachments) if attachments else None,
+        on_busy=on_busy.value if on_busy is not None else None,
     )
     return SendMessagePayload(
         human_message=Message.from_model(handle.human_message),
@@ -57,7 +59,9 @@ class TurnMutations:
             "turn it started, without a new one. TURN_IN_PROGRESS when a turn is running; "
             "TURN_CAPACITY_REACHED (nothing stored, retry after `retryAfter` seconds) when "
             "this server runs as many turns as it can. `attachments`: ids of the user's files "
-            "(uploaded with `POST /api/v1/files/`; `content` may then be omitted)."
+            "(uploaded with `POST /api/v1/files/`; `content` may then be omitted). "
+            "`onBusy: ENQUEUE` (default: the agent's setting): while a turn runs the message "
+            "is stored as QUEUED (aiMessage null) and answered after the running turn, in order."
         )
     )
     async def send_message(
@@ -67,11 +71,12 @@ class TurnMutations:
         content: str | None = None,
         client_message_id: str | None = None,
         attachments: list[strawberry.ID] | None = None,
+        on_busy: OnBusy | None = None,
     ) -> SendMessagePayload:
         user = current_user(info)
         return await with_field_errors(
             SendMessagePayload,
-            _send(user, conversation_id, content, client_message_id, attachments),
+            _send(user, conversation_id, content, client_message_id, attachments, on_busy),
         )
 
     @strawberry.mutation(

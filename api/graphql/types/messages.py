@@ -21,7 +21,14 @@ MessageRole = strawberry.enum(
 )
 MessageStatus = strawberry.enum(
     Enum("MessageStatus", [(choice.name, choice.value) for choice in models.MessageStatus]),
-    description="STREAMING while a reply is being written; then COMPLETE, FAILED or CANCELLED.",
+    description="STREAMING while a reply is being written; then COMPLETE, FAILED or CANCELLED. "
+    "QUEUED: a human message sent with onBusy ENQUEUE, waiting for the running turn (then "
+    "COMPLETE when its own turn begins).",
+)
+OnBusy = strawberry.enum(
+    Enum("OnBusy", [(choice.name, choice.value) for choice in models.OnBusy]),
+    description="A message sent while a turn runs: REJECT (TURN_IN_PROGRESS) or ENQUEUE "
+    "(stored as QUEUED, answered after the running turn, in order).",
 )
 
 

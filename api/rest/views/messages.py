@@ -5,7 +5,7 @@ from __future__ import annotations
 from asgiref.sync import sync_to_async
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -68,7 +68,36 @@ class MessagesView(ConfabAsyncView):
         "AI reply (a failed reply is `status: failed` with `error`, still 201). "
         "`client_message_id` makes retries safe. Rate limited (`turns`).",
         request=MessageCreateSerializer,
-        responses=turn_responses("The human message and the final reply."),
+        responses=turn_responses(
+            "The human message and the final reply.",
+            "IDEMPOTENCY_KEY_REUSED: the `client_message_id` was used for other content.",
+        ),
+        examples=[
+            OpenApiExample(
+                "Send (safe to retry)",
+                value={"content": "Hello!", "client_message_id": "4f7d2c1e"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Queue behind a running turn (an app flushing offline messages)",
+                value={
+                    "content": "And tomorrow?",
+                    "client_message_id": "9a1b",
+                    "on_busy": "enqueue",
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "A turn is running",
+                value={
+                    "type": "conflict",
+                    "code": "TURN_IN_PROGRESS",
+                    "detail": "A turn is already running in this conversation.",
+                },
+                response_only=True,
+                status_codes=["409"],
+            ),
+        ],
     )
     async def post(
         self, request: Request, conversation_id: int
@@ -87,6 +116,7 @@ class MessagesView(ConfabAsyncView):
                 content=data.get("content"),
                 client_message_id=data.get("client_message_id"),
                 attachments=data.get("attachments"),
+                on_busy=data.get("on_busy"),
             ),
         )
 

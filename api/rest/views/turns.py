@@ -12,12 +12,12 @@ from collections.abc import Awaitable, Callable
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 from django.http import StreamingHttpResponse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.rest import sse
+from api.rest.event_schemas import CONVERSATION_EVENT
 from api.rest.serializers import CancelResultSerializer, ErrorSerializer, TurnResultSerializer
 from api.rest.views.base import ConfabAsyncView
 from conversations import selectors, turns
@@ -25,16 +25,26 @@ from conversations.models import Conversation
 
 SSE_DESCRIPTION = (
     "With `Accept: text/event-stream`: the turn's events as Server-Sent Events "
-    "(`event: <type>`, `id: <n>`, `data: <json>`): `message.created`, `message.delta` "
+    "(`event: <type>`, `id: <position>`, `data: <json>`): `message.created`, `message.delta` "
     "`{message_id, index, offset, delta}`, `message.completed`, `message.failed` "
     "`{message, error}`, `message.deleted` (regenerate). The stream ends after the final "
     "reply's `message.completed` or `message.failed`. A repeated `client_message_id` "
-    "streams the stored messages (and the rest of the turn if it still runs)."
+    "streams the stored messages (and the rest of the turn if it still runs: its deltas "
+    "continue exactly where the stored text ends). `id` is the event's position "
+    "(`<message_id>` or `<message_id>:<offset>`): give it to "
+    "`GET /api/v1/conversations/{id}/events/` as `Last-Event-ID` to resume a dropped stream."
 )
 
 
-def turn_responses(created_description: str) -> dict:
-    """Responses of a turn-starting operation: JSON result, event stream, errors."""
+BUSY = (
+    "TURN_IN_PROGRESS: another turn is running (or messages are queued) in this "
+    "conversation; header `Retry-After` (seconds)."
+)
+
+
+def turn_responses(created_description: str, conflicts: str = "") -> dict:
+    """Responses of a turn-starting operation: JSON result, event stream, errors
+    (`conflicts`: the operation's other 409 codes)."""
     return {
         (201, "application/json"): OpenApiResponse(
             TurnResultSerializer, description=created_description
@@ -44,15 +54,21 @@ def turn_responses(created_description: str) -> dict:
             description="A repeated `client_message_id`: the first turn's result "
             "(header `Idempotent-Replayed: true`); no new turn.\n\n" + SSE_DESCRIPTION,
         ),
-        (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR),
+        (200, "text/event-stream"): OpenApiResponse(
+            CONVERSATION_EVENT,
+            description="Each SSE event's `data:` is one ConversationEvent (JSON).",
+        ),
         (202, "application/json"): OpenApiResponse(
             TurnResultSerializer,
             description="The turn outlasted the server's wait; it goes on running and "
-            "`ai_message` is still `streaming` (poll it).",
+            "`ai_message` is still `streaming` (poll it). Or, with `on_busy: enqueue` while "
+            "a turn runs: the human message is stored as `queued` and `ai_message` is null; "
+            "its turn runs after the ones before it (follow "
+            "`GET /api/v1/conversations/{id}/events/`).",
         ),
         (409, "application/json"): OpenApiResponse(
             ErrorSerializer,
-            description="TURN_IN_PROGRESS: another turn is running in this conversation.",
+            description=f"{BUSY} {conflicts}".strip(),
         ),
     }
 
@@ -75,6 +91,14 @@ async def turn_response(
         return response
     handle = await start()
     await release_request_connection()
+    if handle.queued:
+        # Stored and waiting behind the running turn: answered later (follow events/).
+        result = turns.TurnResult(human_message=handle.human_message, ai_message=None)
+        return Response(
+            TurnResultSerializer(result).data,
+            status=202,
+            headers={"Idempotent-Replayed": "true" if handle.existing else "false"},
+        )
     status = 200 if handle.existing else 201
     try:
         result = await turns.wait_for_result(handle)
@@ -103,7 +127,10 @@ class RegenerateView(ConfabAsyncView):
         description="Returns like `messages_send`. 409 NOTHING_TO_REGENERATE when there is "
         "no human message, TURN_IN_PROGRESS while a turn runs.",
         request=None,
-        responses=turn_responses("The new reply (after the turn ended)."),
+        responses=turn_responses(
+            "The new reply (after the turn ended).",
+            "NOTHING_TO_REGENERATE: the conversation has no human message.",
+        ),
     )
     async def post(
         self, request: Request, conversation_id: int

@@ -240,7 +240,7 @@ async def test_second_turn_while_one_runs_is_a_conflict(gql, token, conversation
     body = await gql.execute(SEND, {"id": conversation.pk, "content": "two"}, token=token)
     assert body["data"] is None
     [error] = body["errors"]
-    assert error["extensions"] == {"code": "TURN_IN_PROGRESS", "type": "conflict"}
+    assert error["extensions"] == {"code": "TURN_IN_PROGRESS", "type": "conflict", "retryAfter": 2}
     assert error["path"] == ["sendMessage"]
     await wait_until_idle(conversation.pk)
 

@@ -32,6 +32,7 @@ OPERATIONS = {
     "conversations_destroy",
     "conversations_clear",
     "conversations_cancel",
+    "conversations_events",
     "conversations_regenerate",
     "messages_list",
     "messages_send",

@@ -196,3 +196,145 @@ async def test_client_leaving_mid_stream_does_not_stop_the_turn(llm, token, conv
         if not running_turn_count():
             break
         await asyncio.sleep(0.05)
+
+
+# --- resuming: positions, the repeated send, the conversation's event stream ---------------
+
+
+def assert_joined_up(events: list[dict], message_id: int) -> str:
+    """The text a client rebuilds from a snapshot and the deltas after it: every delta
+    must start exactly where the text ends (no gap, nothing doubled)."""
+    text = None
+    for event in events:
+        data = event["data"]
+        if data["type"].startswith("message.") and data.get("message", {}).get("id") == message_id:
+            text = data["message"]["text"]
+        elif data["type"] == "message.delta" and data["message_id"] == message_id:
+            assert text is not None, "a delta before the message's snapshot"
+            assert data["offset"] == len(text), (data["offset"], len(text))
+            text += data["delta"]
+    assert text is not None
+    return text
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_repeated_send_continues_exactly_where_the_stored_text_ends(
+    asgi, llm, token, conversation, settings
+):
+    # Partial saves far apart, deltas every 30 ms: the stored text lags the live
+    # deltas by up to a second when the repeat arrives.
+    settings.CONFAB_PARTIAL_SAVE_SECONDS = 1.0
+    words = [f"w{i:02d} " for i in range(60)]
+    llm.reply_text(words, chunk_delay=0.03)
+    body = {"content": "a long one", "client_message_id": "repeat-me"}
+    first = asyncio.ensure_future(asgi.post(url(conversation), json=body, headers=bearer(token)))
+    for _ in range(200):
+        reply = await ConversationMessage.objects.filter(role="ai").afirst()
+        if reply is not None and len(reply.text) > 20:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.5)  # well past the save: the stored text lags the live one
+
+    repeat = await asgi.post(
+        url(conversation), json=body, headers={**bearer(token), "Accept": "text/event-stream"}
+    )
+
+    assert repeat.headers["Idempotent-Replayed"] == "true"
+    events = parse_sse(repeat.text)
+    snapshot = next(e for e in events if e["data"].get("message", {}).get("id") == reply.pk)
+    assert snapshot["event"] == "message.created" and len(snapshot["data"]["message"]["text"]) > 0
+    assert assert_joined_up(events, reply.pk) == "".join(words)
+    assert events[-1]["event"] == "message.completed"
+    assert (await first).status_code == 201
+    # Each id is the position the client is at after that event.
+    assert events[-1]["id"] == str(reply.pk)
+
+
+async def read_events(stream, count: int) -> list[dict]:
+    body = ""
+    while len(parse_sse(body)) < count:
+        body += (await asyncio.wait_for(anext(stream), 10)).decode()
+    return parse_sse(body)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_event_stream_resumes_from_a_position(llm, user, token, conversation):
+    from api.rest.sse import open_conversation_stream
+    from conversations.resume import Position
+    from conversations.turns import start_turn, wait_for_result
+
+    llm.reply_text(["Hello ", "there, ", "friend."])
+    result = await wait_for_result(await start_turn(conversation=conversation, content="hi"))
+    human, ai = result.human_message, result.ai_message
+
+    # From the start: the conversation snapshot, then both messages.
+    stream = await open_conversation_stream(
+        user=user, conversation_id=conversation.pk, position=Position()
+    )
+    events = await read_events(stream, 3)
+    await stream.aclose()
+    assert [e["event"] for e in events] == [
+        "conversation.updated",
+        "message.completed",
+        "message.completed",
+    ]
+    assert [e["id"] for e in events] == ["0", str(human.pk), str(ai.pk)]
+
+    # After the human message: only the reply.
+    stream = await open_conversation_stream(
+        user=user, conversation_id=conversation.pk, position=Position.parse(str(human.pk))
+    )
+    events = await read_events(stream, 2)
+    await stream.aclose()
+    assert [e["data"].get("message", {}).get("id") for e in events] == [None, ai.pk]
+
+    # Holding part of the reply (it ended since): its final event gives the whole text.
+    stream = await open_conversation_stream(
+        user=user, conversation_id=conversation.pk, position=Position.parse(f"{ai.pk}:6")
+    )
+    events = await read_events(stream, 2)
+    await stream.aclose()
+    assert events[1]["data"]["message"]["text"] == "Hello there, friend."
+    assert events[1]["id"] == str(ai.pk)
+
+    # Live events follow the stored ones, with positions.
+    stream = await open_conversation_stream(
+        user=user, conversation_id=conversation.pk, position=Position.parse(str(ai.pk))
+    )
+    await read_events(stream, 1)
+    llm.reply_text(["Again."])
+    reading = asyncio.ensure_future(read_events(stream, 6))
+    second = await wait_for_result(await start_turn(conversation=conversation, content="more"))
+    events = await reading
+    await stream.aclose()
+    # Stored or live (whichever came first; never both for a final message), each
+    # message once, with the position after it.
+    finals = [e for e in events if e["data"].get("message", {}).get("status") == "complete"]
+    assert [e["data"]["message"]["text"] for e in finals] == ["more", "Again."]
+    assert finals[-1]["id"] == str(second.ai_message.pk)
+    ids = [position_key(e["id"]) for e in events]
+    assert ids == sorted(ids)
+
+
+def position_key(event_id: str) -> tuple[int, float]:
+    message_id, _, offset = event_id.partition(":")
+    return int(message_id), float(offset) if offset else float("inf")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("header", ["Last-Event-ID", None])
+async def test_a_bad_position_is_a_400_and_others_conversations_404(
+    asgi, token, other_token, conversation, header
+):
+    path = f"/api/v1/conversations/{conversation.pk}/events/"
+    sse_headers = {**bearer(token), "Accept": "text/event-stream"}
+    if header:
+        response = await asgi.get(path, headers={**sse_headers, header: "12:x"})
+    else:
+        response = await asgi.get(path, params={"after_id": "-3"}, headers=sse_headers)
+    assert response.status_code == 400
+    assert response.json()["code"] == "VALIDATION_ERROR"
+    assert list(response.json()["fields"]) == [header or "after_id"]
+
+    response = await asgi.get(path, headers={**bearer(other_token), "Accept": "text/event-stream"})
+    assert response.status_code == 404 and response.json()["code"] == "NOT_FOUND"

@@ -41,9 +41,16 @@ async def wait_until_running(conversation: Conversation, timeout: float = 5.0) -
     raise AssertionError("the turn did not start")
 
 
+def position_key(event_id: str) -> tuple[int, float]:
+    """An SSE id (`<message_id>` or `<message_id>:<offset>`) as a sortable key."""
+    message_id, _, offset = event_id.partition(":")
+    return int(message_id), float(offset) if offset else float("inf")
+
+
 def assert_stream_shape(events: list[dict]) -> None:
-    """Ids count from 1; each `event:` line names the data's type."""
-    assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+    """Ids are positions that never go back; each `event:` line names the data's type."""
+    keys = [position_key(e["id"]) for e in events]
+    assert keys == sorted(keys), [e["id"] for e in events]
     for event in events:
         assert event["event"] == event["data"]["type"]
 
