@@ -24,7 +24,7 @@ from conversations.models import ConversationMessage
 from tests.support import files as samples
 from tests.support.fakeopenai import ToolCall
 from tests.support.graphql import GraphQLHTTP, error_codes
-from tests.support.rest import assert_error, bearer
+from tests.support.rest import assert_error, bearer, comparable
 from tests.support.sockets import Socket, ws_path
 from tests.support.turns import turn_cleanup  # noqa: F401 - autouse fixture
 
@@ -130,7 +130,7 @@ async def test_someone_elses_file_is_not_found_and_nothing_is_stored(
     stolen = await rest.post(messages_url(conversation), json=body)
     missing = await rest.post(messages_url(conversation), json={**body, "attachments": [2**40]})
     assert_error(stolen, 404, "NOT_FOUND")
-    assert stolen.content == missing.content
+    assert comparable(stolen) == comparable(missing)
 
     graphql = GraphQLHTTP(rest)
     variables = {"id": str(conversation.pk), "content": "steal", "files": [str(theirs.pk)]}

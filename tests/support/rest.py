@@ -45,3 +45,15 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     # Every error names its request (core/request_id.py), as its X-Request-ID header does.
     assert body["request_id"] == response.headers["X-Request-ID"], body
     return body
+
+
+def comparable(response: Any) -> Any:
+    """A response's body as "the same answer" means it: a JSON object without its
+    `request_id` (each response names its own request), any other body as bytes."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.content
+    if isinstance(body, dict):
+        body.pop("request_id", None)
+    return body
