@@ -16,10 +16,8 @@ the idle timeout and the frame budget are the shared `SocketLifecycle`'s.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import time
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -38,6 +36,7 @@ from conversations.events import (
 )
 from conversations.frames import Frame, FrameError, parse_frame
 from conversations.models import Conversation, ConversationMessage, MessageStatus
+from conversations.resume import stored_text_reaching
 from conversations.socket_lifecycle import SocketLifecycle
 from conversations.turns import (
     TurnConfig,
@@ -348,33 +347,11 @@ class AgentChatConsumer(SocketLifecycle, AsyncWebsocketConsumer):
             return event
         offset, delta = event["offset"], event["delta"]
         if offset > held:
-            stored = await self._stored_text_reaching(message_id, offset)
+            stored = await stored_text_reaching(message_id, offset)
             if stored is not None:
                 event = {**event, "offset": held, "delta": stored[held:offset] + delta}
         self.held_text[message_id] = max(held, offset + len(delta))
         return event
-
-    async def _stored_text_reaching(self, message_id: int, length: int) -> str | None:
-        """The message's stored text once it is at least `length` long; None if it does not
-        get there (the message is gone, or its turn died) within a few save intervals."""
-        interval = settings.CONFAB_PARTIAL_SAVE_SECONDS
-        deadline = time.monotonic() + 3 * interval + 1.0
-        while True:
-            try:
-                row = (
-                    await ConversationMessage.objects.filter(pk=message_id)
-                    .only("text", "status")
-                    .afirst()
-                )
-            except (OperationalError, InterfaceError):
-                return None  # forwarded as it is; the final event carries the whole text
-            if row is None:
-                return None
-            if len(row.text) >= length:
-                return row.text
-            if row.status != MessageStatus.STREAMING or time.monotonic() > deadline:
-                return None
-            await asyncio.sleep(interval / 4)
 
     async def _greet(self) -> None:
         await start_greeting(

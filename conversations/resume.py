@@ -187,11 +187,7 @@ async def stored_text_reaching(message_id: int, length: int) -> str | None:
     deadline = time.monotonic() + 3 * interval + 1.0
     while True:
         try:
-            row = (
-                await ConversationMessage.objects.filter(pk=message_id)
-                .only("text", "status")
-                .afirst()
-            )
+            row = await selectors.astreaming_text(message_id=message_id)
         except (OperationalError, InterfaceError):
             return None  # forwarded as it is; the final event carries the whole text
         if row is None:

@@ -179,6 +179,11 @@ def history_window(
     )
 
 
+async def astreaming_text(*, message_id: int) -> ConversationMessage | None:
+    """A message's stored text and status only (what a relay polls while it streams)."""
+    return await ConversationMessage.objects.filter(pk=message_id).only("text", "status").afirst()
+
+
 async def amessage_count(*, conversation_id: int) -> int:
     """The conversation's stored message counter (the caller checked ownership)."""
     count = await (
