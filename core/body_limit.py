@@ -23,6 +23,8 @@ from typing import Any
 
 from django.conf import settings
 
+from core.request_id import HEADER, accept_or_make
+
 PAYLOAD_TOO_LARGE_DETAIL = "The request body is too large."
 
 
@@ -35,9 +37,10 @@ def body_limit(path: str) -> int | None:
     return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 
 
-def too_large_body(path: str) -> bytes:
+def too_large_body(path: str, request_id: str) -> bytes:
     """413 in the error shape of the surface: GraphQL's transport errors under /graphql,
-    the REST shape elsewhere (docs/rest.md, docs/graphql.md)."""
+    the REST shape elsewhere (docs/rest.md, docs/graphql.md), naming its request as
+    every error does (answered here, before Django's request-id middleware runs)."""
     if path.startswith("/graphql"):
         extensions = {"code": "REQUEST_TOO_LARGE", "type": "invalid_request"}
         body: dict[str, Any] = {
@@ -48,12 +51,14 @@ def too_large_body(path: str) -> bytes:
             "type": "invalid_request",
             "code": "PAYLOAD_TOO_LARGE",
             "detail": PAYLOAD_TOO_LARGE_DETAIL,
+            "request_id": request_id,
         }
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-async def send_too_large(send: Any, path: str) -> None:
-    body = too_large_body(path)
+async def send_too_large(send: Any, scope: dict[str, Any]) -> None:
+    request_id = accept_or_make(header(scope, b"x-request-id"))
+    body = too_large_body(scope.get("path", ""), request_id)
     await send(
         {
             "type": "http.response.start",
@@ -62,20 +67,26 @@ async def send_too_large(send: Any, path: str) -> None:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
+                (HEADER.lower().encode(), request_id.encode()),
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
 
 
-def declared_length(scope: dict[str, Any]) -> int | None:
-    for name, value in scope.get("headers", []):
-        if name.lower() == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
+def header(scope: dict[str, Any], name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value
     return None
+
+
+def declared_length(scope: dict[str, Any]) -> int | None:
+    value = header(scope, b"content-length")
+    try:
+        return None if value is None else int(value)
+    except ValueError:
+        return None
 
 
 class BodyLimitMiddleware:
@@ -93,7 +104,7 @@ class BodyLimitMiddleware:
             return await self.app(scope, receive, send)
         length = declared_length(scope)
         if length is not None and length > limit:
-            await send_too_large(send, path)
+            await send_too_large(send, scope)
             return None
 
         state = {"received": 0, "cut": False, "started": False}
@@ -117,5 +128,5 @@ class BodyLimitMiddleware:
 
         await self.app(scope, limited_receive, tracked_send)
         if state["cut"] and not state["started"]:
-            await send_too_large(send, path)
+            await send_too_large(send, scope)
         return None
