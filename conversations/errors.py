@@ -123,3 +123,11 @@ class TurnCapacityReached(ServiceUnavailable):
 
     code = "TURN_CAPACITY_REACHED"
     default_detail = "The server is running as many turns as it can. Retry shortly."
+
+
+class ModelCannotSeeImages(ValidationFailed):
+    """The turn's input has an image and its model (registry: `supports_images`) takes
+    none: refused before anything is stored."""
+
+    code = "MODEL_CANNOT_SEE_IMAGES"
+    default_detail = "This conversation's model cannot see images. Choose a model that can."

@@ -5,7 +5,13 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from conversations.errors import NotFound
+from conversations.llm.registry import LanguageModel, active_models
 from conversations.models import Agent
+
+
+def list_models() -> QuerySet[LanguageModel]:
+    """The registry's active models (what a model picker offers)."""
+    return active_models()
 
 
 def list_agents() -> QuerySet[Agent]:

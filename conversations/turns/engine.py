@@ -39,14 +39,17 @@ from langchain_core.messages import (
     ToolMessage,
     message_chunk_to_message,
 )
+from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.tools import BaseTool
 
 from conversations import services
-from conversations.codec import normalize_tool_output, tool_output_text
+from conversations.codec import CodecError, decode_message, normalize_tool_output, tool_output_text
 from conversations.errors import TurnCapacityReached, ValidationFailed
 from conversations.files import save_output_file
+from conversations.llm.fit import fit_history, require_images_supported
 from conversations.llm.prompts import render_template
 from conversations.llm.providers import get_chat_model
+from conversations.llm.registry import ModelInfo, model_info
 from conversations.llm.tools import get_tools
 from conversations.models import Conversation, ConversationMessage, MessageRole, MessageStatus
 from conversations.turns import ticks
@@ -164,9 +167,13 @@ async def start_turn(
         if config is None:
             await load_agent(conversation)
             config = build_turn_config(conversation)
+        if config.model_info is None:
+            config.model_info = await in_turn_thread(model_info)(config.model)
+        human = None if regenerate else HumanMessage(content=text)
+        await _require_model_can_take(conversation, config.model_info, human)
         start = await in_turn_thread(services.begin_turn)(
             conversation=conversation,
-            content=None if regenerate else HumanMessage(content=text),
+            content=human,
             client_message_id=client_message_id,
             regenerate=regenerate,
         )
@@ -218,6 +225,36 @@ async def start_turn(
         existing=False,
         task=task,
     )
+
+
+async def _require_model_can_take(
+    conversation: Conversation, info: ModelInfo, human: HumanMessage | None
+) -> None:
+    """MODEL_CANNOT_SEE_IMAGES before anything is stored: for the new human message, or
+    (regenerate) for the stored one the turn answers again."""
+    if info.supports_images:
+        return
+    if human is not None:
+        require_images_supported(info, human.content)
+        return
+    content = await in_turn_thread(_last_human_content)(conversation.pk)
+    if content is not None:
+        require_images_supported(info, content)
+
+
+def _last_human_content(conversation_id: int) -> Any:
+    stored = (
+        ConversationMessage.objects.filter(conversation_id=conversation_id, role=MessageRole.HUMAN)
+        .order_by("-id")
+        .values_list("content", flat=True)
+        .first()
+    )
+    if stored is None:
+        return None
+    try:
+        return decode_message(stored).content
+    except CodecError:
+        return None
 
 
 async def start_greeting(
@@ -361,8 +398,14 @@ class _TurnRunner:
     ) -> ConversationMessage:
         history = await hooks.aget_previous_messages(self.conversation, human_message.id)
         system_prompt = render_template(self.config.system_prompt_template, self.config.context)
-        messages: list[BaseMessage] = [SystemMessage(content=system_prompt), *history]
-        tools = get_tools(self.config.tools)
+        system = SystemMessage(content=system_prompt)
+        info = self.config.model_info
+        if info is not None:
+            history = fit_history(
+                history, system_tokens=count_tokens_approximately([system]), info=info
+            )
+        messages: list[BaseMessage] = [system, *history]
+        tools = get_tools(self.config.tools) if info is None or info.supports_tools else []
         max_rounds = settings.CONFAB_TOOL_MAX_ROUNDS
         for round_number in range(max_rounds + 1):
             # The last round offers no tools, so the loop always ends in text.

@@ -23,7 +23,7 @@ from tests.support.sockets import Socket, ws_path
 pytestmark = pytest.mark.django_db(transaction=True)
 
 AGENTS = """
-{ agents { slug name description model tools
+{ agents { slug name description model allowedModels tools
            contextVariables { name default description required } } }
 """
 MESSAGE_FIELDS = """id conversationId role text content status turnId clientMessageId model
@@ -31,7 +31,7 @@ MESSAGE_FIELDS = """id conversationId role text content status turnId clientMess
 CONVERSATION = f"""
 query($id: ID!) {{
   conversation(id: $id) {{
-    id title context archived archivedAt lastMessageAt messageCount activeTurnId
+    id title context model temperature archived archivedAt lastMessageAt messageCount activeTurnId
     createdAt updatedAt agent {{ slug }} lastMessage {{ {MESSAGE_FIELDS} }}
   }}
 }}
