@@ -10,6 +10,7 @@ the same timeout and retry settings, so a provider's failure is classified the s
 from __future__ import annotations
 
 import asyncio
+import functools
 import weakref
 from dataclasses import dataclass
 
@@ -148,16 +149,47 @@ def _ollama(spec: ModelSpec) -> BaseChatModel:
     )
 
 
-def _google(spec: ModelSpec) -> BaseChatModel:
-    from langchain_google_genai import ChatGoogleGenerativeAI
+GOOGLE_DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 
-    return ChatGoogleGenerativeAI(
+
+def _google(spec: ModelSpec) -> BaseChatModel:
+    model = _gemini_class()(
         model=spec.model,
         temperature=spec.temperature,
         max_output_tokens=spec.max_output_tokens,
         google_api_key=settings.GOOGLE_API_KEY or "not-needed",
-        base_url=settings.GOOGLE_BASE_URL or None,
-        transport="rest" if settings.GOOGLE_BASE_URL else None,
+        base_url=settings.GOOGLE_BASE_URL or GOOGLE_DEFAULT_BASE_URL,
+        transport="rest",
         timeout=settings.CONFAB_LLM_TIMEOUT,
         max_retries=settings.CONFAB_LLM_MAX_RETRIES,
     )
+    # Google's generated client retries 503s on its own (for minutes, under its default
+    # deadline) whatever max_retries says: retries are LangChain's (CONFAB_LLM_MAX_RETRIES).
+    client = model.client
+    if not getattr(client.stream_generate_content, "confab_no_retry", False):
+        stream = functools.partial(client.stream_generate_content, retry=None)
+        stream.confab_no_retry = True  # type: ignore[attr-defined]
+        client.stream_generate_content = stream
+    return model
+
+
+@functools.cache
+def _gemini_class() -> type[BaseChatModel]:
+    """ChatGoogleGenerativeAI streaming over its REST transport (streamGenerateContent),
+    in the event loop's executor.
+
+    langchain-google-genai 3.2 (the newest that installs with the pinned langchain-core
+    and tenacity) builds a *sync* REST client as its "async" client whenever a base URL
+    is set, and its `astream` then fails (`ResponseIterator can't be used in 'await'`);
+    without a base URL it would use gRPC, which no local fake can speak. With no async
+    client, LangChain's own `astream` runs the model's REST `stream` in a thread: one
+    code path in production and in the tests (tests/support/fake_gemini.py).
+    """
+    from langchain_google_genai import ChatGoogleGenerativeAI
+
+    class RestChatGoogleGenerativeAI(ChatGoogleGenerativeAI):
+        @property
+        def async_client(self) -> None:  # type: ignore[override]
+            return None
+
+    return RestChatGoogleGenerativeAI

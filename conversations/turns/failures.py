@@ -20,6 +20,7 @@ import anthropic
 import httpx
 import ollama
 import openai
+import requests
 
 try:
     import httpx2
@@ -37,12 +38,19 @@ _CUT_STREAM: tuple[type[BaseException], ...] = (
     httpx2.RemoteProtocolError,
     httpx2.ReadError,
     httpx2.StreamError,
+    # Google's REST transport (langchain-google-genai) reads through requests.
+    requests.exceptions.ChunkedEncodingError,
 )
 _TRANSPORT_TIMEOUTS: tuple[type[BaseException], ...] = (
     httpx.TimeoutException,
     httpx2.TimeoutException,
+    requests.exceptions.Timeout,
 )
-_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx.TransportError, httpx2.TransportError)
+_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    httpx.TransportError,
+    httpx2.TransportError,
+    requests.exceptions.ConnectionError,
+)
 
 
 class IdleTimeout(Exception):

@@ -5,8 +5,9 @@ input, and every failure mapped to the same codes as OpenAI's."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -20,6 +21,8 @@ from conversations.models import Agent, ConversationMessage, MessageRole
 from conversations.turns import start_turn, wait_for_result
 from tests.conversations.turnkit import GroupListener, turn_cleanup  # noqa: F401
 from tests.support.fake_anthropic import FakeAnthropic
+from tests.support.fake_gemini import FakeGemini
+from tests.support.fake_ollama import FakeOllama
 from tests.support.fakeprovider import Fail, FakeProvider, Recorded, Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,6 +45,8 @@ class Wire:
     image_sent: Callable[[Recorded], bool]
     tool_result_sent: Callable[[Recorded, str], bool]
     max_tokens_sent: Callable[[Recorded], Any]
+    # Frames to send before cutting a stream so that some, not all, of its text arrived.
+    cut_after: int
 
 
 def _anthropic_image(request: Recorded) -> bool:
@@ -69,10 +74,61 @@ def _start_anthropic(settings: Any) -> Wire:
         image_sent=_anthropic_image,
         tool_result_sent=_anthropic_tool_result,
         max_tokens_sent=lambda request: request.body["max_tokens"],
+        cut_after=5,  # message_start, ping, content_block_start, 2 text deltas
     )
 
 
-STARTERS = {"anthropic": _start_anthropic}
+def _ollama_image(request: Recorded) -> bool:
+    return request.body["messages"][1].get("images") == [PNG]
+
+
+def _ollama_tool_result(request: Recorded, text: str) -> bool:
+    last = request.body["messages"][-1]
+    return last["role"] == "tool" and text in last["content"]
+
+
+def _start_ollama(settings: Any) -> Wire:
+    fake = FakeOllama().start()
+    settings.OLLAMA_BASE_URL = fake.url
+    return Wire(
+        provider="ollama",
+        model="llama-fake",
+        fake=fake,
+        path="/api/chat",
+        image_sent=_ollama_image,
+        tool_result_sent=_ollama_tool_result,
+        max_tokens_sent=lambda request: request.body["options"]["num_predict"],
+        cut_after=2,
+    )
+
+
+def _gemini_image(request: Recorded) -> bool:
+    parts = request.body["contents"][0]["parts"]
+    return any(part.get("inlineData", {}).get("data") == PNG for part in parts)
+
+
+def _gemini_tool_result(request: Recorded, text: str) -> bool:
+    parts = request.body["contents"][-1]["parts"]
+    return any(text in json.dumps(part.get("functionResponse", {})) for part in parts)
+
+
+def _start_gemini(settings: Any) -> Wire:
+    fake = FakeGemini().start()
+    settings.GOOGLE_BASE_URL = fake.url
+    settings.GOOGLE_API_KEY = "google-test-key"
+    return Wire(
+        provider="google",
+        model="gemini-fake",
+        fake=fake,
+        path=":streamGenerateContent",
+        image_sent=_gemini_image,
+        tool_result_sent=_gemini_tool_result,
+        max_tokens_sent=lambda request: request.body["generationConfig"]["maxOutputTokens"],
+        cut_after=2,
+    )
+
+
+STARTERS = {"anthropic": _start_anthropic, "ollama": _start_ollama, "google": _start_gemini}
 
 
 @pytest.fixture(params=sorted(STARTERS))
@@ -164,21 +220,58 @@ async def test_an_image_reaches_the_provider_as_its_image_input(wire, chat):
         (Fail(400), "provider_rejected"),
         (Fail(401), "provider_rejected"),
         (Reply(initial_delay=5), "provider_timeout"),
-        (Reply(text=["partial ", "text ", "then ", "cut"], die_after=4), None),
+        (Reply(text=["partial ", "text ", "then ", "cut"], die_after=-1), None),
     ],
     ids=["429", "500", "503", "400", "401", "timeout", "cut"],
 )
 async def test_failures_map_to_the_same_codes(wire, chat, step, code):
-    wire.fake.enqueue(step)
+    if isinstance(step, Reply) and step.die_after == -1:
+        step = replace(step, die_after=wire.cut_after)
+    # A client may re-send on its own (Google's auth layer re-sends a 401 twice): every
+    # attempt fails the same way.
+    wire.fake.enqueue(*[step] * (3 if isinstance(step, Fail) else 1))
     result = await run(chat)
+    assert len(wire.fake.requests) <= 3  # CONFAB_LLM_MAX_RETRIES=0: no retry loop
     message = result.ai_message
     assert message.status == "failed"
     if code is None:  # a cut stream: interrupted, partial text kept
         assert message.error["code"] == "provider_stream_interrupted", message.error
-        assert message.text and "cut" not in message.text
+        assert message.text == "partial text ", message.text
     else:
         assert message.error["code"] == code, message.error
     # The human message is kept.
     assert await ConversationMessage.objects.filter(
         conversation=chat, role=MessageRole.HUMAN
     ).aexists()
+
+
+# --- any OpenAI-compatible server, beside OpenAI itself ----------------------------------
+
+
+async def test_an_openai_compatible_server_runs_its_registry_models(settings, user):
+    from tests.fakeopenai import FakeOpenAI
+
+    settings.CONFAB_LLM_PROVIDER = "auto"
+    settings.OPENAI_BASE_URL = "http://127.0.0.1:9/v1"  # OpenAI's own: must not be called
+    with FakeOpenAI() as compatible:
+        settings.OPENAI_COMPATIBLE_BASE_URL = compatible.base_url
+        settings.OPENAI_COMPATIBLE_API_KEY = "vllm-key"
+        await LanguageModel.objects.acreate(
+            name="qwen-local",
+            provider="openai_compatible",
+            context_window=32_000,
+            max_output_tokens=300,
+        )
+        agent = await Agent.objects.acreate(slug="local", name="Local", system_prompt_template="s")
+        conversation = await sync_to_async(services.create_conversation)(user=user, agent=agent)
+        await sync_to_async(services.update_conversation)(
+            conversation=conversation, model="qwen-local"
+        )
+        compatible.reply_text(["Lo", "cal."], usage=(8, 2))
+        result = await run(conversation)
+    assert result.ai_message.text == "Local."
+    assert result.ai_message.usage["total_tokens"] == 10
+    (request,) = compatible.requests
+    assert request.headers["authorization"] == "Bearer vllm-key"
+    assert request.body["model"] == "qwen-local"
+    assert request.body["max_completion_tokens"] == 300
