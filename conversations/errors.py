@@ -125,9 +125,12 @@ class TurnCapacityReached(ServiceUnavailable):
     default_detail = "The server is running as many turns as it can. Retry shortly."
 
 
-class ModelCannotSeeImages(ValidationFailed):
+class ModelCannotSeeImages(ApplicationError):
     """The turn's input has an image and its model (registry: `supports_images`) takes
-    none: refused before anything is stored."""
+    none: refused before anything is stored. Not a field error: GraphQL shows it as
+    `extensions.code`, like TURN_IN_PROGRESS."""
 
     code = "MODEL_CANNOT_SEE_IMAGES"
+    type = "invalid_request"
+    status = 400
     default_detail = "This conversation's model cannot see images. Choose a model that can."

@@ -150,3 +150,23 @@ async def test_regenerating_an_image_message_with_a_blind_model_is_400(
     assert_error(response, 400, "MODEL_CANNOT_SEE_IMAGES")
     assert await ConversationMessage.objects.filter(conversation=conversation).acount() == before
     assert llm.requests == []
+
+
+REGENERATE = """
+mutation($id: ID!) { regenerate(conversationId: $id) { errors { field code message } } }
+"""
+
+
+async def test_graphql_regenerate_with_a_blind_model_is_model_cannot_see_images(
+    gql, llm, token, conversation, seed_models
+):
+    await sync_to_async(services.append_message)(
+        conversation=conversation,
+        message=HumanMessage(
+            content=[{"type": "image", "base64": "iVBORw0K", "mime_type": "image/png"}]
+        ),
+    )
+    await sync_to_async(services.update_conversation)(conversation=conversation, model="llama3.2")
+    body = await gql.execute(REGENERATE, {"id": conversation.pk}, token=token)
+    assert [error["extensions"]["code"] for error in body["errors"]] == ["MODEL_CANNOT_SEE_IMAGES"]
+    assert llm.requests == []
