@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conversations.payloads import iso_timestamp
+from core.timestamps import iso_timestamp
 
 
 def device_payload(token: Any, *, current_token_pk: Any = None) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from knox.settings import knox_settings
 
 from accounts.models import PushCredential, PushPlatform
 from accounts.selectors import devices_of
-from conversations.errors import NotFound, PermissionDenied, ValidationFailed
+from core.errors import NotFound, PermissionDenied, ValidationFailed
 
 MAX_DEVICE_NAME_CHARS = 100
 

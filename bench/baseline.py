@@ -17,7 +17,7 @@ from rest_framework.pagination import PageNumberPagination
 from api.rest.throttles import UserThrottle
 from conversations import selectors
 from conversations.models import ConversationMessage
-from tests.conversations.shapes import MESSAGE_FIELDS
+from tests.support.shapes import MESSAGE_FIELDS
 
 PAGE_SIZE = 50
 

@@ -1,8 +1,8 @@
-"""The fake OpenAI server (tests/fakeopenai.py) as a separate process for the benchmarks.
+"""The fake OpenAI server (tests/support/fakeopenai/) as a separate process for the benchmarks.
 
     python -m bench.fakellm [--port 0]
 
-The same server as `python -m tests.fakeopenai`, with a listen backlog of 4096
+The same server as `python -m tests.support.fakeopenai`, with a listen backlog of 4096
 instead of asyncio's 100: a thousand turns opening their provider connections at
 once would otherwise overflow the backlog and wait a SYN retry (1 s), which is an
 artefact of the fake, not of Confab.
@@ -21,8 +21,8 @@ import sys
 from typing import Any
 
 from bench.common import cpu_seconds
-from tests.fakeopenai import FakeOpenAIProcess
-from tests.fakeopenai import main as serve
+from tests.support.fakeopenai import FakeOpenAIProcess
+from tests.support.fakeopenai import main as serve
 
 
 class FakeLLM(FakeOpenAIProcess):

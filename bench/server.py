@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from bench.common import database_url, process_tree, redis_url
-from tests.live import LiveServer, launch_uvicorn
+from tests.support.servers import LiveServer, launch_uvicorn
 
 
 class Uvicorn(LiveServer):

@@ -136,7 +136,7 @@ def main() -> None:
     from django.db import connection
 
     from conversations.models import Conversation
-    from tests.fakeopenai import FakeOpenAI, TextReply
+    from tests.support.fakeopenai import FakeOpenAI, TextReply
 
     conversations, others = {}, []
     for label, size, newer_elsewhere in CASES:

@@ -27,7 +27,6 @@ from langchain_core.messages import BaseMessage
 from redis.exceptions import RedisError
 
 from conversations import live, selectors, socket_limits, turn_budget
-from conversations.errors import ApplicationError, NotFound, ServiceUnavailable
 from conversations.events import (
     CHANNEL_MESSAGE_TYPE,
     EventType,
@@ -46,6 +45,7 @@ from conversations.turns import (
     start_greeting,
     start_turn,
 )
+from core.errors import ApplicationError, NotFound, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 

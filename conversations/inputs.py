@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 
-from conversations.errors import NotFound, ValidationFailed
+from core.errors import NotFound, ValidationFailed
 
 MAX_SEARCH_CHARS = 200
 MAX_MESSAGE_ID = 2**63 - 1
@@ -69,17 +69,6 @@ def parse_object_id(value: ObjectId) -> int:
     if not 1 <= pk <= MAX_MESSAGE_ID:
         raise NotFound()
     return pk
-
-
-def parse_search(value: str | None, *, field: str = "q") -> str | None:
-    """A search string within MAX_SEARCH_CHARS (None when absent or empty)."""
-    if not value:
-        return None
-    if len(value) > MAX_SEARCH_CHARS:
-        raise ValidationFailed.for_field(
-            field, "too_long", f"{field} is longer than {MAX_SEARCH_CHARS} characters."
-        )
-    return value
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,25 @@
-"""Confab's domain models: agents, conversations, their messages, and the seed's room."""
+"""Confab's domain models: agents, conversations, their messages, and the seed's room.
+
+Models hold data and the rules of a single row; writes that touch several rows or
+send events are services (`conversations.services`). One model calls a service:
+`ChatRoom`, the origin's room, whose lifecycle hook creates its Conversation on
+create. Code written for the origin (`ChatRoom.objects.create(...)`) keeps working
+that way, and the conversation it gets is made by the same service every surface
+uses (validation, events on commit, the changes feed), not by a second copy.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django_lifecycle import BEFORE_CREATE, LifecycleModel, hook
 
+from conversations.llm.mcp import parse_servers
 from conversations.llm.prompts import template_variables
 
 
@@ -33,6 +43,15 @@ class Agent(models.Model):
         help_text="Registry model names a conversation may switch to; empty: every active one.",
     )
     tools = models.JSONField(default=list, blank=True, help_text="Names of registered tools.")
+    mcp_servers = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=(
+            'MCP tool servers: [{"name": "…", "url": "https://…/mcp", '
+            '"headers": {"Authorization": "ENV_VARIABLE"}, "tools": ["allowed", "…"]}]; '
+            "header values come from the named environment variables."
+        ),
+    )
     context_schema = models.JSONField(
         default=dict,
         blank=True,
@@ -47,6 +66,12 @@ class Agent(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        try:
+            parse_servers(self.mcp_servers)
+        except ValidationError as error:
+            raise ValidationError({"mcp_servers": error.messages}) from error
 
     def variables(self) -> dict[str, Any]:
         """Every variable the agent's templates use, mapped to its default (None: required)."""

@@ -10,16 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from conversations.llm.providers import resolve_model_name
+from core.timestamps import iso_timestamp
 
 if TYPE_CHECKING:
     from conversations.history_pages import MessageRow
     from conversations.models import Agent, Conversation, ConversationMessage
     from conversations.sync.selectors import FeedChange
-
-
-def iso_timestamp(value: Any) -> str | None:
-    """A timestamp as every surface writes it: ISO 8601 in UTC with a `Z` (as DRF does)."""
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def message_payload(message: ConversationMessage | MessageRow) -> dict[str, Any]:

@@ -30,8 +30,8 @@ from django.conf import settings
 from django.core.cache import caches
 from redis.exceptions import RedisError
 
-from conversations.errors import RateLimited
 from core.cache import count_hit
+from core.errors import RateLimited
 
 logger = logging.getLogger(__name__)
 

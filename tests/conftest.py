@@ -12,12 +12,12 @@ import pytest
 from asgiref.sync import SyncToAsync
 from django.contrib.auth import get_user_model
 from django.db import connections
-from knox.models import get_token_model
 
 from conversations.models import Agent, Conversation
 from conversations.seed_agents import install_seed_agents
 from conversations.services import create_conversation
-from tests.fakeopenai_fixture import fake_openai  # noqa: F401
+from tests.support.fakeopenai import fake_openai  # noqa: F401
+from tests.support.tokens import make_token
 
 TESTS = Path(__file__).resolve().parent
 TIERS = ("e2e", "reliability", "scale")
@@ -59,11 +59,6 @@ def user(db):
 @pytest.fixture
 def other_user(db):
     return get_user_model().objects.create_user(username="mallory", password="mallory-password-1")
-
-
-def make_token(user, name: str = "tests") -> str:
-    _, token = get_token_model().objects.create(user=user, name=name)
-    return token
 
 
 @pytest.fixture
@@ -123,4 +118,4 @@ def tutor_conversation(user, tutor) -> Conversation:
     return create_conversation(user=user, agent=tutor, title="Tutor chat")
 
 
-from tests.live import confab_server, live_server_factory  # noqa: E402,F401
+from tests.support.servers import confab_server, live_server_factory  # noqa: E402,F401

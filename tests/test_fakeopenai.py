@@ -16,7 +16,7 @@ import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 
-from tests.fakeopenai import (
+from tests.support.fakeopenai import (
     DEFAULT_REPLY,
     ErrorReply,
     FakeOpenAI,
@@ -27,7 +27,7 @@ from tests.fakeopenai import (
     step_from_dict,
     step_to_dict,
 )
-from tests.fakeopenai_fixture import fake_openai as _fake_openai_fixture
+from tests.support.fakeopenai import fake_openai as _fake_openai_fixture
 
 # Re-export under the fixture's name so this module works before (and regardless of) the
 # project conftest importing it; a plain import would trip ruff's F811 on test arguments.
@@ -452,7 +452,7 @@ def test_step_from_dict_hang_and_errors() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Separate process (python -m tests.fakeopenai)
+# Separate process (python -m tests.support.fakeopenai)
 # --------------------------------------------------------------------------------------------
 
 

@@ -36,16 +36,16 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from accounts.authentication import authenticate_token
 from api.graphql.context import GraphQLContext
-from api.graphql.limits import (
+from api.graphql.schema import schema
+from api.graphql.sizes import (
     decode_json,
     document_error,
     document_too_large,
     max_document_chars,
 )
-from api.graphql.schema import schema
 from api.middleware import CLOSE_UNAVAILABLE, UNAVAILABLE_LIVE
 from conversations import live, socket_limits
-from conversations.errors import ApplicationError, NotAuthenticated, ServiceUnavailable
+from core.errors import ApplicationError, NotAuthenticated, ServiceUnavailable
 
 CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_IDLE = 4408

@@ -9,7 +9,7 @@ from django.contrib.auth.models import AnonymousUser
 from strawberry.types import Info
 
 from api.graphql.loaders import Loaders
-from conversations.errors import NotAuthenticated
+from core.errors import NotAuthenticated
 
 
 @dataclass

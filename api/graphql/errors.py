@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from strawberry.utils.str_converters import to_camel_case
 
 from api.graphql.types.errors import FieldError
-from conversations.errors import ApplicationError, ValidationFailed
+from core.errors import ApplicationError, ValidationFailed
 
 P = TypeVar("P")
 

@@ -2,7 +2,7 @@
 
 Limits are read from settings on every operation (so a deployment, or a test,
 changes them without rebuilding the schema):
-- CONFAB_GRAPHQL_MAX_DEPTH and CONFAB_GRAPHQL_MAX_ALIASES (`document_limits`:
+- CONFAB_GRAPHQL_MAX_DEPTH and CONFAB_GRAPHQL_MAX_ALIASES (`validation_rules`:
   strawberry's limiters' answers in linear time), CONFAB_GRAPHQL_MAX_TOKENS
   (MaxTokensLimiter: the parser stops counting there, so a huge document costs
   no more than that);
@@ -38,11 +38,11 @@ from strawberry.types.execution import StreamExecutionResult
 from strawberry.types.graphql import OperationType
 
 from api.graphql.cost import json_size, mutation_field_count, operation_cost
-from api.graphql.document_limits import alias_rule, depth_rule
 from api.graphql.errors import error_extensions
-from api.graphql.limits import QueryCostExceeded, ResponseTooLarge
+from api.graphql.sizes import QueryCostExceeded, ResponseTooLarge
+from api.graphql.validation_rules import alias_rule, depth_rule
 from api.rest.throttles import spend_user_requests
-from conversations.errors import ApplicationError, RateLimited, ServiceUnavailable
+from core.errors import ApplicationError, RateLimited, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -270,7 +270,7 @@ def depth_limiter() -> SchemaExtension:
 
 
 def alias_limiter() -> SchemaExtension:
-    # Not strawberry's MaxAliasesLimiter, for the same reason (document_limits).
+    # Not strawberry's MaxAliasesLimiter, for the same reason (validation_rules).
     return AddValidationRules([alias_rule(settings.CONFAB_GRAPHQL_MAX_ALIASES)])
 
 

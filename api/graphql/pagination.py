@@ -21,7 +21,7 @@ from api.graphql.types.connections import (
 from api.graphql.types.conversations import Conversation
 from api.graphql.types.messages import Message
 from conversations import inputs, selectors
-from conversations.errors import ValidationFailed
+from core.errors import ValidationFailed
 
 MESSAGE_CURSOR_PREFIX = "message:"
 
@@ -92,7 +92,7 @@ def conversation_cursor(after: str | None) -> inputs.ConversationCursor | None:
 
 
 def conversation_connection(
-    page: selectors.ConversationPage, *, after: str | None, filters: dict[str, Any]
+    page: selectors.ConversationPage, *, after: str | None, user: Any, filters: dict[str, Any]
 ) -> ConversationConnection:
     edges = [
         ConversationEdge(
@@ -109,5 +109,6 @@ def conversation_connection(
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         ),
+        user=user,
         filters=filters,
     )

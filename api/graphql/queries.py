@@ -22,6 +22,9 @@ from conversations import inputs, selectors
 from conversations.llm.registry import model_payload
 from conversations.sync import selectors as sync_selectors
 
+# GraphQL calls the title search `search` (REST: `q`).
+NAMES = {"q": "search"}
+
 
 @strawberry.type
 class Query:
@@ -62,16 +65,11 @@ class Query:
     ) -> ConversationConnection:
         user = current_user(info)
         size = inputs.parse_limit(first, field="first")
-        filters = {
-            "user": user,
-            "archived": archived,
-            "agent": agent,
-            "q": inputs.parse_search(search, field="search"),
-        }
+        filters = {"archived": archived, "agent": agent, "q": search}
         page = await database_sync_to_async(selectors.conversation_page)(
-            cursor=conversation_cursor(after), size=size, **filters
+            user=user, cursor=conversation_cursor(after), size=size, filters=filters, names=NAMES
         )
-        return conversation_connection(page, after=after, filters=filters)
+        return conversation_connection(page, after=after, user=user, filters=filters)
 
     @strawberry.field(description="One of the user's conversations (NOT_FOUND otherwise).")
     async def conversation(self, info: Info, id: strawberry.ID) -> Conversation:

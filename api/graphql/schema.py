@@ -16,8 +16,8 @@ from api.graphql.extensions import EXTENSIONS, schema_is_private
 from api.graphql.mutations import Mutation
 from api.graphql.queries import Query
 from api.graphql.subscriptions import Subscription
-from conversations.errors import ApplicationError
-from conversations.payloads import iso_timestamp
+from core.errors import ApplicationError
+from core.timestamps import iso_timestamp
 
 logger = logging.getLogger("api.graphql")
 

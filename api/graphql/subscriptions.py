@@ -25,13 +25,13 @@ from api.graphql.types.events import (
     to_conversation_event,
 )
 from conversations import selectors
-from conversations.errors import ApplicationError
 from conversations.events import (
     CHANNEL_MESSAGE_TYPE,
     EventType,
     conversation_group,
     user_group,
 )
+from core.errors import ApplicationError
 
 
 class WebsocketRequired(ApplicationError):

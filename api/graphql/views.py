@@ -25,14 +25,14 @@ from strawberry.http import GraphQLRequestData
 
 from accounts.authentication import BearerTokenAuthentication
 from api.graphql.context import GraphQLContext
-from api.graphql.limits import (
+from api.graphql.schema import schema
+from api.graphql.sizes import (
     DOCUMENT_TOO_LARGE,
     decode_json,
     document_too_large,
     document_too_large_message,
 )
-from api.graphql.schema import schema
-from conversations.errors import NotAuthenticated
+from core.errors import NotAuthenticated
 
 STATUS_CODES = {
     400: ("BAD_REQUEST", "invalid_request"),

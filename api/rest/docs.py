@@ -24,7 +24,7 @@ from django.views.decorators.http import require_safe
 from django.views.static import serve
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
 
-from conversations.errors import NotFound
+from core.errors import NotFound
 
 SIDECAR_ROOT = Path(drf_spectacular_sidecar.__file__).parent / "static" / "drf_spectacular_sidecar"
 # What the two pages load; nothing else of the package (its OAuth redirect page, source

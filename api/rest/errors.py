@@ -21,7 +21,7 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from conversations import errors as domain
+from core import errors as domain
 
 logger = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from conversations import turn_budget
-from conversations.errors import ServiceUnavailable
 from core.cache import count_hit
+from core.errors import ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from api.rest.views.messages import MessageDetailView, MessagesView
 from api.rest.views.models import ModelListView
 from api.rest.views.sync import SyncView
 from api.rest.views.turns import CancelView, RegenerateView
-from conversations.errors import NotFound
+from core.errors import NotFound
 
 app_name = "rest"
 

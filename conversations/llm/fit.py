@@ -17,8 +17,8 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.messages.utils import count_tokens_approximately
 
-from conversations.errors import ModelCannotSeeImages
 from conversations.llm.registry import ModelInfo
+from core.errors import ModelCannotSeeImages
 
 IMAGE_BLOCK_TYPES = frozenset({"image", "image_url", "input_image"})
 IMAGE_PLACEHOLDER = "[image: not shown to this model]"

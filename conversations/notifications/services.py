@@ -11,8 +11,9 @@ from accounts.models import PushCredential, PushPlatform
 from conversations.models import Conversation, ConversationMessage, MessageStatus
 from conversations.notifications import webpush
 from conversations.notifications.models import Notification, NotificationChannel
-from conversations.payloads import iso_timestamp, message_payload
+from conversations.payloads import message_payload
 from conversations.presence import is_followed
+from core.timestamps import iso_timestamp
 
 PREVIEW_CHARS = 300
 

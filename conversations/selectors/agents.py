@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from conversations.errors import NotFound
 from conversations.llm.registry import LanguageModel, active_models
 from conversations.models import Agent
+from core.errors import NotFound
 
 
 def list_models() -> QuerySet[LanguageModel]:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
-from conversations.errors import NotFound, ValidationFailed
+from conversations.filters import ConversationFilter
 from conversations.inputs import ConversationCursor, ObjectId, parse_object_id
 from conversations.models import Conversation, ConversationMessage
+from core.errors import NotFound, ValidationFailed
 
 
 def conversations_of(user: Any) -> QuerySet[Conversation]:
@@ -74,18 +75,12 @@ class ConversationPage:
 def filter_conversations(
     *,
     user: Any,
-    archived: bool | None = None,
-    agent: str | None = None,
-    q: str | None = None,
+    filters: Mapping[str, Any] | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> QuerySet[Conversation]:
-    """The user's conversations with the list filters applied, newest activity first."""
-    queryset = conversations_of(user)
-    if archived is not None:
-        queryset = queryset.filter(archived_at__isnull=not archived)
-    if agent:
-        queryset = queryset.filter(agent__slug=agent)
-    if q:
-        queryset = queryset.filter(title__icontains=q)
+    """The user's conversations narrowed by the list filters (`ConversationFilter`: raw
+    values, validated there), newest activity first."""
+    queryset = ConversationFilter.apply(conversations_of(user), filters or {}, names=names)
     return queryset.order_by("-activity_at", "-id")
 
 
@@ -94,12 +89,11 @@ def conversation_page(
     user: Any,
     size: int,
     cursor: ConversationCursor | None = None,
-    archived: bool | None = None,
-    agent: str | None = None,
-    q: str | None = None,
+    filters: Mapping[str, Any] | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> ConversationPage:
     """One page of the conversation list, keyset on (activity_at, id) descending."""
-    queryset = filter_conversations(user=user, archived=archived, agent=agent, q=q)
+    queryset = filter_conversations(user=user, filters=filters, names=names)
     if cursor is not None:
         queryset = queryset.filter(
             Q(activity_at__lt=cursor.activity_at)

@@ -12,9 +12,9 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from conversations import history_pages
-from conversations.errors import NotFound
 from conversations.inputs import HistoryRequest, ObjectId, parse_object_id
 from conversations.models import Conversation, ConversationMessage, MessageStatus
+from core.errors import NotFound
 
 
 @dataclass

@@ -7,10 +7,10 @@ from typing import Any
 from django.utils import timezone
 
 from conversations.effects import emit, write
-from conversations.errors import ValidationFailed
 from conversations.events import EventType, conversation_event
 from conversations.llm.registry import LanguageModel
 from conversations.models import Agent, Conversation
+from core.errors import ValidationFailed
 
 UNSET: Any = object()
 MAX_CONTEXT_VALUE_CHARS = 2_000

@@ -22,12 +22,6 @@ from langchain_core.messages import AIMessage, BaseMessage
 
 from conversations.codec import encode_message, text_of
 from conversations.effects import emit, reply_ended, write
-from conversations.errors import (
-    IdempotencyKeyReused,
-    NoActiveTurn,
-    NothingToRegenerate,
-    TurnInProgress,
-)
 from conversations.events import (
     EventType,
     conversation_event,
@@ -42,6 +36,12 @@ from conversations.models import (
 )
 from conversations.selectors import in_history_order
 from conversations.services.messages import build_message
+from core.errors import (
+    IdempotencyKeyReused,
+    NoActiveTurn,
+    NothingToRegenerate,
+    TurnInProgress,
+)
 
 INTERRUPTED_ERROR = {
     "code": "interrupted",

@@ -7,9 +7,9 @@ from typing import Any
 
 from django.db.models import Subquery
 
-from conversations.errors import ApplicationError
 from conversations.models import Conversation, ConversationMessage
 from conversations.sync.models import Change, ChangeKind, SyncCounter
+from core.errors import ApplicationError
 
 
 class SyncCursorExpired(ApplicationError):

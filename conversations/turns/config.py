@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
 from conversations import selectors
 from conversations.codec import CodecError, decode_message
+from conversations.llm.mcp import McpServer, parse_servers
 from conversations.llm.providers import ModelSpec, resolve_model_name
 from conversations.llm.registry import ModelInfo
 from conversations.models import Agent, Conversation, ConversationMessage, MessageRole
@@ -44,6 +46,7 @@ class TurnConfig:
     tools: list[str] = field(default_factory=list)
     # The registry's entry for `model`, looked up when the turn starts (`start_turn`).
     model_info: ModelInfo | None = None
+    mcp_servers: list[McpServer] = field(default_factory=list)
 
     @property
     def model_spec(self) -> ModelSpec:
@@ -92,6 +95,7 @@ def build_turn_config(
         ),
         context=conversation.context if context is None else context,
         tools=list(agent.tools or []),
+        mcp_servers=agent_mcp_servers(agent),
     )
 
 
@@ -101,6 +105,16 @@ def conversation_model_name(conversation: Conversation) -> str:
     if settings.CONFAB_LLM_PROVIDER == "demo":
         return resolve_model_name("")
     return conversation.model or resolve_model_name(conversation.agent.model)
+
+
+def agent_mcp_servers(agent: Agent) -> list[McpServer]:
+    """The agent's MCP servers; none (logged) when its stored list is not valid: the
+    admin validates it, a bad row written around it must not fail every turn."""
+    try:
+        return parse_servers(agent.mcp_servers)
+    except ValidationError as error:
+        logger.error("Agent %s: mcp_servers ignored: %s", agent.slug, error.messages)
+        return []
 
 
 def window_to_messages(rows: list[ConversationMessage]) -> list[BaseMessage]:

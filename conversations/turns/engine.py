@@ -32,25 +32,14 @@ from typing import Any
 
 from django.conf import settings
 from langchain_core.messages import (
-    AIMessage,
-    BaseMessage,
     HumanMessage,
-    SystemMessage,
-    ToolMessage,
-    message_chunk_to_message,
 )
-from langchain_core.messages.utils import count_tokens_approximately
-from langchain_core.tools import BaseTool
 
 from conversations import services
-from conversations.codec import CodecError, decode_message, normalize_tool_output, tool_output_text
-from conversations.errors import TurnCapacityReached, ValidationFailed
-from conversations.files import save_output_file
-from conversations.llm.fit import fit_history, require_images_supported
+from conversations.codec import CodecError, decode_message
+from conversations.llm.fit import require_images_supported
 from conversations.llm.prompts import render_template
-from conversations.llm.providers import get_chat_model
 from conversations.llm.registry import ModelInfo, model_info
-from conversations.llm.tools import get_tools
 from conversations.models import Conversation, ConversationMessage, MessageRole, MessageStatus
 from conversations.turns import ticks
 from conversations.turns.config import (
@@ -61,9 +50,10 @@ from conversations.turns.config import (
     load_agent,
     max_turns_per_process,
 )
-from conversations.turns.failures import classify_failure, error_body
-from conversations.turns.streaming import CancelSignal, StreamState, TurnCancelled, stream_reply
+from conversations.turns.runner import run_turn
+from conversations.turns.streaming import CancelSignal
 from conversations.turns.threads import in_turn_thread
+from core.errors import TurnCapacityReached, ValidationFailed
 
 logger = logging.getLogger(__name__)
 
@@ -196,10 +186,12 @@ async def start_turn(
     ticks.register(
         conversation_id=conversation.pk, turn_id=start.turn_id, on_status=cancel.on_heartbeat
     )
-    # A fresh context: the task must not inherit the request's thread-sensitive
-    # context, or its DB calls break when the request ends (STACK.md #14).
+    # A fresh context: create_task copies the caller's, and a request's holds
+    # asgiref's ThreadSensitiveContext; inherited, the turn's DB calls fail with
+    # "CurrentThreadExecutor already quit" once the request ends, or leak a thread
+    # and a connection per turn.
     task = asyncio.get_running_loop().create_task(
-        _run_turn(
+        run_turn(
             conversation=conversation,
             human_message=start.human_message,
             ai_message=start.ai_message,
@@ -323,241 +315,3 @@ def running_turn_count() -> int:
 def admitted_turn_count() -> int:
     """Turns admitted in this process: starting or running (what the cap counts)."""
     return _ADMISSION.taken
-
-
-async def _run_turn(
-    *,
-    conversation: Conversation,
-    human_message: ConversationMessage,
-    ai_message: ConversationMessage,
-    turn_id: uuid.UUID,
-    config: TurnConfig,
-    hooks: TurnHooks,
-    cancel: CancelSignal,
-) -> ConversationMessage | None:
-    runner = _TurnRunner(
-        conversation=conversation,
-        turn_id=turn_id,
-        config=config,
-        cancel=cancel,
-        ai_message=ai_message,
-    )
-    try:
-        final = await runner.run(hooks, human_message)
-        if final is not None and final.status == MessageStatus.COMPLETE:
-            try:
-                await hooks.on_conversation_complete(human_message, final, runner.tools_output)
-            except Exception:
-                logger.exception("on_conversation_complete failed for turn %s", turn_id)
-        return final
-    finally:
-        await in_turn_thread(services.end_turn)(conversation_id=conversation.pk, turn_id=turn_id)
-
-
-class _TurnRunner:
-    """One turn's state while it runs: the current AI row and the tool outputs."""
-
-    def __init__(
-        self,
-        *,
-        conversation: Conversation,
-        turn_id: uuid.UUID,
-        config: TurnConfig,
-        cancel: CancelSignal,
-        ai_message: ConversationMessage,
-    ) -> None:
-        self.conversation = conversation
-        self.turn_id = turn_id
-        self.config = config
-        self.cancel = cancel
-        self.ai_row = ai_message
-        self.state: StreamState | None = None
-        self.tools_output: list[dict[str, Any]] = []
-
-    async def run(
-        self, hooks: TurnHooks, human_message: ConversationMessage
-    ) -> ConversationMessage | None:
-        try:
-            return await self._rounds(hooks, human_message)
-        except services.TurnLost:
-            logger.info("Turn %s lost its lock (cleared or recovered); stopping.", self.turn_id)
-            return None
-        except TurnCancelled:
-            return await self._end(MessageStatus.CANCELLED)
-        except asyncio.CancelledError:
-            # The process is shutting down: record the reply as interrupted.
-            await asyncio.shield(self._end_failed("interrupted", "The reply was interrupted."))
-            raise
-        except Exception as exc:
-            code, message = classify_failure(exc)
-            logger.warning("Turn %s failed (%s)", self.turn_id, code, exc_info=True)
-            return await self._end_failed(code, message)
-
-    async def _rounds(
-        self, hooks: TurnHooks, human_message: ConversationMessage
-    ) -> ConversationMessage:
-        history = await hooks.aget_previous_messages(self.conversation, human_message.id)
-        system_prompt = render_template(self.config.system_prompt_template, self.config.context)
-        system = SystemMessage(content=system_prompt)
-        info = self.config.model_info
-        if info is not None:
-            history = fit_history(
-                history, system_tokens=count_tokens_approximately([system]), info=info
-            )
-        messages: list[BaseMessage] = [system, *history]
-        tools = get_tools(self.config.tools) if info is None or info.supports_tools else []
-        max_rounds = settings.CONFAB_TOOL_MAX_ROUNDS
-        for round_number in range(max_rounds + 1):
-            # The last round offers no tools, so the loop always ends in text.
-            offer_tools = bool(tools) and round_number < max_rounds
-            model = get_chat_model(self.config.model_spec)
-            if offer_tools:
-                model = model.bind_tools(tools)
-            self.state = StreamState(
-                conversation_id=self.conversation.pk,
-                turn_id=self.turn_id,
-                message_id=self.ai_row.id,
-            )
-            chunk = await stream_reply(
-                model=model, messages=messages, state=self.state, cancel=self.cancel
-            )
-            reply = message_chunk_to_message(chunk)
-            if not offer_tools:
-                # Calls the model made without being offered tools never run: not kept.
-                reply = _without_tool_calls(reply)
-            if not (reply.tool_calls or reply.invalid_tool_calls):
-                return await self._finish(reply, MessageStatus.COMPLETE, last=True)
-            # That reply is stored for good: a cancel or failure from here on ends
-            # the turn in a new row (`_end`, `_end_failed`), never in this one.
-            await self._finish(reply, MessageStatus.COMPLETE, last=False)
-            messages.append(reply)
-            messages.extend(await self._run_tools(reply, tools))
-            self.cancel.check(self.turn_id)
-            await self._open_row()
-        raise AssertionError("unreachable: the last round offers no tools")
-
-    async def _open_row(self) -> None:
-        """Store the streaming AI message the next round (or the turn's end) writes to."""
-        self.state = None
-        self.ai_row = await in_turn_thread(services.add_turn_message)(
-            conversation_id=self.conversation.pk,
-            turn_id=self.turn_id,
-            message=AIMessage(content=""),
-            status=MessageStatus.STREAMING,
-        )
-
-    async def _run_tools(self, reply: AIMessage, tools: list[BaseTool]) -> list[ToolMessage]:
-        by_name = {tool.name: tool for tool in tools}
-        results = []
-        # Calls whose arguments are not JSON are answered too (with an error):
-        # the provider refuses a history with an unanswered call.
-        for call in [*reply.tool_calls, *reply.invalid_tool_calls]:
-            result = await run_tool(by_name.get(call["name"]), call)
-            await in_turn_thread(services.add_turn_message)(
-                conversation_id=self.conversation.pk, turn_id=self.turn_id, message=result
-            )
-            self.tools_output.append(
-                {"name": call["name"], "args": call["args"], "output": result.artifact}
-            )
-            results.append(result)
-        return results
-
-    def _model_name(self, message: BaseMessage) -> str:
-        return message.response_metadata.get("model_name") or self.config.model
-
-    async def _finish(
-        self, message: BaseMessage, status: str, *, last: bool
-    ) -> ConversationMessage:
-        self.ai_row = await in_turn_thread(services.finish_message)(
-            conversation_id=self.conversation.pk,
-            turn_id=self.turn_id,
-            message_id=self.ai_row.id,
-            message=message,
-            status=status,
-            model=self._model_name(message),
-            release_lock=last,
-        )
-        return self.ai_row
-
-    def _partial(self) -> AIMessage:
-        if self.state and self.state.accumulated is not None:
-            return message_chunk_to_message(self.state.accumulated)
-        return AIMessage(content=self.state.text if self.state else "")
-
-    async def _flush_deltas(self) -> None:
-        """Send the text batched since the last delta, so a cut reply's deltas still add
-        up to its stored text."""
-        if self.state is not None and self.state.message_id == self.ai_row.id:
-            await self.state.flush()
-
-    async def _end(self, status: str) -> ConversationMessage | None:
-        try:
-            await self._flush_deltas()
-            if self.ai_row.status != MessageStatus.STREAMING:
-                await self._open_row()
-            # Tool calls of a reply that did not finish are not kept: no tool ran.
-            partial = _without_tool_calls(self._partial())
-            return await self._finish(partial, status, last=True)
-        except services.TurnLost:
-            return None
-
-    async def _end_failed(self, code: str, message: str) -> ConversationMessage | None:
-        try:
-            await self._flush_deltas()
-            if self.ai_row.status != MessageStatus.STREAMING:
-                await self._open_row()
-            partial = self._partial()
-            self.ai_row = await in_turn_thread(services.finish_message)(
-                conversation_id=self.conversation.pk,
-                turn_id=self.turn_id,
-                message_id=self.ai_row.id,
-                message=AIMessage(content=partial.content, id=partial.id),
-                status=MessageStatus.FAILED,
-                model=self.config.model,
-                error=error_body(code, message),
-                release_lock=True,
-            )
-            return self.ai_row
-        except services.TurnLost:
-            return None
-
-
-def _without_tool_calls(message: AIMessage) -> AIMessage:
-    """The reply's text and metadata without its tool calls."""
-    if not (message.tool_calls or message.invalid_tool_calls):
-        return message
-    return AIMessage(
-        content=message.content,
-        response_metadata=message.response_metadata,
-        usage_metadata=message.usage_metadata,
-        id=message.id,
-    )
-
-
-async def run_tool(tool: BaseTool | None, call: dict[str, Any]) -> ToolMessage:
-    """Run one tool call; any failure becomes a stored error result, never a crashed turn."""
-    name = call["name"] or ""
-    try:
-        if call.get("type") == "invalid_tool_call":
-            raise ValueError("The tool call's arguments are not valid JSON.")
-        if tool is None:
-            raise LookupError(f"Unknown tool {name!r}.")
-        raw = await asyncio.wait_for(tool.ainvoke(call["args"]), settings.CONFAB_TOOL_TIMEOUT)
-        output = await in_turn_thread(normalize_tool_output)(raw, save_output_file)
-        status = "success"
-    except Exception as exc:  # noqa: BLE001 - a tool's failure is data for the model
-        logger.info("Tool %s failed: %r", name, exc)
-        # Our tools raise ValueError/LookupError with messages meant for the
-        # model; anything else is summarised by its type only.
-        detail = str(exc) if isinstance(exc, ValueError | LookupError) else type(exc).__name__
-        if isinstance(exc, TimeoutError):
-            detail = "The tool timed out."
-        output = {"kind": "json", "value": {"error": "tool_failed", "message": detail}}
-        status = "error"
-    return ToolMessage(
-        content=tool_output_text(output),
-        tool_call_id=call["id"] or "",
-        name=name,
-        artifact=output,
-        status=status,
-    )

@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from backend.asgi import application
-from tests.api.graphql.helpers import GraphQLHTTP
-from tests.api.rest.conftest import bearer, parse_sse
-from tests.conversations.turnkit import turn_cleanup  # noqa: F401 - autouse fixture
+from tests.support.graphql import GraphQLHTTP
+from tests.support.rest import bearer, parse_sse
 from tests.support.sockets import Socket, ws_path
+from tests.support.turns import turn_cleanup  # noqa: F401 - autouse fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,13 +10,13 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from conversations import services
-from conversations.errors import NothingToRegenerate, TurnCapacityReached
 from conversations.models import Conversation, ConversationMessage, MessageStatus
 from conversations.turns import start_turn, wait_for_result
 from conversations.turns.config import CAPACITY_RETRY_AFTER_SECONDS
 from conversations.turns.engine import admitted_turn_count
-from tests.conversations.turnkit import eventually, turn_cleanup  # noqa: F401 - autouse fixture
+from core.errors import NothingToRegenerate, TurnCapacityReached
 from tests.support.sockets import Socket, ws_path
+from tests.support.turns import eventually, turn_cleanup  # noqa: F401 - autouse fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

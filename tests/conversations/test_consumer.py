@@ -24,8 +24,8 @@ from conversations.consumers import AgentChatConsumer
 from conversations.models import Conversation, ConversationMessage, MessageStatus
 from conversations.services import create_conversation
 from conversations.turns import start_turn, wait_for_result
-from tests.conversations.turnkit import eventually, turn_cleanup  # noqa: F401
 from tests.support.sockets import CLOSE, Socket, ws_path
+from tests.support.turns import eventually, turn_cleanup  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,8 +15,8 @@ from conversations import services
 from conversations.events import conversation_group, user_group
 from conversations.models import Conversation
 from conversations.turns import start_turn, wait_for_result
-from tests.conversations.shapes import MESSAGE_FIELDS
-from tests.conversations.turnkit import GroupListener, turn_cleanup  # noqa: F401
+from tests.support.shapes import MESSAGE_FIELDS
+from tests.support.turns import GroupListener, turn_cleanup  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,12 +8,12 @@ from asgiref.sync import sync_to_async
 from langchain_core.messages import AIMessage, HumanMessage
 
 from conversations import services
-from conversations.errors import ModelCannotSeeImages, ValidationFailed
 from conversations.llm.fit import IMAGE_PLACEHOLDER, fit_history, require_images_supported
 from conversations.llm.registry import SEED_MODELS, LanguageModel, ModelInfo, model_info
 from conversations.models import Agent, ConversationMessage
 from conversations.turns import start_turn, wait_for_result
-from tests.conversations.turnkit import turn_cleanup  # noqa: F401
+from core.errors import ModelCannotSeeImages, ValidationFailed
+from tests.support.turns import turn_cleanup  # noqa: F401
 
 turns = pytest.mark.django_db(transaction=True)
 

@@ -19,8 +19,8 @@ from accounts.models import PushCredential
 from conversations import presence, services
 from conversations.notifications import delivery
 from conversations.notifications.models import Notification, NotificationState
-from tests.conftest import make_token
 from tests.support.receivers import PushService, VapidKeys, WebhookReceiver, webhook_secret
+from tests.support.tokens import make_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

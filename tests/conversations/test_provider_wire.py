@@ -19,11 +19,11 @@ from conversations.events import conversation_group
 from conversations.llm.registry import LanguageModel
 from conversations.models import Agent, ConversationMessage, MessageRole
 from conversations.turns import start_turn, wait_for_result
-from tests.conversations.turnkit import GroupListener, turn_cleanup  # noqa: F401
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_gemini import FakeGemini
 from tests.support.fake_ollama import FakeOllama
 from tests.support.fakeprovider import Fail, FakeProvider, Recorded, Reply
+from tests.support.turns import GroupListener, turn_cleanup  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -249,7 +249,7 @@ async def test_failures_map_to_the_same_codes(wire, chat, step, code):
 
 
 async def test_an_openai_compatible_server_runs_its_registry_models(settings, user):
-    from tests.fakeopenai import FakeOpenAI
+    from tests.support.fakeopenai import FakeOpenAI
 
     settings.CONFAB_LLM_PROVIDER = "auto"
     settings.OPENAI_BASE_URL = "http://127.0.0.1:9/v1"  # OpenAI's own: must not be called

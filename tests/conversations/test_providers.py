@@ -16,7 +16,7 @@ from conversations.seed_agents import LANGUAGE_TUTOR
 from conversations.services import create_conversation
 from conversations.turns import start_greeting, start_turn, wait_for_result
 from conversations.turns.config import build_turn_config
-from tests.conversations.turnkit import GroupListener, turn_cleanup  # noqa: F401
+from tests.support.turns import GroupListener, turn_cleanup  # noqa: F401
 
 turns = pytest.mark.django_db(transaction=True)
 

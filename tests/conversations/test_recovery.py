@@ -18,7 +18,7 @@ from conversations.models import Conversation, ConversationMessage, MessageStatu
 from conversations.recovery import recover_once
 from conversations.turns import TurnHooks, start_turn, wait_for_result
 from conversations.turns.engine import _RUNNING
-from tests.conversations.turnkit import GroupListener, eventually, turn_cleanup  # noqa: F401
+from tests.support.turns import GroupListener, eventually, turn_cleanup  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

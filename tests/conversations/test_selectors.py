@@ -8,8 +8,8 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from conversations import inputs, selectors, services
 from conversations.codec import encode_message
-from conversations.errors import NotFound, ValidationFailed
 from conversations.models import Conversation, ConversationMessage
+from core.errors import NotFound, ValidationFailed
 
 pytestmark = pytest.mark.django_db
 
@@ -45,13 +45,12 @@ def user_message_page(*, user, conversation_id, before=None, after=None, limit=N
     return selectors.user_message_page(user=user, conversation_id=conversation_id, request=request)
 
 
-def conversation_page(*, user, cursor=None, limit=None, q=None, **filters):
+def conversation_page(*, user, cursor=None, limit=None, **filters):
     return selectors.conversation_page(
         user=user,
         cursor=inputs.parse_conversation_cursor(cursor),
         size=inputs.parse_limit(limit),
-        q=inputs.parse_search(q),
-        **filters,
+        filters=filters,
     )
 
 

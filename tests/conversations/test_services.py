@@ -9,9 +9,9 @@ from django.db import transaction
 from langchain_core.messages import HumanMessage
 
 from conversations import services
-from conversations.errors import ValidationFailed
 from conversations.events import user_group
 from conversations.models import Agent, Conversation
+from core.errors import ValidationFailed
 
 pytestmark = pytest.mark.django_db
 

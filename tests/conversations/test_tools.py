@@ -19,8 +19,8 @@ from conversations.llm.tools import calculator as calculator_tool
 from conversations.models import Agent, ConversationMessage, MessageStatus
 from conversations.services import create_conversation
 from conversations.turns import TurnHooks, cancel_turn, start_turn, wait_for_result
-from tests.conversations.turnkit import eventually, turn_cleanup  # noqa: F401
-from tests.fakeopenai import ToolCall
+from tests.support.fakeopenai import ToolCall
+from tests.support.turns import eventually, turn_cleanup  # noqa: F401
 
 BUILT_IN = ["calculator", "current_time", "multiplication_table", "bar_chart"]
 
@@ -326,7 +326,7 @@ async def test_cancel_while_a_tool_runs_keeps_the_tool_call(llm, user, slow_tool
 @pytestmark_turns
 async def test_a_tool_turns_events(llm, assistant_conversation):
     from conversations.events import conversation_group
-    from tests.conversations.turnkit import GroupListener
+    from tests.support.turns import GroupListener
 
     llm.reply_tool_calls([ToolCall("calculator", {"expression": "2+2"}, id="call_ev")])
     llm.reply_text(["Four."])

@@ -19,10 +19,10 @@ from django.contrib.auth.models import AnonymousUser
 
 from backend.asgi import application
 from conversations import turn_budget
-from conversations.errors import RateLimited
-from tests.api.graphql.helpers import GraphQLHTTP, error_codes, wait_until_idle
-from tests.conversations.turnkit import turn_cleanup  # noqa: F401
+from core.errors import RateLimited
+from tests.support.graphql import GraphQLHTTP, error_codes, wait_until_idle
 from tests.support.sockets import Socket, ws_path
+from tests.support.turns import turn_cleanup  # noqa: F401
 
 
 @pytest.fixture(autouse=True)

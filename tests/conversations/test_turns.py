@@ -18,19 +18,19 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from conversations import services
 from conversations.codec import decode_message, encode_message
-from conversations.errors import IdempotencyKeyReused, TurnInProgress, ValidationFailed
 from conversations.events import conversation_group
 from conversations.models import Conversation, ConversationMessage, MessageRole, MessageStatus
 from conversations.payloads import message_payload
 from conversations.turns import TurnHooks, cancel_turn, start_turn, wait_for_result
-from tests.conversations.turnkit import (
+from core.errors import IdempotencyKeyReused, TurnInProgress, ValidationFailed
+from tests.support.requirements import database_pool
+from tests.support.turns import (
     GroupListener,
     QueryLog,
     eventually,
     in_other_connection,
     turn_cleanup,  # noqa: F401 - autouse fixture
 )
-from tests.support.requirements import database_pool
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

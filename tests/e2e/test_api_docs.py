@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.test_web_app import DESKTOP, ConsoleWatcher, browser  # noqa: F401
+from tests.support.browser import DESKTOP, ConsoleWatcher
 
 pytest.importorskip("playwright")
 from playwright.sync_api import expect
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture
-def docs_server(browser, live_server_factory):  # noqa: F811
+def docs_server(browser, live_server_factory):
     return live_server_factory(extra_env={"CONFAB_API_DOCS": "1", "DJANGO_ALLOW_ASYNC_UNSAFE": ""})
 
 
@@ -28,7 +28,7 @@ def docs_server(browser, live_server_factory):  # noqa: F811
         ("/api/redoc/", "Store LLM chat conversations and run live turns."),
     ],
 )
-def test_the_docs_render_under_their_policy(browser, docs_server, path, rendered):  # noqa: F811
+def test_the_docs_render_under_their_policy(browser, docs_server, path, rendered):
     context = browser.new_context(viewport=DESKTOP, base_url=docs_server.url)
     page = context.new_page()
     watcher = ConsoleWatcher(page)

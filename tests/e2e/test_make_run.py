@@ -31,9 +31,9 @@ import httpx
 import pytest
 import websockets
 
-from tests.e2e.test_web_app import CHROMIUM, CHROMIUM_ARGS, DESKTOP, ConsoleWatcher
-from tests.live import ROOT, free_port
-from tests.reliability.test_slow_headers import trickle
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, ConsoleWatcher
+from tests.support.servers import ROOT, free_port
+from tests.support.slow_clients import trickle
 
 pytest.importorskip("playwright")
 from playwright.sync_api import Page, expect, sync_playwright

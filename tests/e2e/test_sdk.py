@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.live import LiveServer
+from tests.support.servers import LiveServer
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -19,13 +19,10 @@ with CONFAB_UPDATE_SCREENSHOTS=1.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,20 +32,16 @@ from django.contrib.auth import get_user_model
 from tests.support.tcp_proxy import TcpProxy
 
 pytest.importorskip("playwright")
-from playwright.sync_api import Browser, ConsoleMessage, Page, WebSocket, expect, sync_playwright
+from playwright.sync_api import Browser, Page, WebSocket, expect
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("CONFAB_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
+from tests.support.browser import (
+    DESKTOP,
+    PHONE,
+    ConsoleWatcher,
+    new_page,
+    screenshot_dir,
+)
+
 PASSWORD = "web-app-password-1"
 HUMAN_TEXT = "안녕하세요! 커피 한 잔 주세요."
 REPLY_DELTAS = ["你好！", "欢迎光临星巴克。", "您想喝什么咖啡？", "大杯还是中杯？"]
@@ -57,36 +50,6 @@ SECOND_TEXT = "라떼 한 잔 주세요. 따뜻한 걸로요."
 SECOND_DELTAS = ["好的，", "一杯热拿铁。", "请问您要什么尺寸？"]
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def screenshot_dir() -> Path:
-    if os.environ.get("CONFAB_UPDATE_SCREENSHOTS") == "1":
-        return ROOT / "docs" / "screenshots"
-    return ROOT / "build" / "screenshots"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = shutil.which(CHROMIUM) or (CHROMIUM if Path(CHROMIUM).exists() else None)
-    if executable is None:
-        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    # Playwright's sync API keeps an event loop running in this thread, so Django
-    # refuses the test's own ORM calls (creating users, flushing the database)
-    # unless told otherwise. Only this process: the live servers get it unset.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=executable, headless=True, args=CHROMIUM_ARGS
-            )
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 # The live servers keep Django's async-safety checks on.
@@ -99,30 +62,9 @@ def server(browser, live_server_factory, seed_agents):
     return live_server_factory(extra_env=SERVER_ENV)
 
 
-class ConsoleWatcher:
-    """Collects console errors and uncaught page errors of a page."""
-
-    def __init__(self, page: Page) -> None:
-        self.errors: list[str] = []
-        page.on("console", self._on_console)
-        page.on("pageerror", lambda error: self.errors.append(f"pageerror: {error}"))
-
-    def _on_console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.errors.append(f"console.error: {message.text}")
-
-
 @pytest.fixture
 def web_user(transactional_db):
     return get_user_model().objects.create_user(username="hana", password=PASSWORD)
-
-
-def new_page(browser: Browser, base_url: str) -> tuple[Page, ConsoleWatcher]:
-    """A page in a fresh browser context (empty localStorage): (page, console)."""
-    context = browser.new_context(viewport=DESKTOP, locale="ko-KR", base_url=base_url)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    return page, ConsoleWatcher(page)
 
 
 @pytest.fixture
@@ -823,3 +765,32 @@ def test_a_reply_that_ends_in_a_hidden_tab_shows_a_notification(
     assert shown["title"]
     assert console.errors == []
     context.close()
+
+
+def test_the_model_picker_changes_the_conversations_model(web, web_user, llm, seed_models) -> None:
+    """The header's model select: the registry's models, the conversation's selected;
+    a change is used by the next turn and kept across a reload."""
+    page, console = web
+    sign_in(page)
+    start_tutor_conversation(page)
+
+    picker = page.get_by_label("Model", exact=True)
+    expect(picker).to_be_visible()
+    # The tutor's model, with the registry's labels.
+    expect(picker).to_have_value("gpt-4o")
+    expect(picker.locator("option", has_text="Claude Haiku 4.5")).to_have_count(1)
+
+    picker.select_option("gpt-4o-mini")
+    expect(page.locator("#toast")).not_to_contain_text("Could not")
+
+    llm.reply_text(["Mini ", "model ", "here."])
+    send(page, "Which model are you?")
+    expect(ai_messages(page).last).to_have_attribute("data-status", "complete")
+    assert llm.requests[-1].body["model"] == "gpt-4o-mini"
+
+    page.reload()
+    expect(page.get_by_label("Model", exact=True)).to_have_value("gpt-4o-mini")
+    shots = screenshot_dir()
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "model-picker.png"))
+    assert console.errors == []

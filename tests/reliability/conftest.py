@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from django.db import connection, connections
 
-from tests.live import free_port
 from tests.support.requirements import POSTGRES_HINT, on_postgres
+from tests.support.servers import free_port
 
 
 class PostgresCluster:

@@ -36,8 +36,8 @@ from api.graphql.schema import schema
 from backend.routing import websocket_urlpatterns
 from conversations import services
 from conversations.models import Conversation, ConversationMessage
-from tests.api.rest.test_ownership import fill, methods_of, owned_routes
-from tests.reliability.helpers import auth, graphql_socket, recv_json
+from tests.support.live_clients import auth, graphql_socket, recv_json
+from tests.support.routes import fill, methods_of, owned_routes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

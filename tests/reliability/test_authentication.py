@@ -32,8 +32,8 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from conversations import services
 from conversations.models import Conversation, ConversationMessage
-from tests.api.rest.test_ownership import api_routes, fill, methods_of
-from tests.reliability.helpers import recv_json
+from tests.support.live_clients import recv_json
+from tests.support.routes import api_routes, fill, methods_of
 
 PUBLIC_ROUTES = {"api/v1/auth/token/", "api/v1/auth/register/"}
 

@@ -34,8 +34,8 @@ from langchain_core.messages import AIMessage, HumanMessage
 from conversations import services
 from conversations.models import ChatRoom, Conversation, ConversationMessage
 from conversations.services.messages import build_message
-from tests.fakeopenai import ToolCall
-from tests.reliability.helpers import arows, auth, chat_socket, frames_until, recv_json
+from tests.support.fakeopenai import ToolCall
+from tests.support.live_clients import arows, auth, chat_socket, frames_until, recv_json
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -22,7 +22,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 
 from backend.asgi import application
-from tests.api.graphql.helpers import GraphQLSocket
+from tests.support.graphql import GraphQLSocket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -170,8 +170,8 @@ def test_linear_limits_agree_with_strawberrys(document, limit):
     from strawberry.extensions.max_aliases import create_validator as strawberry_aliases
     from strawberry.extensions.query_depth_limiter import create_validator as strawberry_depth
 
-    from api.graphql.document_limits import alias_rule, depth_rule
     from api.graphql.schema import schema
+    from api.graphql.validation_rules import alias_rule, depth_rule
 
     def messages(rule: Any) -> set[str]:
         return {error.message for error in validate(schema._schema, parse(document), [rule])}

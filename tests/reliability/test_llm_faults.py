@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.reliability.helpers import (
+from tests.support.live_clients import (
     ai_final,
     arows,
     auth,

@@ -25,7 +25,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
-from tests.reliability.helpers import (
+from tests.support.live_clients import (
     ai_final,
     arows,
     auth,

@@ -28,7 +28,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.reliability.helpers import (
+from tests.support.live_clients import (
     ai_final,
     arows,
     auth,

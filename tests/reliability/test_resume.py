@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.reliability.helpers import (
+from tests.support.live_clients import (
     ai_final,
     arows,
     assemble,

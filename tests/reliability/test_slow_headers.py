@@ -21,10 +21,10 @@ import httpx
 import pytest
 import websockets
 
+from tests.support.slow_clients import PATIENCE, trickle
+
 PROTOCOL = ["--http", "backend.http_protocol:HeadLimitedHttpToolsProtocol"]
 HEADER_TIMEOUT = 1.0
-# How long the client keeps trickling before the test gives up on the server.
-PATIENCE = 15.0
 
 
 @pytest.fixture
@@ -32,33 +32,6 @@ def server(live_server_factory, seed_agents):
     return live_server_factory(
         extra_env={"CONFAB_HTTP_HEADER_TIMEOUT": str(HEADER_TIMEOUT)}, extra_args=PROTOCOL
     )
-
-
-def trickle(port: int, first: bytes = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n") -> bytes:
-    """Send a request head one header line every 0.2 s, never finishing it, until the
-    server closes the connection; what the server sent before closing."""
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.settimeout(0.2)
-        sock.sendall(first)
-        received = b""
-        deadline = time.monotonic() + PATIENCE
-        line = 0
-        while time.monotonic() < deadline:
-            try:
-                chunk = sock.recv(4096)
-            except TimeoutError:
-                try:
-                    sock.sendall(f"X-Slow-{line}: {line}\r\n".encode())
-                except OSError:
-                    return received
-                line += 1
-                continue
-            except OSError:
-                return received
-            if not chunk:
-                return received
-            received += chunk
-        raise AssertionError(f"still open after {PATIENCE} s of trickling ({line} lines)")
 
 
 def test_a_slow_request_head_is_answered_408_and_closed(server):

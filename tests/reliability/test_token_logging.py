@@ -25,7 +25,7 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 from knox.models import get_token_model
 
-from tests.reliability.helpers import auth, frames_until, recv_json
+from tests.support.live_clients import auth, frames_until, recv_json
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,6 +1,6 @@
 """Scale-out for real: two Confab server processes on one PostgreSQL and one Redis.
 
-Each server is a real uvicorn process (tests/live.py) on its own port. The tests show
+Each server is a real uvicorn process (tests/support/servers.py) on its own port. The tests show
 that a client never needs to be on the process that runs its turn:
 
 - a websocket client and a GraphQL subscription on process A receive, in order and

@@ -1,7 +1,7 @@
 """The shared part of the fake provider servers (fake_anthropic, fake_gemini, fake_ollama).
 
 A tiny HTTP/1.1 server in a background thread (the request reading and chunked writing
-of tests/fakeopenai.py), scripted with provider-neutral steps; each provider module
+of tests/support/fakeopenai/wire.py), scripted with provider-neutral steps; each provider module
 turns a step into its own wire format (`frames`: the streamed events, in order, each
 sent as one HTTP chunk). Requests are recorded with their JSON body.
 
@@ -23,15 +23,15 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
-from tests.fakeopenai import (
-    _LAST_HTTP_CHUNK,
-    _BadRequest,
-    _ClientGone,
-    _http_chunk,
-    _read_request,
-    _response_head,
-    _sleep,
-    _write,
+from tests.support.fakeopenai.wire import (
+    LAST_HTTP_CHUNK,
+    BadRequest,
+    ClientGone,
+    http_chunk,
+    read_request,
+    response_head,
+    sleep_while_connected,
+    write_while_connected,
 )
 
 
@@ -151,7 +151,7 @@ class FakeProvider:
         self._tasks.add(task)
         try:
             while True:
-                request = await _read_request(reader, writer)
+                request = await read_request(reader, writer)
                 if request is None:
                     return
                 target = request.path
@@ -165,7 +165,7 @@ class FakeProvider:
                     self.requests.append(record)
                 if not await self._answer(self._next(), record, reader, writer):
                     return
-        except (_BadRequest, _ClientGone, ConnectionError, asyncio.IncompleteReadError):
+        except (BadRequest, ClientGone, ConnectionError, asyncio.IncompleteReadError):
             pass
         except asyncio.CancelledError:
             pass
@@ -182,26 +182,26 @@ class FakeProvider:
     ) -> bool:
         """Answer one request; whether the connection stays open."""
         if step.initial_delay:
-            await _sleep(step.initial_delay, reader, writer)
+            await sleep_while_connected(step.initial_delay, reader, writer)
         if isinstance(step, Fail):
             data = json.dumps(self.error_body(step)).encode()
             head = [("content-type", "application/json"), ("content-length", str(len(data)))]
             if step.status == 429:
                 head.append(("retry-after", "0"))
-            await _write(_response_head(step.status, head) + data, reader, writer)
+            await write_while_connected(response_head(step.status, head) + data, reader, writer)
             return True
         frames = self.frames(step, record)
         head = [("content-type", self.content_type), ("transfer-encoding", "chunked")]
-        await _write(_response_head(200, head), reader, writer)
+        await write_while_connected(response_head(200, head), reader, writer)
         for index, frame in enumerate(frames):
             if step.die_after is not None and index >= step.die_after:
                 # Cut: no terminating chunk, the connection just closes.
                 writer.transport.abort()
                 return False
             if step.chunk_delay:
-                await _sleep(step.chunk_delay, reader, writer)
-            await _write(_http_chunk(frame), reader, writer)
-        await _write(_LAST_HTTP_CHUNK, reader, writer)
+                await sleep_while_connected(step.chunk_delay, reader, writer)
+            await write_while_connected(http_chunk(frame), reader, writer)
+        await write_while_connected(LAST_HTTP_CHUNK, reader, writer)
         return True
 
 

@@ -36,6 +36,7 @@ class ConversationConnection:
     edges: list[ConversationEdge]
     page_info: PageInfo
 
+    user: strawberry.Private[Any]
     filters: strawberry.Private[dict[str, Any]]
 
     @strawberry.field(description="The edges' nodes, for clients that need no cursors.")
@@ -44,7 +45,9 @@ class ConversationConnection:
 
     @strawberry.field(description="How many conversations match the filters (one COUNT query).")
     async def total_count(self) -> int:
-        queryset = await database_sync_to_async(selectors.filter_conversations)(**self.filters)
+        queryset = await database_sync_to_async(selectors.filter_conversations)(
+            user=self.user, filters=self.filters
+        )
         return await queryset.acount()
 
 

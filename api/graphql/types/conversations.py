@@ -12,8 +12,8 @@ from strawberry.types import Info
 from api.graphql.types.agents import Agent
 from api.graphql.types.messages import Message, optional_id, parse_timestamp
 from conversations import models
-from conversations.errors import NotFound
 from conversations.payloads import conversation_payload
+from core.errors import NotFound
 
 # "Not looked up yet" (as opposed to None: looked up, there is none).
 NOT_LOADED: Any = object()

@@ -17,22 +17,7 @@ from api.rest.serializers import (
 )
 from api.rest.views.base import ConfabView, validated
 from conversations import inputs, selectors, services
-from conversations.errors import ValidationFailed
 from conversations.models import Conversation
-
-TRUE_VALUES = {"true", "1"}
-FALSE_VALUES = {"false", "0"}
-
-
-def parse_bool(value: str | None, *, field: str) -> bool | None:
-    """`true`/`false` (or 1/0) from a query string; None when absent."""
-    if value is None or value == "":
-        return None
-    if value.lower() in TRUE_VALUES:
-        return True
-    if value.lower() in FALSE_VALUES:
-        return False
-    raise ValidationFailed.for_field(field, "invalid", f"{field} must be true or false.")
 
 
 def conversation_response(conversation: Conversation, status: int = 200) -> Response:
@@ -67,9 +52,7 @@ class ConversationListView(ConfabView):
             user=request.user,
             cursor=inputs.parse_conversation_cursor(params.get("cursor")),
             size=inputs.parse_limit(params.get("limit")),
-            archived=parse_bool(params.get("archived"), field="archived"),
-            agent=params.get("agent") or None,
-            q=inputs.parse_search(params.get("q")),
+            filters={name: params.get(name) for name in ("archived", "agent", "q")},
         )
         return Response(ConversationPageSerializer(page).data)
 

@@ -19,8 +19,8 @@ from accounts.models import PushPlatform
 from accounts.payloads import device_payload
 from api.rest.serializers import ErrorSerializer, InputSerializer, OutputSerializer
 from api.rest.views.base import ConfabView, validated
-from conversations.errors import NotAuthenticated
-from conversations.payloads import iso_timestamp
+from core.errors import NotAuthenticated
+from core.timestamps import iso_timestamp
 
 
 class DeviceSerializer(OutputSerializer):

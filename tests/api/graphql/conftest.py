@@ -18,7 +18,7 @@ import pytest_asyncio
 
 from backend.asgi import application
 from conversations.turns.engine import running_turn_count
-from tests.api.graphql.helpers import TIMEOUT, GraphQLHTTP
+from tests.support.graphql import TIMEOUT, GraphQLHTTP
 
 
 @pytest_asyncio.fixture

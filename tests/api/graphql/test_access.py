@@ -9,7 +9,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from conversations import services
 from conversations.models import Conversation, ConversationMessage
-from tests.api.graphql.helpers import GraphQLSocket, db, error_codes
+from tests.support.graphql import GraphQLSocket, db, error_codes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -122,7 +122,7 @@ async def test_conversations_changed_carries_only_own_conversations(
     gql, token, other_token, user, other_user, plain_agent
 ):
     from conversations.events import user_group
-    from tests.api.graphql.helpers import wait_for_members
+    from tests.support.graphql import wait_for_members
 
     socket = GraphQLSocket()
     await socket.connect(token)

@@ -13,8 +13,8 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from conversations import services
 from conversations.models import Conversation
-from tests.api.graphql.helpers import GraphQLSocket, capture_queries, db, error_codes
-from tests.api.graphql.test_queries import CONVERSATIONS, MESSAGES
+from tests.support.graphql import CONVERSATIONS, MESSAGES, GraphQLSocket, db, error_codes
+from tests.support.turns import QueryLog
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,7 +45,7 @@ async def test_the_reported_document_is_refused_before_anything_runs(gql, token,
     await db(fill, conversation, 4)
     query = aliased_pages(conversation.pk)
     assert len(query) < 3_000
-    with capture_queries() as queries:
+    with QueryLog() as queries:
         body = await gql.execute(query, token=token)
     error = cost_error(body)
     assert error["message"] == (

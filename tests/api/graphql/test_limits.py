@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.api.graphql.helpers import GraphQLSocket, error_codes
+from tests.support.graphql import GraphQLSocket, error_codes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,11 +8,10 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from conversations import services
 from conversations.models import Conversation, ConversationMessage
-from tests.api.graphql.helpers import db, error_codes, wait_until_idle
+from tests.support.graphql import ERRORS, SEND, db, error_codes, wait_until_idle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ERRORS = "errors { field code message }"
 CREATE = f"""
 mutation($agent: String!, $context: JSON, $title: String) {{
   createConversation(agent: $agent, context: $context, title: $title) {{
@@ -25,15 +24,6 @@ UPDATE = f"""
 mutation($id: ID!, $title: String, $context: JSON, $archived: Boolean) {{
   updateConversation(id: $id, title: $title, context: $context, archived: $archived) {{
     conversation {{ id title context archived archivedAt }}
-    {ERRORS}
-  }}
-}}
-"""
-SEND = f"""
-mutation($id: ID!, $content: String!, $clientMessageId: String) {{
-  sendMessage(conversationId: $id, content: $content, clientMessageId: $clientMessageId) {{
-    humanMessage {{ id role text status turnId clientMessageId conversationId }}
-    aiMessage {{ id role text status turnId }}
     {ERRORS}
   }}
 }}
@@ -335,7 +325,7 @@ async def test_the_turn_budget_is_the_rest_one(user, settings):
 
     from api.rest.throttles import TurnsThrottle
     from conversations import turn_budget
-    from conversations.errors import RateLimited
+    from core.errors import RateLimited
 
     rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
     settings.REST_FRAMEWORK = {

@@ -9,36 +9,17 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from conversations import services
 from conversations.models import Conversation
-from tests.api.graphql.helpers import capture_queries, db, error_codes
+from tests.support.graphql import (
+    CONVERSATION_FIELDS,
+    CONVERSATIONS,
+    MESSAGE_FIELDS,
+    MESSAGES,
+    db,
+    error_codes,
+)
+from tests.support.turns import QueryLog
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-MESSAGE_FIELDS = """
-    id conversationId role text content status turnId clientMessageId model usage error
-    createdAt updatedAt
-"""
-CONVERSATION_FIELDS = f"""
-    id title context archived archivedAt lastMessageAt messageCount activeTurnId createdAt
-    updatedAt agent {{ slug name }} lastMessage {{ {MESSAGE_FIELDS} }}
-"""
-CONVERSATIONS = f"""
-query Conversations($first: Int, $after: String, $archived: Boolean, $agent: String,
-                    $search: String) {{
-  conversations(first: $first, after: $after, archived: $archived, agent: $agent,
-                search: $search) {{
-    edges {{ cursor node {{ {CONVERSATION_FIELDS} }} }}
-    pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }}
-  }}
-}}
-"""
-MESSAGES = f"""
-query Messages($id: ID!, $first: Int, $after: String, $last: Int, $before: String) {{
-  messages(conversationId: $id, first: $first, after: $after, last: $last, before: $before) {{
-    edges {{ cursor node {{ {MESSAGE_FIELDS} }} }}
-    pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }}
-  }}
-}}
-"""
 
 
 def fill(conversation: Conversation, count: int) -> list[int]:
@@ -235,7 +216,7 @@ async def test_history_pages_run_a_constant_number_of_queries_without_count_or_o
         {"last": 5, "before": None},
         {"first": 5},
     ):
-        with capture_queries() as queries:
+        with QueryLog() as queries:
             data = await gql.data(MESSAGES, {"id": conversation.pk, **variables}, token=token)
         assert data["messages"]["edges"]
         assert not queries.containing("COUNT(") and not queries.containing("OFFSET")
@@ -323,7 +304,7 @@ async def test_conversation_list_is_a_constant_number_of_queries(gql, token, use
     await gql.data("{ me { id } }", token=token)  # the token's first use writes last_used_at
     for count in (2, 18):
         await db(make, count)
-        with capture_queries() as queries:
+        with QueryLog() as queries:
             data = await gql.data(query, token=token)
         assert all(edge["node"]["lastMessage"] for edge in data["conversations"]["edges"])
         counts.append((len(data["conversations"]["edges"]), len(queries)))

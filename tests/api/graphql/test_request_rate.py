@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 from conversations.models import Conversation
-from tests.api.graphql.helpers import GraphQLSocket, error_codes
+from tests.support.graphql import GraphQLSocket, error_codes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

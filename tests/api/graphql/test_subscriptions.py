@@ -11,7 +11,7 @@ from langchain_core.messages import HumanMessage
 from conversations import services
 from conversations.events import conversation_group, user_group
 from conversations.models import Conversation, ConversationMessage
-from tests.api.graphql.helpers import (
+from tests.support.graphql import (
     GraphQLSocket,
     auth_header,
     db,

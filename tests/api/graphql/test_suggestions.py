@@ -15,7 +15,7 @@ import pytest
 import strawberry
 
 from api.graphql.schema import ConfabSchema
-from tests.api.graphql.helpers import GraphQLSocket, error_codes
+from tests.support.graphql import GraphQLSocket, error_codes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import uuid
-from typing import Any
 
 import httpx
 import pytest
@@ -23,10 +21,6 @@ def fresh_rate_limits(settings):
     prefix = caches["default"].get("KEY_PREFIX", "")
     caches["default"]["KEY_PREFIX"] = f"{prefix}-rest-{uuid.uuid4().hex}"
     settings.CACHES = caches
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
@@ -65,30 +59,3 @@ async def asgi():
         if not running_turn_count():
             break
         await asyncio.sleep(0.05)
-
-
-def parse_sse(body: str) -> list[dict[str, Any]]:
-    """Events of a text/event-stream body: [{"event", "id", "data"}], comments skipped."""
-    events = []
-    for block in body.split("\n\n"):
-        lines = [line for line in block.split("\n") if line and not line.startswith(":")]
-        if not lines:
-            continue
-        fields: dict[str, str] = {}
-        for line in lines:
-            name, _, value = line.partition(":")
-            fields[name] = value.removeprefix(" ")
-        events.append(
-            {"event": fields["event"], "id": int(fields["id"]), "data": json.loads(fields["data"])}
-        )
-    return events
-
-
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    """The response is the API's error shape with this status and code; returns the body."""
-    assert response.status_code == status, (response.status_code, response.content)
-    body = response.json()
-    assert body["code"] == code, body
-    assert set(body) <= {"type", "code", "detail", "fields"}
-    assert isinstance(body["type"], str) and isinstance(body["detail"], str)
-    return body

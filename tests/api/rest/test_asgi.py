@@ -14,7 +14,7 @@ from langchain_core.messages import HumanMessage
 
 from conversations import services
 from conversations.models import Conversation
-from tests.api.rest.conftest import assert_error, bearer
+from tests.support.rest import assert_error, bearer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

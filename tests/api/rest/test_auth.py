@@ -10,20 +10,13 @@ from django.utils import timezone
 from knox.models import get_token_model
 from rest_framework.test import APIClient
 
-from tests.api.rest.conftest import assert_error
+from tests.support.rest import assert_error, with_rates
 
 pytestmark = pytest.mark.django_db
 
 TOKEN_URL = "/api/v1/auth/token/"
 REGISTER_URL = "/api/v1/auth/register/"
 ME_URL = "/api/v1/auth/me/"
-
-
-def with_rates(settings, **rates: str) -> None:
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], **rates},
-    }
 
 
 def signed_in(token: str) -> APIClient:

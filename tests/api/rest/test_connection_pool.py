@@ -8,8 +8,8 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from conversations.services import create_conversation
-from tests.api.rest.conftest import bearer, parse_sse
 from tests.support.requirements import database_pool
+from tests.support.rest import bearer, parse_sse
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,9 +48,13 @@ async def test_streaming_turns_do_not_pin_a_connection_each(asgi, llm, token, us
     results = await streams
     assert all(events[-1]["event"] == "message.completed" for events in results)
     # While the eight replies stream (1.2 s each), the connections in use are the
-    # engine's momentary ones, not one per waiting request.
-    assert len(samples) > 10
-    assert sorted(samples)[len(samples) // 2] < STREAMS // 2, samples
+    # engine's momentary ones, not one per waiting request: pinned, every sample of
+    # the second half (all requests waiting) would be 8 or more. How many samples fit,
+    # and how long each hop holds its connection, depend on the machine's load, so
+    # the check asks for moments with few in use, not for a typical count.
+    assert len(samples) >= 5, samples
+    second_half = samples[len(samples) // 2 :]
+    assert min(second_half) < STREAMS // 2, samples
 
 
 async def test_requests_return_their_connection_and_start_without_a_database_hop(asgi, token):

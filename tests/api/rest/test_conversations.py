@@ -8,7 +8,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from conversations import services
 from conversations.models import Agent, Conversation
 from conversations.payloads import conversation_payload, message_payload
-from tests.api.rest.conftest import assert_error
+from tests.support.rest import assert_error
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ from rest_framework.test import APIClient
 
 from accounts.authentication import LAST_USED_RESOLUTION
 from accounts.models import PushCredential
-from tests.api.rest.conftest import assert_error
-from tests.conftest import make_token
+from tests.support.rest import assert_error
+from tests.support.tokens import make_token
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,7 @@ from rest_framework import exceptions as drf
 
 from api.rest.errors import exception_handler, flatten_field_errors
 from conversations.models import ConversationMessage
-from tests.api.rest.conftest import assert_error
-from tests.api.rest.test_auth import with_rates
+from tests.support.rest import assert_error, with_rates
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from conversations.models import Conversation
-from tests.api.rest.conftest import bearer, parse_sse
 from tests.support.requirements import needs_redis
+from tests.support.rest import bearer, parse_sse
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,7 +14,7 @@ from conversations import services
 from conversations.models import Conversation, ConversationMessage, MessageStatus
 from conversations.payloads import message_payload
 from conversations.services.messages import build_message
-from tests.api.rest.conftest import assert_error
+from tests.support.rest import assert_error
 
 pytestmark = pytest.mark.django_db
 

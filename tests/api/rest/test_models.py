@@ -10,9 +10,9 @@ from langchain_core.messages import HumanMessage
 from conversations import services
 from conversations.llm.registry import LanguageModel
 from conversations.models import ConversationMessage
-from tests.api.graphql.helpers import GraphQLHTTP
-from tests.api.rest.conftest import assert_error, bearer
-from tests.conversations.turnkit import turn_cleanup  # noqa: F401
+from tests.support.graphql import GraphQLHTTP
+from tests.support.rest import assert_error, bearer
+from tests.support.turns import turn_cleanup  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

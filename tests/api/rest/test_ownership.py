@@ -10,69 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver
 from knox.models import get_token_model
 from langchain_core.messages import AIMessage, HumanMessage
 
-from api.rest.urls import unknown_endpoint
 from conversations import services
 from conversations.models import Conversation, ConversationMessage
-from tests.api.rest.conftest import assert_error
-from tests.conftest import make_token
+from tests.support.rest import assert_error
+from tests.support.routes import api_routes, fill, methods_of, owned_routes
+from tests.support.tokens import make_token
 
 pytestmark = pytest.mark.django_db
 
+
 # Routes whose parameters name shared objects, not the caller's.
-SHARED = {"api/v1/agents/<slug:slug>/"}
-METHODS = ("get", "head", "post", "put", "patch", "delete")
-
-
-def api_routes() -> list[tuple[str, URLPattern]]:
-    """Every route under api/v1/ as (route string, pattern)."""
-
-    def walk(patterns: list, prefix: str) -> Any:
-        for pattern in patterns:
-            if isinstance(pattern, URLResolver):
-                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
-            else:
-                yield prefix + str(pattern.pattern), pattern
-
-    return [
-        (route, pattern)
-        for route, pattern in walk(get_resolver().url_patterns, "")
-        if route.startswith("api/v1/") and pattern.callback is not unknown_endpoint
-    ]
-
-
-def owned_routes() -> list[tuple[str, URLPattern]]:
-    routes = []
-    for route, pattern in api_routes():
-        params = set(pattern.pattern.converters)
-        if not params or route in SHARED:
-            continue
-        assert params <= {"conversation_id", "message_id", "device_id"}, (
-            f"{route}: teach this test how to fill {params} with another user's objects"
-        )
-        routes.append((route, pattern))
-    return routes
-
-
-def methods_of(pattern: URLPattern) -> list[str]:
-    view = pattern.callback.cls
-    return [m for m in METHODS if hasattr(view, m) or (m == "head" and hasattr(view, "get"))]
-
-
-MISSING_DEVICE = "00000000-0000-4000-8000-000000000000"
-
-
-def fill(route: str, conversation_id: int, message_id: int, device_id: str = MISSING_DEVICE) -> str:
-    return "/" + (
-        route.replace("<int:conversation_id>", str(conversation_id))
-        .replace("<int:message_id>", str(message_id))
-        .replace("<uuid:device_id>", device_id)
-    )
-
-
 def snapshot() -> list[Any]:
     return [
         list(Conversation.objects.order_by("pk").values()),

@@ -12,7 +12,7 @@ from api.rest.sse import TurnFilter, format_event
 from conversations.models import Conversation, ConversationMessage, MessageStatus
 from conversations.turns import TurnHandle
 from conversations.turns.engine import running_turn_count
-from tests.api.rest.conftest import bearer, parse_sse
+from tests.support.rest import bearer, parse_sse
 
 TURN = uuid.uuid4()
 

@@ -11,7 +11,7 @@ from langchain_core.messages import HumanMessage
 from conversations import services
 from conversations.sync.models import Change
 from conversations.sync.services import compact_changes
-from tests.api.rest.conftest import assert_error
+from tests.support.rest import assert_error
 from tests.support.sync import Replica, database_state
 
 pytestmark = pytest.mark.django_db
@@ -95,7 +95,7 @@ async def test_graphql_changes_is_the_same_feed(user, token, plain_agent):
     from asgiref.sync import sync_to_async
 
     from backend.asgi import application
-    from tests.api.graphql.helpers import GraphQLHTTP
+    from tests.support.graphql import GraphQLHTTP
 
     transport = httpx.ASGITransport(app=application)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

@@ -11,8 +11,8 @@ from rest_framework.test import APIRequestFactory
 
 from api.rest.throttles import UserThrottle
 from core.cache import SharedPoolRedisCache, count_hit
-from tests.api.rest.test_auth import with_rates
 from tests.support.requirements import needs_redis
+from tests.support.rest import with_rates
 
 
 def request_of(user):

@@ -11,8 +11,8 @@ from conversations.models import ConversationMessage
 from conversations.turns import start_turn, wait_for_result
 from conversations.turns.config import CAPACITY_RETRY_AFTER_SECONDS
 from conversations.turns.engine import admitted_turn_count
-from tests.api.rest.conftest import assert_error, bearer
-from tests.conversations.turnkit import eventually
+from tests.support.rest import assert_error, bearer
+from tests.support.turns import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

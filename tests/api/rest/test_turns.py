@@ -11,9 +11,8 @@ from knox.models import get_token_model
 from conversations.models import Conversation, ConversationMessage, MessageRole
 from conversations.payloads import message_payload
 from conversations.services import create_conversation
-from tests.api.rest.conftest import assert_error, bearer, parse_sse
-from tests.api.rest.test_auth import with_rates
-from tests.fakeopenai import ToolCall
+from tests.support.fakeopenai import ToolCall
+from tests.support.rest import assert_error, bearer, parse_sse, with_rates
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 
-from conversations.errors import ApplicationError
+from core.errors import ApplicationError
 
 DEFAULT_MAX_DOCUMENT_BYTES = 32_000
 DOCUMENT_TOO_LARGE = "DOCUMENT_TOO_LARGE"

@@ -106,28 +106,32 @@ class GroupListener:
         return [event for event in self.events if event["type"] == event_type]
 
 
-class QueryLog:
-    """Every SQL statement run while active, on any connection of any thread.
+class QueryLog(list):
+    """Every SQL statement run while active, on the connections it watches.
 
     Django connections are per thread, and `connection.execute_wrapper` (the
     public hook) is per connection object, so a CaptureQueriesContext in the
-    test's thread misses a turn's queries: the turn task runs its ORM calls in
-    asgiref's single sync thread. The wrapper is therefore installed on the
-    connection of the test's thread, on that of asgiref's sync thread (by
-    running the installer through `sync_to_async`, which runs there when no
-    request context exists: the same place the turn task's calls go), and on
-    every connection opened meanwhile in any other thread (`connection_created`).
-    Tests check the log holds the turn's own writes, so a miss cannot pass silently.
+    test's thread misses what other threads run. `with QueryLog()` watches every
+    connection opened meanwhile in any thread (`connection_created`): a view's or a
+    consumer's worker threads. `async with QueryLog()` also watches the test
+    thread's connection and that of asgiref's sync thread (by running the installer
+    through `sync_to_async`, which runs there when no request context exists: where
+    a turn task's ORM calls go). Tests check the log holds the writes they expect,
+    so a miss cannot pass silently.
     """
 
     def __init__(self) -> None:
-        self.statements: list[str] = []
+        super().__init__()
         self._lock = threading.Lock()
         self._wrappers: list[Any] = []
 
+    @property
+    def statements(self) -> list[str]:
+        return self
+
     def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         with self._lock:
-            self.statements.append(sql)
+            self.append(sql)
         return execute(sql, params, many, context)
 
     def _install(self, wrapper: Any) -> None:
@@ -138,23 +142,39 @@ class QueryLog:
     def _on_created(self, sender: Any, connection: Any, **kwargs: Any) -> None:
         self._install(connection)
 
-    async def __aenter__(self) -> QueryLog:
+    def __enter__(self) -> QueryLog:
         connection_created.connect(self._on_created, weak=False)
-        self._install(connection)
-        await sync_to_async(lambda: self._install(connection))()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: object) -> None:
         connection_created.disconnect(self._on_created)
         for wrapper in self._wrappers:
             if self in wrapper.execute_wrappers:
                 wrapper.execute_wrappers.remove(self)
 
-    def count(self, prefix: str = "") -> int:
-        return sum(1 for sql in self.statements if sql.lstrip().upper().startswith(prefix.upper()))
+    async def __aenter__(self) -> QueryLog:
+        self.__enter__()
+        self._install(connection)
+        await sync_to_async(lambda: self._install(connection))()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.__exit__()
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    __hash__ = object.__hash__
+
+    def count(self, prefix: str = "") -> int:  # type: ignore[override]
+        return sum(1 for sql in self if sql.lstrip().upper().startswith(prefix.upper()))
 
     def matching(self, *fragments: str) -> list[str]:
-        return [sql for sql in self.statements if all(f in sql for f in fragments)]
+        return [sql for sql in self if all(f in sql for f in fragments)]
+
+    def containing(self, fragment: str) -> list[str]:
+        """Statements containing `fragment`, ignoring case."""
+        return [sql for sql in self if fragment.upper() in sql.upper()]
 
 
 async def drain_running_turns(timeout: float = 10.0) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -13,13 +11,50 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from django.db.backends.signals import connection_created
 
 from backend.asgi import application
 from conversations.models import Conversation
-from tests.reliability.helpers import wait_idle
+from tests.support.live_clients import wait_idle
 
 TIMEOUT = 10.0
+
+# Documents more than one test module sends.
+ERRORS = "errors { field code message }"
+MESSAGE_FIELDS = """
+    id conversationId role text content status turnId clientMessageId model usage error
+    createdAt updatedAt
+"""
+CONVERSATION_FIELDS = f"""
+    id title context archived archivedAt lastMessageAt messageCount activeTurnId createdAt
+    updatedAt agent {{ slug name }} lastMessage {{ {MESSAGE_FIELDS} }}
+"""
+CONVERSATIONS = f"""
+query Conversations($first: Int, $after: String, $archived: Boolean, $agent: String,
+                    $search: String) {{
+  conversations(first: $first, after: $after, archived: $archived, agent: $agent,
+                search: $search) {{
+    edges {{ cursor node {{ {CONVERSATION_FIELDS} }} }}
+    pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }}
+  }}
+}}
+"""
+MESSAGES = f"""
+query Messages($id: ID!, $first: Int, $after: String, $last: Int, $before: String) {{
+  messages(conversationId: $id, first: $first, after: $after, last: $last, before: $before) {{
+    edges {{ cursor node {{ {MESSAGE_FIELDS} }} }}
+    pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }}
+  }}
+}}
+"""
+SEND = f"""
+mutation($id: ID!, $content: String!, $clientMessageId: String) {{
+  sendMessage(conversationId: $id, content: $content, clientMessageId: $clientMessageId) {{
+    humanMessage {{ id role text status turnId clientMessageId conversationId }}
+    aiMessage {{ id role text status turnId }}
+    {ERRORS}
+  }}
+}}
+"""
 
 
 class GraphQLHTTP:
@@ -179,39 +214,3 @@ async def wait_for_members(group: str, count: int = 1, timeout: float = TIMEOUT)
 def db(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Run a sync ORM/service call from an async test."""
     return fn(*args, **kwargs)
-
-
-class QueryLog(list):
-    """SQL statements run on any connection (any thread) while capturing."""
-
-    def containing(self, fragment: str) -> list[str]:
-        return [sql for sql in self if fragment.upper() in sql.upper()]
-
-
-@contextmanager
-def capture_queries() -> Iterator[QueryLog]:
-    """Capture SQL from every database connection, including the ones the view's and the
-    consumer's worker threads open (CaptureQueriesContext sees one connection only)."""
-    log = QueryLog()
-    touched: list[Any] = []
-
-    def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        log.append(sql)
-        return execute(sql, params, many, context)
-
-    def install(connection: Any) -> None:
-        if wrapper not in connection.execute_wrappers:
-            connection.execute_wrappers.append(wrapper)
-            touched.append(connection)
-
-    def on_connect(sender: Any, connection: Any, **kwargs: Any) -> None:
-        install(connection)
-
-    connection_created.connect(on_connect)
-    try:
-        yield log
-    finally:
-        connection_created.disconnect(on_connect)
-        for connection in touched:
-            if wrapper in connection.execute_wrappers:
-                connection.execute_wrappers.remove(wrapper)

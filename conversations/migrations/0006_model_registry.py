@@ -17,7 +17,7 @@ def uninstall(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0004_notification_outbox'),
+        ('conversations', '0005_agent_mcp_servers'),
     ]
 
     operations = [

@@ -1,0 +1,3 @@
+from tests.support.fakeopenai.process import main
+
+main()

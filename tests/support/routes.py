@@ -1,0 +1,59 @@
+"""The API's routes as the URL resolver knows them: for walks that must cover every route
+(ownership, authentication, the access sweep)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from api.rest.urls import unknown_endpoint
+
+SHARED = {"api/v1/agents/<slug:slug>/"}
+METHODS = ("get", "head", "post", "put", "patch", "delete")
+
+
+def api_routes() -> list[tuple[str, URLPattern]]:
+    """Every route under api/v1/ as (route string, pattern)."""
+
+    def walk(patterns: list, prefix: str) -> Any:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            else:
+                yield prefix + str(pattern.pattern), pattern
+
+    return [
+        (route, pattern)
+        for route, pattern in walk(get_resolver().url_patterns, "")
+        if route.startswith("api/v1/") and pattern.callback is not unknown_endpoint
+    ]
+
+
+def owned_routes() -> list[tuple[str, URLPattern]]:
+    routes = []
+    for route, pattern in api_routes():
+        params = set(pattern.pattern.converters)
+        if not params or route in SHARED:
+            continue
+        assert params <= {"conversation_id", "message_id", "device_id"}, (
+            f"{route}: teach this test how to fill {params} with another user's objects"
+        )
+        routes.append((route, pattern))
+    return routes
+
+
+def methods_of(pattern: URLPattern) -> list[str]:
+    view = pattern.callback.cls
+    return [m for m in METHODS if hasattr(view, m) or (m == "head" and hasattr(view, "get"))]
+
+
+MISSING_DEVICE = "00000000-0000-4000-8000-000000000000"
+
+
+def fill(route: str, conversation_id: int, message_id: int, device_id: str = MISSING_DEVICE) -> str:
+    return "/" + (
+        route.replace("<int:conversation_id>", str(conversation_id))
+        .replace("<int:message_id>", str(message_id))
+        .replace("<uuid:device_id>", device_id)
+    )
