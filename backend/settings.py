@@ -363,10 +363,32 @@ CONFAB_DEFAULT_PAGE_SIZE = env_int("CONFAB_DEFAULT_PAGE_SIZE", 50)
 
 OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
 OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
-# "openai" when a key or an OpenAI-compatible server is configured, otherwise
-# the offline demo model; CONFAB_LLM_PROVIDER forces one or the other.
+# Providers of the model registry (conversations.llm.registry, docs/architecture.md).
+OPENAI_COMPATIBLE_BASE_URL = os.environ.get("OPENAI_COMPATIBLE_BASE_URL", "")
+OPENAI_COMPATIBLE_API_KEY = os.environ.get("OPENAI_COMPATIBLE_API_KEY", "")
+ANTHROPIC_API_KEY = os.environ.get("ANTHROPIC_API_KEY", "")
+ANTHROPIC_BASE_URL = os.environ.get("ANTHROPIC_BASE_URL", "")
+GOOGLE_API_KEY = os.environ.get("GOOGLE_API_KEY", "")
+GOOGLE_BASE_URL = os.environ.get("GOOGLE_BASE_URL", "")
+OLLAMA_BASE_URL = os.environ.get("OLLAMA_BASE_URL", "")
+# "auto" (each model's provider from the registry) when any provider is configured,
+# otherwise the offline demo model; CONFAB_LLM_PROVIDER=demo, openai, anthropic, …
+# forces one provider for every model.
 CONFAB_LLM_PROVIDER = os.environ.get(
-    "CONFAB_LLM_PROVIDER", "openai" if (OPENAI_API_KEY or OPENAI_BASE_URL) else "demo"
+    "CONFAB_LLM_PROVIDER",
+    "auto"
+    if any(
+        (
+            OPENAI_API_KEY,
+            OPENAI_BASE_URL,
+            OPENAI_COMPATIBLE_BASE_URL,
+            ANTHROPIC_API_KEY,
+            ANTHROPIC_BASE_URL,
+            GOOGLE_API_KEY,
+            OLLAMA_BASE_URL,
+        )
+    )
+    else "demo",
 )
 CONFAB_LLM_MODEL = os.environ.get("CONFAB_LLM_MODEL", "")
 CONFAB_LLM_TIMEOUT = env_float("CONFAB_LLM_TIMEOUT", 60.0)

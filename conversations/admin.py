@@ -6,7 +6,13 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from conversations import services
-from conversations.models import Agent, ChatRoom, Conversation, ConversationMessage
+from conversations.models import (
+    Agent,
+    ChatRoom,
+    Conversation,
+    ConversationMessage,
+    LanguageModel,
+)
 
 PREVIEW_CHARS = 80
 
@@ -17,6 +23,25 @@ class AgentAdmin(admin.ModelAdmin):
     list_filter = ["is_active", "model"]
     search_fields = ["slug", "name", "description"]
     prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(LanguageModel)
+class LanguageModelAdmin(admin.ModelAdmin):
+    """The model registry: edits apply to the next turn that starts."""
+
+    list_display = [
+        "name",
+        "provider",
+        "context_window",
+        "max_output_tokens",
+        "supports_images",
+        "supports_tools",
+        "input_price_per_million",
+        "output_price_per_million",
+        "is_active",
+    ]
+    list_filter = ["provider", "supports_images", "supports_tools", "is_active"]
+    search_fields = ["name", "label"]
 
 
 class MessageInline(admin.TabularInline):

@@ -37,6 +37,11 @@ class Agent(models.Model):
         help_text="Model name; blank means the CONFAB_LLM_MODEL setting or the provider default.",
     )
     temperature = models.FloatField(default=1.0)
+    allowed_models = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Registry model names a conversation may switch to; empty: every active one.",
+    )
     tools = models.JSONField(default=list, blank=True, help_text="Names of registered tools.")
     on_busy = models.CharField(
         max_length=16,
@@ -102,6 +107,9 @@ class Conversation(models.Model):
     agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="conversations")
     context = models.JSONField(default=dict, blank=True)
     title = models.CharField(max_length=200, blank=True)
+    # The user's choice (PATCH {"model", "temperature"}); blank / NULL: the agent's.
+    model = models.CharField(max_length=100, blank=True)
+    temperature = models.FloatField(null=True, blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
     last_message_at = models.DateTimeField(null=True, blank=True)
     # Sort key of the conversation list: the last message's time, or the
@@ -248,6 +256,7 @@ class ChatRoom(LifecycleModel):
 # The models of the domain's areas live with their area; importing them here registers
 # them with this app.
 from conversations.files.models import UserFile  # noqa: E402
+from conversations.llm.registry import LanguageModel  # noqa: E402
 from conversations.notifications.models import Notification  # noqa: E402
 from conversations.sync.models import Change, SyncCounter  # noqa: E402
 
@@ -257,6 +266,7 @@ __all__ = [
     "ChatRoom",
     "Conversation",
     "ConversationMessage",
+    "LanguageModel",
     "MessageRole",
     "MessageStatus",
     "Notification",

@@ -44,11 +44,16 @@ def message_payload(message: ConversationMessage | MessageRow) -> dict[str, Any]
 
 def conversation_payload(conversation: Conversation) -> dict[str, Any]:
     """The conversation fields a live list needs (no messages)."""
+    agent = conversation.agent if conversation.agent_id else None
     return {
         "id": conversation.id,
         "title": conversation.title,
         "agent": conversation.agent.slug if conversation.agent_id else None,
         "context": conversation.context,
+        # The model and temperature its turns use: its own choice, else its agent's.
+        "model": conversation.model or (resolve_model_name(agent.model) if agent else ""),
+        # Its own choice only: null means the agent's, which stays private like its prompts.
+        "temperature": conversation.temperature,
         "archived": conversation.archived_at is not None,
         "archived_at": iso_timestamp(conversation.archived_at),
         "last_message_at": iso_timestamp(conversation.last_message_at),
@@ -81,6 +86,7 @@ def agent_payload(agent: Agent) -> dict[str, Any]:
         "description": agent.description,
         "context_variables": variables,
         "model": resolve_model_name(agent.model),
+        "allowed_models": [str(name) for name in agent.allowed_models or []],
         "tools": [str(tool) for tool in agent.tools or []],
     }
 

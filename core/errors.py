@@ -196,3 +196,14 @@ class FileLimitReached(Conflict):
 
     code = "FILE_LIMIT_REACHED"
     default_detail = "You have stored as many files as allowed. Delete some first."
+
+
+class ModelCannotSeeImages(ApplicationError):
+    """The turn's input has an image and its model (registry: `supports_images`) takes
+    none: refused before anything is stored. Not a field error: GraphQL shows it as
+    `extensions.code`, like TURN_IN_PROGRESS."""
+
+    code = "MODEL_CANNOT_SEE_IMAGES"
+    type = "invalid_request"
+    status = 400
+    default_detail = "This conversation's model cannot see images. Choose a model that can."

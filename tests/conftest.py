@@ -78,6 +78,14 @@ def seed_agents(db) -> None:
 
 
 @pytest.fixture
+def seed_models(db) -> None:
+    """The model registry's seed rows (reinstalled: transactional tests flush the tables)."""
+    from conversations.llm.registry import LanguageModel, install_seed_models
+
+    install_seed_models(LanguageModel)
+
+
+@pytest.fixture
 def tutor(seed_agents) -> Agent:
     """The seed's language-tutor agent."""
     return Agent.objects.get(slug="language-tutor")

@@ -17,13 +17,14 @@ from api.graphql.pagination import (
     message_connection,
     message_window,
 )
-from api.graphql.types.agents import Agent
+from api.graphql.types.agents import Agent, LanguageModel
 from api.graphql.types.connections import ConversationConnection, MessageConnection
 from api.graphql.types.conversations import Conversation
 from api.graphql.types.devices import Device
 from api.graphql.types.sync import ChangeFeed
 from api.graphql.types.users import User
 from conversations import inputs, selectors
+from conversations.llm.registry import model_payload
 from conversations.sync import selectors as sync_selectors
 
 # GraphQL calls the title search `search` (REST: `q`).
@@ -40,6 +41,15 @@ class Query:
     async def agents(self, info: Info) -> list[Agent]:
         current_user(info)
         return [Agent.from_model(agent) async for agent in selectors.list_agents()]
+
+    @strawberry.field(
+        description="The models a conversation can run with (updateConversation `model`)."
+    )
+    async def models(self, info: Info) -> list[LanguageModel]:
+        current_user(info)
+        return [
+            LanguageModel.from_payload(model_payload(row)) async for row in selectors.list_models()
+        ]
 
     @strawberry.field(
         description=(

@@ -19,6 +19,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from conversations.llm.registry import model_payload
 from conversations.models import MessageRole, MessageStatus, OnBusy
 from conversations.payloads import agent_payload, conversation_payload, message_payload
 
@@ -41,6 +42,15 @@ class StrictBooleanField(serializers.BooleanField):
         if not isinstance(data, bool):
             self.fail("invalid", input=data)
         return data
+
+
+class StrictFloatField(serializers.FloatField):
+    """A JSON number, never a numeric string or a boolean."""
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 CONTEXT_SCHEMA = {
@@ -221,6 +231,11 @@ class AgentSerializer(OutputSerializer):
     description = serializers.CharField(read_only=True, allow_blank=True)
     context_variables = ContextVariableSerializer(many=True, read_only=True)
     model = serializers.CharField(read_only=True)
+    allowed_models = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Models a conversation may switch to; empty: any of GET /api/v1/models/.",
+    )
     tools = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     def to_representation(self, agent: Any) -> dict[str, Any]:
@@ -231,6 +246,35 @@ class AgentListSerializer(OutputSerializer):
     """The active agents, by name."""
 
     results = AgentSerializer(many=True, read_only=True)
+
+
+class LanguageModelSerializer(OutputSerializer):
+    """A model of the registry: provider, limits, abilities and prices."""
+
+    name = serializers.CharField(read_only=True, help_text="Send as `model` in PATCH.")
+    label = serializers.CharField(read_only=True)
+    provider = serializers.CharField(
+        read_only=True, help_text="openai, openai_compatible, anthropic, google, ollama, demo"
+    )
+    context_window = serializers.IntegerField(read_only=True)
+    max_output_tokens = serializers.IntegerField(read_only=True)
+    supports_images = serializers.BooleanField(read_only=True)
+    supports_tools = serializers.BooleanField(read_only=True)
+    input_price_per_million = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="USD per million input tokens."
+    )
+    output_price_per_million = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="USD per million output tokens."
+    )
+
+    def to_representation(self, row: Any) -> dict[str, Any]:
+        return model_payload(row)
+
+
+class LanguageModelListSerializer(OutputSerializer):
+    """The active models, by provider and name."""
+
+    results = LanguageModelSerializer(many=True, read_only=True)
 
 
 # --- messages ---------------------------------------------------------------
@@ -415,6 +459,13 @@ class LiveConversationSerializer(OutputSerializer):
     title = serializers.CharField(read_only=True, allow_blank=True)
     agent = serializers.CharField(read_only=True, help_text="The agent's slug.")
     context = serializers.DictField(child=serializers.CharField(), read_only=True)
+    model = serializers.CharField(
+        read_only=True,
+        help_text="The model its turns use: its own choice (PATCH), else the agent's.",
+    )
+    temperature = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="Its own choice; null: the agent's (not shown)."
+    )
     archived = serializers.BooleanField(read_only=True)
     archived_at = serializers.DateTimeField(read_only=True, allow_null=True)
     last_message_at = serializers.DateTimeField(read_only=True, allow_null=True)
@@ -466,3 +517,17 @@ class ConversationUpdateSerializer(InputSerializer):
     title = StrictCharField(max_length=200, required=False, allow_blank=True)
     context = ContextField(required=False)
     archived = StrictBooleanField(required=False)
+    model = StrictCharField(
+        max_length=100,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="A model of GET /api/v1/models/ the agent allows; null: the agent's default.",
+    )
+    temperature = StrictFloatField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=2,
+        help_text="0 to 2; null: the agent's.",
+    )

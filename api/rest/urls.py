@@ -34,6 +34,7 @@ from api.rest.views.files import (
     SignedFileView,
 )
 from api.rest.views.messages import MessageDetailView, MessagesView
+from api.rest.views.models import ModelListView
 from api.rest.views.sync import SyncView
 from api.rest.views.turns import CancelView, RegenerateView
 from core.errors import NotFound
@@ -69,6 +70,7 @@ urlpatterns = [
     path("v1/auth/tokens/<uuid:device_id>/", DeviceDetailView.as_view(), name="auth-device"),
     path("v1/agents/", AgentListView.as_view(), name="agent-list"),
     path("v1/agents/<slug:slug>/", AgentDetailView.as_view(), name="agent-detail"),
+    path("v1/models/", ModelListView.as_view(), name="model-list"),
     path("v1/conversations/", ConversationListView.as_view(), name="conversation-list"),
     path(CONVERSATION, ConversationDetailView.as_view(), name="conversation-detail"),
     path(f"{CONVERSATION}clear/", ConversationClearView.as_view(), name="conversation-clear"),

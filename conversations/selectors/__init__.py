@@ -6,7 +6,7 @@ else's object is `NotFound`, exactly like a missing one. Selectors take typed
 arguments; what clients send is parsed by `conversations.inputs` first.
 """
 
-from conversations.selectors.agents import agents_by_slug, get_agent, list_agents
+from conversations.selectors.agents import agents_by_slug, get_agent, list_agents, list_models
 from conversations.selectors.conversations import (
     ConversationPage,
     aget_conversation,
@@ -55,6 +55,7 @@ __all__ = [
     "last_messages",
     "list_agents",
     "list_cursor",
+    "list_models",
     "message_page",
     "messages_after",
     "messages_of",

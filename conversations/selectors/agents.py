@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from conversations.llm.registry import LanguageModel, active_models
 from conversations.models import Agent
 from core.errors import NotFound
+
+
+def list_models() -> QuerySet[LanguageModel]:
+    """The registry's active models (what a model picker offers)."""
+    return active_models()
 
 
 def list_agents() -> QuerySet[Agent]:

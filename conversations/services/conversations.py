@@ -8,12 +8,14 @@ from django.utils import timezone
 
 from conversations.effects import emit, write
 from conversations.events import EventType, conversation_event
+from conversations.llm.registry import LanguageModel
 from conversations.models import Agent, Conversation
 from core.errors import ValidationFailed
 
 UNSET: Any = object()
 MAX_CONTEXT_VALUE_CHARS = 2_000
 MAX_TITLE_CHARS = 200
+MAX_TEMPERATURE = 2.0
 
 
 def validate_context(*, agent: Agent, context: Any) -> dict[str, Any]:
@@ -67,6 +69,39 @@ def _validate_title(title: Any) -> str:
     return title.strip()
 
 
+def validate_model_choice(*, agent: Agent, model: Any) -> str:
+    """A model a conversation with `agent` may run with: an active registry entry in the
+    agent's `allowed_models` (any active one when that list is empty). None or "" means
+    the agent's default and is returned as ""."""
+    if model is None or model == "":
+        return ""
+    if not isinstance(model, str):
+        raise ValidationFailed.for_field("model", "invalid", "model must be a string.")
+    if not LanguageModel.objects.filter(name=model, is_active=True).exists():
+        raise ValidationFailed.for_field(
+            "model", "unknown_model", f"Unknown model {model!r} (see GET /api/v1/models/)."
+        )
+    allowed = agent.allowed_models or []
+    if allowed and model not in allowed:
+        raise ValidationFailed.for_field(
+            "model", "not_allowed", f"This agent does not allow the model {model!r}."
+        )
+    return model
+
+
+def validate_temperature(value: Any) -> float | None:
+    """A sampling temperature in 0..2, or None (the agent's)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationFailed.for_field("temperature", "invalid", "temperature must be a number.")
+    if not 0 <= value <= MAX_TEMPERATURE:
+        raise ValidationFailed.for_field(
+            "temperature", "out_of_range", f"temperature must be between 0 and {MAX_TEMPERATURE}."
+        )
+    return float(value)
+
+
 @write
 def create_conversation(
     *, user: Any, agent: Agent | str, context: dict[str, Any] | None = None, title: str = ""
@@ -98,9 +133,18 @@ def update_conversation(
     title: Any = UNSET,
     context: Any = UNSET,
     archived: Any = UNSET,
+    model: Any = UNSET,
+    temperature: Any = UNSET,
 ) -> Conversation:
-    """Change a conversation's title, context and/or archived state."""
+    """Change a conversation's title, context, archived state, model and/or temperature
+    (model and temperature: null goes back to the agent's)."""
     changed: list[str] = []
+    if model is not UNSET:
+        conversation.model = validate_model_choice(agent=conversation.agent, model=model)
+        changed.append("model")
+    if temperature is not UNSET:
+        conversation.temperature = validate_temperature(temperature)
+        changed.append("temperature")
     if title is not UNSET:
         conversation.title = _validate_title(title)
         changed.append("title")

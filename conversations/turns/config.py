@@ -15,6 +15,7 @@ from conversations import selectors
 from conversations.codec import CodecError, decode_message
 from conversations.llm.mcp import McpServer, parse_servers
 from conversations.llm.providers import ModelSpec, resolve_model_name
+from conversations.llm.registry import ModelInfo
 from conversations.models import Agent, Conversation, ConversationMessage, MessageRole
 from conversations.turns.threads import in_turn_thread
 
@@ -50,11 +51,19 @@ class TurnConfig:
     first_user_message_template: str
     context: dict[str, Any]
     tools: list[str] = field(default_factory=list)
+    # The registry's entry for `model`, looked up when the turn starts (`start_turn`).
+    model_info: ModelInfo | None = None
     mcp_servers: list[McpServer] = field(default_factory=list)
 
     @property
     def model_spec(self) -> ModelSpec:
-        return ModelSpec(model=self.model, temperature=self.temperature)
+        info = self.model_info
+        return ModelSpec(
+            model=self.model,
+            temperature=self.temperature,
+            provider=info.provider if info else "",
+            max_output_tokens=info.max_output_tokens if info else None,
+        )
 
 
 async def load_agent(conversation: Conversation) -> Agent:
@@ -73,10 +82,13 @@ def build_turn_config(
     first_user_message_template: str | None = None,
     context: dict[str, Any] | None = None,
 ) -> TurnConfig:
-    """The agent's settings for `conversation`, with any given override taking precedence."""
+    """The agent's settings for `conversation`, with the conversation's chosen model and
+    temperature over them, and any given override over both."""
     agent = conversation.agent
+    if temperature is None:
+        temperature = conversation.temperature
     return TurnConfig(
-        model=model or resolve_model_name(agent.model),
+        model=model or conversation_model_name(conversation),
         temperature=agent.temperature if temperature is None else temperature,
         system_prompt_template=(
             agent.system_prompt_template
@@ -92,6 +104,14 @@ def build_turn_config(
         tools=list(agent.tools or []),
         mcp_servers=agent_mcp_servers(agent),
     )
+
+
+def conversation_model_name(conversation: Conversation) -> str:
+    """The model a conversation's turns run with: its own choice, else its agent's
+    (CONFAB_LLM_MODEL, the agent's model, the default: `resolve_model_name`)."""
+    if settings.CONFAB_LLM_PROVIDER == "demo":
+        return resolve_model_name("")
+    return conversation.model or resolve_model_name(conversation.agent.model)
 
 
 def agent_mcp_servers(agent: Agent) -> list[McpServer]:

@@ -41,8 +41,11 @@ from langchain_core.messages import (
 )
 
 from conversations import services, turn_budget
+from conversations.codec import CodecError, decode_message
 from conversations.files import attachments as file_attachments
+from conversations.llm.fit import require_images_supported
 from conversations.llm.prompts import render_template
+from conversations.llm.registry import ModelInfo, model_info
 from conversations.models import (
     Conversation,
     ConversationMessage,
@@ -218,6 +221,8 @@ async def start_turn(
         if on_busy is None:
             await load_agent(conversation)
             on_busy = conversation.agent.on_busy if conversation.agent_id else OnBusy.REJECT
+        if config.model_info is None:
+            config.model_info = await in_turn_thread(model_info)(config.model)
         human: HumanMessage | None = None
         if not regenerate:
             human = HumanMessage(content=text)
@@ -225,6 +230,7 @@ async def start_turn(
                 human = await in_turn_thread(_human_message_with_files)(
                     conversation, text, file_ids, images_base64, client_message_id
                 )
+        await _require_model_can_take(conversation, config.model_info, human)
         start = await in_turn_thread(services.begin_turn)(
             conversation=conversation,
             content=human,
@@ -275,6 +281,7 @@ async def start_queued_turn(conversation_id: int) -> TurnHandle | None:
         return None
     try:
         config = build_turn_config(conversation)
+        config.model_info = await in_turn_thread(model_info)(config.model)
         start = await in_turn_thread(services.begin_queued_turn)(conversation_id=conversation_id)
     except BaseException:
         _ADMISSION.release(conversation.user_id)
@@ -393,6 +400,36 @@ def _human_message_with_files(
     return file_attachments.human_message(
         user=owner, text=text, file_ids=file_ids, images_base64=images_base64
     )
+
+
+async def _require_model_can_take(
+    conversation: Conversation, info: ModelInfo, human: HumanMessage | None
+) -> None:
+    """MODEL_CANNOT_SEE_IMAGES before anything is stored: for the new human message, or
+    (regenerate) for the stored one the turn answers again."""
+    if info.supports_images:
+        return
+    if human is not None:
+        require_images_supported(info, human.content)
+        return
+    content = await in_turn_thread(_last_human_content)(conversation.pk)
+    if content is not None:
+        require_images_supported(info, content)
+
+
+def _last_human_content(conversation_id: int) -> Any:
+    stored = (
+        ConversationMessage.objects.filter(conversation_id=conversation_id, role=MessageRole.HUMAN)
+        .order_by("-id")
+        .values_list("content", flat=True)
+        .first()
+    )
+    if stored is None:
+        return None
+    try:
+        return decode_message(stored).content
+    except CodecError:
+        return None
 
 
 async def start_greeting(

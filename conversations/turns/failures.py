@@ -16,8 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import anthropic
 import httpx
+import ollama
 import openai
+import requests
 
 try:
     import httpx2
@@ -35,12 +38,19 @@ _CUT_STREAM: tuple[type[BaseException], ...] = (
     httpx2.RemoteProtocolError,
     httpx2.ReadError,
     httpx2.StreamError,
+    # Google's REST transport (langchain-google-genai) reads through requests.
+    requests.exceptions.ChunkedEncodingError,
 )
 _TRANSPORT_TIMEOUTS: tuple[type[BaseException], ...] = (
     httpx.TimeoutException,
     httpx2.TimeoutException,
+    requests.exceptions.Timeout,
 )
-_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx.TransportError, httpx2.TransportError)
+_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    httpx.TransportError,
+    httpx2.TransportError,
+    requests.exceptions.ConnectionError,
+)
 
 
 class IdleTimeout(Exception):
@@ -56,17 +66,56 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
+# Every provider's client errors, mapped the same way (the clients of langchain-anthropic,
+# langchain-ollama and langchain-google-genai raise their SDK's own classes).
+_TIMEOUTS: tuple[type[BaseException], ...] = (
+    IdleTimeout,
+    TimeoutError,
+    openai.APITimeoutError,
+    anthropic.APITimeoutError,
+    *_TRANSPORT_TIMEOUTS,
+)
+_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    openai.APIConnectionError,
+    anthropic.APIConnectionError,
+    # ollama's client turns a refused connection into the builtin ConnectionError.
+    ConnectionError,
+    *_TRANSPORT_ERRORS,
+    *_CUT_STREAM,
+)
+
+
+def _status_of(exc: BaseException) -> int | None:
+    """The HTTP status of a provider's error answer, if it is one."""
+    if isinstance(exc, (openai.APIStatusError, anthropic.APIStatusError)):
+        return exc.status_code
+    if isinstance(exc, ollama.ResponseError):
+        # -1: an error object inside a 200 stream (the model failed mid-reply).
+        return exc.status_code if exc.status_code > 0 else 500
+    try:
+        from google.api_core.exceptions import GoogleAPICallError
+    except ImportError:  # pragma: no cover - langchain-google-genai is a dependency
+        return None
+    for cause in _chain(exc):
+        if isinstance(cause, GoogleAPICallError) and cause.code:
+            return int(cause.code)
+    return None
+
+
 def classify_failure(exc: BaseException) -> tuple[str, str]:
     """(code, safe message) for an exception raised while producing a reply."""
-    if isinstance(exc, (IdleTimeout, openai.APITimeoutError, TimeoutError, *_TRANSPORT_TIMEOUTS)):
+    if isinstance(exc, _TIMEOUTS):
         return PROVIDER_TIMEOUT
-    if isinstance(exc, openai.RateLimitError):
+    status = _status_of(exc)
+    if status == 429:
         return ("provider_rate_limited", "The model provider is rate limiting. Try again shortly.")
-    if isinstance(exc, openai.APIStatusError):
-        if exc.status_code >= 500:
+    if status is not None:
+        if status >= 500:
             return ("provider_error", "The model provider failed to answer.")
         return ("provider_rejected", "The model provider rejected the request.")
-    if isinstance(exc, (openai.APIConnectionError, *_TRANSPORT_ERRORS, *_CUT_STREAM)):
+    if isinstance(exc, _CONNECTION_ERRORS) or any(
+        isinstance(cause, _CUT_STREAM) for cause in _chain(exc)
+    ):
         if any(isinstance(cause, _CUT_STREAM) for cause in _chain(exc)):
             return STREAM_INTERRUPTED
         return ("provider_unavailable", "Could not reach the model provider.")

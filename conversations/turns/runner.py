@@ -23,11 +23,13 @@ from langchain_core.messages import (
     ToolMessage,
     message_chunk_to_message,
 )
+from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.tools import BaseTool
 
 from conversations import services
 from conversations.files import attachments as file_attachments
 from conversations.files import output_owner
+from conversations.llm.fit import fit_history
 from conversations.llm.mcp import mcp_tools
 from conversations.llm.prompts import render_template
 from conversations.llm.providers import get_chat_model
@@ -123,13 +125,23 @@ class TurnRunner:
         # the replies to the messages queued before it (stored after it, by id).
         up_to_id = max(human_message.id, self.ai_row.id - 1)
         history = await hooks.aget_previous_messages(self.conversation, up_to_id)
+        system_prompt = render_template(self.config.system_prompt_template, self.config.context)
+        system = SystemMessage(content=system_prompt)
+        info = self.config.model_info
+        if info is not None:
+            # Fitted while files are still references: counted as their bytes, a few
+            # images would push every older message out of the window.
+            history = fit_history(
+                history, system_tokens=count_tokens_approximately([system]), info=info
+            )
         # File blocks become what the model reads (image bytes, file text): one read
         # of each file, in the turn's thread pool, never on the event loop.
         history = await in_turn_thread(file_attachments.model_messages)(history)
-        system_prompt = render_template(self.config.system_prompt_template, self.config.context)
-        messages: list[BaseMessage] = [SystemMessage(content=system_prompt), *history]
+        messages: list[BaseMessage] = [system, *history]
         tools = get_tools(self.config.tools)
-        if self.config.mcp_servers:
+        if info is not None and not info.supports_tools:
+            tools = []
+        elif self.config.mcp_servers:
             taken = {tool.name for tool in tools}
             tools += await mcp_tools(self.config.mcp_servers, taken=taken)
         max_rounds = settings.CONFAB_TOOL_MAX_ROUNDS

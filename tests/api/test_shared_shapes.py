@@ -23,7 +23,7 @@ from tests.support.turns import turn_cleanup  # noqa: F401 - autouse fixture
 pytestmark = pytest.mark.django_db(transaction=True)
 
 AGENTS = """
-{ agents { slug name description model tools
+{ agents { slug name description model allowedModels tools
            contextVariables { name default description required } } }
 """
 MESSAGE_FIELDS = """id conversationId role text content status turnId clientMessageId model
@@ -32,7 +32,7 @@ MESSAGE_FIELDS = """id conversationId role text content status turnId clientMess
 CONVERSATION = f"""
 query($id: ID!) {{
   conversation(id: $id) {{
-    id title context archived archivedAt lastMessageAt messageCount activeTurnId
+    id title context model temperature archived archivedAt lastMessageAt messageCount activeTurnId
     createdAt updatedAt agent {{ slug }} lastMessage {{ {MESSAGE_FIELDS} }}
   }}
 }}

@@ -26,6 +26,8 @@ CONVERSATION_KEYS = {
     "title",
     "agent",
     "context",
+    "model",
+    "temperature",
     "archived",
     "archived_at",
     "last_message_at",

@@ -870,3 +870,32 @@ def test_attach_paste_and_show_images(web, web_user, llm) -> None:
     expect(page.locator("#messages .msg-human .attachment-image img").first).to_be_visible()
     page.screenshot(path=str(shots / "phone-attachments.png"))
     assert console.errors == []
+
+
+def test_the_model_picker_changes_the_conversations_model(web, web_user, llm, seed_models) -> None:
+    """The header's model select: the registry's models, the conversation's selected;
+    a change is used by the next turn and kept across a reload."""
+    page, console = web
+    sign_in(page)
+    start_tutor_conversation(page)
+
+    picker = page.get_by_label("Model", exact=True)
+    expect(picker).to_be_visible()
+    # The tutor's model, with the registry's labels.
+    expect(picker).to_have_value("gpt-4o")
+    expect(picker.locator("option", has_text="Claude Haiku 4.5")).to_have_count(1)
+
+    picker.select_option("gpt-4o-mini")
+    expect(page.locator("#toast")).not_to_contain_text("Could not")
+
+    llm.reply_text(["Mini ", "model ", "here."])
+    send(page, "Which model are you?")
+    expect(ai_messages(page).last).to_have_attribute("data-status", "complete")
+    assert llm.requests[-1].body["model"] == "gpt-4o-mini"
+
+    page.reload()
+    expect(page.get_by_label("Model", exact=True)).to_have_value("gpt-4o-mini")
+    shots = screenshot_dir()
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "model-picker.png"))
+    assert console.errors == []

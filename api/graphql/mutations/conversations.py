@@ -85,8 +85,9 @@ class ConversationMutations:
         )
 
     @strawberry.mutation(
-        description="Change the title, context and/or archived state; omitted "
-        "arguments are left unchanged."
+        description="Change the title, context, archived state, model and/or temperature; "
+        "omitted arguments are left unchanged. `model`: one of `models` the agent allows "
+        "(Agent.allowedModels); `temperature`: 0 to 2; null sets either back to the agent's."
     )
     async def update_conversation(
         self,
@@ -95,11 +96,21 @@ class ConversationMutations:
         title: str | None = strawberry.UNSET,
         context: JSON | None = strawberry.UNSET,
         archived: bool | None = strawberry.UNSET,
+        model: str | None = strawberry.UNSET,
+        temperature: float | None = strawberry.UNSET,
     ) -> UpdateConversationPayload:
         user = current_user(info)
         return await with_field_errors(
             UpdateConversationPayload,
-            _update(user, id, title=title, context=context, archived=archived),
+            _update(
+                user,
+                id,
+                title=title,
+                context=context,
+                archived=archived,
+                model=model,
+                temperature=temperature,
+            ),
         )
 
     @strawberry.mutation(description="Archive (default) or unarchive a conversation.")

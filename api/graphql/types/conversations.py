@@ -24,6 +24,13 @@ class Conversation:
     id: strawberry.ID
     title: str
     context: JSON = strawberry.field(description="Values of the agent's template variables.")
+    model: str = strawberry.field(
+        description="The model its turns use: its own choice (updateConversation), else the "
+        "agent's."
+    )
+    temperature: float | None = strawberry.field(
+        description="Its own choice; null: the agent's (not shown)."
+    )
     archived: bool
     archived_at: datetime | None
     last_message_at: datetime | None
@@ -65,6 +72,8 @@ class Conversation:
             id=strawberry.ID(str(payload["id"])),
             title=payload["title"],
             context=payload["context"],
+            model=payload.get("model", ""),
+            temperature=payload.get("temperature"),
             archived=payload["archived"],
             archived_at=parse_timestamp(payload["archived_at"]),
             last_message_at=parse_timestamp(payload["last_message_at"]),

@@ -89,8 +89,10 @@ class ConversationDetailView(ConfabView):
     @extend_schema(
         operation_id="conversations_update",
         tags=["conversations"],
-        summary="Change a conversation's title, context or archived state",
-        description="Only the fields sent are changed.",
+        summary="Change a conversation's title, context, archived state, model or temperature",
+        description="Only the fields sent are changed. `model` must be in GET /api/v1/models/ "
+        "and allowed by the agent (`allowed_models`; 400 `fields.model`); `temperature` is "
+        "0 to 2. null sets either back to the agent's.",
         request=ConversationUpdateSerializer,
         responses={200: ConversationSerializer},
     )
@@ -99,7 +101,11 @@ class ConversationDetailView(ConfabView):
         data = validated(ConversationUpdateSerializer, request.data)
         services.update_conversation(
             conversation=conversation,
-            **{name: data[name] for name in ("title", "context", "archived") if name in data},
+            **{
+                name: data[name]
+                for name in ("title", "context", "archived", "model", "temperature")
+                if name in data
+            },
         )
         return conversation_response(conversation)
 

@@ -14,5 +14,8 @@ def test_schema_graphql_is_up_to_date():
 
 def test_no_prompt_or_owner_fields_are_exposed():
     sdl = schema.as_str()
-    for secret in ("systemPrompt", "firstUserMessage", "temperature", "cancelRequested", "user:"):
+    for secret in ("systemPrompt", "firstUserMessage", "cancelRequested", "user:"):
         assert secret not in sdl
+    # A conversation shows the temperature its user chose; the agent's stays private.
+    agent_type = sdl.split("type Agent {", 1)[1].split("}", 1)[0]
+    assert "temperature" not in agent_type

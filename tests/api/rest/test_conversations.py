@@ -274,7 +274,15 @@ def test_agent_detail_has_variables_with_defaults(api, tutor, topic_agent, setti
         "description": "The language to practise.",
         "required": False,
     }
-    assert set(body) == {"slug", "name", "description", "context_variables", "model", "tools"}
+    assert set(body) == {
+        "slug",
+        "name",
+        "description",
+        "context_variables",
+        "model",
+        "allowed_models",
+        "tools",
+    }
 
     topic = api.get("/api/v1/agents/topic/").json()["context_variables"]
     assert topic == [

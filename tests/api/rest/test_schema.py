@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.management import call_command
 
 OPERATIONS = {
+    "models_list",
     "auth_register",
     "auth_token_create",
     "auth_logout",

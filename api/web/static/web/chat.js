@@ -51,9 +51,12 @@ export class ChatView {
       attach: $("#attach"),
       attachInput: $("#attach-input"),
       files: $("#composer-files"),
+      model: $("#chat-model"),
     };
     // Files chosen, pasted or dropped for the next message: {file, previewUrl}.
     this.pendingFiles = [];
+    // The model registry (GraphQL `models`), loaded once when a conversation opens.
+    this.models = null;
     this.current = null;
     this.sending = false;
     this.stopping = false;
@@ -582,7 +585,50 @@ export class ChatView {
     this.el.subtitle.textContent = parts.join(" · ");
     this.el.subtitle.title = this.el.subtitle.textContent;
     this.el.archiveItem.textContent = conversation.archived ? "Unarchive" : "Archive";
+    this._renderModelPicker(conversation);
     document.title = `${conversationTitle(conversation)} · Confab`;
+  }
+
+  /** The model select: the registry's models, the conversation's selected (docs/web.md). */
+  _renderModelPicker(conversation) {
+    const select = this.el.model;
+    if (this.models === null) {
+      this.models = [];
+      this.gql
+        .request(Q.MODELS)
+        .then((data) => {
+          this.models = data.models || [];
+          if (this.current?.conversation) this._renderModelPicker(this.current.conversation);
+        })
+        .catch(() => {
+          this.models = null; // retried on the next header render
+        });
+      return;
+    }
+    const names = this.models.map((m) => m.name);
+    const options = this.models.map((m) => h("option", { value: m.name }, m.label || m.name));
+    // A model outside the registry (an agent's own) is still shown as the current one.
+    if (conversation.model && !names.includes(conversation.model)) {
+      options.unshift(h("option", { value: conversation.model }, conversation.model));
+    }
+    setChildren(select, options);
+    select.value = conversation.model || "";
+    select.hidden = options.length === 0;
+  }
+
+  async _setModel(model) {
+    const cur = this.current;
+    if (!cur) return;
+    const previous = cur.conversation?.model || "";
+    try {
+      const data = await this.gql.request(Q.SET_MODEL, { id: cur.id, model });
+      const payload = checkPayload(data.updateConversation);
+      if (payload.conversation) this._setConversation(normalizeConversation(payload.conversation));
+      announce(`Model: ${model}`);
+    } catch (error) {
+      this.el.model.value = previous;
+      toast(`Could not change the model: ${error.message}`, { error: true });
+    }
   }
 
   _renderAll() {
@@ -790,6 +836,7 @@ export class ChatView {
       event.preventDefault();
       this.addFiles(dropped);
     });
+    this.el.model.addEventListener("change", () => this._setModel(this.el.model.value));
     scroller.addEventListener("scroll", () => {
       if (scroller.scrollTop < TOP_THRESHOLD) this._loadOlder();
     }, { passive: true });

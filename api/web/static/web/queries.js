@@ -2,7 +2,7 @@
 
 export const CONVERSATION_FIELDS = `
 fragment ConversationFields on Conversation {
-  id title context archived archivedAt lastMessageAt messageCount activeTurnId createdAt updatedAt
+  id title context model archived archivedAt lastMessageAt messageCount activeTurnId createdAt updatedAt
   agent { slug name }
   lastMessage { id role text status createdAt }
 }`;
@@ -50,6 +50,16 @@ ${CONVERSATION_FIELDS}`;
 
 export const UPDATE_CONVERSATION = `mutation UpdateConversation($id: ID!, $title: String, $context: JSON) {
   updateConversation(id: $id, title: $title, context: $context) {
+    conversation { ...ConversationFields }
+    errors { field code message }
+  }
+}
+${CONVERSATION_FIELDS}`;
+
+export const MODELS = `query Models { models { name label provider supportsImages } }`;
+
+export const SET_MODEL = `mutation SetModel($id: ID!, $model: String) {
+  updateConversation(id: $id, model: $model) {
     conversation { ...ConversationFields }
     errors { field code message }
   }

@@ -36,6 +36,7 @@ export function normalizeConversation(raw) {
     agentSlug: raw.agent?.slug || "",
     agentName: raw.agent?.name || raw.agent?.slug || "Agent",
     context: context && typeof context === "object" ? context : {},
+    model: raw.model ?? "",
     archived: Boolean(raw.archived ?? raw.archivedAt),
     archivedAt: raw.archivedAt ?? null,
     lastMessageAt: raw.lastMessageAt ?? null,
