@@ -106,13 +106,17 @@ def parse_history_request(*, before: Any, after: Any, limit: Any) -> HistoryRequ
 
 @dataclass(frozen=True)
 class ConversationCursor:
-    """A position in the conversation list: keyset on (activity_at, id) descending."""
+    """A position in the conversation list: keyset on (pinned, activity_at, id)
+    descending (pinned conversations come first)."""
 
     activity_at: datetime
     id: int
+    pinned: bool = False
 
     def encode(self) -> str:
         raw = f"{self.activity_at.isoformat()}|{self.id}"
+        if self.pinned:
+            raw += "|p"
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod
@@ -122,8 +126,11 @@ class ConversationCursor:
             if len(cursor) > 200:
                 raise ValueError
             padded = cursor + "=" * (-len(cursor) % 4)
-            activity, _, pk = base64.urlsafe_b64decode(padded).decode().partition("|")
-            return cls(activity_at=datetime.fromisoformat(activity), id=int(pk))
+            activity, _, rest = base64.urlsafe_b64decode(padded).decode().partition("|")
+            pk, _, flag = rest.partition("|")
+            if flag not in ("", "p"):
+                raise ValueError
+            return cls(activity_at=datetime.fromisoformat(activity), id=int(pk), pinned=flag == "p")
         except (ValueError, UnicodeDecodeError, binascii.Error):
             raise ValidationFailed.for_field(field, "invalid", f"{field} is not valid.") from None
 

@@ -16,9 +16,11 @@ from api.graphql.pagination import (
 from api.graphql.types.agents import Agent
 from api.graphql.types.connections import ConversationConnection, MessageConnection
 from api.graphql.types.conversations import Conversation
+from api.graphql.types.projects import Project
 from api.graphql.types.sync import ChangeFeed
 from api.graphql.types.users import User
 from conversations import inputs, selectors
+from conversations.projects import selectors as project_selectors
 from conversations.sync import selectors as sync_selectors
 
 
@@ -38,7 +40,8 @@ class Query:
             "The user's conversations, newest activity first. `first`: page size "
             "(default CONFAB_DEFAULT_PAGE_SIZE, at most CONFAB_MAX_PAGE_SIZE); `after`: a "
             "pageInfo.endCursor; `archived`: only archived (true) or only active (false); "
-            "`agent`: an agent slug; `search`: in titles."
+            "`agent`: an agent slug; `search`: in titles; `project`: a project id, or "
+            "`none` for those in no project. Pinned conversations come first."
         )
     )
     async def conversations(
@@ -49,6 +52,7 @@ class Query:
         archived: bool | None = None,
         agent: str | None = None,
         search: str | None = None,
+        project: str | None = None,
     ) -> ConversationConnection:
         user = current_user(info)
         size = inputs.parse_limit(first, field="first")
@@ -57,11 +61,33 @@ class Query:
             "archived": archived,
             "agent": agent,
             "q": inputs.parse_search(search, field="search"),
+            "project": selectors.parse_project_filter(project),
         }
         page = await database_sync_to_async(selectors.conversation_page)(
             cursor=conversation_cursor(after), size=size, **filters
         )
         return conversation_connection(page, after=after, filters=filters)
+
+    @strawberry.field(
+        description="The user's projects, oldest first. `first`: page size; `after`: the "
+        "last project's id."
+    )
+    async def projects(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> list[Project]:
+        user = current_user(info)
+        page = await database_sync_to_async(project_selectors.project_page)(
+            user=user,
+            size=inputs.parse_limit(first, field="first"),
+            after_id=inputs.parse_message_id(after, field="after"),
+        )
+        return [Project.from_model(row) for row in page.results]
+
+    @strawberry.field(description="One of the user's projects (NOT_FOUND otherwise).")
+    async def project(self, info: Info, id: strawberry.ID) -> Project:
+        user = current_user(info)
+        row = await database_sync_to_async(project_selectors.get_project)(user=user, project_id=id)
+        return Project.from_model(row)
 
     @strawberry.field(description="One of the user's conversations (NOT_FOUND otherwise).")
     async def conversation(self, info: Info, id: strawberry.ID) -> Conversation:

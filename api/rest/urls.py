@@ -19,7 +19,9 @@ from api.rest.views.conversations import (
     ConversationListView,
 )
 from api.rest.views.devices import CurrentPushView, DeviceDetailView, DeviceListView
+from api.rest.views.feedback import MessageFeedbackView
 from api.rest.views.messages import MessageDetailView, MessagesView
+from api.rest.views.projects import ProjectDetailView, ProjectListView
 from api.rest.views.sync import SyncView
 from api.rest.views.turns import CancelView, RegenerateView
 from core.errors import NotFound
@@ -65,7 +67,14 @@ urlpatterns = [
         MessageDetailView.as_view(),
         name="message-detail",
     ),
+    path(
+        f"{CONVERSATION}messages/<int:message_id>/feedback/",
+        MessageFeedbackView.as_view(),
+        name="message-feedback",
+    ),
     path("v1/sync/", SyncView.as_view(), name="sync"),
+    path("v1/projects/", ProjectListView.as_view(), name="project-list"),
+    path("v1/projects/<int:project_id>/", ProjectDetailView.as_view(), name="project-detail"),
     re_path(r"^v1/", unknown_endpoint, name="unknown-endpoint"),
     path("schema/", SpectacularAPIView.as_view(**DOCS), name="schema"),
     path("docs/", SwaggerView.as_view(url_name="rest:schema", **DOCS), name="docs"),

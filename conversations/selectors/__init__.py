@@ -8,7 +8,9 @@ arguments; what clients send is parsed by `conversations.inputs` first.
 
 from conversations.selectors.agents import agents_by_slug, get_agent, list_agents
 from conversations.selectors.conversations import (
+    NO_PROJECT,
     ConversationPage,
+    ProjectFilter,
     aget_conversation,
     aparse_for_conversation,
     attach_last_messages,
@@ -19,6 +21,7 @@ from conversations.selectors.conversations import (
     last_messages,
     list_cursor,
     parse_for_conversation,
+    parse_project_filter,
 )
 from conversations.selectors.messages import (
     MessagePage,
@@ -34,8 +37,10 @@ from conversations.selectors.messages import (
 )
 
 __all__ = [
+    "NO_PROJECT",
     "ConversationPage",
     "MessagePage",
+    "ProjectFilter",
     "agents_by_slug",
     "aget_conversation",
     "alast_message_id",
@@ -57,5 +62,6 @@ __all__ = [
     "messages_after",
     "messages_of",
     "parse_for_conversation",
+    "parse_project_filter",
     "user_message_page",
 ]

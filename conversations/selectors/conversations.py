@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
+from conversations.feedback.selectors import attach_feedback
 from conversations.inputs import ConversationCursor, ObjectId, parse_object_id
 from conversations.models import Conversation, ConversationMessage
 from core.errors import NotFound, ValidationFailed
@@ -38,6 +39,33 @@ async def aget_conversation(*, user: Any, conversation_id: ObjectId) -> Conversa
 
 
 Parsed = TypeVar("Parsed")
+
+
+class _NoProject:
+    """The `project` list filter's "in no project"."""
+
+    def __repr__(self) -> str:
+        return "NO_PROJECT"
+
+
+NO_PROJECT: Any = _NoProject()
+# A project id, NO_PROJECT, or None (any project or none).
+ProjectFilter = int | _NoProject | None
+
+
+def parse_project_filter(value: str | None, *, field: str = "project") -> ProjectFilter:
+    """The `project` list filter a client sent: a project id, or `none` (in no project);
+    None when absent. An id that is not one of the user's projects matches nothing."""
+    if value is None or value == "":
+        return None
+    if str(value).lower() == "none":
+        return NO_PROJECT
+    try:
+        return parse_object_id(value)
+    except NotFound:
+        raise ValidationFailed.for_field(
+            field, "invalid", f"{field} must be a project id or none."
+        ) from None
 
 
 def parse_for_conversation(
@@ -77,16 +105,22 @@ def filter_conversations(
     archived: bool | None = None,
     agent: str | None = None,
     q: str | None = None,
+    project: ProjectFilter = None,
 ) -> QuerySet[Conversation]:
-    """The user's conversations with the list filters applied, newest activity first."""
+    """The user's conversations with the list filters applied: pinned ones first, then
+    newest activity first. `project`: a project id, or NO_PROJECT for those in none."""
     queryset = conversations_of(user)
+    if project is NO_PROJECT:
+        queryset = queryset.filter(project__isnull=True)
+    elif project is not None:
+        queryset = queryset.filter(project_id=project)
     if archived is not None:
         queryset = queryset.filter(archived_at__isnull=not archived)
     if agent:
         queryset = queryset.filter(agent__slug=agent)
     if q:
         queryset = queryset.filter(title__icontains=q)
-    return queryset.order_by("-activity_at", "-id")
+    return queryset.order_by("-pinned", "-activity_at", "-id")
 
 
 def conversation_page(
@@ -97,13 +131,19 @@ def conversation_page(
     archived: bool | None = None,
     agent: str | None = None,
     q: str | None = None,
+    project: ProjectFilter = None,
 ) -> ConversationPage:
-    """One page of the conversation list, keyset on (activity_at, id) descending."""
-    queryset = filter_conversations(user=user, archived=archived, agent=agent, q=q)
+    """One page of the conversation list, keyset on (pinned, activity_at, id) descending:
+    the pinned conversations, then the others."""
+    queryset = filter_conversations(user=user, archived=archived, agent=agent, q=q, project=project)
     if cursor is not None:
-        queryset = queryset.filter(
+        after_in_group = Q(pinned=cursor.pinned) & (
             Q(activity_at__lt=cursor.activity_at)
             | Q(activity_at=cursor.activity_at, id__lt=cursor.id)
+        )
+        # Past a pinned conversation come the rest of the pinned ones, then every unpinned.
+        queryset = queryset.filter(
+            (after_in_group | Q(pinned=False)) if cursor.pinned else after_in_group
         )
     rows = list(queryset[: size + 1])
     has_more = len(rows) > size
@@ -118,7 +158,9 @@ def conversation_page(
 
 def list_cursor(conversation: Conversation) -> ConversationCursor:
     """The list position just after `conversation`."""
-    return ConversationCursor(activity_at=conversation.activity_at, id=conversation.pk)
+    return ConversationCursor(
+        activity_at=conversation.activity_at, id=conversation.pk, pinned=conversation.pinned
+    )
 
 
 def attach_last_messages(conversations: list[Conversation]) -> None:
@@ -151,4 +193,5 @@ def last_messages(*, conversation_ids: list[int]) -> dict[int, ConversationMessa
     )
     by_conversation = {pk: mid for pk, mid in last_ids if mid is not None}
     messages = ConversationMessage.objects.in_bulk(list(by_conversation.values()))
+    attach_feedback(list(messages.values()))
     return {pk: messages[mid] for pk, mid in by_conversation.items() if mid in messages}

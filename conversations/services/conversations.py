@@ -9,6 +9,8 @@ from django.utils import timezone
 from conversations.effects import emit, write
 from conversations.events import EventType, conversation_event
 from conversations.models import Agent, Conversation
+from conversations.projects.models import Project
+from conversations.projects.selectors import get_project
 from core.errors import ValidationFailed
 
 UNSET: Any = object()
@@ -67,13 +69,32 @@ def _validate_title(title: Any) -> str:
     return title.strip()
 
 
+def _project(user: Any, project: Any) -> Project | None:
+    """The user's project from an id a client sent (None: no project); another user's
+    (or a missing one) is NotFound."""
+    if project is None or isinstance(project, Project):
+        return project
+    return get_project(user=user, project_id=project)
+
+
 @write
 def create_conversation(
-    *, user: Any, agent: Agent | str, context: dict[str, Any] | None = None, title: str = ""
+    *,
+    user: Any,
+    agent: Agent | str | None,
+    context: dict[str, Any] | None = None,
+    title: str = "",
+    project: Project | int | str | None = None,
 ) -> Conversation:
     """Create a conversation for `user` with `agent` (an agent or the slug a client
     sent), validating the template context. An unknown or inactive agent is a
-    ValidationFailed on the field `agent`."""
+    ValidationFailed on the field `agent`. In a `project`, the agent defaults to the
+    project's default agent."""
+    project = _project(user, project)
+    if agent is None and project is not None and project.default_agent_id:
+        agent = project.default_agent
+    if agent is None:
+        raise ValidationFailed.for_field("agent", "required", "agent is required.")
     if isinstance(agent, str):
         found = Agent.objects.filter(slug=agent, is_active=True).first()
         if found is None:
@@ -86,6 +107,7 @@ def create_conversation(
         agent=agent,
         context=validate_context(agent=agent, context=context),
         title=_validate_title(title),
+        project=project,
     )
     emit(conversation_event(EventType.CONVERSATION_CREATED, conversation), user_id=user.pk)
     return conversation
@@ -98,8 +120,11 @@ def update_conversation(
     title: Any = UNSET,
     context: Any = UNSET,
     archived: Any = UNSET,
+    project: Any = UNSET,
+    pinned: Any = UNSET,
 ) -> Conversation:
-    """Change a conversation's title, context and/or archived state."""
+    """Change a conversation's title, context, archived state, project (an id of the
+    owner's project, or None) and/or pin."""
     changed: list[str] = []
     if title is not UNSET:
         conversation.title = _validate_title(title)
@@ -113,6 +138,14 @@ def update_conversation(
         if archived != conversation.is_archived:
             conversation.archived_at = timezone.now() if archived else None
             changed.append("archived_at")
+    if project is not UNSET:
+        conversation.project = _project(conversation.user, project)
+        changed.append("project")
+    if pinned is not UNSET:
+        if not isinstance(pinned, bool):
+            raise ValidationFailed.for_field("pinned", "invalid", "pinned must be a boolean.")
+        conversation.pinned = pinned
+        changed.append("pinned")
     if changed:
         conversation.save(update_fields=[*changed, "updated_at"])
         emit(

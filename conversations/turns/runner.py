@@ -112,6 +112,8 @@ class TurnRunner:
     ) -> ConversationMessage:
         history = await hooks.aget_previous_messages(self.conversation, human_message.id)
         system_prompt = render_template(self.config.system_prompt_template, self.config.context)
+        if self.config.project_instructions:
+            system_prompt += "\n\nProject instructions:\n" + self.config.project_instructions
         messages: list[BaseMessage] = [SystemMessage(content=system_prompt), *history]
         tools = get_tools(self.config.tools)
         max_rounds = settings.CONFAB_TOOL_MAX_ROUNDS

@@ -35,7 +35,9 @@ from langchain_core.messages import AIMessage, HumanMessage
 from api.graphql.schema import schema
 from backend.routing import websocket_urlpatterns
 from conversations import services
-from conversations.models import Conversation, ConversationMessage
+from conversations.feedback import services as feedback_services
+from conversations.models import Conversation, ConversationMessage, MessageFeedback, Project
+from conversations.projects import services as project_services
 from tests.support.live_clients import auth, graphql_socket, recv_json
 from tests.support.routes import fill, methods_of, owned_routes
 
@@ -53,8 +55,12 @@ UNSCOPED_FIELDS = {
     "createConversation",
     "conversationsChanged",
     "changes",
+    "projects",
+    "createProject",
 }
-FILLERS = {"String": "stolen", "Boolean": True, "Int": 1, "JSON": {}}
+# Fields and arguments whose ID is a project's: filled with Alice's project.
+PROJECT_FIELDS = {"project", "updateProject", "deleteProject"}
+FILLERS = {"String": "stolen", "Boolean": True, "Int": 1, "JSON": {}, "FeedbackRating": "UP"}
 
 
 @sync_to_async
@@ -62,7 +68,13 @@ def alice_history(user: Any, plain_agent: Any) -> tuple[Conversation, Conversati
     conversation = services.create_conversation(user=user, agent=plain_agent, title="Private")
     services.append_message(conversation=conversation, message=HumanMessage("my secret"))
     message = services.append_message(conversation=conversation, message=AIMessage("kept"))
+    feedback_services.set_feedback(user=user, message=message, rating="up", comment="mine")
     return conversation, message
+
+
+@sync_to_async
+def alice_project(user: Any) -> Project:
+    return project_services.create_project(user=user, name="Private", instructions="secret")
 
 
 @sync_to_async
@@ -73,18 +85,29 @@ def snapshot(user: Any) -> list[Any]:
         list(ConversationMessage.objects.filter(conversation__user=user).order_by("pk").values()),
         sorted(get_token_model().objects.filter(user=user).values_list("digest", flat=True)),
         get_user_model().objects.filter(pk=user.pk).values().get(),
+        list(Project.objects.filter(user=user).order_by("pk").values()),
+        list(MessageFeedback.objects.filter(user=user).order_by("pk").values()),
     ]
 
 
-def graphql_document(operation: str, name: str, field: GraphQLField, target: int) -> tuple:
-    """A document calling `name` with `target` for every ID argument (the required
-    arguments; for mutations every argument, to try to change as much as possible)."""
+def graphql_document(
+    operation: str, name: str, field: GraphQLField, target: int, project: int | None = None
+) -> tuple:
+    """A document calling `name` with `target` for every ID argument (`project` for a
+    project's: a `project` argument, the id of a project field), the required
+    arguments, and for mutations every argument, to try to change as much as possible."""
     definitions, arguments, variables = [], [], {}
     for arg_name, arg in field.args.items():
         named = get_named_type(arg.type).name
         required = is_non_null_type(arg.type) and arg.default_value is Undefined
-        if named == "ID":
-            value: Any = target
+        if (
+            named == "ID"
+            and project is not None
+            and (arg_name == "project" or name in PROJECT_FIELDS)
+        ):
+            value: Any = project
+        elif named == "ID":
+            value = target
         elif required or operation == "mutation":
             assert named in FILLERS, f"{name}({arg_name}: {arg.type}): teach FILLERS this type"
             value = FILLERS[named]
@@ -142,6 +165,7 @@ async def test_another_users_objects_are_not_found_on_every_surface(
 ):
     server = live_server_factory()
     conversation, message = await alice_history(user, plain_agent)
+    project = await alice_project(user)
     before = await snapshot(user)
     checked: dict[str, int] = {"rest": 0, "graphql": 0, "websocket": 0}
 
@@ -162,7 +186,9 @@ async def test_another_users_objects_are_not_found_on_every_surface(
                         kwargs["content"] = body
                         kwargs["headers"] = {"Content-Type": "application/json"}
                     theirs = await mallory.request(
-                        method, fill(route, conversation.pk, message.pk), **kwargs
+                        method,
+                        fill(route, conversation.pk, message.pk, project_id=project.pk),
+                        **kwargs,
                     )
                     missing = await mallory.request(method, fill(route, MISSING, MISSING), **kwargs)
                     label = f"{method.upper()} {route} {body!r}"
@@ -182,7 +208,7 @@ async def test_another_users_objects_are_not_found_on_every_surface(
         for operation, name, field in fields:
             if operation == "subscription" or not scoped(field):
                 continue
-            query, variables = graphql_document(operation, name, field, conversation.pk)
+            query, variables = graphql_document(operation, name, field, conversation.pk, project.pk)
             body = {"query": query, "variables": variables}
             theirs = (await mallory.post("/graphql/", json=body)).json()
             body["variables"] = graphql_document(operation, name, field, MISSING)[1]
@@ -200,6 +226,12 @@ async def test_another_users_objects_are_not_found_on_every_surface(
         assert str(conversation.pk) not in [e["node"]["id"] for e in data["conversations"]["edges"]]
         rest_list = (await mallory.get("/api/v1/conversations/")).json()["results"]
         assert conversation.pk not in [c["id"] for c in rest_list]
+        assert (await mallory.get("/api/v1/projects/")).json()["results"] == []
+        projects = await mallory.post("/graphql/", json={"query": "{ projects { id } }"})
+        assert projects.json()["data"]["projects"] == []
+        # Filtering by Alice's project shows nothing of hers either.
+        filtered = await mallory.get("/api/v1/conversations/", params={"project": project.pk})
+        assert filtered.json()["results"] == []
 
     # GraphQL over the websocket: every operation with an ID argument, subscriptions too.
     socket = await graphql_socket(server, other_token)
@@ -208,7 +240,7 @@ async def test_another_users_objects_are_not_found_on_every_surface(
     for index, (operation, name, field) in enumerate(fields):
         if not scoped(field):
             continue
-        query, variables = graphql_document(operation, name, field, conversation.pk)
+        query, variables = graphql_document(operation, name, field, conversation.pk, project.pk)
         theirs = await over_websocket(socket, f"theirs-{index}", query, variables)
         missing_variables = graphql_document(operation, name, field, MISSING)[1]
         missing = await over_websocket(socket, f"missing-{index}", query, missing_variables)

@@ -36,7 +36,7 @@ def owned_routes() -> list[tuple[str, URLPattern]]:
         params = set(pattern.pattern.converters)
         if not params or route in SHARED:
             continue
-        assert params <= {"conversation_id", "message_id", "device_id"}, (
+        assert params <= {"conversation_id", "message_id", "device_id", "project_id"}, (
             f"{route}: teach this test how to fill {params} with another user's objects"
         )
         routes.append((route, pattern))
@@ -51,9 +51,19 @@ def methods_of(pattern: URLPattern) -> list[str]:
 MISSING_DEVICE = "00000000-0000-4000-8000-000000000000"
 
 
-def fill(route: str, conversation_id: int, message_id: int, device_id: str = MISSING_DEVICE) -> str:
+def fill(
+    route: str,
+    conversation_id: int,
+    message_id: int,
+    device_id: str = MISSING_DEVICE,
+    project_id: int | None = None,
+) -> str:
+    """The route with its parameters filled (a project id defaults to the conversation's:
+    tests without projects get an id that is not one)."""
+    project = conversation_id if project_id is None else project_id
     return "/" + (
         route.replace("<int:conversation_id>", str(conversation_id))
+        .replace("<int:project_id>", str(project))
         .replace("<int:message_id>", str(message_id))
         .replace("<uuid:device_id>", device_id)
     )

@@ -3,8 +3,12 @@
 from strawberry.tools import merge_types
 
 from api.graphql.mutations.conversations import ConversationMutations
+from api.graphql.mutations.feedback import FeedbackMutations
+from api.graphql.mutations.projects import ProjectMutations
 from api.graphql.mutations.turns import TurnMutations
 
-Mutation = merge_types("Mutation", (ConversationMutations, TurnMutations))
+Mutation = merge_types(
+    "Mutation", (ConversationMutations, TurnMutations, ProjectMutations, FeedbackMutations)
+)
 
 __all__ = ["Mutation"]

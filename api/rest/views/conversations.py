@@ -35,6 +35,9 @@ def parse_bool(value: str | None, *, field: str) -> bool | None:
     raise ValidationFailed.for_field(field, "invalid", f"{field} must be true or false.")
 
 
+UPDATABLE = ("title", "context", "archived", "project", "pinned")
+
+
 def conversation_response(conversation: Conversation, status: int = 200) -> Response:
     selectors.attach_last_messages([conversation])
     return Response(ConversationSerializer(conversation).data, status=status)
@@ -48,6 +51,11 @@ LIST_PARAMETERS = [
     ),
     OpenApiParameter("agent", OpenApiTypes.STR, description="Only this agent's (slug)."),
     OpenApiParameter("q", OpenApiTypes.STR, description="Title contains (case-insensitive)."),
+    OpenApiParameter(
+        "project",
+        OpenApiTypes.STR,
+        description="Only this project's (id), or `none`: only those in no project.",
+    ),
     OpenApiParameter("limit", OpenApiTypes.INT, description="Page size (default 50, max 200)."),
     OpenApiParameter("cursor", OpenApiTypes.STR, description="`next_cursor` of the last page."),
 ]
@@ -57,7 +65,7 @@ class ConversationListView(ConfabView):
     @extend_schema(
         operation_id="conversations_list",
         tags=["conversations"],
-        summary="List conversations, newest activity first",
+        summary="List conversations: pinned first, then newest activity first",
         parameters=LIST_PARAMETERS,
         responses={200: ConversationPageSerializer},
     )
@@ -70,6 +78,7 @@ class ConversationListView(ConfabView):
             archived=parse_bool(params.get("archived"), field="archived"),
             agent=params.get("agent") or None,
             q=inputs.parse_search(params.get("q")),
+            project=selectors.parse_project_filter(params.get("project")),
         )
         return Response(ConversationPageSerializer(page).data)
 
@@ -86,9 +95,10 @@ class ConversationListView(ConfabView):
         data = validated(ConversationCreateSerializer, request.data)
         conversation = services.create_conversation(
             user=request.user,
-            agent=data["agent"],
+            agent=data.get("agent"),
             context=data.get("context"),
             title=data.get("title", ""),
+            project=data.get("project"),
         )
         return conversation_response(conversation, 201)
 
@@ -106,7 +116,7 @@ class ConversationDetailView(ConfabView):
     @extend_schema(
         operation_id="conversations_update",
         tags=["conversations"],
-        summary="Change a conversation's title, context or archived state",
+        summary="Change a conversation's title, context, archived state, project or pin",
         description="Only the fields sent are changed.",
         request=ConversationUpdateSerializer,
         responses={200: ConversationSerializer},
@@ -116,7 +126,7 @@ class ConversationDetailView(ConfabView):
         data = validated(ConversationUpdateSerializer, request.data)
         services.update_conversation(
             conversation=conversation,
-            **{name: data[name] for name in ("title", "context", "archived") if name in data},
+            **{name: data[name] for name in UPDATABLE if name in data},
         )
         return conversation_response(conversation)
 
