@@ -17,10 +17,14 @@ from api.graphql.types.agents import Agent
 from api.graphql.types.connections import ConversationConnection, MessageConnection
 from api.graphql.types.conversations import Conversation
 from api.graphql.types.projects import Project
+from api.graphql.types.search import SearchPage
 from api.graphql.types.sync import ChangeFeed
 from api.graphql.types.users import User
 from conversations import inputs, selectors
 from conversations.projects import selectors as project_selectors
+from conversations.search.inputs import parse_search_request
+from conversations.search.payloads import search_page_payload
+from conversations.search.selectors import search_messages
 from conversations.sync import selectors as sync_selectors
 
 
@@ -88,6 +92,43 @@ class Query:
         user = current_user(info)
         row = await database_sync_to_async(project_selectors.get_project)(user=user, project_id=id)
         return Project.from_model(row)
+
+    @strawberry.field(
+        description=(
+            "Full-text search over the user's messages, best match first (as REST's "
+            '/api/v1/search/). `query`: words (all must match), "quoted phrases", -excluded, '
+            "`or`; Korean, Chinese and Japanese match from two characters on. `first`: page "
+            "size; `after`: a nextCursor; filters: `agent` (slug), `project` (id or `none`), "
+            "`role`, `since` / `until` (ISO dates or date-times)."
+        )
+    )
+    async def search(
+        self,
+        info: Info,
+        query: str,
+        first: int | None = None,
+        after: str | None = None,
+        agent: str | None = None,
+        project: str | None = None,
+        role: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> SearchPage:
+        user = current_user(info)
+        request = parse_search_request(
+            q=query,
+            limit=first,
+            cursor=after,
+            agent=agent,
+            project=project,
+            role=role,
+            since=since,
+            until=until,
+            limit_field="first",
+            cursor_field="after",
+        )
+        page = await database_sync_to_async(search_messages)(user=user, request=request)
+        return SearchPage.from_payload(search_page_payload(page))
 
     @strawberry.field(description="One of the user's conversations (NOT_FOUND otherwise).")
     async def conversation(self, info: Info, id: strawberry.ID) -> Conversation:

@@ -22,6 +22,7 @@ from api.rest.views.devices import CurrentPushView, DeviceDetailView, DeviceList
 from api.rest.views.feedback import MessageFeedbackView
 from api.rest.views.messages import MessageDetailView, MessagesView
 from api.rest.views.projects import ProjectDetailView, ProjectListView
+from api.rest.views.search import SearchView
 from api.rest.views.sync import SyncView
 from api.rest.views.turns import CancelView, RegenerateView
 from core.errors import NotFound
@@ -73,6 +74,7 @@ urlpatterns = [
         name="message-feedback",
     ),
     path("v1/sync/", SyncView.as_view(), name="sync"),
+    path("v1/search/", SearchView.as_view(), name="search"),
     path("v1/projects/", ProjectListView.as_view(), name="project-list"),
     path("v1/projects/<int:project_id>/", ProjectDetailView.as_view(), name="project-detail"),
     re_path(r"^v1/", unknown_endpoint, name="unknown-endpoint"),

@@ -57,6 +57,7 @@ UNSCOPED_FIELDS = {
     "changes",
     "projects",
     "createProject",
+    "search",
 }
 # Fields and arguments whose ID is a project's: filled with Alice's project.
 PROJECT_FIELDS = {"project", "updateProject", "deleteProject"}

@@ -24,4 +24,5 @@ MESSAGE_FIELDS = (
     "error",
     "created_at",
     "updated_at",
+    "feedback",
 )

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.rest.serializers import InputSerializer, MessageSerializer, StrictCharField
+from api.rest.serializers import (
+    ErrorSerializer,
+    InputSerializer,
+    MessageSerializer,
+    StrictCharField,
+)
 from api.rest.views.base import ConfabView, validated
 from conversations import selectors
 from conversations.feedback import services
@@ -31,7 +36,12 @@ class MessageFeedbackView(ConfabView):
         "replies still streaming: 409 `FEEDBACK_NOT_ALLOWED`. Returns the message with "
         "its `feedback`.",
         request=FeedbackSerializer,
-        responses={200: MessageSerializer},
+        responses={
+            200: MessageSerializer,
+            (409, "application/json"): OpenApiResponse(
+                ErrorSerializer, description="FEEDBACK_NOT_ALLOWED: not a finished AI reply."
+            ),
+        },
     )
     def put(self, request: Request, conversation_id: int, message_id: int) -> Response:
         message = self.get_message(request, conversation_id, message_id)

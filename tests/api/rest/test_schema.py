@@ -35,6 +35,14 @@ OPERATIONS = {
     "messages_list",
     "messages_send",
     "messages_retrieve",
+    "messages_feedback_set",
+    "messages_feedback_clear",
+    "projects_list",
+    "projects_create",
+    "projects_retrieve",
+    "projects_update",
+    "projects_destroy",
+    "search",
 }
 
 

@@ -1,0 +1,86 @@
+"""Full-text search (conversations/search): on PostgreSQL a GIN expression index on
+`confab_search_vector(text)`; on SQLite an FTS5 table kept by triggers. The message
+table's columns do not change (history pages read them by the model's fields)."""
+
+from django.db import migrations
+
+from conversations.search.text import CJK_CLASS
+
+TABLE = "conversations_conversationmessage"
+FTS = "conversations_message_fts"
+
+POSTGRES = [
+    # Every CJK run as overlapping character bigrams (a lone character as itself), in
+    # text order: consecutive bigrams get consecutive positions, so phrases match.
+    rf"""
+    CREATE OR REPLACE FUNCTION confab_cjk_bigrams(t text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+      SELECT coalesce(string_agg(substr(m.run[1], i, 2), ' ' ORDER BY m.ord, i), '')
+      FROM regexp_matches(t, '([{CJK_CLASS}]+)', 'g') WITH ORDINALITY AS m(run, ord),
+           generate_series(1, greatest(char_length(m.run[1]) - 1, 1)) AS i
+    $$
+    """,
+    """
+    CREATE OR REPLACE FUNCTION confab_search_vector(t text) RETURNS tsvector
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+      SELECT to_tsvector('simple'::regconfig, coalesce(t, ''))
+          || to_tsvector('simple'::regconfig, coalesce(confab_cjk_bigrams(t), ''))
+    $$
+    """,
+    f'CREATE INDEX IF NOT EXISTS msg_search ON "{TABLE}" USING GIN (confab_search_vector("text"))',
+]
+POSTGRES_REVERSE = [
+    "DROP INDEX IF EXISTS msg_search",
+    "DROP FUNCTION IF EXISTS confab_search_vector(text)",
+    "DROP FUNCTION IF EXISTS confab_cjk_bigrams(text)",
+]
+
+SQLITE = [
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS} USING fts5(body, tokenize='unicode61 remove_diacritics 2')",
+    f"""CREATE TRIGGER IF NOT EXISTS msg_fts_insert AFTER INSERT ON "{TABLE}" BEGIN
+        INSERT INTO {FTS}(rowid, body) VALUES (new.id, confab_search_text(new.text));
+    END""",
+    f"""CREATE TRIGGER IF NOT EXISTS msg_fts_update AFTER UPDATE OF "text" ON "{TABLE}"
+    WHEN old.text IS NOT new.text BEGIN
+        UPDATE {FTS} SET body = confab_search_text(new.text) WHERE rowid = new.id;
+    END""",
+    f"""CREATE TRIGGER IF NOT EXISTS msg_fts_delete AFTER DELETE ON "{TABLE}" BEGIN
+        DELETE FROM {FTS} WHERE rowid = old.id;
+    END""",
+    f'INSERT INTO {FTS}(rowid, body) SELECT id, confab_search_text("text") FROM "{TABLE}"',
+]
+SQLITE_REVERSE = [
+    "DROP TRIGGER IF EXISTS msg_fts_insert",
+    "DROP TRIGGER IF EXISTS msg_fts_update",
+    "DROP TRIGGER IF EXISTS msg_fts_delete",
+    f"DROP TABLE IF EXISTS {FTS}",
+]
+
+
+def _run(statements_by_vendor):
+    def run(apps, schema_editor):
+        connection = schema_editor.connection
+        statements = statements_by_vendor.get(connection.vendor)
+        if statements is None:
+            return
+        if connection.vendor == "sqlite":
+            from conversations.search.sqlite import register
+
+            connection.ensure_connection()
+            register(connection.connection)
+        with connection.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+
+    return run
+
+
+class Migration(migrations.Migration):
+    dependencies = [("conversations", "0005_organize")]
+
+    operations = [
+        migrations.RunPython(
+            _run({"postgresql": POSTGRES, "sqlite": SQLITE}),
+            _run({"postgresql": POSTGRES_REVERSE, "sqlite": SQLITE_REVERSE}),
+        )
+    ]
