@@ -190,7 +190,9 @@ def main() -> None:
 
     print()
     print(
-        "| query | found | search selector p50 / p95 (ms) | search SQL p50 | ILIKE, user's rows p50 | ILIKE, whole table p50 | ratio (user ILIKE / selector) | ratio (table ILIKE / selector) |"
+        "| query | found | search selector p50 / p95 (ms) | search SQL p50 | "
+        "ILIKE, user's rows p50 | ILIKE, whole table p50 | "
+        "ratio (user ILIKE / selector) | ratio (table ILIKE / selector) |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for term, found, selector, sql, own_scan, table_scan in rows:
