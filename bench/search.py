@@ -31,10 +31,23 @@ NEEDLE_COUNT = 20  # messages per needle
 
 
 def timed(function: Callable[[], object], repeat: int) -> list[float]:
-    samples = []
-    for _ in range(repeat):
+    """Milliseconds per call. A sample whose connection was terminated from outside (the
+    shared database server's other users' fault tests) is taken again."""
+    from django.db import OperationalError, connection
+
+    samples: list[float] = []
+    failures = 0
+    while len(samples) < repeat:
         started = time.perf_counter()
-        function()
+        try:
+            function()
+        except OperationalError:
+            failures += 1
+            if failures > 20:
+                raise
+            connection.close()
+            time.sleep(1)
+            continue
         samples.append((time.perf_counter() - started) * 1000)
     return samples
 
@@ -171,7 +184,13 @@ def main() -> None:
 
         return run
 
-    rows = []
+    print()
+    print(
+        "| query | found | search selector p50 / p95 (ms) | search SQL p50 | "
+        "ILIKE, user's rows p50 | ILIKE, whole table p50 | "
+        "ratio (user ILIKE / selector) | ratio (table ILIKE / selector) |"
+    )
+    print("|---|---|---|---|---|---|---|---|", flush=True)
     for term, _ in NEEDLES:
         page = search_messages(user=owner, request=SearchRequest(q=term, size=20))
         found = len(page.results)
@@ -182,28 +201,21 @@ def main() -> None:
         sql = timed(fts_sql(term), args.repeat)
         own_scan = timed(ilike(term, own=True), args.scan_repeat)
         table_scan = timed(ilike(term, own=False), args.scan_repeat)
-        rows.append((term, found, selector, sql, own_scan, table_scan))
-    common = timed(
-        lambda: search_messages(user=owner, request=SearchRequest(q="coffee", size=20)), args.repeat
-    )
-    common_scan = timed(ilike("coffee", own=True), args.scan_repeat)
-
-    print()
-    print(
-        "| query | found | search selector p50 / p95 (ms) | search SQL p50 | "
-        "ILIKE, user's rows p50 | ILIKE, whole table p50 | "
-        "ratio (user ILIKE / selector) | ratio (table ILIKE / selector) |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    for term, found, selector, sql, own_scan, table_scan in rows:
         print(
             f"| `{term}` | {found} | {p50(selector):.2f} / {p95(selector):.2f} | {p50(sql):.2f} | "
             f"{p50(own_scan):.1f} | {p50(table_scan):.1f} | {p50(own_scan) / p50(selector):.0f}x | "
-            f"{p50(table_scan) / p50(selector):.0f}x |"
+            f"{p50(table_scan) / p50(selector):.0f}x |",
+            flush=True,
         )
+    common = timed(
+        lambda: search_messages(user=owner, request=SearchRequest(q="coffee", size=20)),
+        args.repeat,
+    )
+    common_scan = timed(ilike("coffee", own=True), args.scan_repeat)
     print(
-        f"| `coffee` (in ~1 of 4 texts) | 20 | {p50(common):.2f} / {p95(common):.2f} | - | "
-        f"{p50(common_scan):.1f} | - | {p50(common_scan) / p50(common):.1f}x | - |"
+        f"| `coffee` (in many texts) | 20 | {p50(common):.2f} / {p95(common):.2f} | - | "
+        f"{p50(common_scan):.1f} | - | {p50(common_scan) / p50(common):.1f}x | - |",
+        flush=True,
     )
     costs = write_cost()
     print()

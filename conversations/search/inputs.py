@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -12,6 +13,8 @@ from conversations.models import MessageRole
 from conversations.search.selectors import SearchCursor, SearchRequest
 from conversations.selectors.conversations import parse_project_filter
 from core.errors import ValidationFailed
+
+SLUG = re.compile(r"[-a-zA-Z0-9_]{1,64}")
 
 
 def parse_moment(value: Any, *, field: str, end_of_day: bool = False) -> datetime | None:
@@ -59,6 +62,8 @@ def parse_search_request(
         raise ValidationFailed.for_field(
             "role", "invalid", f"role must be one of {', '.join(MessageRole.values)}."
         )
+    if agent not in (None, "") and not SLUG.fullmatch(str(agent)):
+        raise ValidationFailed.for_field("agent", "invalid", "agent must be an agent's slug.")
     start = parse_moment(since, field="since")
     end = parse_moment(until, field="until", end_of_day=True)
     if start and end and start > end:

@@ -167,6 +167,7 @@ def test_bad_input_is_a_400_naming_the_field(api):
         ({"q": "a", "since": "yesterday"}, "since"),
         ({"q": "a", "limit": 0}, "limit"),
         ({"q": "a", "project": "x"}, "project"),
+        ({"q": "a", "agent": "bad\x00slug"}, "agent"),
     ):
         body = assert_error(api.get(URL, params), 400, "VALIDATION_ERROR")
         assert field in body["fields"], (params, body)
