@@ -141,7 +141,7 @@ def main() -> None:
     setup_django(redis=False)
     ensure_database()
     from django.contrib.auth import get_user_model
-    from django.db import connection
+    from django.db import connection, transaction
 
     from bench.dataset import load
     from conversations.search.selectors import SearchRequest, _postgres, search_messages
@@ -163,7 +163,8 @@ def main() -> None:
         statement = _postgres(SearchRequest(q=q, size=20), owner.pk)
 
         def run() -> object:
-            with connection.cursor() as cursor:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
                 cursor.execute(*statement)
                 return cursor.fetchall()
 
