@@ -1,6 +1,7 @@
-"""Full-text search (conversations/search): on PostgreSQL a GIN expression index on
-`confab_search_vector(text)`; on SQLite an FTS5 table kept by triggers. The message
-table's columns do not change (history pages read them by the model's fields)."""
+"""Full-text search (conversations/search): on PostgreSQL a generated `search_vector`
+column (`confab_search_vector(text)`, stored) with a GIN index; on SQLite an FTS5 table
+kept by triggers. The generated column is not a model field: history pages and the ORM
+name the model's columns, and the database alone writes it."""
 
 from django.db import migrations
 
@@ -27,10 +28,13 @@ POSTGRES = [
           || to_tsvector('simple'::regconfig, coalesce(confab_cjk_bigrams(t), ''))
     $$
     """,
-    f'CREATE INDEX IF NOT EXISTS msg_search ON "{TABLE}" USING GIN (confab_search_vector("text"))',
+    f'ALTER TABLE "{TABLE}" ADD COLUMN IF NOT EXISTS search_vector tsvector '
+    'GENERATED ALWAYS AS (confab_search_vector("text")) STORED',
+    f'CREATE INDEX IF NOT EXISTS msg_search ON "{TABLE}" USING GIN (search_vector)',
 ]
 POSTGRES_REVERSE = [
     "DROP INDEX IF EXISTS msg_search",
+    f'ALTER TABLE "{TABLE}" DROP COLUMN IF EXISTS search_vector',
     "DROP FUNCTION IF EXISTS confab_search_vector(text)",
     "DROP FUNCTION IF EXISTS confab_cjk_bigrams(text)",
 ]
