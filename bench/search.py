@@ -8,8 +8,8 @@ Chinese two-character word), then times in the same run:
   GIN query, the messages, their feedback and snippets) and its SQL alone;
 - the ILIKE scan a naive implementation runs, for the same user and across the table;
 - the write path's extra cost per message: inserting (and re-writing the text of)
-  2,000 messages with the search index and without it (dropped inside a transaction
-  that is rolled back).
+  2,000 messages with the search column and index and without them (dropped inside a
+  transaction that is rolled back).
 
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/confab_bench_search \
         python -m bench.search [--repeat 30]
@@ -117,6 +117,10 @@ def write_cost(rows: int = 2_000, rounds: int = 3) -> dict[str, float]:
                 with transaction.atomic(), connection.cursor() as cursor:
                     if variant == "without":
                         cursor.execute("DROP INDEX msg_search")
+                        cursor.execute(
+                            "ALTER TABLE conversations_conversationmessage "
+                            "DROP COLUMN search_vector"
+                        )
                     started = time.perf_counter()
                     cursor.execute(insert, [conversation.pk, conversation.user_id, rows])
                     ids = [row[0] for row in cursor.fetchall()]
