@@ -214,7 +214,7 @@ def main() -> None:
         )
     common = timed(
         lambda: search_messages(user=owner, request=SearchRequest(q="coffee", size=20)),
-        args.repeat,
+        args.scan_repeat,
     )
     common_scan = timed(ilike("coffee", own=True), args.scan_repeat)
     print(

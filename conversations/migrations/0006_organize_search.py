@@ -3,7 +3,7 @@ column (`confab_search_vector(text)`, stored) with a GIN index; on SQLite an FTS
 kept by triggers. The generated column is not a model field: history pages and the ORM
 name the model's columns, and the database alone writes it."""
 
-from django.db import migrations
+from django.db import DatabaseError, migrations, transaction
 
 from conversations.search.text import CJK_CLASS
 
@@ -30,6 +30,14 @@ POSTGRES = [
     """,
     f'ALTER TABLE "{TABLE}" ADD COLUMN IF NOT EXISTS search_vector tsvector '
     'GENERATED ALWAYS AS (confab_search_vector("text")) STORED',
+    # The owner and the words in one GIN index (btree_gin): a rare word of one user's
+    # is one posting-list intersection (0.3 ms on the benchmark's 1,000,000 messages)
+    # instead of AND-ing a bitmap of all the user's messages (22 ms). Without the
+    # extension (no right to create it), the words alone.
+    (
+        "CREATE EXTENSION IF NOT EXISTS btree_gin",
+        f'CREATE INDEX IF NOT EXISTS msg_search ON "{TABLE}" USING GIN (user_id, search_vector)',
+    ),
     f'CREATE INDEX IF NOT EXISTS msg_search ON "{TABLE}" USING GIN (search_vector)',
 ]
 POSTGRES_REVERSE = [
@@ -72,8 +80,21 @@ def _run(statements_by_vendor):
 
             connection.ensure_connection()
             register(connection.connection)
+        skip_fallback = False
         with connection.cursor() as cursor:
             for statement in statements:
+                if isinstance(statement, tuple):  # optional: the next statement is the fallback
+                    try:
+                        with transaction.atomic(using=connection.alias):
+                            for part in statement:
+                                cursor.execute(part)
+                        skip_fallback = True
+                    except DatabaseError:
+                        skip_fallback = False
+                    continue
+                if skip_fallback:
+                    skip_fallback = False
+                    continue
                 cursor.execute(statement)
 
     return run

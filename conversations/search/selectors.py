@@ -79,11 +79,9 @@ class SearchPage:
     has_more: bool = False
 
 
-def _filters(
-    request: SearchRequest, owner_id: int, *, owner: str = "m.user_id"
-) -> tuple[list[str], list[Any]]:
+def _filters(request: SearchRequest, owner_id: int) -> tuple[list[str], list[Any]]:
     """SQL conditions on `m` (message) and `c` (conversation), and their parameters."""
-    where, params = [f"{owner} = %s"], [owner_id]
+    where, params = ["m.user_id = %s"], [owner_id]
     if request.role:
         where.append("m.role = %s")
         params.append(request.role)
@@ -110,18 +108,20 @@ def _postgres(request: SearchRequest, owner_id: int) -> tuple[str, list[Any]] | 
         return None
     where, params = _filters(request, owner_id)
     # `search_vector` is a stored generated column (migration 0006_organize_search): the
-    # rank reads it instead of computing the vector again for every matching row.
+    # rank reads it instead of computing the vector again for every matching row. The
+    # tsqueries are written inline (not in a CTE): as constants the planner estimates
+    # how many rows a word matches and picks the search index alone for a rare word.
+    match = "m.search_vector @@ websearch_to_tsquery('simple'::regconfig, %s)"
+    rank = "ts_rank(m.search_vector, websearch_to_tsquery('simple'::regconfig, %s))"
+    ranking = websearch_text(parsed, positive_only=True)
     sql = (
-        "WITH q AS (SELECT websearch_to_tsquery('simple'::regconfig, %s) AS query, "
-        "websearch_to_tsquery('simple'::regconfig, %s) AS ranking) "
-        "SELECT m.id, ts_rank(m.search_vector, q.ranking)::float8 AS rank "
-        f'FROM "{MESSAGES}" m JOIN "{CONVERSATIONS}" c ON c.id = m.conversation_id, q '
-        "WHERE m.search_vector @@ q.query AND " + " AND ".join(where)
+        f"SELECT m.id, {rank}::float8 AS rank "
+        f'FROM "{MESSAGES}" m JOIN "{CONVERSATIONS}" c ON c.id = m.conversation_id '
+        f"WHERE {match} AND " + " AND ".join(where)
     )
-    params = [websearch_text(parsed), websearch_text(parsed, positive_only=True), *params]
+    params = [ranking, websearch_text(parsed), *params]
     # ts_rank is a real: compared as real, a cursor's rank equals its row's.
-    rank = "ts_rank(m.search_vector, q.ranking)"
-    return _paged(sql, params, request, rank_expression=rank, rank_cast="::real")
+    return _paged(sql, params, request, rank=(rank, [ranking]), cast="::real")
 
 
 def _sqlite(request: SearchRequest, owner_id: int) -> tuple[str, list[Any]] | None:
@@ -137,18 +137,23 @@ def _sqlite(request: SearchRequest, owner_id: int) -> tuple[str, list[Any]] | No
         f'JOIN "{CONVERSATIONS}" c ON c.id = m.conversation_id '
         "WHERE " + " AND ".join(where)
     )
-    return _paged(sql, [match, *params], request, rank_expression="f.rank", rank_cast="")
+    return _paged(sql, [match, *params], request, rank=("f.rank", []), cast="")
 
 
 def _paged(
-    sql: str, params: list[Any], request: SearchRequest, *, rank_expression: str, rank_cast: str
+    sql: str,
+    params: list[Any],
+    request: SearchRequest,
+    *,
+    rank: tuple[str, list[Any]],
+    cast: str,
 ) -> tuple[str, list[Any]]:
+    """The statement with the cursor's keyset condition, the order and the limit."""
+    expression, rank_params = rank
     if request.cursor is not None:
-        sql += (
-            f" AND ({rank_expression} < %s{rank_cast} OR "
-            f"({rank_expression} = %s{rank_cast} AND m.id < %s))"
-        )
-        params = [*params, request.cursor.rank, request.cursor.rank, request.cursor.id]
+        sql += f" AND ({expression} < %s{cast} OR ({expression} = %s{cast} AND m.id < %s))"
+        cursor = request.cursor
+        params = [*params, *rank_params, cursor.rank, *rank_params, cursor.rank, cursor.id]
     sql += " ORDER BY rank DESC, m.id DESC LIMIT %s"
     return sql, [*params, request.size + 1]
 
