@@ -145,7 +145,7 @@ def main() -> None:
     setup_django(redis=False)
     ensure_database()
     from django.contrib.auth import get_user_model
-    from django.db import connection, transaction
+    from django.db import connection
 
     from bench.dataset import load
     from conversations.search.selectors import SearchRequest, _postgres, search_messages
@@ -167,8 +167,7 @@ def main() -> None:
         statement = _postgres(SearchRequest(q=q, size=20), owner.pk)
 
         def run() -> object:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            with connection.cursor() as cursor:
                 cursor.execute(*statement)
                 return cursor.fetchall()
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection
 
 from conversations.feedback.selectors import attach_feedback
 from conversations.models import Conversation, ConversationMessage, MessageRole
@@ -167,14 +166,7 @@ def search_messages(*, user: Any, request: SearchRequest) -> SearchPage:
     statement = build(request, user.pk)
     if statement is None:
         return SearchPage()
-    postgres = connection.vendor == "postgresql"
-    # Not in a transaction on SQLite: its transactions are IMMEDIATE (they take the write
-    # lock), and a search only reads.
-    with transaction.atomic() if postgres else nullcontext(), connection.cursor() as cursor:
-        if postgres:
-            # A search returns a page: parallel workers cost more to start (tens of ms)
-            # than the page costs to read (bench/BENCHMARKS.md, "Search").
-            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+    with connection.cursor() as cursor:
         cursor.execute(*statement)
         hits = [(row[0], float(row[1])) for row in cursor.fetchall()]
     has_more = len(hits) > request.size
