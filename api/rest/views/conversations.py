@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -14,6 +14,7 @@ from api.rest.serializers import (
     ConversationPageSerializer,
     ConversationSerializer,
     ConversationUpdateSerializer,
+    ErrorSerializer,
 )
 from api.rest.views.base import ConfabView, validated
 from conversations import inputs, selectors, services
@@ -89,7 +90,12 @@ class ConversationListView(ConfabView):
         description="`context` fills the agent's template variables; unknown variables and "
         "missing required ones are a 400 naming each (`fields['context.<name>']`).",
         request=ConversationCreateSerializer,
-        responses={201: ConversationSerializer},
+        responses={
+            201: ConversationSerializer,
+            (404, "application/json"): OpenApiResponse(
+                ErrorSerializer, description="NOT_FOUND: `project` is not one of yours."
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         data = validated(ConversationCreateSerializer, request.data)
