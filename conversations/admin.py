@@ -84,7 +84,12 @@ class ConversationAdmin(admin.ModelAdmin):
         "archived_at",
         "active_turn_id",
     ]
-    list_filter = ["agent", ("archived_at", admin.EmptyFieldListFilter), "created_at"]
+    list_filter = [
+        "agent",
+        ("archived_at", admin.EmptyFieldListFilter),
+        "pinned",
+        "created_at",
+    ]
     search_fields = ["title", "user__username"]
     list_select_related = ["user", "agent"]
     raw_id_fields = ["user"]
@@ -130,3 +135,8 @@ class ChatRoomAdmin(admin.ModelAdmin):
     search_fields = ["name", "user__username"]
     raw_id_fields = ["user", "conversation"]
     readonly_fields = ["conversation"]
+
+
+# The admin of the domain's areas lives with their area.
+import conversations.feedback.admin  # noqa: E402
+import conversations.projects.admin  # noqa: E402, F401

@@ -99,6 +99,14 @@ _UPSERTS = {
 }
 
 
+def record_message_change(message: ConversationMessage) -> None:
+    """Record a change of a stored message in its owner's changes feed, without a live
+    event (feedback: the payload changed, but no live surface announces ratings)."""
+    _effects().changes.append(
+        (message.user_id, ChangeKind.MESSAGE_UPSERTED, message.conversation_id, message.id)
+    )
+
+
 def _changes_of(event: dict[str, Any], user_id: int) -> list[tuple[int, str, int, int | None]]:
     """(user, kind, conversation id, message id) of the feed changes an event stands for."""
     kind, conversation_id = event["type"], event["conversation_id"]

@@ -15,7 +15,12 @@ import django_filters
 from django import forms
 from django.db.models import QuerySet
 
-from conversations.inputs import MAX_SEARCH_CHARS
+from conversations.inputs import (
+    MAX_SEARCH_CHARS,
+    NO_PROJECT,
+    ProjectFilter,
+    parse_project_filter,
+)
 from conversations.models import Conversation
 from core.errors import ValidationFailed
 
@@ -49,6 +54,21 @@ class SearchField(forms.CharField):
             )
 
 
+class ProjectField(forms.Field):
+    """A project id, or `none` (conversations in no project); see
+    `inputs.parse_project_filter`. An id that is not one of the user's matches nothing."""
+
+    def to_python(self, value: Any) -> ProjectFilter:
+        try:
+            return parse_project_filter(value)
+        except ValidationFailed:
+            raise forms.ValidationError("must be a project id or none.", code="invalid") from None
+
+
+class ProjectFilterField(django_filters.Filter):
+    field_class = ProjectField
+
+
 class StrictBooleanFilter(django_filters.Filter):
     field_class = StrictBooleanField
 
@@ -61,6 +81,7 @@ class ConversationFilter(django_filters.FilterSet):
     archived = StrictBooleanFilter(method="filter_archived")
     agent = django_filters.CharFilter(field_name="agent__slug")
     q = SearchFilter(field_name="title", lookup_expr="icontains")
+    project = ProjectFilterField(method="filter_project")
 
     class Meta:
         model = Conversation
@@ -72,6 +93,15 @@ class ConversationFilter(django_filters.FilterSet):
         if value is None:
             return queryset
         return queryset.filter(archived_at__isnull=not value)
+
+    def filter_project(
+        self, queryset: QuerySet[Conversation], name: str, value: ProjectFilter
+    ) -> QuerySet[Conversation]:
+        if value is None:
+            return queryset
+        if value is NO_PROJECT:
+            return queryset.filter(project__isnull=True)
+        return queryset.filter(project_id=value)
 
     @classmethod
     def apply(

@@ -95,13 +95,17 @@ def parse_history_request(*, before: Any, after: Any, limit: Any) -> HistoryRequ
 
 @dataclass(frozen=True)
 class ConversationCursor:
-    """A position in the conversation list: keyset on (activity_at, id) descending."""
+    """A position in the conversation list: keyset on (pinned, activity_at, id)
+    descending (pinned conversations come first)."""
 
     activity_at: datetime
     id: int
+    pinned: bool = False
 
     def encode(self) -> str:
         raw = f"{self.activity_at.isoformat()}|{self.id}"
+        if self.pinned:
+            raw += "|p"
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod
@@ -111,8 +115,11 @@ class ConversationCursor:
             if len(cursor) > 200:
                 raise ValueError
             padded = cursor + "=" * (-len(cursor) % 4)
-            activity, _, pk = base64.urlsafe_b64decode(padded).decode().partition("|")
-            return cls(activity_at=datetime.fromisoformat(activity), id=int(pk))
+            activity, _, rest = base64.urlsafe_b64decode(padded).decode().partition("|")
+            pk, _, flag = rest.partition("|")
+            if flag not in ("", "p"):
+                raise ValueError
+            return cls(activity_at=datetime.fromisoformat(activity), id=int(pk), pinned=flag == "p")
         except (ValueError, UnicodeDecodeError, binascii.Error):
             raise ValidationFailed.for_field(field, "invalid", f"{field} is not valid.") from None
 
@@ -163,3 +170,30 @@ def parse_sync_request(
         maximum=settings.CONFAB_SYNC_MAX_PAGE_SIZE,
     )
     return after, size
+
+
+class _NoProject:
+    """The `project` list filter's "in no project"."""
+
+    def __repr__(self) -> str:
+        return "NO_PROJECT"
+
+
+NO_PROJECT: Any = _NoProject()
+# A project id, NO_PROJECT, or None (any project or none).
+ProjectFilter = int | _NoProject | None
+
+
+def parse_project_filter(value: str | None, *, field: str = "project") -> ProjectFilter:
+    """The `project` list filter a client sent: a project id, or `none` (in no project);
+    None when absent. An id that is not one of the user's projects matches nothing."""
+    if value is None or value == "":
+        return None
+    if str(value).lower() == "none":
+        return NO_PROJECT
+    try:
+        return parse_object_id(value)
+    except NotFound:
+        raise ValidationFailed.for_field(
+            field, "invalid", f"{field} must be a project id or none."
+        ) from None

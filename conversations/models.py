@@ -119,12 +119,24 @@ class Conversation(models.Model):
     active_turn_id = models.UUIDField(null=True, blank=True)
     active_turn_heartbeat_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    # Projects and pins (conversations.projects): the list shows pinned ones first.
+    project = models.ForeignKey(
+        "conversations.Project",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="conversations",
+    )
+    pinned = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["user", "-activity_at", "-id"], name="conv_user_activity"),
+            models.Index(
+                fields=["user", "-pinned", "-activity_at", "-id"], name="conv_user_pinned"
+            ),
             models.Index(
                 fields=["active_turn_heartbeat_at"],
                 name="conv_active_turns",
@@ -255,9 +267,11 @@ class ChatRoom(LifecycleModel):
 
 # The models of the domain's areas live with their area; importing them here registers
 # them with this app.
+from conversations.feedback.models import MessageFeedback  # noqa: E402
 from conversations.files.models import UserFile  # noqa: E402
 from conversations.llm.registry import LanguageModel  # noqa: E402
 from conversations.notifications.models import Notification  # noqa: E402
+from conversations.projects.models import Project  # noqa: E402
 from conversations.sync.models import Change, SyncCounter  # noqa: E402
 
 __all__ = [
@@ -267,9 +281,11 @@ __all__ = [
     "Conversation",
     "ConversationMessage",
     "LanguageModel",
+    "MessageFeedback",
     "MessageRole",
     "MessageStatus",
     "Notification",
+    "Project",
     "SyncCounter",
     "UserFile",
 ]

@@ -14,16 +14,38 @@ from conversations.llm.providers import resolve_model_name
 from core.timestamps import iso_timestamp
 
 if TYPE_CHECKING:
+    from conversations.feedback.models import MessageFeedback
     from conversations.history_pages import MessageRow
-    from conversations.models import Agent, Conversation, ConversationMessage
+    from conversations.models import Agent, Conversation, ConversationMessage, Project
     from conversations.sync.selectors import FeedChange
 
 
-def message_payload(message: ConversationMessage | MessageRow) -> dict[str, Any]:
+# `message_payload`'s feedback when the caller passes none: the message's attached one.
+FROM_MESSAGE: Any = object()
+
+
+def feedback_payload(feedback: MessageFeedback) -> dict[str, Any]:
+    """The owner's rating of an AI reply, as the message payload carries it."""
+    return {
+        "rating": feedback.rating,
+        "comment": feedback.comment,
+        "updated_at": iso_timestamp(feedback.updated_at),
+    }
+
+
+def message_payload(
+    message: ConversationMessage | MessageRow, feedback: Any = FROM_MESSAGE
+) -> dict[str, Any]:
     """The message shape of every surface (REST, events, SSE, websocket). A `MessageRow`
     (a history page read for JSON output) gives the same shape, its JSON columns as text.
     `attachments` are the files the message references, read from its content alone
-    (conversations/files/attachments.py: no query, no bytes)."""
+    (conversations/files/attachments.py: no query, no bytes).
+
+    `feedback` is the owner's rating (`feedback_payload`, or None); by default the one a
+    selector attached to the message (`feedback.selectors.attach_feedback`), else None:
+    a new or streaming reply has none."""
+    if feedback is FROM_MESSAGE:
+        feedback = getattr(message, "user_feedback", None)
     return {
         "id": message.id,
         "conversation": message.conversation_id,
@@ -39,6 +61,7 @@ def message_payload(message: ConversationMessage | MessageRow) -> dict[str, Any]
         "error": message.error,
         "created_at": iso_timestamp(message.created_at),
         "updated_at": iso_timestamp(message.updated_at),
+        "feedback": feedback,
     }
 
 
@@ -59,8 +82,23 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
         "last_message_at": iso_timestamp(conversation.last_message_at),
         "message_count": conversation.message_count,
         "active_turn_id": str(conversation.active_turn_id) if conversation.active_turn_id else None,
+        "project": conversation.project_id,
+        "pinned": conversation.pinned,
         "created_at": iso_timestamp(conversation.created_at),
         "updated_at": iso_timestamp(conversation.updated_at),
+    }
+
+
+def project_payload(project: Project) -> dict[str, Any]:
+    """A project: its name, the instructions its conversations' turns get, and the agent
+    a conversation created in it starts with when the client names none."""
+    return {
+        "id": project.pk,
+        "name": project.name,
+        "instructions": project.instructions,
+        "default_agent": project.default_agent.slug if project.default_agent_id else None,
+        "created_at": iso_timestamp(project.created_at),
+        "updated_at": iso_timestamp(project.updated_at),
     }
 
 

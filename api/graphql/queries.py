@@ -21,10 +21,16 @@ from api.graphql.types.agents import Agent, LanguageModel
 from api.graphql.types.connections import ConversationConnection, MessageConnection
 from api.graphql.types.conversations import Conversation
 from api.graphql.types.devices import Device
+from api.graphql.types.projects import Project
+from api.graphql.types.search import SearchPage
 from api.graphql.types.sync import ChangeFeed
 from api.graphql.types.users import User
 from conversations import inputs, selectors
 from conversations.llm.registry import model_payload
+from conversations.projects import selectors as project_selectors
+from conversations.search.inputs import parse_search_request
+from conversations.search.payloads import search_page_payload
+from conversations.search.selectors import search_messages
 from conversations.sync import selectors as sync_selectors
 
 # GraphQL calls the title search `search` (REST: `q`).
@@ -56,7 +62,8 @@ class Query:
             "The user's conversations, newest activity first. `first`: page size "
             "(default CONFAB_DEFAULT_PAGE_SIZE, at most CONFAB_MAX_PAGE_SIZE); `after`: a "
             "pageInfo.endCursor; `archived`: only archived (true) or only active (false); "
-            "`agent`: an agent slug; `search`: in titles."
+            "`agent`: an agent slug; `search`: in titles; `project`: a project id, or "
+            "`none` for those in no project. Pinned conversations come first."
         )
     )
     async def conversations(
@@ -67,14 +74,73 @@ class Query:
         archived: bool | None = None,
         agent: str | None = None,
         search: str | None = None,
+        project: str | None = None,
     ) -> ConversationConnection:
         user = current_user(info)
         size = inputs.parse_limit(first, field="first")
-        filters = {"archived": archived, "agent": agent, "q": search}
+        filters = {"archived": archived, "agent": agent, "q": search, "project": project}
         page = await database_sync_to_async(selectors.conversation_page)(
             user=user, cursor=conversation_cursor(after), size=size, filters=filters, names=NAMES
         )
         return conversation_connection(page, after=after, user=user, filters=filters)
+
+    @strawberry.field(
+        description="The user's projects, oldest first. `first`: page size; `after`: the "
+        "last project's id."
+    )
+    async def projects(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> list[Project]:
+        user = current_user(info)
+        page = await database_sync_to_async(project_selectors.project_page)(
+            user=user,
+            size=inputs.parse_limit(first, field="first"),
+            after_id=inputs.parse_message_id(after, field="after"),
+        )
+        return [Project.from_model(row) for row in page.results]
+
+    @strawberry.field(description="One of the user's projects (NOT_FOUND otherwise).")
+    async def project(self, info: Info, id: strawberry.ID) -> Project:
+        user = current_user(info)
+        row = await database_sync_to_async(project_selectors.get_project)(user=user, project_id=id)
+        return Project.from_model(row)
+
+    @strawberry.field(
+        description=(
+            "Full-text search over the user's messages, best match first (as REST's "
+            '/api/v1/search/). `query`: words (all must match), "quoted phrases", -excluded, '
+            "`or`; Korean, Chinese and Japanese match from two characters on. `first`: page "
+            "size; `after`: a nextCursor; filters: `agent` (slug), `project` (id or `none`), "
+            "`role`, `since` / `until` (ISO dates or date-times)."
+        )
+    )
+    async def search(
+        self,
+        info: Info,
+        query: str,
+        first: int | None = None,
+        after: str | None = None,
+        agent: str | None = None,
+        project: str | None = None,
+        role: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> SearchPage:
+        user = current_user(info)
+        request = parse_search_request(
+            q=query,
+            limit=first,
+            cursor=after,
+            agent=agent,
+            project=project,
+            role=role,
+            since=since,
+            until=until,
+            limit_field="first",
+            cursor_field="after",
+        )
+        page = await database_sync_to_async(search_messages)(user=user, request=request)
+        return SearchPage.from_payload(search_page_payload(page))
 
     @strawberry.field(description="One of the user's conversations (NOT_FOUND otherwise).")
     async def conversation(self, info: Info, id: strawberry.ID) -> Conversation:

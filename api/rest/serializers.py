@@ -331,6 +331,14 @@ class FileSerializer(OutputSerializer):
     created_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
 
+class FeedbackOutputSerializer(OutputSerializer):
+    """The user's thumbs up/down on an AI reply."""
+
+    rating = serializers.ChoiceField(choices=[("up", "up"), ("down", "down")], read_only=True)
+    comment = serializers.CharField(read_only=True, allow_blank=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+
+
 class MessageSerializer(OutputSerializer):
     """A stored message: the same shape as in live events."""
 
@@ -353,6 +361,9 @@ class MessageSerializer(OutputSerializer):
     error = MessageErrorSerializer(read_only=True, allow_null=True)
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
+    feedback = FeedbackOutputSerializer(
+        read_only=True, allow_null=True, help_text="The user's rating (AI replies only)."
+    )
 
     def to_representation(self, message: Any) -> dict[str, Any]:
         return message_payload(message)
@@ -378,7 +389,9 @@ class MessagePageSerializer(OutputSerializer):
         # The fields above, written directly: DRF's field machinery cost more than
         # the page's query (bench/BENCHMARKS.md).
         return {
-            "results": [message_payload(message) for message in page.results],
+            "results": [
+                message_payload(message, page.feedback.get(message.id)) for message in page.results
+            ],
             "has_older": page.has_older,
             "has_newer": page.has_newer,
             "older_cursor": page.older_cursor,
@@ -473,6 +486,10 @@ class LiveConversationSerializer(OutputSerializer):
     active_turn_id = serializers.UUIDField(
         read_only=True, allow_null=True, help_text="Set while a turn is running."
     )
+    project = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="The project it is in (id), if any."
+    )
+    pinned = serializers.BooleanField(read_only=True, help_text="Pinned: listed first.")
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
 
@@ -506,9 +523,16 @@ class ConversationPageSerializer(OutputSerializer):
 class ConversationCreateSerializer(InputSerializer):
     """A new conversation with an agent."""
 
-    agent = StrictCharField(max_length=64, help_text="The agent's slug.")
+    agent = StrictCharField(
+        max_length=64,
+        required=False,
+        help_text="The agent's slug; optional in a project with a default agent.",
+    )
     context = ContextField(required=False)
     title = StrictCharField(max_length=200, required=False, allow_blank=True)
+    project = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Create it in this project (id)."
+    )
 
 
 class ConversationUpdateSerializer(InputSerializer):
@@ -531,3 +555,7 @@ class ConversationUpdateSerializer(InputSerializer):
         max_value=2,
         help_text="0 to 2; null: the agent's.",
     )
+    project = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Move it to this project (id); null: none."
+    )
+    pinned = StrictBooleanField(required=False, help_text="Pinned conversations are listed first.")

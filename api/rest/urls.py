@@ -27,6 +27,7 @@ from api.rest.views.conversations import (
 )
 from api.rest.views.devices import CurrentPushView, DeviceDetailView, DeviceListView
 from api.rest.views.events import ConversationEventsView
+from api.rest.views.feedback import MessageFeedbackView
 from api.rest.views.files import (
     FileContentView,
     FileDetailView,
@@ -35,6 +36,8 @@ from api.rest.views.files import (
 )
 from api.rest.views.messages import MessageDetailView, MessagesView
 from api.rest.views.models import ModelListView
+from api.rest.views.projects import ProjectDetailView, ProjectListView
+from api.rest.views.search import SearchView
 from api.rest.views.sync import SyncView
 from api.rest.views.turns import CancelView, RegenerateView
 from core.errors import NotFound
@@ -83,11 +86,19 @@ urlpatterns = [
         MessageDetailView.as_view(),
         name="message-detail",
     ),
+    path(
+        f"{CONVERSATION}messages/<int:message_id>/feedback/",
+        MessageFeedbackView.as_view(),
+        name="message-feedback",
+    ),
     path("v1/sync/", SyncView.as_view(), name="sync"),
     path("v1/files/", FileListView.as_view(), name="file-list"),
     path("v1/files/signed/<str:token>/", SignedFileView.as_view(), name="file-signed"),
     path("v1/files/<int:file_id>/", FileDetailView.as_view(), name="file-detail"),
     path("v1/files/<int:file_id>/content/", FileContentView.as_view(), name="file-content"),
+    path("v1/search/", SearchView.as_view(), name="search"),
+    path("v1/projects/", ProjectListView.as_view(), name="project-list"),
+    path("v1/projects/<int:project_id>/", ProjectDetailView.as_view(), name="project-detail"),
     re_path(r"^v1/", unknown_endpoint, name="unknown-endpoint"),
     path("schema/", SpectacularAPIView.as_view(**DOCS), name="schema"),
     path("docs/", SwaggerView.as_view(url_name="rest:schema", **DOCS), name="docs"),

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
+from conversations.feedback.selectors import attach_feedback
 from conversations.filters import ConversationFilter
 from conversations.inputs import ConversationCursor, ObjectId, parse_object_id
 from conversations.models import Conversation, ConversationMessage
@@ -80,12 +81,12 @@ def filter_conversations(
     names: Mapping[str, str] | None = None,
 ) -> QuerySet[Conversation]:
     """The user's conversations narrowed by the list filters (`ConversationFilter`: raw
-    values, validated there), newest activity first."""
+    values, validated there), pinned ones first, then newest activity first."""
     queryset = ConversationFilter.apply(conversations_of(user), filters or {}, names=names)
     if (filters or {}).get("q"):
         # Search may read from a replica, never older than the user's last write.
         queryset = queryset.using(replicas.read_alias(user.pk))
-    return queryset.order_by("-activity_at", "-id")
+    return queryset.order_by("-pinned", "-activity_at", "-id")
 
 
 def conversation_page(
@@ -96,12 +97,17 @@ def conversation_page(
     filters: Mapping[str, Any] | None = None,
     names: Mapping[str, str] | None = None,
 ) -> ConversationPage:
-    """One page of the conversation list, keyset on (activity_at, id) descending."""
+    """One page of the conversation list, keyset on (pinned, activity_at, id) descending:
+    the pinned conversations, then the others."""
     queryset = filter_conversations(user=user, filters=filters, names=names)
     if cursor is not None:
-        queryset = queryset.filter(
+        after_in_group = Q(pinned=cursor.pinned) & (
             Q(activity_at__lt=cursor.activity_at)
             | Q(activity_at=cursor.activity_at, id__lt=cursor.id)
+        )
+        # Past a pinned conversation come the rest of the pinned ones, then every unpinned.
+        queryset = queryset.filter(
+            (after_in_group | Q(pinned=False)) if cursor.pinned else after_in_group
         )
     rows = list(queryset[: size + 1])
     has_more = len(rows) > size
@@ -116,7 +122,9 @@ def conversation_page(
 
 def list_cursor(conversation: Conversation) -> ConversationCursor:
     """The list position just after `conversation`."""
-    return ConversationCursor(activity_at=conversation.activity_at, id=conversation.pk)
+    return ConversationCursor(
+        activity_at=conversation.activity_at, id=conversation.pk, pinned=conversation.pinned
+    )
 
 
 def attach_last_messages(conversations: list[Conversation]) -> None:
@@ -149,4 +157,5 @@ def last_messages(*, conversation_ids: list[int]) -> dict[int, ConversationMessa
     )
     by_conversation = {pk: mid for pk, mid in last_ids if mid is not None}
     messages = ConversationMessage.objects.in_bulk(list(by_conversation.values()))
+    attach_feedback(list(messages.values()))
     return {pk: messages[mid] for pk, mid in by_conversation.items() if mid in messages}

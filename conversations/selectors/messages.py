@@ -6,12 +6,13 @@ History pages are keyset pages on the message id, served by the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Q, QuerySet
 
 from conversations import history_pages
+from conversations.feedback.selectors import attach_feedback
 from conversations.inputs import HistoryRequest, ObjectId, parse_object_id
 from conversations.models import Conversation, ConversationMessage, MessageStatus
 from core import replicas
@@ -25,6 +26,8 @@ class MessagePage:
     results: list[ConversationMessage] | list[history_pages.MessageRow]
     has_older: bool
     has_newer: bool
+    # The owner's ratings of the page's AI messages: {message id: feedback payload}.
+    feedback: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def older_cursor(self) -> int | None:
@@ -143,10 +146,11 @@ def _read_message_page(
             beyond_cursor = nearest.values("id").first() is not None
     more = len(rows) > size
     rows = rows[:size]
+    feedback = attach_feedback(rows)
     if shape == history_pages.AFTER:
-        return MessagePage(results=rows, has_older=beyond_cursor, has_newer=more)
+        return MessagePage(results=rows, has_older=beyond_cursor, has_newer=more, feedback=feedback)
     rows.reverse()
-    return MessagePage(results=rows, has_older=more, has_newer=beyond_cursor)
+    return MessagePage(results=rows, has_older=more, has_newer=beyond_cursor, feedback=feedback)
 
 
 def get_message(*, conversation: Conversation, message_id: ObjectId) -> ConversationMessage:
@@ -154,6 +158,7 @@ def get_message(*, conversation: Conversation, message_id: ObjectId) -> Conversa
     message = messages_of(conversation).filter(pk=pk).first()
     if message is None:
         raise NotFound("Message not found.")
+    attach_feedback([message])
     return message
 
 

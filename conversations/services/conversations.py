@@ -10,6 +10,8 @@ from conversations.effects import emit, write
 from conversations.events import EventType, conversation_event
 from conversations.llm.registry import LanguageModel
 from conversations.models import Agent, Conversation
+from conversations.projects.models import Project
+from conversations.projects.selectors import get_project
 from core.errors import ValidationFailed
 
 UNSET: Any = object()
@@ -102,13 +104,32 @@ def validate_temperature(value: Any) -> float | None:
     return float(value)
 
 
+def _project(user: Any, project: Any) -> Project | None:
+    """The user's project from an id a client sent (None: no project); another user's
+    (or a missing one) is NotFound."""
+    if project is None or isinstance(project, Project):
+        return project
+    return get_project(user=user, project_id=project)
+
+
 @write
 def create_conversation(
-    *, user: Any, agent: Agent | str, context: dict[str, Any] | None = None, title: str = ""
+    *,
+    user: Any,
+    agent: Agent | str | None,
+    context: dict[str, Any] | None = None,
+    title: str = "",
+    project: Project | int | str | None = None,
 ) -> Conversation:
     """Create a conversation for `user` with `agent` (an agent or the slug a client
     sent), validating the template context. An unknown or inactive agent is a
-    ValidationFailed on the field `agent`."""
+    ValidationFailed on the field `agent`. In a `project`, the agent defaults to the
+    project's default agent."""
+    project = _project(user, project)
+    if agent is None and project is not None and project.default_agent_id:
+        agent = project.default_agent
+    if agent is None:
+        raise ValidationFailed.for_field("agent", "required", "agent is required.")
     if isinstance(agent, str):
         found = Agent.objects.filter(slug=agent, is_active=True).first()
         if found is None:
@@ -121,6 +142,7 @@ def create_conversation(
         agent=agent,
         context=validate_context(agent=agent, context=context),
         title=_validate_title(title),
+        project=project,
     )
     emit(conversation_event(EventType.CONVERSATION_CREATED, conversation), user_id=user.pk)
     return conversation
@@ -135,9 +157,12 @@ def update_conversation(
     archived: Any = UNSET,
     model: Any = UNSET,
     temperature: Any = UNSET,
+    project: Any = UNSET,
+    pinned: Any = UNSET,
 ) -> Conversation:
     """Change a conversation's title, context, archived state, model and/or temperature
-    (model and temperature: null goes back to the agent's)."""
+    (null goes back to the agent's), project (an id of the owner's project, or None)
+    and/or pin."""
     changed: list[str] = []
     if model is not UNSET:
         conversation.model = validate_model_choice(agent=conversation.agent, model=model)
@@ -157,6 +182,14 @@ def update_conversation(
         if archived != conversation.is_archived:
             conversation.archived_at = timezone.now() if archived else None
             changed.append("archived_at")
+    if project is not UNSET:
+        conversation.project = _project(conversation.user, project)
+        changed.append("project")
+    if pinned is not UNSET:
+        if not isinstance(pinned, bool):
+            raise ValidationFailed.for_field("pinned", "invalid", "pinned must be a boolean.")
+        conversation.pinned = pinned
+        changed.append("pinned")
     if changed:
         conversation.save(update_fields=[*changed, "updated_at"])
         emit(

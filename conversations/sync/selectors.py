@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import Subquery
 
+from conversations.feedback.selectors import attach_feedback
 from conversations.models import Conversation, ConversationMessage
 from conversations.sync.models import Change, ChangeKind, SyncCounter
 from core import replicas
@@ -99,5 +100,6 @@ def _changes_page(*, user: Any, after: int | None, size: int) -> ChangePage:
                 continue
             change.conversation = row.conversation
         changes.append(change)
+    attach_feedback([change.message for change in changes if change.message is not None])
     cursor = rows[-1].seq if rows else after
     return ChangePage(changes=changes, cursor=cursor, has_more=has_more)

@@ -17,6 +17,7 @@ from conversations.llm.mcp import McpServer, parse_servers
 from conversations.llm.providers import ModelSpec, resolve_model_name
 from conversations.llm.registry import ModelInfo
 from conversations.models import Agent, Conversation, ConversationMessage, MessageRole
+from conversations.projects.models import Project
 from conversations.turns.threads import in_turn_thread
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,9 @@ class TurnConfig:
     # The registry's entry for `model`, looked up when the turn starts (`start_turn`).
     model_info: ModelInfo | None = None
     mcp_servers: list[McpServer] = field(default_factory=list)
+    # The conversation's project's instructions, added after the rendered system prompt
+    # (plain text: not a template).
+    project_instructions: str = ""
 
     @property
     def model_spec(self) -> ModelSpec:
@@ -67,9 +71,15 @@ class TurnConfig:
 
 
 async def load_agent(conversation: Conversation) -> Agent:
-    """Fetch the conversation's agent unless the caller did (async code cannot lazy-load it)."""
+    """Fetch the conversation's agent, and its project if it is in one, unless the caller
+    did (async code cannot lazy-load them). The project is read again for each turn:
+    changed instructions apply from the next turn."""
     if not Conversation.agent.is_cached(conversation):
         conversation.agent = await Agent.objects.aget(pk=conversation.agent_id)
+    # One query, and not from `conversation.project_id`: a socket's conversation row may
+    # be older than a move to another project.
+    project = await Project.objects.filter(conversations__pk=conversation.pk).afirst()
+    conversation.project = project
     return conversation.agent
 
 
@@ -103,6 +113,7 @@ def build_turn_config(
         context=conversation.context if context is None else context,
         tools=list(agent.tools or []),
         mcp_servers=agent_mcp_servers(agent),
+        project_instructions=project_instructions(conversation),
     )
 
 
@@ -122,6 +133,14 @@ def agent_mcp_servers(agent: Agent) -> list[McpServer]:
     except ValidationError as error:
         logger.error("Agent %s: mcp_servers ignored: %s", agent.slug, error.messages)
         return []
+
+
+def project_instructions(conversation: Conversation) -> str:
+    """The instructions of the conversation's project when it was loaded (`load_agent`)."""
+    if not conversation.project_id or not Conversation.project.is_cached(conversation):
+        return ""
+    project = conversation.project
+    return project.instructions if project is not None else ""
 
 
 def window_to_messages(rows: list[ConversationMessage]) -> list[BaseMessage]:

@@ -126,6 +126,8 @@ class TurnRunner:
         up_to_id = max(human_message.id, self.ai_row.id - 1)
         history = await hooks.aget_previous_messages(self.conversation, up_to_id)
         system_prompt = render_template(self.config.system_prompt_template, self.config.context)
+        if self.config.project_instructions:
+            system_prompt += "\n\nProject instructions:\n" + self.config.project_instructions
         system = SystemMessage(content=system_prompt)
         info = self.config.model_info
         if info is not None:

@@ -27,12 +27,13 @@ AGENTS = """
            contextVariables { name default description required } } }
 """
 MESSAGE_FIELDS = """id conversationId role text content status turnId clientMessageId model
-                    usage error createdAt updatedAt
+                    usage error createdAt updatedAt feedback { rating comment updatedAt }
                     attachments { id name contentType size sha256 width height url createdAt }"""
 CONVERSATION = f"""
 query($id: ID!) {{
   conversation(id: $id) {{
     id title context model temperature archived archivedAt lastMessageAt messageCount activeTurnId
+    projectId pinned
     createdAt updatedAt agent {{ slug }} lastMessage {{ {MESSAGE_FIELDS} }}
   }}
 }}
@@ -41,9 +42,9 @@ MESSAGES = f"""
 query($id: ID!) {{ messages(conversationId: $id, last: 10) {{ nodes {{ {MESSAGE_FIELDS} }} }} }}
 """
 # GraphQL names that are not REST's name in camelCase.
-RENAMED = {"conversationId": "conversation"}
-ID_FIELDS = {"id", "conversation", "turn_id"}
-ENUM_FIELDS = {"role", "status"}
+RENAMED = {"conversationId": "conversation", "projectId": "project"}
+ID_FIELDS = {"id", "conversation", "turn_id", "project"}
+ENUM_FIELDS = {"role", "status", "rating"}
 
 
 def snake(name: str) -> str:
@@ -127,3 +128,14 @@ async def test_the_message_and_conversation_shapes_are_the_same_everywhere(
     assert over_graphql == over_rest
     listed = (await rest.get("/api/v1/conversations/")).json()["results"]
     assert listed == [over_rest]
+
+    # A rating is part of the message everywhere it is read.
+    rated = await rest.put(
+        f"{base}/messages/{turn['ai_message']['id']}/feedback/",
+        json={"rating": "up", "comment": "nice"},
+    )
+    assert rated.status_code == 200, rated.text
+    assert rated.json()["feedback"]["rating"] == "up"
+    page = (await rest.get(f"{base}/messages/")).json()["results"]
+    nodes = from_graphql((await graphql.data(MESSAGES, variables, token=token))["messages"])
+    assert nodes["nodes"] == page and page[1] == rated.json()

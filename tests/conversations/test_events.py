@@ -33,6 +33,8 @@ CONVERSATION_KEYS = {
     "last_message_at",
     "message_count",
     "active_turn_id",
+    "project",
+    "pinned",
     "created_at",
     "updated_at",
 }

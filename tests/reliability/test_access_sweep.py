@@ -35,9 +35,11 @@ from langchain_core.messages import AIMessage, HumanMessage
 from api.graphql.schema import schema
 from backend.routing import websocket_urlpatterns
 from conversations import services
+from conversations.feedback import services as feedback_services
 from conversations.files.models import UserFile
 from conversations.files.services import create_file
-from conversations.models import Conversation, ConversationMessage
+from conversations.models import Conversation, ConversationMessage, MessageFeedback, Project
+from conversations.projects import services as project_services
 from tests.support.live_clients import auth, chat_socket, graphql_socket, recv_json
 from tests.support.rest import comparable
 from tests.support.routes import fill, methods_of, owned_routes
@@ -56,8 +58,13 @@ UNSCOPED_FIELDS = {
     "createConversation",
     "conversationsChanged",
     "changes",
+    "projects",
+    "createProject",
+    "search",
 }
-FILLERS = {"String": "stolen", "Boolean": True, "Int": 1, "JSON": {}}
+# Fields and arguments whose ID is a project's: filled with Alice's project.
+PROJECT_FIELDS = {"project", "updateProject", "deleteProject"}
+FILLERS = {"String": "stolen", "Boolean": True, "Int": 1, "JSON": {}, "FeedbackRating": "UP"}
 
 
 @sync_to_async
@@ -68,7 +75,13 @@ def alice_history(
     services.append_message(conversation=conversation, message=HumanMessage("my secret"))
     message = services.append_message(conversation=conversation, message=AIMessage("kept"))
     file = create_file(user=user, data=b"my private notes", name="notes.txt")
+    feedback_services.set_feedback(user=user, message=message, rating="up", comment="mine")
     return conversation, message, file
+
+
+@sync_to_async
+def alice_project(user: Any) -> Project:
+    return project_services.create_project(user=user, name="Private", instructions="secret")
 
 
 @sync_to_async
@@ -80,18 +93,29 @@ def snapshot(user: Any) -> list[Any]:
         list(UserFile.objects.filter(user=user).order_by("pk").values()),
         sorted(get_token_model().objects.filter(user=user).values_list("digest", flat=True)),
         get_user_model().objects.filter(pk=user.pk).values().get(),
+        list(Project.objects.filter(user=user).order_by("pk").values()),
+        list(MessageFeedback.objects.filter(user=user).order_by("pk").values()),
     ]
 
 
-def graphql_document(operation: str, name: str, field: GraphQLField, target: int) -> tuple:
-    """A document calling `name` with `target` for every ID argument (the required
-    arguments; for mutations every argument, to try to change as much as possible)."""
+def graphql_document(
+    operation: str, name: str, field: GraphQLField, target: int, project: int | None = None
+) -> tuple:
+    """A document calling `name` with `target` for every ID argument (`project` for a
+    project's: a `project` argument, the id of a project field), the required
+    arguments, and for mutations every argument, to try to change as much as possible."""
     definitions, arguments, variables = [], [], {}
     for arg_name, arg in field.args.items():
         named = get_named_type(arg.type).name
         required = is_non_null_type(arg.type) and arg.default_value is Undefined
-        if named == "ID":
-            value: Any = target
+        if (
+            named == "ID"
+            and project is not None
+            and (arg_name == "project" or name in PROJECT_FIELDS)
+        ):
+            value: Any = project
+        elif named == "ID":
+            value = target
         elif required or operation == "mutation":
             assert named in FILLERS, f"{name}({arg_name}: {arg.type}): teach FILLERS this type"
             value = FILLERS[named]
@@ -149,6 +173,7 @@ async def test_another_users_objects_are_not_found_on_every_surface(
 ):
     server = live_server_factory()
     conversation, message, file = await alice_history(user, plain_agent)
+    project = await alice_project(user)
     before = await snapshot(user)
     checked: dict[str, int] = {"rest": 0, "graphql": 0, "websocket": 0}
 
@@ -170,7 +195,13 @@ async def test_another_users_objects_are_not_found_on_every_surface(
                         kwargs["headers"] = {"Content-Type": "application/json"}
                     theirs = await mallory.request(
                         method,
-                        fill(route, conversation.pk, message.pk, file_id=file.pk),
+                        fill(
+                            route,
+                            conversation.pk,
+                            message.pk,
+                            file_id=file.pk,
+                            project_id=project.pk,
+                        ),
                         **kwargs,
                     )
                     missing = await mallory.request(method, fill(route, MISSING, MISSING), **kwargs)
@@ -191,7 +222,7 @@ async def test_another_users_objects_are_not_found_on_every_surface(
         for operation, name, field in fields:
             if operation == "subscription" or not scoped(field):
                 continue
-            query, variables = graphql_document(operation, name, field, conversation.pk)
+            query, variables = graphql_document(operation, name, field, conversation.pk, project.pk)
             body = {"query": query, "variables": variables}
             theirs = (await mallory.post("/graphql/", json=body)).json()
             body["variables"] = graphql_document(operation, name, field, MISSING)[1]
@@ -209,6 +240,12 @@ async def test_another_users_objects_are_not_found_on_every_surface(
         assert str(conversation.pk) not in [e["node"]["id"] for e in data["conversations"]["edges"]]
         rest_list = (await mallory.get("/api/v1/conversations/")).json()["results"]
         assert conversation.pk not in [c["id"] for c in rest_list]
+        assert (await mallory.get("/api/v1/projects/")).json()["results"] == []
+        projects = await mallory.post("/graphql/", json={"query": "{ projects { id } }"})
+        assert projects.json()["data"]["projects"] == []
+        # Filtering by Alice's project shows nothing of hers either.
+        filtered = await mallory.get("/api/v1/conversations/", params={"project": project.pk})
+        assert filtered.json()["results"] == []
 
     # GraphQL over the websocket: every operation with an ID argument, subscriptions too.
     socket = await graphql_socket(server, other_token)
@@ -217,7 +254,7 @@ async def test_another_users_objects_are_not_found_on_every_surface(
     for index, (operation, name, field) in enumerate(fields):
         if not scoped(field):
             continue
-        query, variables = graphql_document(operation, name, field, conversation.pk)
+        query, variables = graphql_document(operation, name, field, conversation.pk, project.pk)
         theirs = await over_websocket(socket, f"theirs-{index}", query, variables)
         missing_variables = graphql_document(operation, name, field, MISSING)[1]
         missing = await over_websocket(socket, f"missing-{index}", query, missing_variables)

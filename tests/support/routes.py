@@ -38,7 +38,7 @@ def owned_routes() -> list[tuple[str, URLPattern]]:
         params = set(pattern.pattern.converters)
         if not params or route in SHARED:
             continue
-        assert params <= {"conversation_id", "message_id", "device_id", "file_id"}, (
+        assert params <= {"conversation_id", "message_id", "device_id", "file_id", "project_id"}, (
             f"{route}: teach this test how to fill {params} with another user's objects"
         )
         routes.append((route, pattern))
@@ -59,9 +59,14 @@ def fill(
     message_id: int,
     device_id: str = MISSING_DEVICE,
     file_id: int | None = None,
+    project_id: int | None = None,
 ) -> str:
+    """The route with its parameters filled (a project id defaults to the conversation's:
+    tests without projects get an id that is not one)."""
+    project = conversation_id if project_id is None else project_id
     return "/" + (
         route.replace("<int:conversation_id>", str(conversation_id))
+        .replace("<int:project_id>", str(project))
         .replace("<int:message_id>", str(message_id))
         .replace("<uuid:device_id>", device_id)
         .replace("<int:file_id>", str(message_id if file_id is None else file_id))

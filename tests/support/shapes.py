@@ -25,4 +25,5 @@ MESSAGE_FIELDS = (
     "error",
     "created_at",
     "updated_at",
+    "feedback",
 )

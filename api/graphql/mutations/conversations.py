@@ -28,10 +28,10 @@ def _or_unset(value: Any) -> Any:
 
 
 async def _create(
-    user: Any, agent: str, context: Any, title: str | None
+    user: Any, agent: str | None, context: Any, title: str | None, project: str | None = None
 ) -> CreateConversationPayload:
     conversation = await database_sync_to_async(services.create_conversation)(
-        user=user, agent=agent, context=context, title=title or ""
+        user=user, agent=agent, context=context, title=title or "", project=project
     )
     return CreateConversationPayload(conversation=Conversation.from_model(conversation))
 
@@ -73,21 +73,28 @@ class ConversationMutations:
     @strawberry.mutation(
         description=(
             "Start a conversation with an agent. `context` sets the agent's template variables "
-            "(see Agent.contextVariables); unknown or missing ones are input errors."
+            "(see Agent.contextVariables); unknown or missing ones are input errors. In a "
+            "`project`, `agent` defaults to the project's default agent."
         )
     )
     async def create_conversation(
-        self, info: Info, agent: str, context: JSON | None = None, title: str | None = None
+        self,
+        info: Info,
+        agent: str | None = None,
+        context: JSON | None = None,
+        title: str | None = None,
+        project: strawberry.ID | None = None,
     ) -> CreateConversationPayload:
         user = current_user(info)
         return await with_field_errors(
-            CreateConversationPayload, _create(user, agent, context, title)
+            CreateConversationPayload, _create(user, agent, context, title, project)
         )
 
     @strawberry.mutation(
-        description="Change the title, context, archived state, model and/or temperature; "
-        "omitted arguments are left unchanged. `model`: one of `models` the agent allows "
-        "(Agent.allowedModels); `temperature`: 0 to 2; null sets either back to the agent's."
+        description="Change the title, context, archived state, project (null: none), pin, "
+        "model and/or temperature; omitted arguments are left unchanged. `model`: one of "
+        "`models` the agent allows (Agent.allowedModels); `temperature`: 0 to 2; null sets "
+        "either back to the agent's."
     )
     async def update_conversation(
         self,
@@ -98,20 +105,13 @@ class ConversationMutations:
         archived: bool | None = strawberry.UNSET,
         model: str | None = strawberry.UNSET,
         temperature: float | None = strawberry.UNSET,
+        project: strawberry.ID | None = strawberry.UNSET,
+        pinned: bool | None = strawberry.UNSET,
     ) -> UpdateConversationPayload:
         user = current_user(info)
-        return await with_field_errors(
-            UpdateConversationPayload,
-            _update(
-                user,
-                id,
-                title=title,
-                context=context,
-                archived=archived,
-                model=model,
-                temperature=temperature,
-            ),
-        )
+        changes = {"title": title, "context": context, "archived": archived}
+        changes.update(model=model, temperature=temperature, project=project, pinned=pinned)
+        return await with_field_errors(UpdateConversationPayload, _update(user, id, **changes))
 
     @strawberry.mutation(description="Archive (default) or unarchive a conversation.")
     async def archive_conversation(

@@ -38,6 +38,8 @@ class Conversation:
     active_turn_id: strawberry.ID | None = strawberry.field(
         description="The running turn, if any: sendMessage/regenerate answer TURN_IN_PROGRESS."
     )
+    project_id: strawberry.ID | None = strawberry.field(description="The project it is in, if any.")
+    pinned: bool = strawberry.field(description="Pinned conversations are listed first.")
     created_at: datetime
     updated_at: datetime
 
@@ -79,6 +81,8 @@ class Conversation:
             last_message_at=parse_timestamp(payload["last_message_at"]),
             message_count=payload["message_count"],
             active_turn_id=optional_id(payload["active_turn_id"]),
+            project_id=optional_id(payload["project"]),
+            pinned=payload["pinned"],
             created_at=parse_timestamp(payload["created_at"]),  # type: ignore[arg-type]
             updated_at=parse_timestamp(payload["updated_at"]),  # type: ignore[arg-type]
             agent_slug=payload["agent"],

@@ -10,6 +10,7 @@ import strawberry
 from django.utils.dateparse import parse_datetime
 from strawberry.scalars import JSON
 
+from api.graphql.types.feedback import Feedback
 from conversations import models
 from conversations.payloads import message_payload
 
@@ -93,6 +94,9 @@ class Message:
     error: JSON | None = strawberry.field(description="{code, message} of a failed reply.")
     created_at: datetime
     updated_at: datetime
+    feedback: Feedback | None = strawberry.field(
+        default=None, description="The user's rating of this reply (AI messages only)."
+    )
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Message:
@@ -112,6 +116,7 @@ class Message:
             error=payload["error"],
             created_at=parse_timestamp(payload["created_at"]),  # type: ignore[arg-type]
             updated_at=parse_timestamp(payload["updated_at"]),  # type: ignore[arg-type]
+            feedback=Feedback.from_payload(payload.get("feedback")),
         )
 
     @classmethod

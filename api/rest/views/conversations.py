@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -14,10 +14,13 @@ from api.rest.serializers import (
     ConversationPageSerializer,
     ConversationSerializer,
     ConversationUpdateSerializer,
+    ErrorSerializer,
 )
 from api.rest.views.base import ConfabView, validated
 from conversations import inputs, selectors, services
 from conversations.models import Conversation
+
+UPDATABLE = ("title", "context", "archived", "project", "pinned", "model", "temperature")
 
 
 def conversation_response(conversation: Conversation, status: int = 200) -> Response:
@@ -33,6 +36,11 @@ LIST_PARAMETERS = [
     ),
     OpenApiParameter("agent", OpenApiTypes.STR, description="Only this agent's (slug)."),
     OpenApiParameter("q", OpenApiTypes.STR, description="Title contains (case-insensitive)."),
+    OpenApiParameter(
+        "project",
+        OpenApiTypes.STR,
+        description="Only this project's (id), or `none`: only those in no project.",
+    ),
     OpenApiParameter("limit", OpenApiTypes.INT, description="Page size (default 50, max 200)."),
     OpenApiParameter("cursor", OpenApiTypes.STR, description="`next_cursor` of the last page."),
 ]
@@ -42,7 +50,7 @@ class ConversationListView(ConfabView):
     @extend_schema(
         operation_id="conversations_list",
         tags=["conversations"],
-        summary="List conversations, newest activity first",
+        summary="List conversations: pinned first, then newest activity first",
         parameters=LIST_PARAMETERS,
         responses={200: ConversationPageSerializer},
     )
@@ -52,7 +60,7 @@ class ConversationListView(ConfabView):
             user=request.user,
             cursor=inputs.parse_conversation_cursor(params.get("cursor")),
             size=inputs.parse_limit(params.get("limit")),
-            filters={name: params.get(name) for name in ("archived", "agent", "q")},
+            filters={name: params.get(name) for name in ("archived", "agent", "q", "project")},
         )
         return Response(ConversationPageSerializer(page).data)
 
@@ -63,15 +71,21 @@ class ConversationListView(ConfabView):
         description="`context` fills the agent's template variables; unknown variables and "
         "missing required ones are a 400 naming each (`fields['context.<name>']`).",
         request=ConversationCreateSerializer,
-        responses={201: ConversationSerializer},
+        responses={
+            201: ConversationSerializer,
+            (404, "application/json"): OpenApiResponse(
+                ErrorSerializer, description="NOT_FOUND: `project` is not one of yours."
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         data = validated(ConversationCreateSerializer, request.data)
         conversation = services.create_conversation(
             user=request.user,
-            agent=data["agent"],
+            agent=data.get("agent"),
             context=data.get("context"),
             title=data.get("title", ""),
+            project=data.get("project"),
         )
         return conversation_response(conversation, 201)
 
@@ -89,7 +103,8 @@ class ConversationDetailView(ConfabView):
     @extend_schema(
         operation_id="conversations_update",
         tags=["conversations"],
-        summary="Change a conversation's title, context, archived state, model or temperature",
+        summary="Change a conversation's title, context, archived state, project, pin, model "
+        "or temperature",
         description="Only the fields sent are changed. `model` must be in GET /api/v1/models/ "
         "and allowed by the agent (`allowed_models`; 400 `fields.model`); `temperature` is "
         "0 to 2. null sets either back to the agent's.",
@@ -101,11 +116,7 @@ class ConversationDetailView(ConfabView):
         data = validated(ConversationUpdateSerializer, request.data)
         services.update_conversation(
             conversation=conversation,
-            **{
-                name: data[name]
-                for name in ("title", "context", "archived", "model", "temperature")
-                if name in data
-            },
+            **{name: data[name] for name in UPDATABLE if name in data},
         )
         return conversation_response(conversation)
 

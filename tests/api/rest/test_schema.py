@@ -44,6 +44,14 @@ OPERATIONS = {
     "files_destroy",
     "files_content",
     "files_signed_content",
+    "messages_feedback_set",
+    "messages_feedback_clear",
+    "projects_list",
+    "projects_create",
+    "projects_retrieve",
+    "projects_update",
+    "projects_destroy",
+    "search",
 }
 
 
