@@ -13,15 +13,14 @@ database is back.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.db import InterfaceError, OperationalError, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from redis.exceptions import RedisError
 
 from conversations.close_codes import DATABASE_UNAVAILABLE, LIVE_UNAVAILABLE, Close, TrackedSend
+from core.async_middleware import AsyncCapableMiddleware
 from core.errors import DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
@@ -36,21 +35,12 @@ def _close_broken_connections() -> None:
         connection.close_if_unusable_or_obsolete()
 
 
-class DatabaseUnavailableMiddleware:
+class DatabaseUnavailableMiddleware(AsyncCapableMiddleware):
     """While the database is unreachable, answer 503 in the error shape, not 500.
 
     Async-capable: a sync-only middleware makes Django run the whole chain in a
     thread and hop back to the event loop for every async (adrf) view.
     """
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:

@@ -335,6 +335,7 @@ SPECTACULAR_SETTINGS = {
         "ConversationGoneKind": ["conversation.deleted", "conversation.cleared"],
         "MessageUpsertedKind": ["message.upserted"],
         "MessageDeletedKind": ["message.deleted"],
+        "FeedbackRating": "conversations.feedback.models.Rating",
         # The live events' `type` discriminators (api/rest/event_schemas.py).
         "MessageEventKind": ["message.created", "message.completed"],
         "MessageFailedKind": ["message.failed"],

@@ -21,10 +21,8 @@ from __future__ import annotations
 import hmac
 import os
 import time
-from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotFound
 from prometheus_client import (
@@ -37,6 +35,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+from core.async_middleware import AsyncCapableMiddleware
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
@@ -205,18 +205,9 @@ def _observe_http(request: HttpRequest, response: HttpResponseBase, started: flo
     refresh_pool_gauges()
 
 
-class HttpMetricsMiddleware:
+class HttpMetricsMiddleware(AsyncCapableMiddleware):
     """Count and time every HTTP request by its route pattern (not its path: bounded
     label values). Async-capable: no thread hop per request."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
@@ -28,6 +28,7 @@ from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.middleware import clickjacking, common, csrf, security
 from django.utils.module_loading import import_string
 
+from core.async_middleware import AsyncCapableMiddleware
 from core.errors import ApplicationError
 from core.text_input import unsafe_text_error, unsafe_text_path
 
@@ -121,7 +122,7 @@ def error_response(request: HttpRequest, error: ApplicationError) -> JsonRespons
     return JsonResponse(body, status=error.status, json_dumps_params={"ensure_ascii": False})
 
 
-class UnsafeTextMiddleware:
+class UnsafeTextMiddleware(AsyncCapableMiddleware):
     """Refuse NUL characters and unpaired surrogates (`core.text_input`) in the query
     string and in form fields of every HTTP request, before any view sees them: 400
     VALIDATION_ERROR naming the parameter, in the REST or GraphQL error shape. JSON
@@ -129,15 +130,6 @@ class UnsafeTextMiddleware:
     `UnsafeText` extension, which sees variables and string literals).
 
     Async-capable: a sync-only middleware would put the whole chain in a thread."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Any) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:

@@ -17,11 +17,11 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
+
+from core.async_middleware import AsyncCapableMiddleware
 
 HEADER = "X-Request-ID"
 _SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -83,18 +83,9 @@ def add_to_error_body(response: HttpResponseBase, request_id: str) -> None:
         response["Content-Length"] = str(len(response.content))  # type: ignore[attr-defined]
 
 
-class RequestIdMiddleware:
+class RequestIdMiddleware(AsyncCapableMiddleware):
     """Django middleware (first in MIDDLEWARE): set the request id, answer it in
     `X-Request-ID` and in JSON error bodies. Async-capable (no thread hop)."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:

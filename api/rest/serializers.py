@@ -19,6 +19,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from conversations.feedback.models import Rating
 from conversations.llm.registry import model_payload
 from conversations.models import MessageRole, MessageStatus, OnBusy
 from conversations.payloads import agent_payload, conversation_payload, message_payload
@@ -334,7 +335,7 @@ class FileSerializer(OutputSerializer):
 class FeedbackOutputSerializer(OutputSerializer):
     """The user's thumbs up/down on an AI reply."""
 
-    rating = serializers.ChoiceField(choices=[("up", "up"), ("down", "down")], read_only=True)
+    rating = serializers.ChoiceField(choices=Rating.choices, read_only=True)
     comment = serializers.CharField(read_only=True, allow_blank=True)
     updated_at = serializers.DateTimeField(read_only=True)
 

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import os
-import shutil
-import subprocess
 import sys
 import time
 import uuid
@@ -26,40 +23,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.sdk import PACKAGE, PASSWORD, generate_sdk
 from tests.support.servers import LiveServer
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-PACKAGE = "confab_client"
-PASSWORD = "sdk-password-correct-horse"
-
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
-
-
-def generate_sdk(output: Path) -> str:
-    """Run openapi-python-client like `make sdk` (only the output path differs)."""
-    command = [
-        str(BIN / "openapi-python-client"),
-        "generate",
-        "--path",
-        str(ROOT / "openapi.yaml"),
-        "--output-path",
-        str(output),
-        "--overwrite",
-        "--meta",
-        "none",
-        "--config",
-        str(ROOT / "sdk" / "config.yaml"),
-    ]
-    # The generator formats its output with ruff, found on PATH (the venv's).
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    done = subprocess.run(
-        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, f"generation failed:\n{done.stdout}\n{done.stderr}"
-    # The streaming helper ships beside the generated code (`make sdk` copies it too).
-    shutil.copy(ROOT / "sdk" / "streaming.py", output / "streaming.py")
-    return done.stdout + done.stderr
 
 
 @pytest.fixture(scope="session")
