@@ -128,7 +128,7 @@ _ADMISSION = _Admission()
 
 @dataclass
 class RunningTurn:
-    task: asyncio.Task[ConversationMessage | None]
+    task: asyncio.Task[bool]
     cancel: CancelSignal
 
 
@@ -141,7 +141,7 @@ class TurnHandle:
     # None while a queued message waits for its turn.
     ai_message: ConversationMessage | None
     existing: bool
-    task: asyncio.Task[ConversationMessage | None] | None
+    task: asyncio.Task[bool] | None
     # The human message was queued behind the running turn (on_busy "enqueue").
     queued: bool = False
 
@@ -306,12 +306,12 @@ _NEXT_TASKS: set[asyncio.Task[Any]] = set()
 
 
 def _start_next_after(conversation_id: int) -> None:
-    """When a turn ended: begin the next queued one, in a task of its own (fresh context)."""
+    """When a turn ended with messages queued behind it: begin the next one, in a task of
+    its own (fresh context)."""
 
     async def next_turn() -> None:
         try:
-            if await in_turn_thread(services.has_queued_messages)(conversation_id):
-                await start_queued_turn(conversation_id)
+            await start_queued_turn(conversation_id)
         except Exception:
             # The periodic sweep begins it later.
             logger.warning("Starting the next queued turn failed", exc_info=True)
@@ -323,6 +323,14 @@ def _start_next_after(conversation_id: int) -> None:
     task = loop.create_task(next_turn(), context=contextvars.Context())
     _NEXT_TASKS.add(task)
     task.add_done_callback(_NEXT_TASKS.discard)
+
+
+async def _run_then_look_at_queue(conversation_id: int, **turn: Any) -> bool:
+    """Run the turn, then say whether messages wait in its conversation's queue: looked
+    up inside the turn's own task, so the lookup is part of the turn (a fixed number of
+    statements), not a hop that may or may not have run when a caller counts."""
+    await run_turn(**turn)
+    return await in_turn_thread(services.has_queued_messages)(conversation_id)
 
 
 def _launch(
@@ -344,7 +352,8 @@ def _launch(
     # and a connection per turn. It keeps only the request id and the trace
     # (core/request_id.py).
     task = asyncio.get_running_loop().create_task(
-        run_turn(
+        _run_then_look_at_queue(
+            conversation.pk,
             conversation=conversation,
             human_message=start.human_message,
             ai_message=start.ai_message,
@@ -358,11 +367,12 @@ def _launch(
     _RUNNING[start.turn_id] = RunningTurn(task=task, cancel=cancel)
     user_id = conversation.user_id
 
-    def ended(_: asyncio.Task[ConversationMessage | None]) -> None:
+    def ended(done: asyncio.Task[bool]) -> None:
         _RUNNING.pop(start.turn_id, None)
         ticks.unregister(start.turn_id)
         _ADMISSION.release(user_id)
-        _start_next_after(conversation.pk)
+        if not done.cancelled() and done.exception() is None and done.result():
+            _start_next_after(conversation.pk)
 
     task.add_done_callback(ended)
     return TurnHandle(
