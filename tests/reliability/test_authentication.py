@@ -35,7 +35,13 @@ from conversations.models import Conversation, ConversationMessage
 from tests.support.live_clients import recv_json
 from tests.support.routes import api_routes, fill, methods_of
 
-PUBLIC_ROUTES = {"api/v1/auth/token/", "api/v1/auth/register/"}
+# Sign-in and sign-up take credentials; a signed file URL's signature is its permission
+# (tests/api/rest/test_files.py forges, alters and expires them).
+PUBLIC_ROUTES = {
+    "api/v1/auth/token/",
+    "api/v1/auth/register/",
+    "api/v1/files/signed/<str:token>/",
+}
 
 
 def make_token(user: Any, *, expired: bool = False, revoked: bool = False) -> str:
