@@ -128,7 +128,7 @@ _ADMISSION = _Admission()
 
 @dataclass
 class RunningTurn:
-    task: asyncio.Task[bool]
+    task: asyncio.Task[ConversationMessage | None]
     cancel: CancelSignal
 
 
@@ -141,7 +141,7 @@ class TurnHandle:
     # None while a queued message waits for its turn.
     ai_message: ConversationMessage | None
     existing: bool
-    task: asyncio.Task[bool] | None
+    task: asyncio.Task[ConversationMessage | None] | None
     # The human message was queued behind the running turn (on_busy "enqueue").
     queued: bool = False
 
@@ -325,12 +325,16 @@ def _start_next_after(conversation_id: int) -> None:
     task.add_done_callback(_NEXT_TASKS.discard)
 
 
-async def _run_then_look_at_queue(conversation_id: int, **turn: Any) -> bool:
-    """Run the turn, then say whether messages wait in its conversation's queue: looked
+async def _run_then_look_at_queue(
+    queue: dict[str, bool], conversation_id: int, **turn: Any
+) -> ConversationMessage | None:
+    """Run the turn (its result: the final AI message, None when the turn was lost), then
+    note in `queue["waiting"]` whether messages wait in its conversation's queue: looked
     up inside the turn's own task, so the lookup is part of the turn (a fixed number of
     statements), not a hop that may or may not have run when a caller counts."""
-    await run_turn(**turn)
-    return await in_turn_thread(services.has_queued_messages)(conversation_id)
+    final = await run_turn(**turn)
+    queue["waiting"] = await in_turn_thread(services.has_queued_messages)(conversation_id)
+    return final
 
 
 def _launch(
@@ -351,8 +355,10 @@ def _launch(
     # "CurrentThreadExecutor already quit" once the request ends, or leak a thread
     # and a connection per turn. It keeps only the request id and the trace
     # (core/request_id.py).
+    queue = {"waiting": False}
     task = asyncio.get_running_loop().create_task(
         _run_then_look_at_queue(
+            queue,
             conversation.pk,
             conversation=conversation,
             human_message=start.human_message,
@@ -367,11 +373,11 @@ def _launch(
     _RUNNING[start.turn_id] = RunningTurn(task=task, cancel=cancel)
     user_id = conversation.user_id
 
-    def ended(done: asyncio.Task[bool]) -> None:
+    def ended(_: asyncio.Task[ConversationMessage | None]) -> None:
         _RUNNING.pop(start.turn_id, None)
         ticks.unregister(start.turn_id)
         _ADMISSION.release(user_id)
-        if not done.cancelled() and done.exception() is None and done.result():
+        if queue["waiting"]:
             _start_next_after(conversation.pk)
 
     task.add_done_callback(ended)
