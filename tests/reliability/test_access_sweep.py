@@ -61,10 +61,22 @@ UNSCOPED_FIELDS = {
     "projects",
     "createProject",
     "search",
+    # The model registry is the same for everyone (nothing owned); devices are the
+    # caller's own (tests/api/graphql/test_devices.py: another user's is NOT_FOUND).
+    "models",
+    "devices",
 }
 # Fields and arguments whose ID is a project's: filled with Alice's project.
 PROJECT_FIELDS = {"project", "updateProject", "deleteProject"}
-FILLERS = {"String": "stolen", "Boolean": True, "Int": 1, "JSON": {}, "FeedbackRating": "UP"}
+FILLERS = {
+    "String": "stolen",
+    "Boolean": True,
+    "Int": 1,
+    "Float": 0.5,
+    "JSON": {},
+    "FeedbackRating": "UP",
+    "OnBusy": "ENQUEUE",
+}
 
 
 @sync_to_async
@@ -171,7 +183,9 @@ def not_found(answer: dict) -> bool:
 async def test_another_users_objects_are_not_found_on_every_surface(
     live_server_factory, llm, user, other_user, token, other_token, plain_agent
 ):
-    server = live_server_factory()
+    # The sweep sends hundreds of frames on one socket: past the per-socket frame budget
+    # (tested on its own in test_socket_lifecycle.py).
+    server = live_server_factory(extra_env={"CONFAB_WS_FRAME_BURST": "100000"})
     conversation, message, file = await alice_history(user, plain_agent)
     project = await alice_project(user)
     before = await snapshot(user)
