@@ -43,7 +43,7 @@ type Expect<T extends true> = T;
 export type SchemaChecks = [
   // Enums are closed unions, not plain strings.
   Expect<Equal<Message["role"], "system" | "human" | "ai" | "tool">>,
-  Expect<Equal<Message["status"], "streaming" | "complete" | "failed" | "cancelled">>,
+  Expect<Equal<Message["status"], "queued" | "streaming" | "complete" | "failed" | "cancelled">>,
   // Nullable fields say so; required ones are not optional.
   Expect<Equal<Message["turn_id"], string | null>>,
   Expect<Equal<Message["usage"], Schemas["Usage"] | null>>,
@@ -231,9 +231,11 @@ export async function demo(baseUrl: string): Promise<void> {
     console.log(userMessageFor(sent.error), new ConfabError(sent.error, sent.status).fieldProblems());
     return;
   }
-  console.log(render(sent.data.human_message), render(sent.data.ai_message));
+  // `ai_message` is null when the message was queued behind a running turn (on_busy).
+  const reply = sent.data.ai_message;
+  console.log(render(sent.data.human_message), reply ? render(reply) : "queued");
   for await (const page of api.olderPages(created.data.id, 20)) {
     page.forEach((message) => console.log(render(message)));
   }
-  console.log(await api.newerThan(created.data.id, sent.data.ai_message.id));
+  console.log(await api.newerThan(created.data.id, (reply ?? sent.data.human_message).id));
 }

@@ -97,7 +97,8 @@ def test_production_settings_are_closed_by_default():
     assert shown["engine"] == "django.db.backends.postgresql" and shown["connect_timeout"] == 3
     assert shown["layer"] == "core.channel_layers.PipelinedPubSubChannelLayer"
     assert shown["cache"] == "core.cache.SharedPoolRedisCache"
-    assert shown["provider"] == "openai"
+    # Each model's provider from the registry, since a provider key is set.
+    assert shown["provider"] == "auto"
 
 
 def test_without_configured_origins_cross_origin_websockets_are_refused():
