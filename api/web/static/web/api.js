@@ -55,50 +55,34 @@ export function restPost(apiUrl, path, body, token = null) {
 }
 
 /** A JSON request to the REST API (`path` relative to /api/v1/; no body when `body` is null). */
-export async function restRequest(apiUrl, method, path, body, token = null) {
+export function restRequest(apiUrl, method, path, body, token = null) {
   const headers = { Accept: "application/json" };
   if (body !== null) headers["Content-Type"] = "application/json";
   if (token) headers.Authorization = `Bearer ${token}`;
-  let response;
-  try {
-    response = await fetch(apiUrl + path, {
-      method,
-      headers,
-      body: body === null ? undefined : JSON.stringify(body),
-      // Token auth only: never let an admin session cookie authenticate the app.
-      credentials: "omit",
-    });
-  } catch {
-    throw new ApiError("Cannot reach the server. Check your connection.", { code: "NETWORK" });
-  }
-  let data = null;
-  try {
-    data = await response.json();
-  } catch {
-    data = null;
-  }
-  if (!response.ok) {
-    throw new ApiError(restErrorMessage(data, response.status), {
-      code: data?.code || `HTTP_${response.status}`,
-      status: response.status,
-      fields: data?.fields || null,
-    });
-  }
-  return data;
+  return sendRest(apiUrl + path, {
+    method,
+    headers,
+    body: body === null ? undefined : JSON.stringify(body),
+  });
 }
 
 /** Upload one file (multipart, field `file`) to `POST files/`; its file object. */
-export async function uploadFile(apiUrl, file, token) {
+export function uploadFile(apiUrl, file, token) {
   const form = new FormData();
   form.append("file", file, file.name || "pasted-image.png");
+  return sendRest(`${apiUrl}files/`, {
+    method: "POST",
+    headers: { Accept: "application/json", Authorization: `Bearer ${token}` },
+    body: form,
+  });
+}
+
+/** Send a REST request; its JSON body, or an ApiError in the API's error shape. */
+async function sendRest(url, init) {
   let response;
   try {
-    response = await fetch(`${apiUrl}files/`, {
-      method: "POST",
-      headers: { Accept: "application/json", Authorization: `Bearer ${token}` },
-      body: form,
-      credentials: "omit",
-    });
+    // Token auth only: never let an admin session cookie authenticate the app.
+    response = await fetch(url, { ...init, credentials: "omit" });
   } catch {
     throw new ApiError("Cannot reach the server. Check your connection.", { code: "NETWORK" });
   }
