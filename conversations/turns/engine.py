@@ -68,6 +68,7 @@ from conversations.turns.streaming import CancelSignal
 from conversations.turns.threads import in_turn_thread
 from core import metrics, request_id
 from core.errors import (
+    ModelCannotSeeImages,
     TurnCapacityReached,
     UserTurnCapacityReached,
     ValidationFailed,
@@ -219,10 +220,16 @@ async def start_turn(
             await load_agent(conversation)
             config = build_turn_config(conversation)
         if on_busy is None:
-            await load_agent(conversation)
+            # The agent only: load_agent's project read is for the config, done above
+            # when the caller gave none.
+            if not Conversation.agent.is_cached(conversation):
+                await load_agent(conversation)
             on_busy = conversation.agent.on_busy if conversation.agent_id else OnBusy.REJECT
         if config.model_info is None:
             config.model_info = await in_turn_thread(model_info)(config.model)
+        if images_base64 and not config.model_info.supports_images:
+            # Before the images are stored as files: a refused turn leaves nothing behind.
+            raise ModelCannotSeeImages()
         human: HumanMessage | None = None
         if not regenerate:
             human = HumanMessage(content=text)
@@ -280,6 +287,7 @@ async def start_queued_turn(conversation_id: int) -> TurnHandle | None:
     if conversation is None or not _ADMISSION.try_take(conversation.user_id):
         return None
     try:
+        await load_agent(conversation)  # its project too: the turn gets its instructions
         config = build_turn_config(conversation)
         config.model_info = await in_turn_thread(model_info)(config.model)
         start = await in_turn_thread(services.begin_queued_turn)(conversation_id=conversation_id)

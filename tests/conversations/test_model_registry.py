@@ -256,3 +256,22 @@ async def test_a_model_without_tools_is_offered_none(llm, user):
     llm.reply_text(["no tools"])
     await wait_for_result(await start_turn(conversation=conversation, content="2+2"), timeout=10)
     assert "tools" not in llm.requests[0].body
+
+
+@turns
+async def test_inline_images_for_a_blind_model_store_no_file(llm, conversation):
+    """The origin's `images__base64` are refused before they become files: a refused turn
+    leaves no upload behind (nor spends the user's file quota)."""
+    import base64
+
+    from conversations.files.models import UserFile
+    from tests.support.files import png
+
+    await sync_to_async(blind_model)()
+    await sync_to_async(services.update_conversation)(conversation=conversation, model="blind-1")
+    image = base64.b64encode(png()).decode()
+    with pytest.raises(ModelCannotSeeImages):
+        await start_turn(conversation=conversation, content="What is this?", images_base64=[image])
+    assert await UserFile.objects.acount() == 0
+    assert await ConversationMessage.objects.filter(conversation=conversation).acount() == 0
+    assert llm.requests == []

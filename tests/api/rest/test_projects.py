@@ -198,3 +198,40 @@ async def test_project_instructions_reach_the_model(asgi, llm, token, user, plai
     llm.reply_text(["ok"])
     await asgi.post(url, json={"content": "third"}, headers=bearer(token))
     assert "Be brief." not in llm.requests[2].body["messages"][0]["content"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_queued_turn_gets_its_projects_instructions(asgi, llm, token, user, plain_agent):
+    """A message queued behind a running turn is answered with the project's instructions
+    too (the queued turn loads the project like any turn)."""
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+
+    from conversations.models import Conversation
+    from tests.support.live_clients import wait_idle
+    from tests.support.turns import eventually
+
+    project = await sync_to_async(project_services.create_project)(
+        user=user, name="P", instructions="Always answer in haiku."
+    )
+    conversation = await sync_to_async(services.create_conversation)(
+        user=user, agent=plain_agent, project=project.pk
+    )
+    url = f"{CONVERSATIONS}{conversation.pk}/messages/"
+    llm.reply_text(["slow ", "reply"], chunk_delay=0.3)
+    llm.reply_text(["queued reply"])
+    first = asyncio.ensure_future(asgi.post(url, json={"content": "one"}, headers=bearer(token)))
+
+    async def running() -> bool:
+        return bool((await Conversation.objects.aget(pk=conversation.pk)).active_turn_id)
+
+    await eventually(running, what="the first turn running")
+    queued = await asgi.post(
+        url, json={"content": "two", "on_busy": "enqueue"}, headers=bearer(token)
+    )
+    assert queued.status_code == 202, queued.text
+    assert (await first).status_code == 201
+    await eventually(lambda: len(llm.requests) == 2, what="the queued turn's model call")
+    await wait_idle(conversation.pk)
+    assert llm.requests[1].body["messages"][0]["content"].endswith("Always answer in haiku.")
