@@ -15,6 +15,7 @@ from conversations import history_pages
 from conversations.feedback.selectors import attach_feedback
 from conversations.inputs import HistoryRequest, ObjectId, parse_object_id
 from conversations.models import Conversation, ConversationMessage, MessageStatus
+from conversations.selectors.conversations import get_conversation
 from core import replicas
 from core.errors import NotFound
 
@@ -151,6 +152,14 @@ def _read_message_page(
         return MessagePage(results=rows, has_older=beyond_cursor, has_newer=more, feedback=feedback)
     rows.reverse()
     return MessagePage(results=rows, has_older=more, has_newer=beyond_cursor, feedback=feedback)
+
+
+def get_user_message(
+    *, user: Any, conversation_id: ObjectId, message_id: ObjectId
+) -> ConversationMessage:
+    """A message of one of the user's conversations (with its feedback), or NotFound."""
+    conversation = get_conversation(user=user, conversation_id=conversation_id)
+    return get_message(conversation=conversation, message_id=message_id)
 
 
 def get_message(*, conversation: Conversation, message_id: ObjectId) -> ConversationMessage:

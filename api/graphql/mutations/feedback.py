@@ -28,27 +28,23 @@ class MessageFeedbackPayload:
     )
 
 
-def _message(user: Any, conversation_id: str, message_id: str) -> Any:
-    conversation = selectors.get_conversation(user=user, conversation_id=conversation_id)
-    return selectors.get_message(conversation=conversation, message_id=message_id)
-
-
 @database_sync_to_async
 def _set(
     user: Any, conversation_id: str, message_id: str, rating: str, comment: str | None
 ) -> MessageFeedbackPayload:
-    message = _message(user, conversation_id, message_id)
-    services.set_feedback(user=user, message=message, rating=rating, comment=comment)
-    return MessageFeedbackPayload(
-        message=Message.from_model(_message(user, conversation_id, message_id))
+    message = selectors.get_user_message(
+        user=user, conversation_id=conversation_id, message_id=message_id
     )
+    services.set_feedback(user=user, message=message, rating=rating, comment=comment)
+    return MessageFeedbackPayload(message=Message.from_model(message))
 
 
 @database_sync_to_async
 def _clear(user: Any, conversation_id: str, message_id: str) -> MessageFeedbackPayload:
-    message = _message(user, conversation_id, message_id)
+    message = selectors.get_user_message(
+        user=user, conversation_id=conversation_id, message_id=message_id
+    )
     services.clear_feedback(user=user, message=message)
-    message.user_feedback = None
     return MessageFeedbackPayload(message=Message.from_model(message))
 
 

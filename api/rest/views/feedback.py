@@ -49,9 +49,7 @@ class MessageFeedbackView(ConfabView):
         services.set_feedback(
             user=request.user, message=message, rating=data["rating"], comment=data.get("comment")
         )
-        return Response(
-            MessageSerializer(self.get_message(request, conversation_id, message_id)).data
-        )
+        return Response(MessageSerializer(message).data)
 
     @extend_schema(
         operation_id="messages_feedback_clear",
@@ -63,13 +61,11 @@ class MessageFeedbackView(ConfabView):
     def delete(self, request: Request, conversation_id: int, message_id: int) -> Response:
         message = self.get_message(request, conversation_id, message_id)
         services.clear_feedback(user=request.user, message=message)
-        message.user_feedback = None
         return Response(MessageSerializer(message).data)
 
     def get_message(
         self, request: Request, conversation_id: int, message_id: int
     ) -> ConversationMessage:
-        conversation = selectors.get_conversation(
-            user=request.user, conversation_id=conversation_id
+        return selectors.get_user_message(
+            user=request.user, conversation_id=conversation_id, message_id=message_id
         )
-        return selectors.get_message(conversation=conversation, message_id=message_id)

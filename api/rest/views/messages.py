@@ -129,8 +129,7 @@ class MessageDetailView(ConfabView):
         responses={200: MessageSerializer},
     )
     def get(self, request: Request, conversation_id: int, message_id: int) -> Response:
-        conversation = selectors.get_conversation(
-            user=request.user, conversation_id=conversation_id
+        message = selectors.get_user_message(
+            user=request.user, conversation_id=conversation_id, message_id=message_id
         )
-        message = selectors.get_message(conversation=conversation, message_id=message_id)
         return Response(MessageSerializer(message).data)
