@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from conversations.files.attachments import attachments_of
-from conversations.llm.providers import resolve_model_name
+from conversations.llm.providers import conversation_model_name, resolve_model_name
 from core.timestamps import iso_timestamp
 
 if TYPE_CHECKING:
@@ -67,14 +67,13 @@ def message_payload(
 
 def conversation_payload(conversation: Conversation) -> dict[str, Any]:
     """The conversation fields a live list needs (no messages)."""
-    agent = conversation.agent if conversation.agent_id else None
     return {
         "id": conversation.id,
         "title": conversation.title,
         "agent": conversation.agent.slug if conversation.agent_id else None,
         "context": conversation.context,
         # The model and temperature its turns use: its own choice, else its agent's.
-        "model": conversation.model or (resolve_model_name(agent.model) if agent else ""),
+        "model": conversation_model_name(conversation),
         # Its own choice only: null means the agent's, which stays private like its prompts.
         "temperature": conversation.temperature,
         "archived": conversation.archived_at is not None,

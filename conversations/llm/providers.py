@@ -13,6 +13,7 @@ import asyncio
 import functools
 import weakref
 from dataclasses import dataclass
+from typing import Any
 
 import anthropic
 import openai
@@ -57,6 +58,16 @@ def resolve_model_name(agent_model: str) -> str:
     if settings.CONFAB_LLM_PROVIDER == "demo":
         return DEMO_MODEL_NAME
     return settings.CONFAB_LLM_MODEL or agent_model or DEFAULT_OPENAI_MODEL
+
+
+def conversation_model_name(conversation: Any) -> str:
+    """The model a conversation's turns run with (what its payload shows too): its own
+    choice, else its agent's (`resolve_model_name`); the demo model in demo mode."""
+    if settings.CONFAB_LLM_PROVIDER == "demo":
+        return DEMO_MODEL_NAME
+    if conversation.model:
+        return conversation.model
+    return resolve_model_name(conversation.agent.model if conversation.agent_id else "")
 
 
 def _http_client_for_running_loop() -> openai.DefaultAsyncHttpxClient | None:

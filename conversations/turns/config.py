@@ -14,7 +14,7 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from conversations import selectors
 from conversations.codec import CodecError, decode_message
 from conversations.llm.mcp import McpServer, parse_servers
-from conversations.llm.providers import ModelSpec, resolve_model_name
+from conversations.llm.providers import ModelSpec, conversation_model_name
 from conversations.llm.registry import ModelInfo
 from conversations.models import Agent, Conversation, ConversationMessage, MessageRole
 from conversations.projects.models import Project
@@ -115,14 +115,6 @@ def build_turn_config(
         mcp_servers=agent_mcp_servers(agent),
         project_instructions=project_instructions(conversation),
     )
-
-
-def conversation_model_name(conversation: Conversation) -> str:
-    """The model a conversation's turns run with: its own choice, else its agent's
-    (CONFAB_LLM_MODEL, the agent's model, the default: `resolve_model_name`)."""
-    if settings.CONFAB_LLM_PROVIDER == "demo":
-        return resolve_model_name("")
-    return conversation.model or resolve_model_name(conversation.agent.model)
 
 
 def agent_mcp_servers(agent: Agent) -> list[McpServer]:
