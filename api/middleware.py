@@ -16,12 +16,13 @@ import logging
 from typing import Any
 
 from django.db import InterfaceError, OperationalError, connections
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from redis.exceptions import RedisError
 
 from conversations.close_codes import DATABASE_UNAVAILABLE, LIVE_UNAVAILABLE, Close, TrackedSend
 from core.async_middleware import AsyncCapableMiddleware
 from core.errors import DatabaseUnavailable
+from core.middleware import error_response
 
 logger = logging.getLogger(__name__)
 
@@ -55,20 +56,8 @@ class DatabaseUnavailableMiddleware(AsyncCapableMiddleware):
             return None
         logger.warning("Database unavailable: %s", type(exception).__name__)
         _close_broken_connections()
-        error = DatabaseUnavailable()
-        if request.path.startswith("/graphql"):
-            # The GraphQL transport-error shape (docs/graphql.md).
-            body: dict[str, Any] = {
-                "errors": [
-                    {
-                        "message": error.detail,
-                        "extensions": {"code": error.code, "type": error.type},
-                    }
-                ]
-            }
-        else:
-            body = error.as_dict()
-        response = JsonResponse(body, status=error.status)
+        # In the shape of the surface the request is for (REST, or GraphQL's transport).
+        response = error_response(request, DatabaseUnavailable())
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
 
