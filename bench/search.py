@@ -149,6 +149,7 @@ def main() -> None:
 
     from bench.dataset import load
     from conversations.search.selectors import SearchRequest, _postgres, search_messages
+    from conversations.search.text import parse_query
 
     dataset = load()
     add_needles(dataset.owner_id)
@@ -164,7 +165,7 @@ def main() -> None:
     print(f"{total:,} messages; the searching user owns {owned:,}", flush=True)
 
     def fts_sql(q: str) -> Callable[[], object]:
-        statement = _postgres(SearchRequest(q=q, size=20), owner.pk)
+        statement = _postgres(SearchRequest(q=q, size=20), parse_query(q), owner.pk)
 
         def run() -> object:
             with connection.cursor() as cursor:

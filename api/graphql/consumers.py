@@ -211,7 +211,7 @@ class GraphQLWebsocketConsumer(SocketLifecycle, GraphQLWSConsumer):
         try:
             message = decode_json(text_data)
             payload = message.get("payload") or {}
-            if message.get("type") not in ("subscribe", "start") or not document_too_large(
+            if message.get("type") not in WORK_FRAMES or not document_too_large(
                 payload.get("query")
             ):
                 return False

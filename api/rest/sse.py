@@ -36,13 +36,12 @@ from django.conf import settings
 from conversations import selectors
 from conversations.events import EventType, conversation_event, conversation_group
 from conversations.models import Conversation, ConversationMessage, MessageRole, MessageStatus
-from conversations.resume import Position, StreamTracker
+from conversations.resume import FINAL_TYPES, Position, StreamTracker
 from conversations.turns import TurnHandle, wait_for_result
 from core.errors import NotFound
 
 # How often an idle stream checks that its turn is still running.
 POLL_SECONDS = 1.0
-FINAL_TYPES = {str(EventType.MESSAGE_COMPLETED), str(EventType.MESSAGE_FAILED)}
 END_TYPES = {str(EventType.CONVERSATION_CLEARED), str(EventType.CONVERSATION_DELETED)}
 
 
@@ -174,7 +173,7 @@ async def _turn_stream(
             if not running:
                 return
             turn.message_ids |= set(tracker.held) | tracker.final
-        keepalive = getattr(settings, "CONFAB_SSE_KEEPALIVE_SECONDS", 15.0)
+        keepalive = settings.CONFAB_SSE_KEEPALIVE_SECONDS
         last_write = time.monotonic()
         ended_polls = 0
         receiving = asyncio.ensure_future(layer.receive(channel))
@@ -244,7 +243,7 @@ async def _conversation_stream(
         )
         async for event in tracker.resume(conversation_id):
             yield format_event(event, tracker.position)
-        keepalive = getattr(settings, "CONFAB_SSE_KEEPALIVE_SECONDS", 15.0)
+        keepalive = settings.CONFAB_SSE_KEEPALIVE_SECONDS
         last_write = time.monotonic()
         receiving = asyncio.ensure_future(layer.receive(channel))
         while True:

@@ -10,7 +10,10 @@ from conversations.search.selectors import SearchPage, SearchResult
 
 def search_result_payload(result: SearchResult) -> dict[str, Any]:
     return {
-        "conversation": {"id": result.conversation.pk, "title": result.conversation.title},
+        "conversation": {
+            "id": result.message.conversation.pk,
+            "title": result.message.conversation.title,
+        },
         "message": message_payload(result.message),
         "snippet": result.snippet,
     }

@@ -14,8 +14,14 @@ from django.db import connection
 
 from conversations.feedback.selectors import attach_feedback
 from conversations.inputs import NO_PROJECT, ProjectFilter
-from conversations.models import Conversation, ConversationMessage, MessageRole
-from conversations.search.text import fts5_query, parse_query, snippet, websearch_text
+from conversations.models import Conversation, ConversationMessage
+from conversations.search.text import (
+    ParsedQuery,
+    fts5_query,
+    parse_query,
+    snippet,
+    websearch_text,
+)
 from core.errors import ValidationFailed
 
 MESSAGES = ConversationMessage._meta.db_table
@@ -65,10 +71,8 @@ class SearchRequest:
 
 @dataclass
 class SearchResult:
-    conversation: Conversation
-    message: ConversationMessage
+    message: ConversationMessage  # its conversation joined
     snippet: str
-    rank: float
 
 
 @dataclass
@@ -101,8 +105,9 @@ def _filters(request: SearchRequest, owner_id: int) -> tuple[list[str], list[Any
     return where, params
 
 
-def _postgres(request: SearchRequest, owner_id: int) -> tuple[str, list[Any]] | None:
-    parsed = parse_query(request.q)
+def _postgres(
+    request: SearchRequest, parsed: ParsedQuery, owner_id: int
+) -> tuple[str, list[Any]] | None:
     if parsed.empty:
         return None
     where, params = _filters(request, owner_id)
@@ -123,8 +128,9 @@ def _postgres(request: SearchRequest, owner_id: int) -> tuple[str, list[Any]] | 
     return _paged(sql, params, request, rank=(rank, [ranking]), cast="::real")
 
 
-def _sqlite(request: SearchRequest, owner_id: int) -> tuple[str, list[Any]] | None:
-    parsed = parse_query(request.q)
+def _sqlite(
+    request: SearchRequest, parsed: ParsedQuery, owner_id: int
+) -> tuple[str, list[Any]] | None:
     match = fts5_query(parsed)
     if match is None:
         return None
@@ -162,8 +168,9 @@ def search_messages(*, user: Any, request: SearchRequest) -> SearchPage:
     user's own messages are ever read (the owner is a condition of the statement)."""
     if not getattr(user, "is_authenticated", False):
         return SearchPage()
+    parsed = parse_query(request.q)
     build = _postgres if connection.vendor == "postgresql" else _sqlite
-    statement = build(request, user.pk)
+    statement = build(request, parsed, user.pk)
     if statement is None:
         return SearchPage()
     with connection.cursor() as cursor:
@@ -175,15 +182,11 @@ def search_messages(*, user: Any, request: SearchRequest) -> SearchPage:
         [pk for pk, _ in hits]
     )
     attach_feedback(list(messages.values()))
-    words = parse_query(request.q).positive_words
     results = [
         SearchResult(
-            conversation=messages[pk].conversation,
-            message=messages[pk],
-            snippet=snippet(messages[pk].text, words),
-            rank=rank,
+            message=messages[pk], snippet=snippet(messages[pk].text, parsed.positive_words)
         )
-        for pk, rank in hits
+        for pk, _ in hits
         if pk in messages
     ]
     last = hits[-1] if hits else None
@@ -192,6 +195,3 @@ def search_messages(*, user: Any, request: SearchRequest) -> SearchPage:
         next_cursor=SearchCursor(rank=last[1], id=last[0]).encode() if has_more and last else None,
         has_more=has_more,
     )
-
-
-ROLES = set(MessageRole.values)

@@ -222,7 +222,12 @@ def clear_conversation(*, conversation: Conversation) -> int:
     nothing is written into the cleared conversation and no half-cleared
     history can be seen.
     """
-    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    # Agent joined: the conversation.updated payload names it (no lazy read).
+    locked = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("agent")
+        .get(pk=conversation.pk)
+    )
     deleted, _ = locked.messages.all().delete()
     locked.message_count = 0
     locked.last_message_at = None

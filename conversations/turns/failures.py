@@ -113,11 +113,9 @@ def classify_failure(exc: BaseException) -> tuple[str, str]:
         if status >= 500:
             return ("provider_error", "The model provider failed to answer.")
         return ("provider_rejected", "The model provider rejected the request.")
-    if isinstance(exc, _CONNECTION_ERRORS) or any(
-        isinstance(cause, _CUT_STREAM) for cause in _chain(exc)
-    ):
-        if any(isinstance(cause, _CUT_STREAM) for cause in _chain(exc)):
-            return STREAM_INTERRUPTED
+    if any(isinstance(cause, _CUT_STREAM) for cause in _chain(exc)):
+        return STREAM_INTERRUPTED
+    if isinstance(exc, _CONNECTION_ERRORS):
         return ("provider_unavailable", "Could not reach the model provider.")
     return ("internal_error", "The reply failed because of an internal error.")
 
