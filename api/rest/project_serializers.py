@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from api.rest.serializers import InputSerializer, OutputSerializer, StrictCharField
 from conversations.payloads import project_payload
+from conversations.projects.services import MAX_NAME_CHARS
 
 
 class ProjectSerializer(OutputSerializer):
@@ -46,7 +47,7 @@ class ProjectPageSerializer(OutputSerializer):
 class ProjectCreateSerializer(InputSerializer):
     """A new project."""
 
-    name = StrictCharField(max_length=200)
+    name = StrictCharField(max_length=MAX_NAME_CHARS)
     instructions = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
     default_agent = StrictCharField(
         max_length=64, required=False, allow_null=True, help_text="An agent's slug."
@@ -56,7 +57,7 @@ class ProjectCreateSerializer(InputSerializer):
 class ProjectUpdateSerializer(InputSerializer):
     """Only the fields given are changed."""
 
-    name = StrictCharField(max_length=200, required=False)
+    name = StrictCharField(max_length=MAX_NAME_CHARS, required=False)
     instructions = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
     default_agent = StrictCharField(
         max_length=64, required=False, allow_null=True, help_text="An agent's slug; null: none."

@@ -24,7 +24,9 @@ class FeedbackSerializer(InputSerializer):
     """A rating of an AI reply; replaces the user's earlier one."""
 
     rating = serializers.ChoiceField(choices=Rating.choices)
-    comment = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=2000)
+    comment = StrictCharField(
+        required=False, allow_blank=True, allow_null=True, max_length=services.MAX_COMMENT_CHARS
+    )
 
 
 class MessageFeedbackView(ConfabView):
