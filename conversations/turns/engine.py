@@ -490,13 +490,16 @@ async def cancel_turn(*, conversation: Conversation) -> uuid.UUID:
 async def wait_for_result(handle: TurnHandle, *, timeout: float | None = None) -> TurnResult:
     """Wait until the turn ended and return its human message and final AI message.
 
-    A turn running in this process is awaited; one running elsewhere (a
-    repeated request that landed on another worker) is polled.
+    A turn running in this process is awaited and gives its final message; one running
+    elsewhere (a repeated request that landed on another worker), or one that lost its
+    lock, is read from the database until it ends.
     """
     timeout = timeout or settings.CONFAB_LLM_TIMEOUT * (settings.CONFAB_TOOL_MAX_ROUNDS + 2)
     deadline = time.monotonic() + timeout
     if handle.task is not None:
-        await asyncio.wait_for(asyncio.shield(handle.task), timeout=timeout)
+        final = await asyncio.wait_for(asyncio.shield(handle.task), timeout=timeout)
+        if final is not None:  # this process ran it: its ending is known, nothing to read
+            return TurnResult(human_message=handle.human_message, ai_message=final)
     while True:
         result = await in_turn_thread(_stored_result)(handle)
         if result.ai_message is None or result.ai_message.status != MessageStatus.STREAMING:
