@@ -76,7 +76,12 @@ async def run_turn(
                 logger.exception("on_conversation_complete failed for turn %s", turn_id)
         return final
     finally:
-        await in_turn_thread(services.end_turn)(conversation_id=conversation.pk, turn_id=turn_id)
+        # Normally the reply's last write released the lock; otherwise (lost, crashed)
+        # release it now if the turn still holds it.
+        if not runner.released:
+            await in_turn_thread(services.end_turn)(
+                conversation_id=conversation.pk, turn_id=turn_id
+            )
 
 
 class TurnRunner:
@@ -98,6 +103,8 @@ class TurnRunner:
         self.ai_row = ai_message
         self.state: StreamState | None = None
         self.tools_output: list[dict[str, Any]] = []
+        # The lock was released with the reply's last write (`finish_message`).
+        self.released = False
 
     async def run(
         self, hooks: TurnHooks, human_message: ConversationMessage
@@ -217,6 +224,7 @@ class TurnRunner:
             model=self._model_name(message),
             release_lock=last,
         )
+        self.released = last
         return self.ai_row
 
     def _partial(self) -> AIMessage:
@@ -257,6 +265,7 @@ class TurnRunner:
                 error=error_body(code, message),
                 release_lock=True,
             )
+            self.released = True
             return self.ai_row
         except services.TurnLost:
             return None
