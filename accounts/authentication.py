@@ -3,7 +3,7 @@
 REST and GraphQL over HTTP use `BearerTokenAuthentication` (DRF). Websockets
 (the chat consumer and GraphQL subscriptions) use `TokenAuthMiddleware`, which
 reads the `Authorization` header or a `?token=` query parameter, and
-`authenticate_token` for graphql-transport-ws `connection_init` payloads.
+`authenticate_credential` for graphql-transport-ws `connection_init` payloads.
 Tokens are knox tokens: opaque, hashed at rest, expiring, revocable.
 """
 
@@ -177,15 +177,10 @@ def _authenticate_value(value: str | None) -> tuple[Any, Any]:
 
 
 @database_sync_to_async
-def authenticate_token(value: str | None) -> Any:
-    """The user for `Bearer <token>`, `Token <token>` or a bare token; AnonymousUser otherwise."""
-    return _authenticate_value(value)[0]
-
-
-@database_sync_to_async
 def authenticate_credential(value: str | None) -> tuple[Any, Any]:
-    """`authenticate_token` with the token row too (None when anonymous): a websocket
-    keeps it to close when the token is revoked (accounts.revocation)."""
+    """(user, token row) for `Bearer <token>`, `Token <token>` or a bare token;
+    (AnonymousUser, None) otherwise. A websocket keeps the token to close when it is
+    revoked (accounts.revocation)."""
     return _authenticate_value(value)
 
 

@@ -436,6 +436,9 @@ if CONFAB_WEBHOOK_URL and not CONFAB_WEBHOOK_SECRET.startswith("whsec_"):
     raise ImproperlyConfigured("CONFAB_WEBHOOK_URL needs CONFAB_WEBHOOK_SECRET (whsec_…).")
 
 CONFAB_SSE_KEEPALIVE_SECONDS = env_float("CONFAB_SSE_KEEPALIVE_SECONDS", 15.0)
+# While a process has open sockets, how often it checks its channel layer answers
+# (conversations/live.py: a failed layer closes them 4503 so clients resume).
+CONFAB_LIVE_CHECK_SECONDS = env_float("CONFAB_LIVE_CHECK_SECONDS", 1.0)
 CONFAB_WS_MAX_PER_USER = env_int("CONFAB_WS_MAX_PER_USER", 20)
 CONFAB_WS_IDLE_TIMEOUT = env_float("CONFAB_WS_IDLE_TIMEOUT", 300.0)
 CONFAB_WS_MAX_FRAME_BYTES = env_int("CONFAB_WS_MAX_FRAME_BYTES", 64_000)

@@ -33,7 +33,6 @@ from conversations.close_codes import LIVE_INTERRUPTED, REVOKED, Close
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CHECK_SECONDS = 1.0
 
 # Open sockets of this process -> the event loop they run on.
 _sockets: weakref.WeakKeyDictionary[Any, asyncio.AbstractEventLoop] = weakref.WeakKeyDictionary()
@@ -158,7 +157,7 @@ async def _unreachable(client: Any) -> Exception | None:
 async def watch_layer() -> None:
     """Check the channel layer while this process has open sockets (forever, until
     cancelled at shutdown)."""
-    interval = getattr(settings, "CONFAB_LIVE_CHECK_SECONDS", DEFAULT_CHECK_SECONDS)
+    interval = settings.CONFAB_LIVE_CHECK_SECONDS
     client = _redis_client(interval)
     if client is None:
         return

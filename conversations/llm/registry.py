@@ -1,6 +1,6 @@
 """The model registry: which models exist, who serves them, and what they can do.
 
-One database table (`LanguageModel`), seeded by a migration (0006_model_registry) and
+One database table (`LanguageModel`), seeded by a migration (0008_model_registry) and
 edited in the admin: a deployment adds a model, changes a price or turns one off
 without a release. A turn reads its model's row once, at start (`model_info`); a name
 that is not in the table (an agent or CONFAB_LLM_MODEL naming a model the registry does
@@ -133,7 +133,7 @@ def model_payload(row: LanguageModel) -> dict[str, Any]:
     }
 
 
-# The seed of the table (migration 0006_model_registry). Prices: the providers' public
+# The seed of the table (migration 0008_model_registry). Prices: the providers' public
 # list prices in USD per million tokens when written; edit them in the admin.
 SEED_MODELS: list[dict[str, Any]] = [
     {
