@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
-from django.db import connection
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
 from conversations import services
@@ -22,6 +21,7 @@ from conversations.files.services import create_file
 from conversations.models import Conversation, ConversationMessage, MessageFeedback
 from conversations.projects.services import create_project
 from conversations.sync.models import Change
+from tests.support.exports import stored_contents, without_ids
 from tests.support.files import png
 from tests.support.rest import assert_error
 
@@ -71,18 +71,6 @@ def history(user, conversation):
     set_feedback(user=user, message=reply, rating="up", comment="right")
     conversation.refresh_from_db()
     return conversation, image
-
-
-def stored_contents(conversation_id: int) -> list[str]:
-    """The content column exactly as the database holds it (its text)."""
-    table = ConversationMessage._meta.db_table
-    cast = "content::text" if connection.vendor == "postgresql" else "content"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'SELECT {cast} FROM "{table}" WHERE conversation_id = %s ORDER BY id',
-            [conversation_id],
-        )
-        return [row[0] for row in cursor.fetchall()]
 
 
 def counts() -> tuple[int, ...]:
@@ -182,21 +170,6 @@ def image_bytes(image) -> bytes:
 
     with default_storage.open(image.storage_name, "rb") as stored:
         return stored.read()
-
-
-def without_ids(document: dict[str, Any]) -> dict[str, Any]:
-    """What a round trip keeps: everything but ids, turn ids and the times of writing."""
-    document = copy.deepcopy(document)
-    document.pop("exported_at")
-    for conversation in document["conversations"]:
-        for key in ("id", "updated_at"):
-            conversation.pop(key)
-        for message in conversation["messages"]:
-            for key in ("id", "turn_id", "updated_at"):
-                message.pop(key)
-            if message["feedback"]:
-                message["feedback"].pop("updated_at")
-    return document
 
 
 def test_import_round_trip_new_ids_same_contents(api, history):
