@@ -32,6 +32,7 @@ from conversations.exports.selectors import files_by_id, message_chunks
 from conversations.files.attachments import attachments_of
 from conversations.files.links import file_payload
 from conversations.models import Conversation
+from core.errors import ApplicationError, ValidationFailed
 from core.rows import StoredJSON, orjson_default
 from core.timestamps import iso_timestamp
 
@@ -242,3 +243,34 @@ def _one_line(text: str) -> str:
 
 def _link_text(text: str) -> str:
     return _one_line(text).replace("[", "(").replace("]", ")")
+
+
+class ExportTooLarge(ApplicationError):
+    """An export asked for as one string (GraphQL) that is larger than it may be."""
+
+    code = "EXPORT_TOO_LARGE"
+    type = "invalid_request"
+    status = 413
+    default_detail = (
+        "This conversation is too large to export here: use "
+        "GET /api/v1/conversations/{id}/export/ (streamed)."
+    )
+
+
+def export_text(conversation: Conversation, *, kind: str, limit: int) -> str:
+    """One conversation's export (`kind` json or markdown) as a string of at most
+    `limit` bytes; reading stops, and ExportTooLarge is raised, past it. Markdown links
+    files by their permanent path. For surfaces that cannot stream (GraphQL)."""
+    if kind == "json":
+        chunks = conversation_json(conversation)
+    elif kind == "markdown":
+        chunks = conversation_markdown(conversation, link=lambda file: content_url(file["id"]))
+    else:
+        raise ValidationFailed.for_field("format", "invalid", "format is json or markdown.")
+    parts, size = [], 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise ExportTooLarge()
+        parts.append(chunk)
+    return b"".join(parts).decode()
