@@ -37,7 +37,14 @@ import pydantic
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from conversations.codec import CodecError, decode_message, role_of, text_of, usage_of
+from conversations.codec import (
+    MESSAGE_CLASSES,
+    CodecError,
+    decode_message,
+    role_of,
+    text_of,
+    usage_of,
+)
 from conversations.effects import emit, record_message_change, write
 from conversations.events import EventType, conversation_event
 from conversations.exports.documents import FORMAT, VERSION
@@ -305,15 +312,9 @@ def _decode(content: dict[str, Any], path: str) -> Any:
             first = cause.errors()[0]
             where = _located(content["_value"], first["loc"], first["type"] == "missing")
             raise _Invalid(f"{path}._value{where}", "invalid", first["msg"]) from None
-        if content["_type"] not in _message_classes():
+        if content["_type"] not in MESSAGE_CLASSES:
             raise _Invalid(f"{path}._type", "invalid", str(error)) from None
         raise _Invalid(f"{path}._value", "invalid", str(error)) from None
-
-
-def _message_classes() -> set[str]:
-    from conversations.codec import MESSAGE_CLASSES
-
-    return set(MESSAGE_CLASSES)
 
 
 def _located(value: Any, loc: tuple[Any, ...], missing: bool) -> str:
