@@ -136,6 +136,7 @@ class Query:
             role=role,
             since=since,
             until=until,
+            query_field="query",
             limit_field="first",
             cursor_field="after",
         )
