@@ -164,6 +164,35 @@ async def test_the_title_reaches_the_chat_websocket_and_graphql_subscriptions(
     await gql.close()
 
 
+async def test_the_title_reaches_the_sse_event_stream(titles_on, llm, untitled, user):
+    from api.rest.sse import open_conversation_stream
+    from conversations.resume import Position
+    from tests.support.rest import parse_sse
+
+    llm.reply_text(["Fine."])
+    llm.reply_text(["Checking in"])
+    stream = await open_conversation_stream(
+        user=user, conversation_id=untitled.pk, position=Position()
+    )
+    body = ""
+    try:
+        await run_turn_to_end(untitled, "How are you?")
+
+        def titled() -> list[dict]:
+            return [
+                e
+                for e in parse_sse(body)
+                if e["event"] == "conversation.updated"
+                and e["data"]["conversation"]["title"] == "Checking in"
+            ]
+
+        while not titled():
+            body += (await asyncio.wait_for(anext(stream), 10)).decode()
+    finally:
+        await stream.aclose()
+    assert titled()[0]["data"]["conversation_id"] == untitled.pk
+
+
 async def test_the_demo_model_names_the_conversation_after_the_users_words(
     titles_on, settings, untitled
 ):
