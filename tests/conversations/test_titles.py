@@ -361,3 +361,29 @@ def test_clean_title_fits_the_title_field():
     cleaned = clean_title(long, max_chars=200)
     assert len(cleaned) <= 200 and cleaned.endswith("word")
     assert clean_title("x" * 500, max_chars=200) == "x" * 200
+
+
+# --- the migration: existing conversations are not titled after the fact --------------
+
+
+def test_the_migration_spends_the_attempt_of_existing_conversations(user, plain_agent):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("conversations.migrations.0011_auto_titles")
+    named = create_conversation(user=user, agent=plain_agent, title="Named")
+    used = create_conversation(user=user, agent=plain_agent)
+    fresh_one = create_conversation(user=user, agent=plain_agent)
+    # As the rows were before the migration.
+    Conversation.objects.update(title_source="", title_attempted_at=None)
+    Conversation.objects.filter(pk=used.pk).update(message_count=2)
+
+    migration.mark_existing(apps, None)
+
+    rows = {c.pk: c for c in Conversation.objects.all()}
+    assert rows[named.pk].title_source == TitleSource.USER
+    assert rows[named.pk].title_attempted_at is not None
+    assert rows[used.pk].title_source == TitleSource.NONE
+    assert rows[used.pk].title_attempted_at is not None
+    assert generation.needs_title(rows[fresh_one.pk])
