@@ -22,6 +22,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
 from conversations.llm.providers import ModelSpec, get_chat_model
 from conversations.llm.titling import clean_title, title_request
@@ -107,6 +108,9 @@ def schedule_title(
     )
     _TASKS.add(task)
     task.add_done_callback(_TASKS.discard)
+    # The caller's copy (a socket keeps its conversation for all its turns) need not
+    # try again: the attempt is this task's, whatever its outcome.
+    conversation.title_attempted_at = timezone.now()
     return task
 
 

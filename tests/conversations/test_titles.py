@@ -303,15 +303,18 @@ async def test_the_turn_ends_before_its_title_is_generated(titles_on, llm, untit
 
 
 async def test_a_second_turn_does_not_retitle(titles_on, llm, untitled):
+    stale = await fresh(untitled)  # another process's copy, read before the title
     llm.reply_text(["One."])
     llm.reply_text(["First title"])
     await run_turn_to_end(untitled)
     await generation.drain()
     assert (await fresh(untitled)).title == "First title"
-    # The turn's conversation object is the stale one (title ""): the stored row decides.
+    # The same copy: it knows its attempt was taken.
     await run_turn_to_end(untitled, "Something else entirely")
+    # A stale copy (title "", no attempt): the stored row decides, no second call.
+    await run_turn_to_end(stale, "And another thing")
     await generation.drain()
-    assert len(title_requests(llm)) == 1 and len(llm.requests) == 3
+    assert len(title_requests(llm)) == 1 and len(llm.requests) == 4
     assert (await fresh(untitled)).title == "First title"
 
 
