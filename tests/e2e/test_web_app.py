@@ -141,10 +141,11 @@ def test_chat_streams_a_reply_and_keeps_history(web, web_user, llm) -> None:
     assert body["messages"][-1]["content"] == HUMAN_TEXT
     assert "중국어" in body["messages"][0]["content"]
 
-    # The list shows the conversation, named after its first message.
+    # The list shows the conversation; untitled, by its agent's name (automatic titles
+    # are off on this server: test_an_untitled_conversation_is_named_by_the_server).
     item = page.locator("#conversation-list .conversation-item")
     expect(item).to_have_count(1)
-    expect(item.locator(".conversation-title")).to_have_text(HUMAN_TEXT)
+    expect(item.locator(".conversation-title")).to_have_text("Language tutor")
     expect(item).to_have_attribute("aria-current", "page")
 
     # A reload keeps the session and the open conversation, and shows the history.
@@ -179,6 +180,37 @@ def test_chat_streams_a_reply_and_keeps_history(web, web_user, llm) -> None:
     page.locator("#conversation-list .conversation-item").first.click()
     expect(page.locator("#messages .msg-human .msg-text").first).to_have_text(HUMAN_TEXT)
 
+    assert console.errors == []
+
+
+@pytest.fixture
+def titled_web(browser: Browser, live_server_factory, seed_agents):
+    """A fresh page on a live server with automatic titles on (off in the test settings)."""
+    server = live_server_factory(extra_env={**SERVER_ENV, "CONFAB_AUTO_TITLES": "1"})
+    page, watcher = new_page(browser, server.url)
+    yield page, watcher
+    page.context.close()
+
+
+def test_an_untitled_conversation_is_named_by_the_server(titled_web, web_user, llm) -> None:
+    page, console = titled_web
+    llm.reply_text(REPLY_DELTAS)
+    llm.reply_text(["Ordering coffee in Chinese"])
+
+    sign_in(page)
+    start_tutor_conversation(page)
+    send(page, HUMAN_TEXT)
+    expect(ai_messages(page).last).to_have_attribute("data-status", "complete")
+
+    # After the reply, the model's title arrives live: in the list and the header.
+    item = page.locator("#conversation-list .conversation-item")
+    expect(item.locator(".conversation-title")).to_have_text("Ordering coffee in Chinese")
+    expect(page.locator("#chat-title")).to_have_text("Ordering coffee in Chinese")
+    title_request = llm.requests[-1].body
+    assert title_request["max_completion_tokens"] == 32
+    assert HUMAN_TEXT in title_request["messages"][-1]["content"]
+    # The browser no longer names it after the first message itself: that title would
+    # be the user's, and the server would not have asked for one.
     assert console.errors == []
 
 

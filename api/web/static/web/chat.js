@@ -483,7 +483,6 @@ export class ChatView {
     this._rerender(cur, local);
     this.sending = true;
     this._updateComposer();
-    const wasEmpty = !cur.messages.some((m) => !m.pending);
     try {
       // Upload first (once: a retry reuses the ids), then send the ids with the text.
       if (local.files?.length && !local.fileIds) {
@@ -504,7 +503,6 @@ export class ChatView {
       if (payload.humanMessage) this._upsert(cur, normalizeMessage(payload.humanMessage));
       if (payload.aiMessage) this._upsert(cur, normalizeMessage(payload.aiMessage));
       this._scrollToBottom();
-      if (wasEmpty && !cur.conversation?.title) this._autoTitle(cur, local.text);
     } catch (error) {
       if (this.current !== cur) return;
       local.sendError = error.code === "TURN_IN_PROGRESS" ? "A reply is still running. Wait for it or stop it, then retry." : `Not sent: ${error.message}`;
@@ -513,19 +511,6 @@ export class ChatView {
     } finally {
       this.sending = false;
       this._updateComposer();
-    }
-  }
-
-  /** Name an untitled conversation after its first message (the user can rename it). */
-  async _autoTitle(cur, text) {
-    const line = text.split("\n")[0].trim();
-    const title = line.length > 60 ? `${Array.from(line).slice(0, 57).join("")}…` : line;
-    try {
-      const data = await this.gql.request(Q.UPDATE_CONVERSATION, { id: cur.id, title });
-      const payload = checkPayload(data.updateConversation);
-      if (payload.conversation) this._setConversation(normalizeConversation(payload.conversation));
-    } catch {
-      // A title is a nicety.
     }
   }
 
