@@ -120,3 +120,29 @@ async def test_a_turn_past_the_quota_is_429_and_stores_nothing(
     quota_now = (await asgi.get("/api/v1/usage/quota/", headers=bearer(token))).json()
     assert quota_now["day"]["spent"] and quota_now["day"]["tokens"]["remaining"] == 0
     assert llm.requests == []
+
+
+def test_the_admin_shows_the_top_users_and_edits_quotas(client, user, other_user):
+    from django.contrib.auth import get_user_model
+
+    from conversations.usage.models import UserQuota
+
+    spend(user, 10, cost="0.50")
+    spend(other_user, 9_000, cost="0.10")
+    spend(other_user, 1_000, model="n", cost="0.10")
+    root = get_user_model().objects.create_superuser("root", "root@example.com", "pw-123456")
+    client.force_login(root)
+    page = client.get("/admin/conversations/usageday/").content.decode()
+    table = page[page.index('id="usage-top-users"') :]
+    # By cost first: alice's 0.50 before mallory's 0.20, with 10,000 tokens.
+    assert table.index("alice") < table.index("mallory")
+    assert "10000" in table
+    assert client.get("/admin/conversations/usagerecord/").status_code == 200
+    response = client.post(
+        "/admin/conversations/userquota/add/",
+        {"user": user.pk, "tokens_per_day": "5000", "cost_per_month": "3.5"},
+    )
+    assert response.status_code == 302, response.content[:500]
+    override = UserQuota.objects.get(user=user)
+    assert override.tokens_per_day == 5000 and override.tokens_per_day is not None
+    assert client.get("/admin/conversations/userquota/").status_code == 200
