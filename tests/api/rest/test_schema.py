@@ -52,6 +52,8 @@ OPERATIONS = {
     "projects_update",
     "projects_destroy",
     "search",
+    "usage_report",
+    "usage_quota",
 }
 
 
