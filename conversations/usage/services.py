@@ -19,16 +19,22 @@ a turn neither as reserved nor as used.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from conversations.usage import quota
-from conversations.usage.models import QuotaReservation, UsageDay, UsageRecord, UserQuota
+from conversations.usage.models import (
+    QuotaReservation,
+    UsageDay,
+    UsageKind,
+    UsageRecord,
+    UserQuota,
+)
 from conversations.usage.prices import MILLION, Prices
 from conversations.usage.selectors import QuotaState, quota_state
 from core.errors import QuotaExceeded
@@ -63,6 +69,20 @@ def record_call(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cost=charge.prices.cost(input_tokens, output_tokens),
+    )
+
+
+@transaction.atomic
+def record_title_call(
+    *, charge: Charge, conversation_id: int | None, message: Any
+) -> UsageRecord | None:
+    """Record an automatic title's model call (conversations/titles), in a transaction of
+    its own, as kind `title` at the prices of the turn that led to it."""
+    return record_call(
+        charge=replace(charge, kind=UsageKind.TITLE),
+        conversation_id=conversation_id,
+        message_id=None,
+        message=message,
     )
 
 

@@ -14,7 +14,7 @@ from asgiref.sync import sync_to_async
 
 from conversations import services
 from conversations.llm.registry import LanguageModel
-from conversations.models import Agent, ConversationMessage, MessageStatus
+from conversations.models import Agent, Conversation, ConversationMessage, MessageStatus
 from conversations.turns import start_greeting, start_turn, wait_for_result
 from conversations.usage import quota
 from conversations.usage.models import QuotaReservation, UsageDay, UsageRecord, UserQuota
@@ -134,6 +134,25 @@ async def test_regenerates_and_greetings_are_recorded_as_such(
     ]
     assert calls[2].model == "gpt-4o" and calls[2].conversation_id == tutor_conversation.pk
     assert calls[1].cost == Decimal("0.000026")  # (20 x 1 + 2 x 3) / 1M
+
+
+async def test_an_automatic_title_is_recorded_as_a_title_call(llm, user, plain_agent, settings):
+    from conversations.titles.generation import drain
+
+    settings.CONFAB_AUTO_TITLES = True
+    untitled = await sync_to_async(services.create_conversation)(user=user, agent=plain_agent)
+    llm.reply_text(["Knead, bake."], usage=(12, 3))
+    llm.reply_text(["Baking bread"], usage=(40, 4))
+    await wait_for_result(await start_turn(conversation=untitled, content="Bread?"))
+    await drain()
+    await eventually(
+        lambda: UsageRecord.objects.filter(kind="title").aexists(), what="the title's call"
+    )
+    calls = [(r.kind, r.input_tokens, r.output_tokens) for r in await records(user)]
+    assert calls == [("turn", 12, 3), ("title", 40, 4)]
+    title = (await records(user))[1]
+    assert title.conversation_id == untitled.pk and title.message_id is None
+    assert (await Conversation.objects.aget(pk=untitled.pk)).title == "Baking bread"
 
 
 # --- the report ---------------------------------------------------------------------------
