@@ -131,6 +131,11 @@ class QuotaState:
             return False
         return self.used[period][metric] + self.reserved[metric] >= limit
 
+    def is_used_up(self, period: str, metric: str) -> bool:
+        """Spent by recorded usage alone (not only by the turns in flight)."""
+        limit = self.limits.get(metric, period)
+        return limit is not None and self.used[period][metric] >= limit
+
 
 def quota_state(
     user_id: Any,

@@ -39,6 +39,9 @@ from conversations.usage.prices import MILLION, Prices
 from conversations.usage.selectors import QuotaState, quota_state
 from core.errors import QuotaExceeded
 
+# The wait a refusal names when only turns in flight fill the quota (they end soon).
+IN_FLIGHT_RETRY_SECONDS = 5
+
 
 @dataclass(frozen=True)
 class Charge:
@@ -184,9 +187,14 @@ def admit(*, user_id: Any, conversation_id: int, turn_id: Any, prices: Prices) -
     if refused is not None:
         period, metric = refused
         resets = quota.resets_at(period, moment)
+        wait = math.ceil((resets - moment).total_seconds())
+        if not state.is_used_up(period, metric):
+            # Spent only by turns in flight: their reservations end with them, long
+            # before the period does (`resets_at` stays the latest it can take).
+            wait = min(wait, IN_FLIGHT_RETRY_SECONDS)
         raise QuotaExceeded(
             extra={
-                "retry_after": max(1, math.ceil((resets - moment).total_seconds())),
+                "retry_after": max(1, wait),
                 "resets_at": resets.isoformat().replace("+00:00", "Z"),
                 "period": period,
                 "metric": metric,
@@ -203,10 +211,11 @@ def admit(*, user_id: Any, conversation_id: int, turn_id: Any, prices: Prices) -
 
 
 def exceeded(state: QuotaState) -> tuple[str, str] | None:
-    """The spent (period, metric) that resets last, or None: a turn may start."""
-    spent = None
-    for period in quota.PERIODS:  # day before month: the month resets last
-        for metric in quota.METRICS:
-            if state.is_spent(period, metric):
-                spent = (period, metric)
-    return spent
+    """The spent (period, metric) a turn waits for, or None: a turn may start. One used
+    up by recorded usage before one spent only by the turns in flight; of those, the one
+    that resets last (days come before months)."""
+    spent = [(p, m) for p in quota.PERIODS for m in quota.METRICS if state.is_spent(p, m)]
+    if not spent:
+        return None
+    used_up = [pair for pair in spent if state.is_used_up(*pair)]
+    return (used_up or spent)[-1]

@@ -273,6 +273,16 @@ async def test_turns_in_flight_count_as_their_reservation(llm, user, conversatio
     during = quota_payload(await sync_to_async(quota_state)(user.pk))
     assert during["in_flight"]["turns"] == 1 and during["in_flight"]["tokens"] == 300
     assert during["day"]["tokens"]["remaining"] == 700
+    # Three more reservations would not fit: refused, with a short wait (turns end soon).
+    settings.CONFAB_QUOTA_TOKENS_PER_DAY = 300
+    (other,) = await new_conversations(user, conversation.agent, 1)
+    with pytest.raises(QuotaExceeded) as refused:
+        await start_turn(conversation=other, content="q")
+    assert refused.value.extra["retry_after"] <= 5
+    assert refused.value.extra["resets_at"] == quota.resets_at(
+        "day", quota.now()
+    ).isoformat().replace("+00:00", "Z")
+    settings.CONFAB_QUOTA_TOKENS_PER_DAY = 1_000
     await wait_for_result(handle)
     after = quota_payload(await sync_to_async(quota_state)(user.pk))
     assert after["in_flight"]["turns"] == 0
