@@ -424,6 +424,30 @@ CONFAB_MAX_TURNS_PER_PROCESS = env_int("CONFAB_MAX_TURNS_PER_PROCESS", 500)
 CONFAB_MAX_TURNS_PER_USER = env_int("CONFAB_MAX_TURNS_PER_USER", 0)
 CONFAB_TURN_DB_THREADS = env_int("CONFAB_TURN_DB_THREADS", 8)
 
+# Usage and quotas (conversations/usage). Prices of models the registry has none for
+# (USD per million tokens). Quotas per user, per UTC day and month, in tokens and in
+# USD: unset means no limit; the admin overrides them per user (UserQuota). An admitted
+# turn counts for CONFAB_QUOTA_TURN_RESERVE_TOKENS until it ends (its reservation).
+CONFAB_PRICE_INPUT_PER_MILLION = os.environ.get("CONFAB_PRICE_INPUT_PER_MILLION", "0")
+CONFAB_PRICE_OUTPUT_PER_MILLION = os.environ.get("CONFAB_PRICE_OUTPUT_PER_MILLION", "0")
+
+
+def env_optional_int(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else None
+
+
+def env_optional_str(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+CONFAB_QUOTA_TOKENS_PER_DAY = env_optional_int("CONFAB_QUOTA_TOKENS_PER_DAY")
+CONFAB_QUOTA_TOKENS_PER_MONTH = env_optional_int("CONFAB_QUOTA_TOKENS_PER_MONTH")
+CONFAB_QUOTA_COST_PER_DAY = env_optional_str("CONFAB_QUOTA_COST_PER_DAY")
+CONFAB_QUOTA_COST_PER_MONTH = env_optional_str("CONFAB_QUOTA_COST_PER_MONTH")
+CONFAB_QUOTA_TURN_RESERVE_TOKENS = env_int("CONFAB_QUOTA_TURN_RESERVE_TOKENS", 2000)
+
 # The changes feed keeps this many days of changes (older cursors: 410, full re-sync).
 CONFAB_SYNC_RETENTION_DAYS = env_float("CONFAB_SYNC_RETENTION_DAYS", 30.0)
 CONFAB_SYNC_MAX_PAGE_SIZE = env_int("CONFAB_SYNC_MAX_PAGE_SIZE", 500)

@@ -51,6 +51,8 @@ from core.errors import ApplicationError, DatabaseUnavailable, NotFound
 
 logger = logging.getLogger(__name__)
 
+# The error frame's fields of QUOTA_EXCEEDED beyond code, detail and retry_after.
+QUOTA_KEYS = ("resets_at", "period", "metric")
 # What a `resume` costs of the frame budget: it may send a page of stored messages.
 RESUME_FRAME_COST = 10.0
 # Frames that only answer (no database work, no turn): served without re-checking
@@ -367,7 +369,12 @@ class AgentChatConsumer(SocketLifecycle, AsyncWebsocketConsumer):
             await handler(*args)
         except ApplicationError as exc:
             await self.send_error(
-                exc.code, exc.detail, fields=exc.fields, retry_after=exc.extra.get("retry_after")
+                exc.code,
+                exc.detail,
+                fields=exc.fields,
+                retry_after=exc.extra.get("retry_after"),
+                # QUOTA_EXCEEDED: when the quota resets, and which one is spent.
+                more={key: exc.extra[key] for key in QUOTA_KEYS if key in exc.extra},
             )
         except (OperationalError, InterfaceError):
             # The database is unreachable: say so and keep the socket (ping, live
@@ -379,13 +386,20 @@ class AgentChatConsumer(SocketLifecycle, AsyncWebsocketConsumer):
             await self.send_error(error.code, error.detail)
 
     async def send_error(
-        self, code: str, detail: str, fields: dict | None = None, retry_after: int | None = None
+        self,
+        code: str,
+        detail: str,
+        fields: dict | None = None,
+        retry_after: int | None = None,
+        more: dict[str, Any] | None = None,
     ) -> None:
         frame: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
         if fields:
             frame["fields"] = fields
         if retry_after is not None:
             frame["retry_after"] = retry_after
+        if more:
+            frame.update(more)
         await self.send_json(frame)
 
     async def send_json(self, content: dict[str, Any]) -> None:

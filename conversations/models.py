@@ -287,6 +287,12 @@ from conversations.llm.registry import LanguageModel  # noqa: E402
 from conversations.notifications.models import Notification  # noqa: E402
 from conversations.projects.models import Project  # noqa: E402
 from conversations.sync.models import Change, SyncCounter  # noqa: E402
+from conversations.usage.models import (  # noqa: E402
+    QuotaReservation,
+    UsageDay,
+    UsageRecord,
+    UserQuota,
+)
 
 __all__ = [
     "Agent",
@@ -300,6 +306,10 @@ __all__ = [
     "MessageStatus",
     "Notification",
     "Project",
+    "QuotaReservation",
     "SyncCounter",
+    "UsageDay",
+    "UsageRecord",
     "UserFile",
+    "UserQuota",
 ]

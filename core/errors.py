@@ -148,6 +148,24 @@ class TurnCapacityReached(ServiceUnavailable):
     default_detail = "The server is running as many turns as it can. Retry shortly."
 
 
+class QuotaExceeded(RateLimited):
+    """The user's usage quota (tokens or cost, per UTC day or month) is spent: a turn is
+    refused before anything is stored. `extra`: `resets_at` (ISO 8601, when the spent
+    period ends), `retry_after` (seconds until then), `period` ("day" | "month") and
+    `metric` ("tokens" | "cost"); REST adds them to the body and Retry-After, GraphQL
+    to `extensions`, the chat websocket to its error frame."""
+
+    code = "QUOTA_EXCEEDED"
+    default_detail = "Your usage quota is spent. Retry when it resets (resets_at)."
+
+    def as_dict(self) -> dict[str, Any]:
+        body = super().as_dict()
+        for key in ("resets_at", "period", "metric"):
+            if key in self.extra:
+                body[key] = self.extra[key]
+        return body
+
+
 # --- Files (conversations/files) ---------------------------------------------------
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from channels.db import database_sync_to_async
@@ -25,6 +25,7 @@ from api.graphql.types.devices import Device
 from api.graphql.types.projects import Project
 from api.graphql.types.search import SearchPage
 from api.graphql.types.sync import ChangeFeed
+from api.graphql.types.usage import Quota, UsageGroupBy, UsageReport
 from api.graphql.types.users import User
 from conversations import inputs, selectors
 from conversations.exports import documents as export_documents
@@ -35,6 +36,8 @@ from conversations.search.inputs import parse_search_request
 from conversations.search.payloads import search_page_payload
 from conversations.search.selectors import search_messages
 from conversations.sync import selectors as sync_selectors
+from conversations.usage.inputs import parse_usage_query
+from conversations.usage.selectors import quota_payload, quota_state, usage_report
 
 # GraphQL calls the title search `search` (REST: `q`).
 NAMES = {"q": "search"}
@@ -145,6 +148,35 @@ class Query:
         )
         page = await database_sync_to_async(search_messages)(user=user, request=request)
         return SearchPage.from_payload(search_page_payload(page))
+
+    @strawberry.field(
+        description=(
+            "The user's model usage (tokens and cost), per UTC day, model or conversation, "
+            "with totals (as REST's /api/v1/usage/). `from` / `to`: UTC days (YYYY-MM-DD, "
+            "inclusive; default this month up to today)."
+        )
+    )
+    async def usage(
+        self,
+        info: Info,
+        from_: Annotated[str | None, strawberry.argument(name="from")] = None,
+        to: str | None = None,
+        group_by: UsageGroupBy = UsageGroupBy.DAY,
+    ) -> UsageReport:
+        user = current_user(info)
+        query = parse_usage_query(start=from_, end=to, group_by=group_by.value)
+        report = await database_sync_to_async(usage_report)(
+            user=user, start=query.start, end=query.end, group_by=query.group_by
+        )
+        return UsageReport.from_payload(report)
+
+    @strawberry.field(
+        description="What is left of the user's usage quota (as REST's /api/v1/usage/quota/)."
+    )
+    async def quota(self, info: Info) -> Quota:
+        user = current_user(info)
+        state = await database_sync_to_async(quota_state)(user.pk)
+        return Quota.from_payload(quota_payload(state))
 
     @strawberry.field(description="One of the user's conversations (NOT_FOUND otherwise).")
     async def conversation(self, info: Info, id: strawberry.ID) -> Conversation:

@@ -152,6 +152,16 @@ class ErrorSerializer(OutputSerializer):
         help_text="The request's id, as in the X-Request-ID response header: quote it when "
         "reporting a problem (the server's log lines of that request carry it).",
     )
+    resets_at = serializers.DateTimeField(
+        required=False,
+        help_text="QUOTA_EXCEEDED: when the spent quota period ends (UTC).",
+    )
+    period = serializers.CharField(
+        required=False, help_text='QUOTA_EXCEEDED: the spent period, "day" or "month".'
+    )
+    metric = serializers.CharField(
+        required=False, help_text='QUOTA_EXCEEDED: what is spent, "tokens" or "cost" (USD).'
+    )
 
 
 # --- auth -------------------------------------------------------------------

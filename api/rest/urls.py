@@ -45,6 +45,7 @@ from api.rest.views.projects import ProjectDetailView, ProjectListView
 from api.rest.views.search import SearchView
 from api.rest.views.sync import SyncView
 from api.rest.views.turns import CancelView, RegenerateView
+from api.rest.views.usage import QuotaView, UsageView
 from core.errors import NotFound
 
 app_name = "rest"
@@ -107,6 +108,8 @@ urlpatterns = [
     path("v1/search/", SearchView.as_view(), name="search"),
     path("v1/projects/", ProjectListView.as_view(), name="project-list"),
     path("v1/projects/<int:project_id>/", ProjectDetailView.as_view(), name="project-detail"),
+    path("v1/usage/", UsageView.as_view(), name="usage"),
+    path("v1/usage/quota/", QuotaView.as_view(), name="usage-quota"),
     re_path(r"^v1/", unknown_endpoint, name="unknown-endpoint"),
     path("schema/", SpectacularAPIView.as_view(**DOCS), name="schema"),
     path("docs/", SwaggerView.as_view(url_name="rest:schema", **DOCS), name="docs"),

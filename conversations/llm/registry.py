@@ -67,6 +67,10 @@ class ModelInfo:
     supports_images: bool
     supports_tools: bool
     known: bool = True
+    # USD per million tokens; None: not in the registry (conversations/usage/prices.py
+    # falls back to CONFAB_PRICE_*_PER_MILLION).
+    input_price_per_million: Decimal | None = None
+    output_price_per_million: Decimal | None = None
 
     @classmethod
     def from_row(cls, row: LanguageModel) -> ModelInfo:
@@ -77,6 +81,8 @@ class ModelInfo:
             max_output_tokens=row.max_output_tokens,
             supports_images=row.supports_images,
             supports_tools=row.supports_tools,
+            input_price_per_million=row.input_price_per_million,
+            output_price_per_million=row.output_price_per_million,
         )
 
 

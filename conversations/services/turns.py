@@ -36,6 +36,7 @@ from conversations.models import (
 )
 from conversations.selectors import in_history_order
 from conversations.services.messages import build_message
+from conversations.usage import services as usage
 from core.errors import (
     IdempotencyKeyReused,
     NoActiveTurn,
@@ -129,6 +130,7 @@ def begin_turn(
     client_message_id: str | None = None,
     regenerate: bool = False,
     enqueue: bool = False,
+    charge: usage.Charge | None = None,
 ) -> TurnStart:
     """Take the conversation's turn lock and store the human message and the AI placeholder.
 
@@ -140,6 +142,9 @@ def begin_turn(
     While a turn runs (or messages wait in the queue: they go first), the message is
     refused with TurnInProgress, or with `enqueue` stored at once as `queued`
     (`queued=True`, no AI placeholder): `begin_queued_turn` answers it later, in order.
+
+    With a `charge`, the turn (a queued one too) is admitted under its user's usage
+    quota in the same transaction (`usage.admit`): QuotaExceeded stores nothing.
     """
     try:
         return _begin_turn(
@@ -148,6 +153,7 @@ def begin_turn(
             client_message_id=client_message_id,
             regenerate=regenerate,
             enqueue=enqueue,
+            charge=charge,
         )
     except IntegrityError:
         # Another request stored the same client_message_id first.
@@ -173,6 +179,7 @@ def _begin_turn(
     client_message_id: str | None,
     regenerate: bool,
     enqueue: bool = False,
+    charge: usage.Charge | None = None,
 ) -> TurnStart:
     locked = _locking().get(pk=conversation.pk)
     if client_message_id:
@@ -181,7 +188,9 @@ def _begin_turn(
             return _repeated_turn(human, content)
     if locked.active_turn_id is not None or has_queued_messages(locked.pk):
         if enqueue and not regenerate:
-            return _enqueue(locked, content, client_message_id)
+            turn_id = uuid.uuid4()
+            _admit(locked, turn_id, charge)
+            return _enqueue(locked, content, client_message_id, turn_id)
         raise TurnInProgress()
     turn_id = uuid.uuid4()
     now = timezone.now()
@@ -192,6 +201,8 @@ def _begin_turn(
         )
         if human is None:
             raise NothingToRegenerate()
+    _admit(locked, turn_id, charge)
+    if regenerate:
         replaced = locked.messages.filter(id__gt=human.id)
         deleted_ids = list(replaced.values_list("id", flat=True))
         replaced.delete()
@@ -228,6 +239,17 @@ def _begin_turn(
     return TurnStart(turn_id=turn_id, human_message=human, ai_message=ai)
 
 
+def _admit(locked: Conversation, turn_id: uuid.UUID, charge: usage.Charge | None) -> None:
+    """The usage quota's admission, before anything of the turn is stored."""
+    if charge is not None:
+        usage.admit(
+            user_id=locked.user_id,
+            conversation_id=locked.pk,
+            turn_id=turn_id,
+            prices=charge.prices,
+        )
+
+
 def has_queued_messages(conversation_id: int) -> bool:
     """Whether human messages wait for their turn (one lookup in the msg_queued index)."""
     return ConversationMessage.objects.filter(
@@ -236,10 +258,12 @@ def has_queued_messages(conversation_id: int) -> bool:
 
 
 def _enqueue(
-    locked: Conversation, content: BaseMessage | None, client_message_id: str | None
+    locked: Conversation,
+    content: BaseMessage | None,
+    client_message_id: str | None,
+    turn_id: uuid.UUID,
 ) -> TurnStart:
     """Store a human message as `queued`, with the id of the turn that will answer it."""
-    turn_id = uuid.uuid4()
     now = timezone.now()
     human = build_message(
         conversation=locked,
@@ -363,13 +387,22 @@ def finish_message(
     model: str = "",
     error: dict[str, str] | None = None,
     release_lock: bool = False,
+    charge: usage.Charge | None = None,
 ) -> ConversationMessage:
     """End a streaming message as complete, cancelled or failed, with its lossless content.
 
     With `release_lock`, the turn ends in the same transaction, so a client that
-    sees the final event can start the next turn at once.
+    sees the final event can start the next turn at once. With a `charge`, the model
+    call's tokens (`usage_metadata`) are recorded in it too (`usage.record_call`).
     """
     conversation = _locked_conversation(conversation_id, turn_id)
+    if charge is not None:
+        if release_lock:
+            # The quota's admission never sees this turn neither reserved nor used.
+            usage.lock_quota(charge.user_id)
+        usage.record_call(
+            charge=charge, conversation_id=conversation_id, message_id=message_id, message=message
+        )
     row = ConversationMessage.objects.get(pk=message_id)
     finished = build_message(conversation=conversation, message=message)
     row.content = finished.content

@@ -12,7 +12,8 @@ is the server's housekeeping, not a turn the user asked for. It is bounded inste
 - CONFAB_TITLE_MAX_CONCURRENT calls per process (beyond: skipped, not claimed, so the
   conversation's next reply tries again);
 and accounted like every provider call (`tracing.provider_call`: span, latency, errors,
-tokens).
+tokens). Its tokens are recorded as the user's usage, kind `title` (conversations/usage),
+but never refused by the quota: the turn that led to it was admitted.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from conversations.titles import services
 from conversations.turns.config import TurnConfig
 from conversations.turns.failures import classify_failure
 from conversations.turns.threads import in_turn_thread
+from conversations.usage import services as usage
 from core import request_id, tracing
 
 logger = logging.getLogger(__name__)
@@ -80,6 +82,7 @@ def schedule_title(
     human_message: ConversationMessage,
     reply: ConversationMessage,
     config: TurnConfig,
+    charge: usage.Charge | None = None,
 ) -> asyncio.Task[Any] | None:
     """Ask for the conversation's title in a background task after a complete reply, when
     titles are on, the conversation looks untitled and this process has room; returns
@@ -103,6 +106,7 @@ def schedule_title(
             user_text=user_text,
             reply_text=reply_text,
             spec=title_spec(config),
+            charge=charge,
         ),
         context=request_id.task_context(),
     )
@@ -115,7 +119,12 @@ def schedule_title(
 
 
 async def generate_title(
-    *, conversation_id: int, user_text: str, reply_text: str, spec: ModelSpec
+    *,
+    conversation_id: int,
+    user_text: str,
+    reply_text: str,
+    spec: ModelSpec,
+    charge: usage.Charge | None = None,
 ) -> str | None:
     """Claim the conversation's attempt, ask the model, store the cleaned title; returns
     the stored title, None when nothing was stored (never raises, but for cancellation)."""
@@ -123,7 +132,8 @@ async def generate_title(
         if not await in_turn_thread(services.claim_title_attempt)(conversation_id=conversation_id):
             return None
         answer = await asyncio.wait_for(
-            ask_model(spec, user_text, reply_text), timeout=settings.CONFAB_TITLE_TIMEOUT
+            ask_model(spec, user_text, reply_text, charge=charge, conversation_id=conversation_id),
+            timeout=settings.CONFAB_TITLE_TIMEOUT,
         )
         title = clean_title(answer, max_chars=MAX_TITLE_CHARS)
         if not title:
@@ -155,9 +165,17 @@ async def generate_title(
     return None
 
 
-async def ask_model(spec: ModelSpec, user_text: str, reply_text: str) -> str:
+async def ask_model(
+    spec: ModelSpec,
+    user_text: str,
+    reply_text: str,
+    *,
+    charge: usage.Charge | None = None,
+    conversation_id: int | None = None,
+) -> str:
     """The model's answer to the title request, streamed as turns are (the one code path
-    every provider is tested on), accounted as a provider call."""
+    every provider is tested on), accounted as a provider call and, with a `charge`,
+    recorded as the user's usage (kind `title`)."""
     model = get_chat_model(spec)
     with tracing.provider_call(model, classify=classify_failure) as call:
         reply = None
@@ -166,6 +184,10 @@ async def ask_model(spec: ModelSpec, user_text: str, reply_text: str) -> str:
         if reply is None:
             return ""
         call.record_usage(reply)
+    if charge is not None:
+        await in_turn_thread(usage.record_title_call)(
+            charge=charge, conversation_id=conversation_id, message=reply
+        )
     return reply.text
 
 

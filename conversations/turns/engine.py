@@ -66,6 +66,9 @@ from conversations.turns.config import (
 from conversations.turns.runner import run_turn
 from conversations.turns.streaming import CancelSignal
 from conversations.turns.threads import in_turn_thread
+from conversations.usage.models import UsageKind
+from conversations.usage.prices import prices_of
+from conversations.usage.services import Charge
 from core import metrics, request_id
 from core.errors import (
     ModelCannotSeeImages,
@@ -192,6 +195,7 @@ async def start_turn(
     attachments: Any = None,
     images_base64: Any = None,
     on_busy: Any = None,
+    usage_kind: str | None = None,
 ) -> TurnHandle:
     """Store the human message and the AI placeholder, then run the turn in the background.
 
@@ -205,6 +209,9 @@ async def start_turn(
     `on_busy` ("reject" | "enqueue"; default: the agent's): with "enqueue", a message
     sent while a turn runs is stored as `queued` and answered after it, in order
     (`queued=True`, no task yet); it spends the turn budget now, when it is sent.
+    Raises QuotaExceeded (429, nothing stored) when the user's usage quota is spent
+    (`conversations.usage`); its model calls are recorded as `usage_kind` (default:
+    turn, or regenerate).
     """
     file_ids = file_attachments.parse_attachment_ids(attachments)
     with_files = bool(file_ids or images_base64)
@@ -238,12 +245,15 @@ async def start_turn(
                     conversation, text, file_ids, images_base64, client_message_id
                 )
         await _require_model_can_take(conversation, config.model_info, human)
+        kind = usage_kind or (UsageKind.REGENERATE if regenerate else UsageKind.TURN)
+        charge = _charge(conversation, config, kind)
         start = await in_turn_thread(services.begin_turn)(
             conversation=conversation,
             content=human,
             client_message_id=client_message_id,
             regenerate=regenerate,
             enqueue=on_busy == OnBusy.ENQUEUE,
+            charge=charge,
         )
     except BaseException:
         _ADMISSION.release(user_id)
@@ -259,7 +269,18 @@ async def start_turn(
             task=running.task if running else None,
             queued=start.queued,
         )
-    return _launch(conversation, start, config, hooks)
+    return _launch(conversation, start, config, hooks, charge)
+
+
+def _charge(conversation: Conversation, config: TurnConfig, kind: str) -> Charge:
+    """Who pays for the turn's model calls: the conversation's owner, at the prices of
+    the turn's model (registry, else settings)."""
+    return Charge(
+        user_id=conversation.user_id,
+        kind=kind,
+        model=config.model,
+        prices=prices_of(config.model_info),
+    )
 
 
 def validate_on_busy(value: Any) -> str | None:
@@ -297,7 +318,8 @@ async def start_queued_turn(conversation_id: int) -> TurnHandle | None:
     if start is None:
         _ADMISSION.release(conversation.user_id)
         return None
-    return _launch(conversation, start, config, None)
+    # Admitted under the quota when it was sent (its reservation waited with it).
+    return _launch(conversation, start, config, None, _charge(conversation, config, "turn"))
 
 
 async def start_waiting_queues() -> int:
@@ -350,6 +372,7 @@ def _launch(
     start: services.TurnStart,
     config: TurnConfig,
     hooks: TurnHooks | None,
+    charge: Charge | None = None,
 ) -> TurnHandle:
     """Run a begun turn (lock taken, placeholder stored) in its own task."""
     cancel = CancelSignal()
@@ -375,6 +398,7 @@ def _launch(
             config=config,
             hooks=hooks or TurnHooks(),
             cancel=cancel,
+            charge=charge,
         ),
         context=request_id.task_context(),
     )
@@ -475,7 +499,13 @@ async def start_greeting(
     if await in_turn_thread(conversation.messages.exists)():
         return None
     content = render_template(config.first_user_message_template, config.context)
-    return await start_turn(conversation=conversation, content=content, config=config, hooks=hooks)
+    return await start_turn(
+        conversation=conversation,
+        content=content,
+        config=config,
+        hooks=hooks,
+        usage_kind=UsageKind.GREETING,
+    )
 
 
 async def cancel_turn(*, conversation: Conversation) -> uuid.UUID:

@@ -41,6 +41,7 @@ from conversations.turns.failures import classify_failure, error_body
 from conversations.turns.streaming import CancelSignal, StreamState, TurnCancelled, stream_reply
 from conversations.turns.threads import in_turn_thread
 from conversations.turns.tool_calls import run_tool
+from conversations.usage.services import Charge
 from core import tracing
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ async def run_turn(
     config: TurnConfig,
     hooks: TurnHooks,
     cancel: CancelSignal,
+    charge: Charge | None = None,
 ) -> ConversationMessage | None:
     # Files the turn's tools write belong to the conversation's user (this task runs in
     # its own context, which the tools' threads inherit).
@@ -65,6 +67,7 @@ async def run_turn(
         config=config,
         cancel=cancel,
         ai_message=ai_message,
+        charge=charge,
     )
     try:
         with tracing.turn(conversation_id=conversation.pk, turn_id=turn_id) as observed:
@@ -83,6 +86,7 @@ async def run_turn(
                     human_message=human_message,
                     reply=final,
                     config=config,
+                    charge=charge,
                 )
             except Exception:
                 logger.exception("Scheduling the title failed for turn %s", turn_id)
@@ -107,8 +111,11 @@ class TurnRunner:
         config: TurnConfig,
         cancel: CancelSignal,
         ai_message: ConversationMessage,
+        charge: Charge | None = None,
     ) -> None:
         self.conversation = conversation
+        # Every model call's tokens are recorded with the reply that stores it.
+        self.charge = charge
         self.turn_id = turn_id
         self.config = config
         self.cancel = cancel
@@ -235,6 +242,7 @@ class TurnRunner:
             status=status,
             model=self._model_name(message),
             release_lock=last,
+            charge=self.charge,
         )
         self.released = last
         return self.ai_row
@@ -276,6 +284,7 @@ class TurnRunner:
                 model=self.config.model,
                 error=error_body(code, message),
                 release_lock=True,
+                charge=self.charge,
             )
             self.released = True
             return self.ai_row

@@ -19,6 +19,7 @@ from conversations.events import conversation_group
 from conversations.llm.registry import LanguageModel
 from conversations.models import Agent, ConversationMessage, MessageRole
 from conversations.turns import start_turn, wait_for_result
+from conversations.usage.models import UsageRecord
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_gemini import FakeGemini
 from tests.support.fake_ollama import FakeOllama
@@ -179,6 +180,12 @@ async def test_deltas_stream_and_usage_is_stored(wire, chat):
     assert result.ai_message.status == "complete"
     assert result.ai_message.model == wire.model
     assert result.ai_message.usage == {"input_tokens": 21, "output_tokens": 5, "total_tokens": 26}
+    # The call is recorded for the usage report and quota (conversations/usage).
+    recorded = [
+        (r.model, r.kind, r.input_tokens, r.output_tokens, r.message_id)
+        async for r in UsageRecord.objects.filter(conversation_id=chat.pk)
+    ]
+    assert recorded == [(wire.model, "turn", 21, 5, result.ai_message.pk)]
     (request,) = wire.fake.requests
     assert request.path.endswith(wire.path) or wire.path in request.path
     assert wire.max_tokens_sent(request) == 777

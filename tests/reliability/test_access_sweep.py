@@ -65,6 +65,10 @@ UNSCOPED_FIELDS = {
     # caller's own (tests/api/graphql/test_devices.py: another user's is NOT_FOUND).
     "models",
     "devices",
+    # The caller's own usage and quota (tests/api/rest/test_usage.py and
+    # tests/api/graphql/test_usage.py: another user's usage never shows).
+    "usage",
+    "quota",
 }
 # Fields and arguments whose ID is a project's: filled with Alice's project.
 PROJECT_FIELDS = {"project", "updateProject", "deleteProject"}

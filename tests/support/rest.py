@@ -40,7 +40,9 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, (response.status_code, response.content)
     body = response.json()
     assert body["code"] == code, body
-    assert set(body) <= {"type", "code", "detail", "fields", "request_id"}
+    # QUOTA_EXCEEDED adds when the quota resets and which one is spent.
+    quota = {"resets_at", "period", "metric"} if code == "QUOTA_EXCEEDED" else set()
+    assert set(body) <= {"type", "code", "detail", "fields", "request_id", *quota}
     assert isinstance(body["type"], str) and isinstance(body["detail"], str)
     # Every error names its request (core/request_id.py), as its X-Request-ID header does.
     assert body["request_id"] == response.headers["X-Request-ID"], body

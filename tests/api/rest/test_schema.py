@@ -55,6 +55,8 @@ OPERATIONS = {
     "conversations_export",
     "conversations_import",
     "export_archive",
+    "usage_report",
+    "usage_quota",
 }
 
 
