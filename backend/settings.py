@@ -399,6 +399,9 @@ CONFAB_LLM_IDLE_TIMEOUT = env_float("CONFAB_LLM_IDLE_TIMEOUT", 60.0)
 CONFAB_HISTORY_WINDOW = env_int("CONFAB_HISTORY_WINDOW", 40)
 CONFAB_TOOL_MAX_ROUNDS = env_int("CONFAB_TOOL_MAX_ROUNDS", 4)
 CONFAB_TOOL_TIMEOUT = env_float("CONFAB_TOOL_TIMEOUT", 10.0)
+# Seconds a tool call that needs the user's approval waits for it; then it is denied and
+# the turn goes on (conversations.approvals).
+CONFAB_TOOL_APPROVAL_TIMEOUT = env_float("CONFAB_TOOL_APPROVAL_TIMEOUT", 3600.0)
 # MCP tool servers (conversations/llm/mcp.py): how long a server's tool list is kept,
 # how long a server that failed to list is left alone, and the listing's deadline.
 CONFAB_MCP_TOOLS_TTL = env_float("CONFAB_MCP_TOOLS_TTL", 300.0)

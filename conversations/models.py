@@ -43,6 +43,12 @@ class Agent(models.Model):
         help_text="Registry model names a conversation may switch to; empty: every active one.",
     )
     tools = models.JSONField(default=list, blank=True, help_text="Names of registered tools.")
+    tools_requiring_approval = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Names of tools (built-in or MCP) whose calls wait for the user's approval; "
+        '"*": every tool.',
+    )
     on_busy = models.CharField(
         max_length=16,
         choices=[("reject", "Reject"), ("enqueue", "Enqueue")],
@@ -173,6 +179,9 @@ class MessageStatus(models.TextChoices):
     # A human message sent with on_busy "enqueue" while a turn ran: stored, answered
     # after the running turn (then `complete`), in order.
     QUEUED = "queued", "Queued"
+    # An AI reply whose tool calls wait for the user's approval (conversations.approvals);
+    # `complete` once every call is decided.
+    AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
 
 
 class OnBusy(models.TextChoices):
@@ -198,8 +207,9 @@ class ConversationMessage(models.Model):
     role = models.CharField(max_length=16, choices=MessageRole.choices)
     content = models.JSONField(default=dict)
     text = models.TextField(blank=True)
+    # 24: "awaiting_approval" is 17 (widening a varchar is a catalog change on PostgreSQL).
     status = models.CharField(
-        max_length=16, choices=MessageStatus.choices, default=MessageStatus.COMPLETE
+        max_length=24, choices=MessageStatus.choices, default=MessageStatus.COMPLETE
     )
     turn_id = models.UUIDField(null=True, blank=True)
     # NULL, not "", when absent: the unique constraint must ignore messages without one.
@@ -267,6 +277,7 @@ class ChatRoom(LifecycleModel):
 
 # The models of the domain's areas live with their area; importing them here registers
 # them with this app.
+from conversations.approvals.models import ToolApproval  # noqa: E402
 from conversations.feedback.models import MessageFeedback  # noqa: E402
 from conversations.files.models import UserFile  # noqa: E402
 from conversations.llm.registry import LanguageModel  # noqa: E402
@@ -287,5 +298,6 @@ __all__ = [
     "Notification",
     "Project",
     "SyncCounter",
+    "ToolApproval",
     "UserFile",
 ]

@@ -41,6 +41,7 @@ from langchain_core.messages import (
 )
 
 from conversations import services, turn_budget
+from conversations.approvals import services as approval_services
 from conversations.codec import CodecError, decode_message
 from conversations.files import attachments as file_attachments
 from conversations.llm.fit import require_images_supported
@@ -350,8 +351,11 @@ def _launch(
     start: services.TurnStart,
     config: TurnConfig,
     hooks: TurnHooks | None,
+    *,
+    resume: ConversationMessage | None = None,
 ) -> TurnHandle:
-    """Run a begun turn (lock taken, placeholder stored) in its own task."""
+    """Run a begun turn (lock taken, placeholder stored) in its own task; with `resume`,
+    the rest of a turn that paused for approval (`turns.approval`)."""
     cancel = CancelSignal()
     # Heartbeated from now on, not from its first streamed chunk: under overload a
     # turn's start-up may outlast CONFAB_TURN_STALE_SECONDS.
@@ -375,6 +379,7 @@ def _launch(
             config=config,
             hooks=hooks or TurnHooks(),
             cancel=cancel,
+            resume=resume,
         ),
         context=request_id.task_context(),
     )
@@ -484,6 +489,11 @@ async def cancel_turn(*, conversation: Conversation) -> uuid.UUID:
     running = _RUNNING.get(turn_id)
     if running:
         running.cancel.set()
+    else:
+        # A turn paused for approval runs nowhere: it is ended here.
+        await in_turn_thread(approval_services.end_paused_turn)(
+            conversation_id=conversation.pk, turn_id=turn_id
+        )
     return turn_id
 
 
