@@ -11,7 +11,7 @@ from langchain_core.messages import ToolMessage
 from conversations.approvals.models import ToolApproval
 from conversations.codec import decode_message
 from conversations.events import conversation_group, user_group
-from conversations.models import Agent, Conversation, ConversationMessage, MessageStatus
+from conversations.models import Conversation, ConversationMessage, MessageStatus
 from conversations.recovery import recover_once
 from conversations.services import create_conversation
 from conversations.turns import (
@@ -23,6 +23,7 @@ from conversations.turns import (
     wait_for_result,
 )
 from core.errors import NotFound, ToolCallAlreadyDecided, TurnInProgress
+from tests.support.approvals import guarded_agent, turn_ended
 from tests.support.fakeopenai import ToolCall
 from tests.support.turns import GroupListener, eventually, turn_cleanup  # noqa: F401
 
@@ -30,19 +31,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def guarded_agent(db) -> Agent:
-    return Agent.objects.create(
-        slug="guarded",
-        name="Guarded",
-        system_prompt_template="You calculate.",
-        tools=["calculator", "current_time"],
-        tools_requiring_approval=["calculator"],
-    )
-
-
-@pytest.fixture
-def conversation(user, guarded_agent) -> Conversation:
-    return create_conversation(user=user, agent=guarded_agent, title="Approval")
+def conversation(user) -> Conversation:
+    return create_conversation(user=user, agent=guarded_agent(), title="Approval")
 
 
 def rows(conversation_id: int) -> list[ConversationMessage]:
@@ -60,15 +50,6 @@ async def paused_turn(llm, conversation, *calls: ToolCall, content: str = "What 
     result = await wait_for_result(handle, timeout=10)
     await eventually(lambda: not engine._RUNNING, what="the turn's task to end")
     return handle, result
-
-
-async def turn_ended(conversation) -> ConversationMessage:
-    async def free():
-        row = await Conversation.objects.aget(pk=conversation.pk)
-        return row.active_turn_id is None
-
-    await eventually(free, timeout=10, what="the resumed turn to end")
-    return (await arows(conversation.pk))[-1]
 
 
 async def test_a_call_needing_approval_pauses_the_turn(llm, conversation):
