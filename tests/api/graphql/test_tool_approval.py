@@ -77,7 +77,9 @@ async def test_pause_subscription_and_approve(gql, token, other_token, conversat
     assert requested["calls"][0]["decision"] is None and requested["calls"][0]["deadline"]
 
     # Another user: not found.
-    theirs = await gql.execute(APPROVE, {"id": conversation.pk, "call": "call_g"}, token=other_token)
+    theirs = await gql.execute(
+        APPROVE, {"id": conversation.pk, "call": "call_g"}, token=other_token
+    )
     assert error_codes(theirs) == ["NOT_FOUND"]
 
     llm.reply_text(["42."])
