@@ -37,13 +37,7 @@ async def test_pause_on_one_socket_decide_on_another(llm, conversation, token):
     await laptop.send({"type": "tool.approve", "call_id": "call_w"})
     decided = await laptop.until("tool.approval_decided")
     assert decided["call"]["decision"] == "approved"
-    final = await laptop.until("message.completed", timeout=10)
-    while (
-        final["message"]["role"] != "ai"
-        or final["message"]["status"] != "complete"
-        or (final["message"]["text"] != "42.")
-    ):
-        final = await laptop.until("message.completed", timeout=10)
+    await laptop.until("message.completed", timeout=10, text="42.")
     await turn_ended(conversation)
 
     await laptop.send({"type": "tool.deny", "call_id": "call_w"})

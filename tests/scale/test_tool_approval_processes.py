@@ -56,9 +56,8 @@ async def test_a_turn_paused_on_a_killed_process_resumes_on_another(
                 break
     finally:
         await chat.close()
-    assert [f for f in frames if f["type"] == "tool.approval_decided"][0]["call"]["decision"] == (
-        "approved"
-    )
+    decided = [f["call"]["decision"] for f in frames if f["type"] == "tool.approval_decided"]
+    assert decided == ["approved"]
     rows = [
         (row.role, row.status, row.text)
         async for row in ConversationMessage.objects.filter(conversation=conversation).order_by(
