@@ -118,6 +118,8 @@ export const CONVERSATION_EVENTS = `subscription ConversationEvents($conversatio
     ... on ConversationUpdated { conversation { ...ConversationFields } }
     ... on ConversationCleared { conversation { ...ConversationFields } }
     ... on ConversationDeleted { conversation { id } }
+    ... on ToolApprovalRequested { messageId calls { callId name arguments decision } }
+    ... on ToolApprovalDecided { messageId call { callId decision decidedBy } }
   }
 }
 ${MESSAGE_FIELDS}
