@@ -85,6 +85,11 @@ class Agent(models.Model):
             parse_servers(self.mcp_servers)
         except ValidationError as error:
             raise ValidationError({"mcp_servers": error.messages}) from error
+        names = self.tools_requiring_approval
+        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+            raise ValidationError(
+                {"tools_requiring_approval": 'A list of tool names (or "*": every tool).'}
+            )
 
     def variables(self) -> dict[str, Any]:
         """Every variable the agent's templates use, mapped to its default (None: required)."""

@@ -77,6 +77,8 @@ def pause_for_approval(
         approval_event(EventType.TOOL_APPROVAL_REQUESTED, row, approvals),
         user_id=conversation.user_id,
     )
+    # The user may be away: pushed (Web Push, the webhook) like a reply that ended.
+    reply_ended(row, conversation)
     return row
 
 

@@ -11,7 +11,7 @@ from langchain_core.messages import ToolMessage
 from conversations.approvals.models import ToolApproval
 from conversations.codec import decode_message
 from conversations.events import conversation_group, user_group
-from conversations.models import Conversation, ConversationMessage, MessageStatus
+from conversations.models import Agent, Conversation, ConversationMessage, MessageStatus
 from conversations.recovery import recover_once
 from conversations.services import create_conversation
 from conversations.turns import (
@@ -264,3 +264,27 @@ async def test_nothing_in_memory_a_restarted_worker_resumes(llm, conversation, u
     llm.reply_text(["Resumed."])
     await decide_tool_call(user=user, conversation_id=conversation.pk, call_id="c1", approve=True)
     assert (await turn_ended(conversation)).text == "Resumed."
+
+
+async def test_the_pause_is_announced_to_the_webhook(llm, conversation, settings):
+    """The user may be away: a pause is queued for push and the webhook like a reply."""
+    from conversations.notifications.models import Notification
+
+    settings.CONFAB_WEBHOOK_URL = "http://127.0.0.1:9/hook"
+    _, result = await paused_turn(llm, conversation)
+    row = await Notification.objects.aget()
+    assert row.event_type == "tool.approval_requested"
+    assert row.payload["data"]["message"]["id"] == result.ai_message.pk
+    assert row.payload["data"]["message"]["status"] == "awaiting_approval"
+    await cancel_turn(conversation=conversation)
+
+
+def test_an_agent_lists_tools_needing_approval_as_names(db):
+    from django.core.exceptions import ValidationError
+
+    agent = Agent(slug="bad", name="Bad", system_prompt_template="x", tools_requiring_approval="*")
+    with pytest.raises(ValidationError) as error:
+        agent.clean()
+    assert "tools_requiring_approval" in error.value.message_dict
+    agent.tools_requiring_approval = ["*", "calculator"]
+    agent.clean()
