@@ -288,3 +288,24 @@ def test_an_agent_lists_tools_needing_approval_as_names(db):
     assert "tools_requiring_approval" in error.value.message_dict
     agent.tools_requiring_approval = ["*", "calculator"]
     agent.clean()
+
+
+async def test_resuming_passes_admission_and_records_nothing_when_refused(
+    llm, conversation, user, settings
+):
+    """A decision resumes a turn in this process: at capacity it is refused (503) before
+    anything is recorded, and the user can decide again later."""
+    from core.errors import TurnCapacityReached
+
+    await paused_turn(llm, conversation)
+    settings.CONFAB_MAX_TURNS_PER_PROCESS = 0
+    with pytest.raises(TurnCapacityReached):
+        await decide_tool_call(
+            user=user, conversation_id=conversation.pk, call_id="c1", approve=True
+        )
+    assert (await ToolApproval.objects.aget(call_id="c1")).decision == ""
+    assert engine.admitted_turn_count() == 0
+    settings.CONFAB_MAX_TURNS_PER_PROCESS = 10
+    llm.reply_text(["Now."])
+    await decide_tool_call(user=user, conversation_id=conversation.pk, call_id="c1", approve=True)
+    assert (await turn_ended(conversation)).text == "Now."
