@@ -5,6 +5,22 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def _set_status_length(schema_editor, length):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(
+            "ALTER TABLE conversations_conversationmessage "
+            f"ALTER COLUMN status TYPE varchar({length})"
+        )
+
+
+def widen_status(apps, schema_editor):
+    _set_status_length(schema_editor, 24)
+
+
+def narrow_status(apps, schema_editor):
+    _set_status_length(schema_editor, 16)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -18,10 +34,21 @@ class Migration(migrations.Migration):
             name='tools_requiring_approval',
             field=models.JSONField(blank=True, default=list, help_text='Names of tools (built-in or MCP) whose calls wait for the user\'s approval; "*": every tool.'),
         ),
-        migrations.AlterField(
-            model_name='conversationmessage',
-            name='status',
-            field=models.CharField(choices=[('streaming', 'Streaming'), ('complete', 'Complete'), ('failed', 'Failed'), ('cancelled', 'Cancelled'), ('queued', 'Queued'), ('awaiting_approval', 'Awaiting approval')], default='complete', max_length=24),
+        # "awaiting_approval" needs 17 characters. On PostgreSQL widening a varchar is a
+        # catalog change (no rewrite). SQLite does not enforce the length, and Django's
+        # AlterField would rebuild the messages table there, dropping the full-text
+        # search triggers of 0010: the column is left as it is.
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name='conversationmessage',
+                    name='status',
+                    field=models.CharField(choices=[('streaming', 'Streaming'), ('complete', 'Complete'), ('failed', 'Failed'), ('cancelled', 'Cancelled'), ('queued', 'Queued'), ('awaiting_approval', 'Awaiting approval')], default='complete', max_length=24),
+                ),
+            ],
+            database_operations=[
+                migrations.RunPython(widen_status, narrow_status, elidable=False),
+            ],
         ),
         migrations.CreateModel(
             name='ToolApproval',
