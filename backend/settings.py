@@ -347,6 +347,11 @@ SPECTACULAR_SETTINGS = {
             "conversation.deleted",
         ],
         "OnBusy": "conversations.models.OnBusy",
+        # Tool approval (conversations.approvals).
+        "ToolCallDecision": ["approved", "denied"],
+        "ToolCallDecidedBy": ["user", "timeout", "cancel"],
+        "ToolApprovalRequestedKind": ["tool.approval_requested"],
+        "ToolApprovalDecidedKind": ["tool.approval_decided"],
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
