@@ -5,7 +5,9 @@ The rules, each with a test in tests/conversations/test_turns.py:
   call, and the AI message exists as `streaming` from the start;
 - the model sees the rendered system prompt and a bounded history window, so
   a turn's SQL is the same for 10 or 10,000 stored messages;
-- tool calls run in a bounded loop, each call and result stored;
+- tool calls run in a bounded loop, each call and result stored; a call to a tool the
+  agent lists in `tools_requiring_approval` pauses the turn until the user decides
+  (`turns.approval`; tests in tests/conversations/test_tool_approval.py);
 - provider errors, timeouts and cut streams end the reply `failed` with its
   partial text and a stable error code; cancel ends it `cancelled`;
 - the turn runs in its own task: a client that goes away does not stop it;
