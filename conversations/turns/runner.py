@@ -3,9 +3,10 @@
 `engine.start_turn` admits and stores the turn, then runs `run_turn` in its own
 task. Each round streams one reply (`streaming.stream_reply`); a reply with tool
 calls is stored, its calls run (`tool_calls.run_tool`) and stored, and the next
-round answers them; the last round offers no tools, so a turn always ends in text. A reply calling a tool that needs
-the user's approval is stored `awaiting_approval` and the task ends (`_pause`); the
-decision resumes the turn in a new task from the stored messages (`_resume`).
+round answers them; the last round offers no tools, so a turn always ends in text.
+A reply calling a tool that needs the user's approval is stored `awaiting_approval` and
+the task ends (`_pause`); the decision resumes the turn in a new task from the stored
+messages (`_resume`).
 A cancel, a failure or shutdown ends the reply in the row being written, keeping
 its partial text.
 """
