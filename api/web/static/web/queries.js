@@ -132,6 +132,7 @@ export const CONVERSATIONS_CHANGED = `subscription ConversationsChanged {
     ... on ConversationUpdated { conversation { ...ConversationFields } }
     ... on ConversationCleared { conversation { ...ConversationFields } }
     ... on ConversationDeleted { conversation { id } }
+    ... on ToolApprovalRequested { conversationId calls { name } }
   }
 }
 ${CONVERSATION_FIELDS}`;
