@@ -12,8 +12,7 @@ from conversations.approvals.services import (
     DENIED_BY_USER,
 )
 from conversations.models import ConversationMessage, MessageRole
-from conversations.selectors import conversations_of
-from core.errors import NotFound
+from conversations.selectors import get_conversation
 
 
 def paused_turn_state(
@@ -47,9 +46,7 @@ def denial_text(approval: ToolApproval) -> str:
 def pending_tool_calls(*, user: Any, conversation_id: Any) -> list[ToolApproval]:
     """The calls of the user's conversation that wait for a decision, oldest first
     (NotFound for another user's conversation)."""
-    conversation = conversations_of(user).filter(pk=conversation_id).first()
-    if conversation is None:
-        raise NotFound("Conversation not found.")
+    conversation = get_conversation(user=user, conversation_id=conversation_id)
     return list(
         ToolApproval.objects.filter(conversation_id=conversation.pk, decision="").order_by("id")
     )

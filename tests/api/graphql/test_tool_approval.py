@@ -29,6 +29,9 @@ mutation($id: ID!) {
   sendMessage(conversationId: $id, content: "6*7?") { aiMessage { id status } errors { code } }
 }
 """
+PENDING = """
+query($id: ID!) { pendingToolCalls(conversationId: $id) { callId name arguments } }
+"""
 APPROVE = """
 mutation($id: ID!, $call: ID!) {
   approveToolCall(conversationId: $id, callId: $call) {
@@ -76,6 +79,13 @@ async def test_pause_subscription_and_approve(gql, token, other_token, conversat
     assert requested["calls"][0]["arguments"] == {"expression": "6*7"}
     assert requested["calls"][0]["decision"] is None and requested["calls"][0]["deadline"]
 
+    pending = await gql.data(PENDING, {"id": conversation.pk}, token=token)
+    assert pending["pendingToolCalls"] == [
+        {"callId": "call_g", "name": "calculator", "arguments": {"expression": "6*7"}}
+    ]
+    theirs = await gql.execute(PENDING, {"id": conversation.pk}, token=other_token)
+    assert error_codes(theirs) == ["NOT_FOUND"]
+
     # Another user: not found.
     theirs = await gql.execute(
         APPROVE, {"id": conversation.pk, "call": "call_g"}, token=other_token
@@ -100,6 +110,7 @@ async def test_pause_subscription_and_approve(gql, token, other_token, conversat
     ]
     assert final[-1]["message"]["text"] == "42."
     await turn_ended(conversation)
+    assert (await gql.data(PENDING, {"id": conversation.pk}, token=token))["pendingToolCalls"] == []
 
     again = await gql.execute(DENY, {"id": conversation.pk, "call": "call_g"}, token=token)
     assert error_codes(again) == ["TOOL_CALL_ALREADY_DECIDED"]
