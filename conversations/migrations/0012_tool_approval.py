@@ -24,7 +24,7 @@ def narrow_status(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0010_organize_search'),
+        ('conversations', '0011_auto_titles'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
