@@ -347,6 +347,11 @@ SPECTACULAR_SETTINGS = {
             "conversation.deleted",
         ],
         "OnBusy": "conversations.models.OnBusy",
+        # Tool approval (conversations.approvals).
+        "ToolCallDecision": ["approved", "denied"],
+        "ToolCallDecidedBy": ["user", "timeout", "cancel"],
+        "ToolApprovalRequestedKind": ["tool.approval_requested"],
+        "ToolApprovalDecidedKind": ["tool.approval_decided"],
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -399,6 +404,9 @@ CONFAB_LLM_IDLE_TIMEOUT = env_float("CONFAB_LLM_IDLE_TIMEOUT", 60.0)
 CONFAB_HISTORY_WINDOW = env_int("CONFAB_HISTORY_WINDOW", 40)
 CONFAB_TOOL_MAX_ROUNDS = env_int("CONFAB_TOOL_MAX_ROUNDS", 4)
 CONFAB_TOOL_TIMEOUT = env_float("CONFAB_TOOL_TIMEOUT", 10.0)
+# Seconds a tool call that needs the user's approval waits for it; then it is denied and
+# the turn goes on (conversations.approvals).
+CONFAB_TOOL_APPROVAL_TIMEOUT = env_float("CONFAB_TOOL_APPROVAL_TIMEOUT", 3600.0)
 # Automatic titles (conversations/titles): after the first reply of an untitled
 # conversation its own model names it, in the background, bounded per call (tokens,
 # seconds) and per process (calls at once); not counted in the user's turn budget.

@@ -140,6 +140,7 @@ class ChatRoomAdmin(admin.ModelAdmin):
 
 
 # The admin of the domain's areas lives with their area.
+import conversations.approvals.admin  # noqa: E402
 import conversations.feedback.admin  # noqa: E402
 import conversations.projects.admin  # noqa: E402
 import conversations.usage.admin  # noqa: E402, F401

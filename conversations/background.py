@@ -6,7 +6,9 @@
 - sending due notifications (`notifications.delivery.deliver_due`), every second;
 - beginning the next turn of conversations whose queued messages wait with no turn
   running (`turns.start_waiting_queues`: a process died between two queued turns, or
-  was at capacity), every CONFAB_TURN_STALE_SECONDS / 2 and at startup.
+  was at capacity), every CONFAB_TURN_STALE_SECONDS / 2 and at startup;
+- denying tool calls that waited for approval longer than CONFAB_TOOL_APPROVAL_TIMEOUT
+  and resuming their turns (`turns.approval.expire_tool_calls`).
 
 Each runs in a worker thread with its own database connection, one run at a time; a
 failed run is logged and retried at the next interval. Running them in every process
@@ -77,7 +79,20 @@ def jobs() -> list[Coroutine[Any, Any, None]]:
             _start_waiting_queues,
             what="Queued-turn sweep",
         ),
+        every_async(_approval_sweep_seconds(), _expire_tool_calls, what="Tool approval timeouts"),
     ]
+
+
+def _approval_sweep_seconds() -> float:
+    from conversations.turns.approval import sweep_seconds
+
+    return sweep_seconds()
+
+
+async def _expire_tool_calls() -> int:
+    from conversations.turns.approval import expire_tool_calls
+
+    return await expire_tool_calls()
 
 
 async def _start_waiting_queues() -> int:

@@ -43,6 +43,7 @@ from conversations.turns import (
     TurnHooks,
     build_turn_config,
     cancel_turn,
+    decide_tool_call,
     load_agent,
     start_greeting,
     start_turn,
@@ -209,7 +210,7 @@ class AgentChatConsumer(SocketLifecycle, AsyncWebsocketConsumer):
             return
         if not await self.spend_frame(RESUME_FRAME_COST if frame.type == "resume" else 1.0):
             return
-        handler = getattr(self, f"handle_{frame.type}")
+        handler = getattr(self, f"handle_{frame.type.replace('.', '_')}")
         if frame.type in LIGHT_FRAMES:
             await self._run_frame(handler, frame)
         else:
@@ -286,6 +287,23 @@ class AgentChatConsumer(SocketLifecycle, AsyncWebsocketConsumer):
             regenerate=True,
             config=self.get_turn_config(),
             hooks=_ConsumerHooks(self),
+        )
+
+    async def handle_tool_approve(self, frame: Frame) -> None:
+        await decide_tool_call(
+            user=self.scope.get("user"),
+            conversation_id=self.conversation.pk,
+            call_id=frame.data.get("call_id"),
+            approve=True,
+        )
+
+    async def handle_tool_deny(self, frame: Frame) -> None:
+        await decide_tool_call(
+            user=self.scope.get("user"),
+            conversation_id=self.conversation.pk,
+            call_id=frame.data.get("call_id"),
+            approve=False,
+            reason=frame.data.get("reason"),
         )
 
     async def handle_ping(self, frame: Frame) -> None:

@@ -14,6 +14,11 @@ its own shapes. An event is a JSON object with `type` plus the fields below:
 - `message.deleted   {conversation_id, message_ids}` (regenerate replaces a reply)
 - `conversation.created | conversation.updated | conversation.cleared
    | conversation.deleted {conversation_id, conversation}`
+- `tool.approval_requested {conversation_id, message_id, turn_id, calls: [approval]}`
+  (a turn paused: its AI message is `awaiting_approval`; each approval is
+  `{call_id, name, arguments, decision, decided_by, reason, decided_at, deadline}`)
+- `tool.approval_decided {conversation_id, message_id, turn_id, call: approval}`
+  (one call was approved or denied, by the user, the timeout or a cancel)
 
 Events go to the conversation's group; events that change the conversation
 list (`conversation.*`) also go to the owner's user group. Publishing never
@@ -33,11 +38,11 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from conversations.payloads import conversation_payload, message_payload
+from conversations.payloads import conversation_payload, message_payload, tool_approval_payload
 from core import metrics
 
 if TYPE_CHECKING:
-    from conversations.models import Conversation, ConversationMessage
+    from conversations.models import Conversation, ConversationMessage, ToolApproval
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +60,8 @@ class EventType(StrEnum):
     CONVERSATION_UPDATED = "conversation.updated"
     CONVERSATION_CLEARED = "conversation.cleared"
     CONVERSATION_DELETED = "conversation.deleted"
+    TOOL_APPROVAL_REQUESTED = "tool.approval_requested"
+    TOOL_APPROVAL_DECIDED = "tool.approval_decided"
 
 
 def conversation_group(conversation_id: int) -> str:
@@ -117,9 +124,30 @@ def conversation_event(event_type: EventType, conversation: Conversation) -> dic
     }
 
 
+def approval_event(
+    event_type: EventType, message: ConversationMessage, approvals: list[ToolApproval]
+) -> dict[str, Any]:
+    """`tool.approval_requested` (every call of the message waiting for a decision) or
+    `tool.approval_decided` (the one call decided)."""
+    event: dict[str, Any] = {
+        "type": str(event_type),
+        "conversation_id": message.conversation_id,
+        "message_id": message.id,
+        "turn_id": str(message.turn_id) if message.turn_id else None,
+    }
+    if event_type == EventType.TOOL_APPROVAL_REQUESTED:
+        event["calls"] = [tool_approval_payload(approval) for approval in approvals]
+    else:
+        event["call"] = tool_approval_payload(approvals[0])
+    return event
+
+
 def _groups_for(event: dict[str, Any], user_id: int | None) -> list[str]:
     groups = [conversation_group(event["conversation_id"])]
-    if user_id is not None and event["type"].startswith("conversation."):
+    # A pause waits for the user wherever they are: the user's group too (every device's
+    # conversation list hears it, not only the sockets open on this conversation).
+    to_user = event["type"].startswith("conversation.") or event["type"].startswith("tool.")
+    if user_id is not None and to_user:
         groups.append(user_group(user_id))
     return groups
 

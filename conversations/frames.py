@@ -2,10 +2,11 @@
 
 Client -> server frames are JSON objects with a `type`:
 `message {content, client_message_id?, attachments?, images__base64?, on_busy?}`,
-`cancel`, `regenerate`, `ping`, `resume {after_id}`. Anything else is a `FrameError`
-with a stable code; the connection stays open. Text that cannot be stored (a NUL
-character, which PostgreSQL refuses, or a lone surrogate, which no database can
-encode) is `INVALID_TEXT`, wherever it is in the frame.
+`cancel`, `regenerate`, `ping`, `resume {after_id}`, `tool.approve {call_id}`,
+`tool.deny {call_id, reason?}` (a paused turn's tool call, conversations.approvals).
+Anything else is a `FrameError` with a stable code; the connection stays open. Text
+that cannot be stored (a NUL character, which PostgreSQL refuses, or a lone
+surrogate, which no database can encode) is `INVALID_TEXT`, wherever it is in the frame.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-FRAME_TYPES = {"message", "cancel", "regenerate", "ping", "resume"}
+FRAME_TYPES = {"message", "cancel", "regenerate", "ping", "resume", "tool.approve", "tool.deny"}
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -59,6 +60,10 @@ def parse_frame(text: str | None, *, max_bytes: int) -> Frame:
             raise FrameError(
                 "INVALID_FRAME", "resume.after_id must be a message id (integer >= 0)."
             )
+    if frame_type in ("tool.approve", "tool.deny"):
+        call_id = data.get("call_id")
+        if not isinstance(call_id, str) or not 0 < len(call_id) <= 200:
+            raise FrameError("INVALID_FRAME", f"{frame_type}.call_id must be a tool call id.")
     return Frame(type=frame_type, data=data)
 
 

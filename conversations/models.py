@@ -43,6 +43,12 @@ class Agent(models.Model):
         help_text="Registry model names a conversation may switch to; empty: every active one.",
     )
     tools = models.JSONField(default=list, blank=True, help_text="Names of registered tools.")
+    tools_requiring_approval = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Names of tools (built-in or MCP) whose calls wait for the user's approval; "
+        '"*": every tool.',
+    )
     on_busy = models.CharField(
         max_length=16,
         choices=[("reject", "Reject"), ("enqueue", "Enqueue")],
@@ -79,6 +85,11 @@ class Agent(models.Model):
             parse_servers(self.mcp_servers)
         except ValidationError as error:
             raise ValidationError({"mcp_servers": error.messages}) from error
+        names = self.tools_requiring_approval
+        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+            raise ValidationError(
+                {"tools_requiring_approval": 'A list of tool names (or "*": every tool).'}
+            )
 
     def variables(self) -> dict[str, Any]:
         """Every variable the agent's templates use, mapped to its default (None: required)."""
@@ -187,6 +198,9 @@ class MessageStatus(models.TextChoices):
     # A human message sent with on_busy "enqueue" while a turn ran: stored, answered
     # after the running turn (then `complete`), in order.
     QUEUED = "queued", "Queued"
+    # An AI reply whose tool calls wait for the user's approval (conversations.approvals);
+    # `complete` once every call is decided.
+    AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
 
 
 class OnBusy(models.TextChoices):
@@ -212,8 +226,9 @@ class ConversationMessage(models.Model):
     role = models.CharField(max_length=16, choices=MessageRole.choices)
     content = models.JSONField(default=dict)
     text = models.TextField(blank=True)
+    # 24: "awaiting_approval" is 17 (widening a varchar is a catalog change on PostgreSQL).
     status = models.CharField(
-        max_length=16, choices=MessageStatus.choices, default=MessageStatus.COMPLETE
+        max_length=24, choices=MessageStatus.choices, default=MessageStatus.COMPLETE
     )
     turn_id = models.UUIDField(null=True, blank=True)
     # NULL, not "", when absent: the unique constraint must ignore messages without one.
@@ -281,6 +296,7 @@ class ChatRoom(LifecycleModel):
 
 # The models of the domain's areas live with their area; importing them here registers
 # them with this app.
+from conversations.approvals.models import ToolApproval  # noqa: E402
 from conversations.feedback.models import MessageFeedback  # noqa: E402
 from conversations.files.models import UserFile  # noqa: E402
 from conversations.llm.registry import LanguageModel  # noqa: E402
@@ -308,6 +324,7 @@ __all__ = [
     "Project",
     "QuotaReservation",
     "SyncCounter",
+    "ToolApproval",
     "UsageDay",
     "UsageRecord",
     "UserFile",

@@ -16,7 +16,13 @@ from core.timestamps import iso_timestamp
 if TYPE_CHECKING:
     from conversations.feedback.models import MessageFeedback
     from conversations.history_pages import MessageRow
-    from conversations.models import Agent, Conversation, ConversationMessage, Project
+    from conversations.models import (
+        Agent,
+        Conversation,
+        ConversationMessage,
+        Project,
+        ToolApproval,
+    )
     from conversations.sync.selectors import FeedChange
 
 
@@ -62,6 +68,22 @@ def message_payload(
         "created_at": iso_timestamp(message.created_at),
         "updated_at": iso_timestamp(message.updated_at),
         "feedback": feedback,
+    }
+
+
+def tool_approval_payload(approval: ToolApproval) -> dict[str, Any]:
+    """A tool call that waits (or waited) for the user's approval, and its decision
+    (`decision` "" while pending; `decided_by` "user", "timeout" or "cancel")."""
+    return {
+        "call_id": approval.call_id,
+        "name": approval.tool_name,
+        "arguments": approval.arguments,
+        "message_id": approval.message_id,
+        "decision": approval.decision or None,
+        "decided_by": approval.decided_by or None,
+        "reason": approval.reason,
+        "decided_at": iso_timestamp(approval.decided_at),
+        "deadline": iso_timestamp(approval.deadline),
     }
 
 

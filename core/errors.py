@@ -100,6 +100,14 @@ class NoActiveTurn(Conflict):
     default_detail = "No turn is running in this conversation."
 
 
+class ToolCallAlreadyDecided(Conflict):
+    """An approve or deny of a tool call that was already approved or denied (by the
+    user, the approval timeout or a cancel): the first decision stands."""
+
+    code = "TOOL_CALL_ALREADY_DECIDED"
+    default_detail = "This tool call was already decided."
+
+
 class NothingToRegenerate(Conflict):
     code = "NOTHING_TO_REGENERATE"
     default_detail = "The conversation has no human message to answer again."

@@ -19,6 +19,7 @@ from api.graphql.pagination import (
     message_window,
 )
 from api.graphql.types.agents import Agent, LanguageModel
+from api.graphql.types.approvals import ToolApproval
 from api.graphql.types.connections import ConversationConnection, MessageConnection
 from api.graphql.types.conversations import Conversation
 from api.graphql.types.devices import Device
@@ -28,9 +29,11 @@ from api.graphql.types.sync import ChangeFeed
 from api.graphql.types.usage import Quota, UsageGroupBy, UsageReport
 from api.graphql.types.users import User
 from conversations import inputs, selectors
+from conversations.approvals.selectors import pending_tool_calls
 from conversations.exports import documents as export_documents
 from conversations.exports import selectors as export_selectors
 from conversations.llm.registry import model_payload
+from conversations.payloads import tool_approval_payload
 from conversations.projects import selectors as project_selectors
 from conversations.search.inputs import parse_search_request
 from conversations.search.payloads import search_page_payload
@@ -252,6 +255,24 @@ class Query:
         current = getattr(info.context.token, "pk", None)
         payloads = await database_sync_to_async(_device_payloads)(user, current)
         return [Device.from_payload(payload) for payload in payloads]
+
+    @strawberry.field(
+        description="The tool calls of a conversation that wait for the user's approval "
+        "(approveToolCall / denyToolCall), oldest first; as REST's tool-calls/."
+    )
+    async def pending_tool_calls(
+        self, info: Info, conversation_id: strawberry.ID
+    ) -> list[ToolApproval]:
+        user = current_user(info)
+        payloads = await database_sync_to_async(_pending_tool_calls)(user, conversation_id)
+        return [ToolApproval.from_payload(payload) for payload in payloads]
+
+
+def _pending_tool_calls(user: Any, conversation_id: Any) -> list[dict[str, Any]]:
+    return [
+        tool_approval_payload(call)
+        for call in pending_tool_calls(user=user, conversation_id=conversation_id)
+    ]
 
 
 def _export_text(user: Any, conversation_id: Any, kind: str) -> str:

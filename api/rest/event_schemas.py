@@ -13,6 +13,7 @@ from api.rest.serializers import (
     MessageErrorSerializer,
     MessageSerializer,
     OutputSerializer,
+    ToolApprovalSerializer,
 )
 from conversations.events import EventType
 
@@ -74,6 +75,29 @@ class ConversationChangedEventSerializer(OutputSerializer):
     conversation = LiveConversationSerializer(read_only=True)
 
 
+class ToolApprovalRequestedEventSerializer(OutputSerializer):
+    """A turn paused: its AI message (`awaiting_approval`) has tool calls that run only
+    once the user approves them (`POST .../tool-calls/{call_id}/approve/` or `deny/`).
+    A turn stream ends with this event."""
+
+    type = _types(EventType.TOOL_APPROVAL_REQUESTED)
+    conversation_id = serializers.IntegerField(read_only=True)
+    message_id = serializers.IntegerField(read_only=True)
+    turn_id = serializers.UUIDField(read_only=True)
+    calls = ToolApprovalSerializer(many=True, read_only=True)
+
+
+class ToolApprovalDecidedEventSerializer(OutputSerializer):
+    """One waiting tool call was approved or denied (by the user on any device, by the
+    timeout, or by a cancel)."""
+
+    type = _types(EventType.TOOL_APPROVAL_DECIDED)
+    conversation_id = serializers.IntegerField(read_only=True)
+    message_id = serializers.IntegerField(read_only=True)
+    turn_id = serializers.UUIDField(read_only=True)
+    call = ToolApprovalSerializer(read_only=True)
+
+
 CONVERSATION_EVENT = PolymorphicProxySerializer(
     component_name="ConversationEvent",
     serializers={
@@ -86,6 +110,8 @@ CONVERSATION_EVENT = PolymorphicProxySerializer(
         str(EventType.CONVERSATION_UPDATED): ConversationChangedEventSerializer,
         str(EventType.CONVERSATION_CLEARED): ConversationChangedEventSerializer,
         str(EventType.CONVERSATION_DELETED): ConversationChangedEventSerializer,
+        str(EventType.TOOL_APPROVAL_REQUESTED): ToolApprovalRequestedEventSerializer,
+        str(EventType.TOOL_APPROVAL_DECIDED): ToolApprovalDecidedEventSerializer,
     },
     resource_type_field_name="type",
 )

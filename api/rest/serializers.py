@@ -22,7 +22,12 @@ from rest_framework import serializers
 from conversations.feedback.models import Rating
 from conversations.llm.registry import model_payload
 from conversations.models import MessageRole, MessageStatus, OnBusy
-from conversations.payloads import agent_payload, conversation_payload, message_payload
+from conversations.payloads import (
+    agent_payload,
+    conversation_payload,
+    message_payload,
+    tool_approval_payload,
+)
 
 # --- strict input fields ----------------------------------------------------
 
@@ -465,6 +470,29 @@ class TurnResultSerializer(OutputSerializer):
         help_text="The final reply: complete, failed or cancelled (null while the human "
         "message is `queued`).",
     )
+
+
+class ToolApprovalSerializer(OutputSerializer):
+    """A tool call that waits (or waited) for the user's approval, and its decision."""
+
+    call_id = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True, help_text="The tool's name.")
+    arguments = serializers.JSONField(read_only=True, help_text="The call's arguments.")
+    message_id = serializers.IntegerField(read_only=True, help_text="The AI message.")
+    decision = serializers.ChoiceField(
+        choices=["approved", "denied"], read_only=True, allow_null=True, help_text="null: pending."
+    )
+    decided_by = serializers.ChoiceField(
+        choices=["user", "timeout", "cancel"], read_only=True, allow_null=True
+    )
+    reason = serializers.CharField(read_only=True, allow_blank=True)
+    decided_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    deadline = serializers.DateTimeField(
+        read_only=True, help_text="Denied by the server after this (CONFAB_TOOL_APPROVAL_TIMEOUT)."
+    )
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        return tool_approval_payload(instance)
 
 
 class CancelResultSerializer(OutputSerializer):

@@ -81,6 +81,13 @@ class TurnFilter:
         if kind in END_TYPES:
             self.over = True
             return True
+        if kind == EventType.TOOL_APPROVAL_REQUESTED and event.get("turn_id") == self.turn_id:
+            # The turn paused for the user's approval: this stream ends here (the turn
+            # holds its lock, but nothing more comes until a decision, maybe hours later).
+            self.over = True
+            return True
+        if kind == EventType.TOOL_APPROVAL_DECIDED:
+            return False
         if kind == EventType.CONVERSATION_UPDATED:
             active = (event.get("conversation") or {}).get("active_turn_id")
             self.over = self.final_seen and active != self.turn_id
@@ -102,7 +109,12 @@ async def _turn_is_running(handle: TurnHandle) -> bool:
     if await Conversation.objects.filter(
         pk=handle.human_message.conversation_id, active_turn_id=handle.turn_id
     ).aexists():
-        return True
+        # Unless it paused for approval: it holds the lock but runs nowhere.
+        return not await ConversationMessage.objects.filter(
+            conversation_id=handle.human_message.conversation_id,
+            turn_id=handle.turn_id,
+            status=MessageStatus.AWAITING_APPROVAL,
+        ).aexists()
     return await ConversationMessage.objects.filter(
         pk=handle.human_message.pk, status=MessageStatus.QUEUED
     ).aexists()

@@ -12,6 +12,11 @@ from rest_framework.permissions import AllowAny
 
 from api.rest.docs import RedocView, SwaggerView
 from api.rest.views.agents import AgentDetailView, AgentListView
+from api.rest.views.approvals import (
+    ApproveToolCallView,
+    DenyToolCallView,
+    PendingToolCallsView,
+)
 from api.rest.views.auth import (
     LogoutAllView,
     LogoutView,
@@ -85,6 +90,17 @@ urlpatterns = [
     path(CONVERSATION, ConversationDetailView.as_view(), name="conversation-detail"),
     path(f"{CONVERSATION}clear/", ConversationClearView.as_view(), name="conversation-clear"),
     path(f"{CONVERSATION}cancel/", CancelView.as_view(), name="conversation-cancel"),
+    path(f"{CONVERSATION}tool-calls/", PendingToolCallsView.as_view(), name="tool-call-list"),
+    path(
+        f"{CONVERSATION}tool-calls/<str:call_id>/approve/",
+        ApproveToolCallView.as_view(),
+        name="tool-call-approve",
+    ),
+    path(
+        f"{CONVERSATION}tool-calls/<str:call_id>/deny/",
+        DenyToolCallView.as_view(),
+        name="tool-call-deny",
+    ),
     path(f"{CONVERSATION}regenerate/", RegenerateView.as_view(), name="conversation-regenerate"),
     path(f"{CONVERSATION}events/", ConversationEventsView.as_view(), name="conversation-events"),
     path(f"{CONVERSATION}export/", ConversationExportView.as_view(), name="conversation-export"),

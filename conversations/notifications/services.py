@@ -18,17 +18,27 @@ from core.timestamps import iso_timestamp
 PREVIEW_CHARS = 300
 
 
+# What a reply's end is announced as. A reply paused for tool approval waits for the user:
+# pushed like an ended reply (conversations.approvals).
+_EVENT_TYPES = {
+    MessageStatus.COMPLETE: "message.completed",
+    MessageStatus.FAILED: "message.failed",
+    MessageStatus.AWAITING_APPROVAL: "tool.approval_requested",
+}
+
+
 def queue_reply_ended(*, message: ConversationMessage, conversation: Conversation) -> int:
-    """Queue the notifications of a reply that ended (complete or failed); returns how many.
+    """Queue the notifications of a reply that ended (complete or failed) or paused for
+    the user's approval of its tool calls (`tool.approval_requested`); returns how many.
 
     Push goes to every device of the user with Web Push credentials, unless a live
     socket follows the conversation (the user is watching); the webhook, when
     configured, always gets the event. APNs and FCM devices are reached through the
     webhook (docs/clients.md): their credentials are listed in its payload.
     """
-    if message.status not in (MessageStatus.COMPLETE, MessageStatus.FAILED):
+    if message.status not in _EVENT_TYPES:
         return 0
-    event_type = f"message.{message.status if message.status == 'failed' else 'completed'}"
+    event_type = _EVENT_TYPES[message.status]
     event_id = f"msg_{message.pk}_{message.status}"
     now = timezone.now()
     rows = []

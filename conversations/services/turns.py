@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 from langchain_core.messages import AIMessage, BaseMessage
 
@@ -561,10 +561,19 @@ def recover_interrupted_turns(*, stale_after: float) -> int:
     `manage.py recover_turns`.
     """
     cutoff = timezone.now() - timedelta(seconds=stale_after)
+    # A turn paused for tool approval has no worker to lose: it waits for decisions
+    # (conversations.approvals), not for a heartbeat.
+    paused = ConversationMessage.objects.filter(
+        conversation_id=OuterRef("pk"),
+        turn_id=OuterRef("active_turn_id"),
+        status=MessageStatus.AWAITING_APPROVAL,
+    )
     stale = list(
         Conversation.objects.filter(
             active_turn_id__isnull=False, active_turn_heartbeat_at__lt=cutoff
-        ).values_list("pk", "active_turn_id")
+        )
+        .exclude(Exists(paused))
+        .values_list("pk", "active_turn_id")
     )
     ended = sum(_recover_turn(pk, turn_id) for pk, turn_id in stale)
     # Streaming rows whose turn no longer holds any lock (e.g. a crash between
@@ -586,6 +595,10 @@ def _recover_turn(conversation_id: int, turn_id: uuid.UUID) -> int:
     )
     if conversation is None:
         return 0
+    if conversation.messages.filter(
+        turn_id=turn_id, status=MessageStatus.AWAITING_APPROVAL
+    ).exists():
+        return 0  # paused for approval since the sweep read it
     rows = list(conversation.messages.filter(turn_id=turn_id, status=MessageStatus.STREAMING))
     for row in rows:
         _fail_interrupted(row)

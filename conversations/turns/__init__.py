@@ -4,6 +4,7 @@ See `engine` for the rules (human message first, streaming placeholder, bounded
 history window, tool loop, failures, cancel, one active turn per conversation).
 """
 
+from conversations.turns.approval import decide_tool_call, expire_tool_calls
 from conversations.turns.config import TurnConfig, TurnHooks, build_turn_config, load_agent
 from conversations.turns.engine import (
     TurnHandle,
@@ -23,6 +24,8 @@ __all__ = [
     "TurnResult",
     "build_turn_config",
     "cancel_turn",
+    "decide_tool_call",
+    "expire_tool_calls",
     "load_agent",
     "start_greeting",
     "start_queued_turn",

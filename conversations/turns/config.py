@@ -58,6 +58,12 @@ class TurnConfig:
     # The conversation's project's instructions, added after the rendered system prompt
     # (plain text: not a template).
     project_instructions: str = ""
+    # Tools whose calls wait for the user's approval (the agent's
+    # `tools_requiring_approval`; "*": every tool).
+    approval_tools: list[str] = field(default_factory=list)
+
+    def needs_approval(self, tool_name: str) -> bool:
+        return "*" in self.approval_tools or tool_name in self.approval_tools
 
     @property
     def model_spec(self) -> ModelSpec:
@@ -114,6 +120,9 @@ def build_turn_config(
         tools=list(agent.tools or []),
         mcp_servers=agent_mcp_servers(agent),
         project_instructions=project_instructions(conversation),
+        approval_tools=[
+            name for name in (agent.tools_requiring_approval or []) if isinstance(name, str)
+        ],
     )
 
 

@@ -5,7 +5,9 @@ The rules, each with a test in tests/conversations/test_turns.py:
   call, and the AI message exists as `streaming` from the start;
 - the model sees the rendered system prompt and a bounded history window, so
   a turn's SQL is the same for 10 or 10,000 stored messages;
-- tool calls run in a bounded loop, each call and result stored;
+- tool calls run in a bounded loop, each call and result stored; a call to a tool the
+  agent lists in `tools_requiring_approval` pauses the turn until the user decides
+  (`turns.approval`; tests in tests/conversations/test_tool_approval.py);
 - provider errors, timeouts and cut streams end the reply `failed` with its
   partial text and a stable error code; cancel ends it `cancelled`;
 - the turn runs in its own task: a client that goes away does not stop it;
@@ -41,6 +43,7 @@ from langchain_core.messages import (
 )
 
 from conversations import services, turn_budget
+from conversations.approvals import services as approval_services
 from conversations.codec import CodecError, decode_message
 from conversations.files import attachments as file_attachments
 from conversations.llm.fit import require_images_supported
@@ -373,8 +376,11 @@ def _launch(
     config: TurnConfig,
     hooks: TurnHooks | None,
     charge: Charge | None = None,
+    *,
+    resume: ConversationMessage | None = None,
 ) -> TurnHandle:
-    """Run a begun turn (lock taken, placeholder stored) in its own task."""
+    """Run a begun turn (lock taken, placeholder stored) in its own task; with `resume`,
+    the rest of a turn that paused for approval (`turns.approval`)."""
     cancel = CancelSignal()
     # Heartbeated from now on, not from its first streamed chunk: under overload a
     # turn's start-up may outlast CONFAB_TURN_STALE_SECONDS.
@@ -399,6 +405,7 @@ def _launch(
             hooks=hooks or TurnHooks(),
             cancel=cancel,
             charge=charge,
+            resume=resume,
         ),
         context=request_id.task_context(),
     )
@@ -514,6 +521,11 @@ async def cancel_turn(*, conversation: Conversation) -> uuid.UUID:
     running = _RUNNING.get(turn_id)
     if running:
         running.cancel.set()
+    else:
+        # A turn paused for approval runs nowhere: it is ended here.
+        await in_turn_thread(approval_services.end_paused_turn)(
+            conversation_id=conversation.pk, turn_id=turn_id
+        )
     return turn_id
 
 

@@ -4,6 +4,9 @@
 task. Each round streams one reply (`streaming.stream_reply`); a reply with tool
 calls is stored, its calls run (`tool_calls.run_tool`) and stored, and the next
 round answers them; the last round offers no tools, so a turn always ends in text.
+A reply calling a tool that needs the user's approval is stored `awaiting_approval` and
+the task ends (`_pause`); the decision resumes the turn in a new task from the stored
+messages (`_resume`).
 A cancel, a failure or shutdown ends the reply in the row being written, keeping
 its partial text.
 """
@@ -27,6 +30,10 @@ from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.tools import BaseTool
 
 from conversations import services
+from conversations.approvals import services as approval_services
+from conversations.approvals.models import Decision, ToolApproval
+from conversations.approvals.selectors import denial_text, paused_turn_state
+from conversations.codec import decode_message
 from conversations.files import attachments as file_attachments
 from conversations.files import output_owner
 from conversations.llm.fit import fit_history
@@ -34,13 +41,13 @@ from conversations.llm.mcp import mcp_tools
 from conversations.llm.prompts import render_template
 from conversations.llm.providers import get_chat_model
 from conversations.llm.tools import get_tools
-from conversations.models import Conversation, ConversationMessage, MessageStatus
+from conversations.models import Conversation, ConversationMessage, MessageRole, MessageStatus
 from conversations.titles.generation import schedule_title
 from conversations.turns.config import TurnConfig, TurnHooks
 from conversations.turns.failures import classify_failure, error_body
 from conversations.turns.streaming import CancelSignal, StreamState, TurnCancelled, stream_reply
 from conversations.turns.threads import in_turn_thread
-from conversations.turns.tool_calls import run_tool
+from conversations.turns.tool_calls import denied_result, run_tool
 from conversations.usage.services import Charge
 from core import tracing
 
@@ -57,7 +64,10 @@ async def run_turn(
     hooks: TurnHooks,
     cancel: CancelSignal,
     charge: Charge | None = None,
+    resume: ConversationMessage | None = None,
 ) -> ConversationMessage | None:
+    """Run the turn from its start, or (`resume`: the reply whose tool calls the user
+    decided) from the stored messages of a turn that paused for approval."""
     # Files the turn's tools write belong to the conversation's user (this task runs in
     # its own context, which the tools' threads inherit).
     output_owner.set(conversation.user_id)
@@ -71,7 +81,7 @@ async def run_turn(
     )
     try:
         with tracing.turn(conversation_id=conversation.pk, turn_id=turn_id) as observed:
-            final = await runner.run(hooks, human_message)
+            final = await runner.run(hooks, human_message, resume)
             observed.ended(final)
         if final is not None and final.status == MessageStatus.COMPLETE:
             try:
@@ -126,9 +136,14 @@ class TurnRunner:
         self.released = False
 
     async def run(
-        self, hooks: TurnHooks, human_message: ConversationMessage
+        self,
+        hooks: TurnHooks,
+        human_message: ConversationMessage,
+        resume: ConversationMessage | None = None,
     ) -> ConversationMessage | None:
         try:
+            if resume is not None:
+                return await self._resume(hooks, human_message, resume)
             return await self._rounds(hooks, human_message)
         except services.TurnLost:
             logger.info("Turn %s lost its lock (cleared or recovered); stopping.", self.turn_id)
@@ -150,6 +165,33 @@ class TurnRunner:
         # Everything stored before this turn's reply: a queued message's turn also sees
         # the replies to the messages queued before it (stored after it, by id).
         up_to_id = max(human_message.id, self.ai_row.id - 1)
+        messages, tools = await self._context(hooks, up_to_id)
+        return await self._loop(messages, tools, first_round=0)
+
+    async def _resume(
+        self, hooks: TurnHooks, human_message: ConversationMessage, paused: ConversationMessage
+    ) -> ConversationMessage:
+        """Go on with a turn that paused for approval, from what is stored: the window the
+        turn started with, then its own messages up to the paused reply (what `_loop` held
+        in memory when it paused), then the decided calls' results, then the next rounds."""
+        first_ai_id, own_rows, decisions = await in_turn_thread(paused_turn_state)(
+            self.conversation.pk, self.turn_id, paused.id
+        )
+        up_to_id = max(human_message.id, first_ai_id - 1)
+        messages, tools = await self._context(hooks, up_to_id)
+        messages.extend(decode_message(row.content) for row in own_rows)
+        reply = messages[-1]
+        rounds_done = sum(1 for row in own_rows if row.role == MessageRole.AI)
+        messages.extend(await self._run_tools(reply, tools, decisions))
+        self.cancel.check(self.turn_id)
+        await self._open_row()
+        return await self._loop(messages, tools, first_round=rounds_done)
+
+    async def _context(
+        self, hooks: TurnHooks, up_to_id: int
+    ) -> tuple[list[BaseMessage], list[BaseTool]]:
+        """The messages the first round sends (system prompt, fitted history window) and
+        the tools the turn offers."""
         history = await hooks.aget_previous_messages(self.conversation, up_to_id)
         system_prompt = render_template(self.config.system_prompt_template, self.config.context)
         if self.config.project_instructions:
@@ -172,8 +214,13 @@ class TurnRunner:
         elif self.config.mcp_servers:
             taken = {tool.name for tool in tools}
             tools += await mcp_tools(self.config.mcp_servers, taken=taken)
+        return messages, tools
+
+    async def _loop(
+        self, messages: list[BaseMessage], tools: list[BaseTool], *, first_round: int
+    ) -> ConversationMessage:
         max_rounds = settings.CONFAB_TOOL_MAX_ROUNDS
-        for round_number in range(max_rounds + 1):
+        for round_number in range(first_round, max_rounds + 1):
             # The last round offers no tools, so the loop always ends in text.
             offer_tools = bool(tools) and round_number < max_rounds
             model = get_chat_model(self.config.model_spec)
@@ -193,6 +240,11 @@ class TurnRunner:
                 reply = without_tool_calls(reply)
             if not (reply.tool_calls or reply.invalid_tool_calls):
                 return await self._finish(reply, MessageStatus.COMPLETE, last=True)
+            waiting = [c for c in reply.tool_calls if self.config.needs_approval(c["name"])]
+            if waiting:
+                # Nothing of this turn stays in memory from here: a decision, in any
+                # process, resumes it from the stored reply (`_resume`).
+                return await self._pause(reply, waiting)
             # That reply is stored for good: a cancel or failure from here on ends
             # the turn in a new row (`_end`, `_end_failed`), never in this one.
             await self._finish(reply, MessageStatus.COMPLETE, last=False)
@@ -212,13 +264,37 @@ class TurnRunner:
             status=MessageStatus.STREAMING,
         )
 
-    async def _run_tools(self, reply: AIMessage, tools: list[BaseTool]) -> list[ToolMessage]:
+    async def _pause(self, reply: AIMessage, waiting: list[dict[str, Any]]) -> ConversationMessage:
+        """Store the reply as `awaiting_approval` with its pending calls; the turn keeps the
+        conversation's lock but no task: this one ends here."""
+        self.ai_row = await in_turn_thread(approval_services.pause_for_approval)(
+            conversation_id=self.conversation.pk,
+            turn_id=self.turn_id,
+            message_id=self.ai_row.id,
+            message=reply,
+            model=self._model_name(reply),
+            calls=waiting,
+        )
+        self.released = True  # not released: handed over to the decisions
+        return self.ai_row
+
+    async def _run_tools(
+        self,
+        reply: AIMessage,
+        tools: list[BaseTool],
+        decisions: dict[str, ToolApproval] | None = None,
+    ) -> list[ToolMessage]:
         by_name = {tool.name: tool for tool in tools}
+        decisions = decisions or {}
         results = []
         # Calls whose arguments are not JSON are answered too (with an error):
         # the provider refuses a history with an unanswered call.
         for call in [*reply.tool_calls, *reply.invalid_tool_calls]:
-            result = await run_tool(by_name.get(call["name"]), call)
+            decided = decisions.get(call["id"] or "")
+            if decided is not None and decided.decision != Decision.APPROVED:
+                result = denied_result(call, denial_text(decided), decided.reason)
+            else:
+                result = await run_tool(by_name.get(call["name"]), call)
             await in_turn_thread(services.add_turn_message)(
                 conversation_id=self.conversation.pk, turn_id=self.turn_id, message=result
             )

@@ -44,3 +44,17 @@ async def run_tool(tool: BaseTool | None, call: dict[str, Any]) -> ToolMessage:
         artifact=output,
         status=status,
     )
+
+
+def denied_result(call: dict[str, Any], text: str, reason: str = "") -> ToolMessage:
+    """The result the model gets for a call the user denied (or that timed out waiting
+    for approval): the tool did not run; the user's reason, if any, is passed on."""
+    if reason:
+        text = f"{text} The user said: {reason}"
+    return ToolMessage(
+        content=text,
+        tool_call_id=call["id"] or "",
+        name=call["name"] or "",
+        artifact={"kind": "json", "value": {"error": "tool_denied", "message": text}},
+        status="error",
+    )

@@ -43,7 +43,9 @@ type Expect<T extends true> = T;
 export type SchemaChecks = [
   // Enums are closed unions, not plain strings.
   Expect<Equal<Message["role"], "system" | "human" | "ai" | "tool">>,
-  Expect<Equal<Message["status"], "queued" | "streaming" | "complete" | "failed" | "cancelled">>,
+  Expect<
+    Equal<Message["status"], "queued" | "streaming" | "complete" | "failed" | "cancelled" | "awaiting_approval">
+  >,
   // Nullable fields say so; required ones are not optional.
   Expect<Equal<Message["turn_id"], string | null>>,
   Expect<Equal<Message["usage"], Schemas["Usage"] | null>>,

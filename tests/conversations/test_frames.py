@@ -71,7 +71,18 @@ def test_objects_with_a_known_type_parse_or_fail_cleanly(frame_type, extra):
     elif result.code == "INVALID_TEXT":
         assert has_unstorable_text(data)
     else:
-        assert frame_type == "resume" and result.code == "INVALID_FRAME"
+        # Frames with a required field: resume's after_id, the tool decisions' call_id.
+        assert frame_type in ("resume", "tool.approve", "tool.deny")
+        assert result.code == "INVALID_FRAME"
+
+
+@pytest.mark.parametrize("frame_type", ["tool.approve", "tool.deny"])
+@pytest.mark.parametrize("call_id", [None, "", 7, ["c1"], "x" * 201])
+def test_tool_decisions_need_a_call_id(frame_type, call_id):
+    result = parse_or_error(json.dumps({"type": frame_type, "call_id": call_id}))
+    assert isinstance(result, FrameError) and result.code == "INVALID_FRAME"
+    frame = parse_frame(json.dumps({"type": frame_type, "call_id": "c1"}), max_bytes=1000)
+    assert frame.type == frame_type and frame.data["call_id"] == "c1"
 
 
 @settings(max_examples=200, deadline=None)

@@ -38,7 +38,8 @@ def owned_routes() -> list[tuple[str, URLPattern]]:
         params = set(pattern.pattern.converters)
         if not params or route in SHARED:
             continue
-        assert params <= {"conversation_id", "message_id", "device_id", "file_id", "project_id"}, (
+        known = {"conversation_id", "message_id", "device_id", "file_id", "project_id", "call_id"}
+        assert params <= known, (
             f"{route}: teach this test how to fill {params} with another user's objects"
         )
         routes.append((route, pattern))
@@ -51,6 +52,9 @@ def methods_of(pattern: URLPattern) -> list[str]:
 
 
 MISSING_DEVICE = "00000000-0000-4000-8000-000000000000"
+# The tool call id the walks use: tests that create a pending call in the victim's
+# conversation give it this id (tests/api/rest/test_ownership.py).
+CALL_ID = "call_walk"
 
 
 def fill(
@@ -71,4 +75,5 @@ def fill(
         .replace("<uuid:device_id>", device_id)
         .replace("<int:file_id>", str(message_id if file_id is None else file_id))
         .replace("<str:token>", "not-a-token")
+        .replace("<str:call_id>", CALL_ID)
     )

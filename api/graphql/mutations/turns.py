@@ -11,9 +11,11 @@ from strawberry.types import Info
 
 from api.graphql.context import current_user
 from api.graphql.errors import with_field_errors
+from api.graphql.types.approvals import ToolApproval, ToolCallDecisionPayload
 from api.graphql.types.messages import Message, OnBusy
 from api.graphql.types.payloads import CancelTurnPayload, RegeneratePayload, SendMessagePayload
 from conversations import selectors, turns
+from conversations.payloads import tool_approval_payload
 
 
 async def _send(
@@ -50,8 +52,54 @@ async def _regenerate(user: Any, conversation_id: str) -> RegeneratePayload:
     return RegeneratePayload(ai_message=Message.from_optional(handle.ai_message))
 
 
+async def _decide(
+    user: Any, conversation_id: str, call_id: str, approve: bool, reason: str | None = None
+) -> ToolCallDecisionPayload:
+    approval = await turns.decide_tool_call(
+        user=user, conversation_id=conversation_id, call_id=call_id, approve=approve, reason=reason
+    )
+    return ToolCallDecisionPayload(
+        tool_call=ToolApproval.from_payload(tool_approval_payload(approval))
+    )
+
+
+DECISION = (
+    " NOT_FOUND for a call not in the user's conversations; TOOL_CALL_ALREADY_DECIDED when "
+    "it was approved or denied before (by the user, the timeout or a cancel). When no call "
+    "of the reply waits any more the turn resumes (follow conversationEvents)."
+)
+
+
 @strawberry.type
 class TurnMutations:
+    @strawberry.mutation(
+        description="Approve a tool call a paused turn waits on (ToolApprovalRequested): "
+        "the tool runs when the turn resumes." + DECISION
+    )
+    async def approve_tool_call(
+        self, info: Info, conversation_id: strawberry.ID, call_id: strawberry.ID
+    ) -> ToolCallDecisionPayload:
+        user = current_user(info)
+        return await with_field_errors(
+            ToolCallDecisionPayload, _decide(user, conversation_id, call_id, True)
+        )
+
+    @strawberry.mutation(
+        description="Deny a tool call a paused turn waits on: the tool does not run and the "
+        "model is told the user denied it (with `reason`, if given)." + DECISION
+    )
+    async def deny_tool_call(
+        self,
+        info: Info,
+        conversation_id: strawberry.ID,
+        call_id: strawberry.ID,
+        reason: str | None = None,
+    ) -> ToolCallDecisionPayload:
+        user = current_user(info)
+        return await with_field_errors(
+            ToolCallDecisionPayload, _decide(user, conversation_id, call_id, False, reason)
+        )
+
     @strawberry.mutation(
         description=(
             "Store a human message and start the agent's reply; returns the human message and "

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import strawberry
 
+from api.graphql.types.approvals import ToolApproval, ToolApprovalDecided, ToolApprovalRequested
 from api.graphql.types.conversations import Conversation
 from api.graphql.types.messages import Message
 from conversations.events import EventType
@@ -92,12 +93,18 @@ ConversationEvent = Annotated[
     | MessageDeleted
     | ConversationUpdated
     | ConversationCleared
-    | ConversationDeleted,
+    | ConversationDeleted
+    | ToolApprovalRequested
+    | ToolApprovalDecided,
     strawberry.union("ConversationEvent", description="What happens in one conversation, live."),
 ]
 
 ConversationChange = Annotated[
-    ConversationCreated | ConversationUpdated | ConversationCleared | ConversationDeleted,
+    ConversationCreated
+    | ConversationUpdated
+    | ConversationCleared
+    | ConversationDeleted
+    | ToolApprovalRequested,
     strawberry.union("ConversationChange", description="A change to the user's conversation list."),
 ]
 
@@ -136,6 +143,18 @@ _CONVERTERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     EventType.CONVERSATION_UPDATED: lambda e: ConversationUpdated(conversation=_conversation(e)),
     EventType.CONVERSATION_CLEARED: lambda e: ConversationCleared(conversation=_conversation(e)),
     EventType.CONVERSATION_DELETED: lambda e: ConversationDeleted(conversation=_conversation(e)),
+    EventType.TOOL_APPROVAL_REQUESTED: lambda e: ToolApprovalRequested(
+        conversation_id=strawberry.ID(str(e["conversation_id"])),
+        message_id=strawberry.ID(str(e["message_id"])),
+        turn_id=strawberry.ID(e["turn_id"]) if e["turn_id"] else None,
+        calls=[ToolApproval.from_payload(call) for call in e["calls"]],
+    ),
+    EventType.TOOL_APPROVAL_DECIDED: lambda e: ToolApprovalDecided(
+        conversation_id=strawberry.ID(str(e["conversation_id"])),
+        message_id=strawberry.ID(str(e["message_id"])),
+        turn_id=strawberry.ID(e["turn_id"]) if e["turn_id"] else None,
+        call=ToolApproval.from_payload(e["call"]),
+    ),
 }
 
 _CHANGES = {
@@ -143,6 +162,8 @@ _CHANGES = {
     EventType.CONVERSATION_UPDATED,
     EventType.CONVERSATION_CLEARED,
     EventType.CONVERSATION_DELETED,
+    # A paused turn waits for the user wherever they are (the list's devices too).
+    EventType.TOOL_APPROVAL_REQUESTED,
 }
 
 

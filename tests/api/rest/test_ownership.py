@@ -7,18 +7,22 @@ it until the test is taught about it).
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 from knox.models import get_token_model
 from langchain_core.messages import AIMessage, HumanMessage
 
 from conversations import services
+from conversations.approvals.models import ToolApproval
 from conversations.files.models import UserFile
 from conversations.files.services import create_file
 from conversations.models import Conversation, ConversationMessage
 from tests.support.rest import assert_error, comparable
-from tests.support.routes import api_routes, fill, methods_of, owned_routes
+from tests.support.routes import CALL_ID, api_routes, fill, methods_of, owned_routes
 from tests.support.tokens import make_token
 
 pytestmark = pytest.mark.django_db
@@ -31,6 +35,7 @@ def snapshot() -> list[Any]:
         list(ConversationMessage.objects.order_by("pk").values()),
         get_token_model().objects.count(),
         list(UserFile.objects.order_by("pk").values()),
+        list(ToolApproval.objects.order_by("pk").values()),
     ]
 
 
@@ -47,6 +52,17 @@ def test_other_users_objects_are_not_found_everywhere(user, other_api, conversat
     make_token(user, "victim's phone")
     device = str(get_token_model().objects.get(user=user).public_id)
     file = create_file(user=user, data=b"private notes", name="notes.txt")
+    # A call of the victim's waiting for approval: nobody else can see or decide it.
+    ToolApproval.objects.create(
+        conversation=conversation,
+        user=user,
+        message=message,
+        turn_id=uuid.uuid4(),
+        call_id=CALL_ID,
+        tool_name="calculator",
+        arguments={"expression": "1+1"},
+        deadline=timezone.now() + timedelta(hours=1),
+    )
     before = snapshot()
     bodies = [{"content": "hi", "title": "stolen", "archived": True}, {"zzz": 1}, None]
     checked = 0

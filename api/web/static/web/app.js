@@ -326,6 +326,14 @@ function onListEvent(result) {
     }
     return;
   }
+  if (event.__typename === "ToolApprovalRequested") {
+    // The open conversation shows its own Approve / Deny; another one gets a hint.
+    if (chat?.current?.id !== String(event.conversationId)) {
+      const names = (event.calls || []).map((call) => call.name).join(", ");
+      toast(`A tool call (${names}) is waiting for your approval in another conversation.`);
+    }
+    return;
+  }
   if (!event.conversation) return;
   const conversation = normalizeConversation(event.conversation);
   upsertListItem(conversation);

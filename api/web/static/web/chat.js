@@ -1,6 +1,6 @@
 // The open conversation: history paging, live events, sending, stop, regenerate.
 
-import { ApiError, checkPayload, uploadFile } from "./api.js";
+import { ApiError, checkPayload, restPost, restRequest, uploadFile } from "./api.js";
 import { $, h, setChildren } from "./dom.js";
 import { applyDelta, isFinal, mergeMessage, normalizeMessage, renderMessage } from "./messages.js";
 import * as Q from "./queries.js";
@@ -96,6 +96,8 @@ export class ChatView {
       buffer: [],
       unsubscribe: null,
       lastAiId: null,
+      // Tool calls waiting for the user's approval: callId -> {callId, name, arguments, messageId}.
+      approvals: new Map(),
     };
     this.current = cur;
     this.sending = false;
@@ -138,6 +140,7 @@ export class ChatView {
       this._takePage(cur, messagesData.messages, "replace");
       cur.ready = true;
       for (const event of cur.buffer.splice(0)) this._apply(cur, event);
+      this._loadApprovals(cur);
       this._renderAll();
       this._scrollToBottom();
       this._fillViewport();
@@ -273,6 +276,17 @@ export class ChatView {
       case "ConversationDeleted":
         this.onGone(cur.id, "This conversation was deleted.");
         break;
+      case "ToolApprovalRequested":
+        for (const call of event.calls || []) {
+          if (!call.decision) cur.approvals.set(String(call.callId), { ...call, callId: String(call.callId), messageId: String(event.messageId) });
+        }
+        this._rerenderById(cur, String(event.messageId));
+        announce("A tool call is waiting for your approval.");
+        break;
+      case "ToolApprovalDecided":
+        cur.approvals.delete(String(event.call?.callId));
+        this._rerenderById(cur, String(event.messageId));
+        break;
       default:
         break;
     }
@@ -336,6 +350,7 @@ export class ChatView {
         }
         for (const message of fresh) this._upsert(cur, message);
       }
+      this._loadApprovals(cur);
       this._updateComposer();
     } catch {
       // The next reconnect or event will try again.
@@ -530,6 +545,54 @@ export class ChatView {
     }
   }
 
+  /** The pending tool calls of a conversation with a paused reply (history, reconnects). */
+  async _loadApprovals(cur) {
+    if (!cur.messages.some((m) => m.status === "awaiting_approval")) {
+      cur.approvals.clear();
+      return;
+    }
+    try {
+      const calls = await restRequest(this.apiUrl, "GET", `conversations/${cur.id}/tool-calls/`, null, this.gql.getToken());
+      if (this.current !== cur) return;
+      cur.approvals.clear();
+      for (const call of calls) {
+        cur.approvals.set(call.call_id, { callId: call.call_id, name: call.name, arguments: call.arguments, messageId: String(call.message_id) });
+      }
+      for (const message of cur.messages) if (message.status === "awaiting_approval") this._rerenderById(cur, message.id);
+    } catch {
+      // The next event or reconnect tries again.
+    }
+  }
+
+  /** Approve or deny a waiting tool call (REST); the turn resumes on the server. */
+  async decide(call, approve) {
+    const cur = this.current;
+    if (!cur || call.deciding) return;
+    call.deciding = true;
+    this._rerenderById(cur, call.messageId);
+    const path = `conversations/${cur.id}/tool-calls/${encodeURIComponent(call.callId)}/${approve ? "approve" : "deny"}/`;
+    try {
+      await restPost(this.apiUrl, path, {}, this.gql.getToken());
+      cur.approvals.delete(call.callId);
+      announce(approve ? `${call.name} approved.` : `${call.name} denied.`);
+    } catch (error) {
+      if (error.code === "TOOL_CALL_ALREADY_DECIDED" || error.code === "NOT_FOUND") {
+        cur.approvals.delete(call.callId);
+        toast("This tool call was already decided.");
+      } else {
+        toast(`Could not ${approve ? "approve" : "deny"}: ${error.message}`, { error: true });
+      }
+    } finally {
+      call.deciding = false;
+      if (this.current === cur) this._rerenderById(cur, call.messageId);
+    }
+  }
+
+  _rerenderById(cur, id) {
+    const message = cur.byId.get(id);
+    if (message) this._rerender(cur, message);
+  }
+
   async regenerate() {
     const cur = this.current;
     if (!cur || this._busy()) return;
@@ -689,6 +752,8 @@ export class ChatView {
       agentName: cur.conversation?.agentName,
       canRegenerate: message.id === cur.lastAiId && isFinal(message) && !this._busy(),
       onRegenerate: () => this.regenerate(),
+      approvals: [...cur.approvals.values()].filter((call) => call.messageId === message.id),
+      onDecide: (call, approve) => this.decide(call, approve),
       onFeedback: (m, rating, options) => this.rate(cur, m, rating, options),
       onRetry: (m) => {
         if (this._busy()) toast("Wait for the running reply to finish, or stop it.");

@@ -2,7 +2,8 @@
 
 import { h, shortTime, fullTime } from "./dom.js";
 
-const FINAL = new Set(["complete", "failed", "cancelled"]);
+// `awaiting_approval`: the reply is stored whole; its tool calls wait for the user.
+const FINAL = new Set(["complete", "failed", "cancelled", "awaiting_approval"]);
 
 /** Python counts `offset` in code points; JS strings count UTF-16 units. */
 export function codePoints(text) {
@@ -194,7 +195,36 @@ function statusBadge(message) {
   if (message.status === "streaming") return h("span", { class: "badge badge-live", text: "Replying…" });
   if (message.status === "cancelled") return h("span", { class: "badge", text: "Stopped" });
   if (message.status === "failed") return h("span", { class: "badge badge-error", text: "Failed" });
+  if (message.status === "awaiting_approval") return h("span", { class: "badge badge-live", text: "Waiting for your approval" });
   return null;
+}
+
+/**
+ * The calls of a paused reply that wait for the user: each with its name, its arguments
+ * and Approve / Deny. `ctx.approvals`: those calls ({callId, name, arguments});
+ * `ctx.onDecide(call, approve)`.
+ */
+function renderApprovals(message, ctx) {
+  const calls = message.status === "awaiting_approval" ? ctx.approvals || [] : [];
+  if (!calls.length) return null;
+  return h(
+    "div",
+    { class: "approvals", role: "group", "aria-label": "Tool calls waiting for your approval" },
+    calls.map((call) =>
+      h(
+        "div",
+        { class: "approval", dataset: { callId: call.callId } },
+        h("p", { class: "approval-title" }, "Allow ", h("strong", { class: "approval-name", text: call.name }), "?"),
+        h("pre", { class: "approval-args", text: JSON.stringify(call.arguments ?? {}, null, 2) }),
+        h(
+          "div",
+          { class: "approval-actions" },
+          h("button", { type: "button", class: "approve", text: "Approve", "aria-label": `Approve ${call.name}`, disabled: call.deciding ? true : null, on: { click: () => ctx.onDecide?.(call, true) } }),
+          h("button", { type: "button", class: "deny secondary", text: "Deny", "aria-label": `Deny ${call.name}`, disabled: call.deciding ? true : null, on: { click: () => ctx.onDecide?.(call, false) } }),
+        ),
+      ),
+    ),
+  );
 }
 
 function errorText(message) {
@@ -307,6 +337,7 @@ export function renderMessage(message, ctx = {}) {
     bubble,
     message.status === "failed" ? h("p", { class: "msg-error", text: errorText(message) }) : null,
     message.sendError ? h("p", { class: "msg-error", text: message.sendError }) : null,
+    renderApprovals(message, ctx),
     meta,
   );
   return article;

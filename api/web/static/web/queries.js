@@ -169,6 +169,8 @@ export const CONVERSATION_EVENTS = `subscription ConversationEvents($conversatio
     ... on ConversationUpdated { conversation { ...ConversationFields } }
     ... on ConversationCleared { conversation { ...ConversationFields } }
     ... on ConversationDeleted { conversation { id } }
+    ... on ToolApprovalRequested { messageId calls { callId name arguments decision } }
+    ... on ToolApprovalDecided { messageId call { callId decision decidedBy } }
   }
 }
 ${MESSAGE_FIELDS}
@@ -181,6 +183,7 @@ export const CONVERSATIONS_CHANGED = `subscription ConversationsChanged {
     ... on ConversationUpdated { conversation { ...ConversationFields } }
     ... on ConversationCleared { conversation { ...ConversationFields } }
     ... on ConversationDeleted { conversation { id } }
+    ... on ToolApprovalRequested { conversationId calls { name } }
   }
 }
 ${CONVERSATION_FIELDS}`;

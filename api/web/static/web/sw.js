@@ -8,10 +8,15 @@ self.addEventListener("push", (event) => {
     data = {};
   }
   const failed = data.status === "failed";
-  const title = failed ? `A reply failed: ${data.conversation_title || ""}` : data.conversation_title || "Your reply is ready";
+  const approval = data.type === "tool.approval_requested";
+  const title = failed
+    ? `A reply failed: ${data.conversation_title || ""}`
+    : approval
+      ? `Approval needed: ${data.conversation_title || ""}`
+      : data.conversation_title || "Your reply is ready";
   event.waitUntil(
     self.registration.showNotification(title, {
-      body: data.text || "",
+      body: approval ? data.text || "A tool call is waiting for your approval." : data.text || "",
       tag: `conversation-${data.conversation_id}`,
       data: { url: `/#/c/${data.conversation_id}` },
     }),
