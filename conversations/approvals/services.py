@@ -23,6 +23,7 @@ from conversations.effects import emit, reply_ended, write
 from conversations.events import EventType, approval_event, message_event
 from conversations.models import Conversation, ConversationMessage, MessageStatus
 from conversations.services.turns import _locked_conversation, _locking, _release, finish_message
+from conversations.usage.services import Charge
 from core.errors import NotFound
 
 DENIED_BY_USER = "The user denied this tool call."
@@ -45,9 +46,11 @@ def pause_for_approval(
     message: AIMessage,
     model: str,
     calls: list[dict[str, Any]],
+    charge: Charge | None = None,
 ) -> ConversationMessage:
     """Store the reply with its tool calls as `awaiting_approval` and one pending row per
-    call in `calls`; announce `tool.approval_requested`. The lock stays with the turn."""
+    call in `calls`; announce `tool.approval_requested`. The lock stays with the turn.
+    `charge`: who pays for the model call that asked (recorded like any round's)."""
     conversation = _locked_conversation(conversation_id, turn_id)
     row = finish_message(
         conversation_id=conversation_id,
@@ -56,6 +59,7 @@ def pause_for_approval(
         message=message,
         status=MessageStatus.AWAITING_APPROVAL,
         model=model,
+        charge=charge,
     )
     deadline = timezone.now() + timedelta(seconds=approval_timeout())
     approvals = ToolApproval.objects.bulk_create(

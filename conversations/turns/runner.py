@@ -274,6 +274,7 @@ class TurnRunner:
             message=reply,
             model=self._model_name(reply),
             calls=waiting,
+            charge=self.charge,
         )
         self.released = True  # not released: handed over to the decisions
         return self.ai_row

@@ -13,6 +13,7 @@ from conversations.codec import decode_message
 from conversations.events import conversation_group, user_group
 from conversations.models import Agent, Conversation, ConversationMessage, MessageStatus
 from conversations.recovery import recover_once
+from conversations.usage.models import UsageRecord
 from conversations.services import create_conversation
 from conversations.turns import (
     cancel_turn,
@@ -120,6 +121,21 @@ async def test_approve_runs_the_tool_and_the_model_gets_its_result(llm, conversa
     assert second.messages[-2]["tool_calls"][0]["id"] == "c1"
     stored = await Conversation.objects.aget(pk=conversation.pk)
     assert stored.message_count == 4 and stored.active_turn_id is None
+
+
+async def test_both_model_calls_of_a_paused_turn_are_charged(llm, conversation, user):
+    llm.reply_tool_calls([ToolCall("calculator", {"expression": "6*7"}, id="c1")], usage=(30, 5))
+    handle = await start_turn(conversation=conversation, content="What is 6*7?")
+    paused = (await wait_for_result(handle, timeout=10)).ai_message
+    await eventually(lambda: not engine._RUNNING, what="the turn's task to end")
+    llm.reply_text(["It is 42."], usage=(50, 4))
+    await decide_tool_call(user=user, conversation_id=conversation.pk, call_id="c1", approve=True)
+    final = await turn_ended(conversation)
+    records = [
+        (r.message_id, r.kind, r.input_tokens, r.output_tokens)
+        async for r in UsageRecord.objects.filter(user=user).order_by("id")
+    ]
+    assert records == [(paused.pk, "turn", 30, 5), (final.pk, "turn", 50, 4)]
 
 
 async def test_deny_passes_the_denial_to_the_model(llm, conversation, user):
