@@ -13,7 +13,6 @@ from conversations.codec import decode_message
 from conversations.events import conversation_group, user_group
 from conversations.models import Agent, Conversation, ConversationMessage, MessageStatus
 from conversations.recovery import recover_once
-from conversations.usage.models import UsageRecord
 from conversations.services import create_conversation
 from conversations.turns import (
     cancel_turn,
@@ -23,6 +22,7 @@ from conversations.turns import (
     start_turn,
     wait_for_result,
 )
+from conversations.usage.models import UsageRecord
 from core.errors import NotFound, ToolCallAlreadyDecided, TurnInProgress
 from tests.support.approvals import guarded_agent, turn_ended
 from tests.support.fakeopenai import ToolCall
