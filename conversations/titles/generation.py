@@ -13,7 +13,10 @@ is the server's housekeeping, not a turn the user asked for. It is bounded inste
   conversation's next reply tries again);
 and accounted like every provider call (`tracing.provider_call`: span, latency, errors,
 tokens). Its tokens are recorded as the user's usage, kind `title` (conversations/usage),
-but never refused by the quota: the turn that led to it was admitted.
+and the quota admits it like the user's turns (DESIGN: every model call is admitted):
+once the user's recorded usage has reached a limit, no title is asked for, and the
+attempt is not spent (a reply after the quota resets names the conversation). It takes
+no reservation: it runs after an admitted turn and is bounded by its few tokens.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from conversations.titles import services
 from conversations.turns.config import TurnConfig
 from conversations.turns.failures import classify_failure
 from conversations.turns.threads import in_turn_thread
+from conversations.usage import selectors as usage_selectors
 from conversations.usage import services as usage
 from core import request_id, tracing
 
@@ -129,6 +133,11 @@ async def generate_title(
     """Claim the conversation's attempt, ask the model, store the cleaned title; returns
     the stored title, None when nothing was stored (never raises, but for cancellation)."""
     try:
+        if charge is not None and await in_turn_thread(usage_selectors.quota_used_up)(
+            charge.user_id
+        ):
+            logger.info("Title of conversation %s skipped: quota used up.", conversation_id)
+            return None
         if not await in_turn_thread(services.claim_title_attempt)(conversation_id=conversation_id):
             return None
         answer = await asyncio.wait_for(

@@ -16,7 +16,7 @@ from django.db.models import F, Q, Sum
 from django.db.models.functions import Coalesce
 
 from conversations.usage import quota
-from conversations.usage.models import COST, QuotaReservation, UsageDay
+from conversations.usage.models import COST, QuotaReservation, UsageDay, UserQuota
 
 GROUPS = ("day", "model", "conversation")
 ZERO = Decimal(0)
@@ -148,8 +148,6 @@ def quota_state(
     roll-up rows) and the reservations of their turns in flight. `prune` (the admission,
     under the quota lock) deletes the reservations of turns that ended."""
     if limits is None:
-        from conversations.usage.models import UserQuota
-
         limits = quota.limits_of(UserQuota.objects.filter(user_id=user_id).first())
     moment = moment or quota.now()
     today = quota.period_start("day", moment)
@@ -174,6 +172,17 @@ def quota_state(
         "cost": money(sum((Decimal(str(cost)) for _, cost in live), ZERO)),
     }
     return state
+
+
+def quota_used_up(user_id: Any) -> bool:
+    """Whether the user's recorded usage alone has reached one of their limits (a day's
+    or a month's): then the server's own calls for them (automatic titles) are not made.
+    One query when no limit applies."""
+    limits = quota.limits_of(UserQuota.objects.filter(user_id=user_id).first())
+    if not limits.any:
+        return False
+    state = quota_state(user_id, limits=limits)
+    return any(state.is_used_up(p, m) for p in quota.PERIODS for m in quota.METRICS)
 
 
 def live_reservations(user_id: Any, *, prune: bool = False) -> list[tuple[int, Any]]:

@@ -155,6 +155,24 @@ async def test_an_automatic_title_is_recorded_as_a_title_call(llm, user, plain_a
     assert (await Conversation.objects.aget(pk=untitled.pk)).title == "Baking bread"
 
 
+async def test_no_title_is_asked_for_once_the_quota_is_used_up(llm, user, plain_agent, settings):
+    from conversations.titles.generation import drain
+
+    settings.CONFAB_AUTO_TITLES = True
+    settings.CONFAB_QUOTA_TOKENS_PER_DAY = 100
+    untitled = await sync_to_async(services.create_conversation)(user=user, agent=plain_agent)
+    # The reply itself runs past the quota (it finishes); the title would spend more.
+    llm.reply_text(["Knead, bake."], usage=(90, 30))
+    await wait_for_result(await start_turn(conversation=untitled, content="Bread?"))
+    await drain()
+    assert len(llm.requests) == 1  # no title request reached the provider
+    calls = [(r.kind, r.input_tokens, r.output_tokens) for r in await records(user)]
+    assert calls == [("turn", 90, 30)]
+    stored = await Conversation.objects.aget(pk=untitled.pk)
+    # Not named, and the attempt is left for a reply after the quota resets.
+    assert stored.title == "" and stored.title_attempted_at is None
+
+
 # --- the report ---------------------------------------------------------------------------
 
 
