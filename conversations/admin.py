@@ -139,4 +139,5 @@ class ChatRoomAdmin(admin.ModelAdmin):
 
 # The admin of the domain's areas lives with their area.
 import conversations.feedback.admin  # noqa: E402
-import conversations.projects.admin  # noqa: E402, F401
+import conversations.projects.admin  # noqa: E402
+import conversations.shares.admin  # noqa: E402, F401

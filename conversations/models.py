@@ -272,6 +272,7 @@ from conversations.files.models import UserFile  # noqa: E402
 from conversations.llm.registry import LanguageModel  # noqa: E402
 from conversations.notifications.models import Notification  # noqa: E402
 from conversations.projects.models import Project  # noqa: E402
+from conversations.shares.models import Share  # noqa: E402
 from conversations.sync.models import Change, SyncCounter  # noqa: E402
 
 __all__ = [
@@ -286,6 +287,7 @@ __all__ = [
     "MessageStatus",
     "Notification",
     "Project",
+    "Share",
     "SyncCounter",
     "UserFile",
 ]
