@@ -17,6 +17,8 @@ from conversations import services
 from conversations.files.models import UserFile
 from conversations.files.services import create_file
 from conversations.models import Conversation, ConversationMessage
+from conversations.shares.models import Share
+from conversations.shares.services import create_share
 from tests.support.rest import assert_error, comparable
 from tests.support.routes import api_routes, fill, methods_of, owned_routes
 from tests.support.tokens import make_token
@@ -31,6 +33,7 @@ def snapshot() -> list[Any]:
         list(ConversationMessage.objects.order_by("pk").values()),
         get_token_model().objects.count(),
         list(UserFile.objects.order_by("pk").values()),
+        list(Share.objects.order_by("pk").values()),
     ]
 
 
@@ -47,6 +50,7 @@ def test_other_users_objects_are_not_found_everywhere(user, other_api, conversat
     make_token(user, "victim's phone")
     device = str(get_token_model().objects.get(user=user).public_id)
     file = create_file(user=user, data=b"private notes", name="notes.txt")
+    share = create_share(user=user, conversation=conversation)
     before = snapshot()
     bodies = [{"content": "hi", "title": "stolen", "archived": True}, {"zzz": 1}, None]
     checked = 0
@@ -54,7 +58,9 @@ def test_other_users_objects_are_not_found_everywhere(user, other_api, conversat
     for route, pattern in owned_routes():
         for method in methods_of(pattern):
             for body in bodies if method in ("post", "put", "patch") else [None]:
-                theirs = fill(route, conversation.pk, message.pk, device, file.pk)
+                theirs = fill(
+                    route, conversation.pk, message.pk, device, file.pk, share_id=share.pk
+                )
                 missing = fill(route, 2**40, 2**40)
                 send = getattr(other_api, method)
                 kwargs = {"format": "json"} if body is not None else {}
@@ -86,6 +92,8 @@ def test_every_route_needs_a_token_except_sign_in(anon, conversation):
         "api/v1/auth/token/",
         "api/v1/auth/register/",
         "api/v1/files/signed/<str:token>/",
+        "api/v1/shared/<str:token>/",
+        "api/v1/shared/files/<str:token>/",
     }
     for route, pattern in api_routes():
         for method in methods_of(pattern):
