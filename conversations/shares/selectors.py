@@ -17,7 +17,7 @@ from conversations.shares import links
 from conversations.shares.models import Share
 from core.errors import NotFound
 
-TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 def shares_of_conversation(*, user: Any, conversation_id: ObjectId) -> list[Share]:
@@ -42,7 +42,7 @@ def get_share(*, user: Any, conversation_id: ObjectId, share_id: ObjectId) -> Sh
 def share_by_token(token: Any) -> Share:
     """The live share `token` names, with its conversation and agent; NotFound for an
     unknown or revoked token (a revoked share no longer exists)."""
-    if not isinstance(token, str) or not TOKEN_PATTERN.match(token):
+    if not isinstance(token, str) or not TOKEN_PATTERN.fullmatch(token):
         raise NotFound("Share not found.")
     share = Share.objects.select_related("conversation__agent").filter(token=token).first()
     if share is None:
