@@ -144,6 +144,20 @@ def test_a_hostile_reply_renders_as_markdown_and_runs_nothing(web, web_user, llm
     assert_markdown(reply)
     assert_inert(page, "#messages", dialogs, console)
 
+    # The conversation menu's "Share a read-only link" copies the share page's URL.
+    page.get_by_role("button", name="Conversation actions").click()
+    page.get_by_role("menuitem", name="Share a read-only link").click()
+    expect(page.locator("#toast")).to_contain_text("Read-only link copied:")
+    url = page.evaluate("() => navigator.clipboard.readText()")
+    assert "/s/" in url and url in page.locator("#toast").inner_text()
+    reader, reader_console = new_page(page.context.browser, url)
+    try:
+        assert reader.goto(url).status == 200
+        assert_markdown(reader.locator("#messages .msg-ai"))
+        assert_inert(reader, "#messages", [], reader_console)
+    finally:
+        reader.context.close()
+
 
 def test_a_share_shows_the_snapshot_with_the_same_renderer(
     browser: Browser, server, web_user, llm
