@@ -27,6 +27,7 @@ from api.middleware import ServiceUnavailableWebsocketMiddleware  # noqa: E402
 from backend.routing import websocket_urlpatterns  # noqa: E402
 from conversations.background import jobs  # noqa: E402
 from conversations.live import watch_layer  # noqa: E402
+from conversations.titles.generation import cancel_all as cancel_titles  # noqa: E402
 from core import metrics  # noqa: E402
 from core.body_limit import BodyLimitMiddleware  # noqa: E402
 from core.request_id import RequestIdWebsocketMiddleware  # noqa: E402
@@ -71,6 +72,8 @@ class LifespanMiddleware:
             elif message["type"] == "lifespan.shutdown":
                 for task in tasks:
                     task.cancel()
+                # Titles being generated stay empty (their attempt is spent).
+                cancel_titles()
                 # Under PROMETHEUS_MULTIPROC_DIR: this worker's live gauges go away.
                 metrics.process_exited()
                 await send({"type": "lifespan.shutdown.complete"})

@@ -400,6 +400,13 @@ CONFAB_LLM_IDLE_TIMEOUT = env_float("CONFAB_LLM_IDLE_TIMEOUT", 60.0)
 CONFAB_HISTORY_WINDOW = env_int("CONFAB_HISTORY_WINDOW", 40)
 CONFAB_TOOL_MAX_ROUNDS = env_int("CONFAB_TOOL_MAX_ROUNDS", 4)
 CONFAB_TOOL_TIMEOUT = env_float("CONFAB_TOOL_TIMEOUT", 10.0)
+# Automatic titles (conversations/titles): after the first reply of an untitled
+# conversation its own model names it, in the background, bounded per call (tokens,
+# seconds) and per process (calls at once); not counted in the user's turn budget.
+CONFAB_AUTO_TITLES = env_bool("CONFAB_AUTO_TITLES", True)
+CONFAB_TITLE_MAX_TOKENS = env_int("CONFAB_TITLE_MAX_TOKENS", 32)
+CONFAB_TITLE_TIMEOUT = env_float("CONFAB_TITLE_TIMEOUT", 20.0)
+CONFAB_TITLE_MAX_CONCURRENT = env_int("CONFAB_TITLE_MAX_CONCURRENT", 16)
 # MCP tool servers (conversations/llm/mcp.py): how long a server's tool list is kept,
 # how long a server that failed to list is left alone, and the listing's deadline.
 CONFAB_MCP_TOOLS_TTL = env_float("CONFAB_MCP_TOOLS_TTL", 300.0)

@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.common import cpu_seconds
 from tests.support.fakeopenai import FakeOpenAIProcess
-from tests.support.fakeopenai import main as serve
+from tests.support.fakeopenai.process import main as serve
 
 
 class FakeLLM(FakeOpenAIProcess):

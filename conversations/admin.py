@@ -99,6 +99,8 @@ class ConversationAdmin(admin.ModelAdmin):
         "activity_at",
         "active_turn_id",
         "active_turn_heartbeat_at",
+        "title_source",
+        "title_attempted_at",
         "created_at",
         "updated_at",
     ]

@@ -43,8 +43,9 @@ def parse_limit(value: Any, *, field: str = "limit", maximum: int | None = None)
     return limit
 
 
-def parse_message_id(value: Any, *, field: str) -> int | None:
-    """A message-id cursor from user input (any id, even of a deleted message)."""
+def parse_id_cursor(value: Any, *, field: str, of: str = "message") -> int | None:
+    """An id cursor from user input (any id, even of a deleted row); `of` names the
+    kind of row in the error (a message by default, a project for the project list)."""
     if value is None or value == "":
         return None
     try:
@@ -53,7 +54,7 @@ def parse_message_id(value: Any, *, field: str) -> int | None:
             raise ValueError
     except (TypeError, ValueError):
         raise ValidationFailed.for_field(
-            field, "invalid", f"{field} must be a message id (a positive integer)."
+            field, "invalid", f"{field} must be a {of} id (a positive integer)."
         ) from None
     if not 0 <= message_id <= MAX_MESSAGE_ID:
         raise ValidationFailed.for_field(field, "out_of_range", f"{field} is out of range.")
@@ -84,8 +85,8 @@ class HistoryRequest:
 def parse_history_request(*, before: Any, after: Any, limit: Any) -> HistoryRequest:
     """REST's `before` / `after` / `limit` query parameters."""
     size = parse_limit(limit)
-    before_id = parse_message_id(before, field="before")
-    after_id = parse_message_id(after, field="after")
+    before_id = parse_id_cursor(before, field="before")
+    after_id = parse_id_cursor(after, field="after")
     if before_id is not None and after_id is not None:
         raise ValidationFailed.for_field(
             "before", "exclusive", "Use either before or after, not both."

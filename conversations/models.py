@@ -93,6 +93,14 @@ class Agent(models.Model):
         return variables
 
 
+class TitleSource(models.TextChoices):
+    """Who wrote a conversation's title (conversations/titles)."""
+
+    NONE = "", "Nobody yet"
+    USER = "user", "The user"
+    AUTO = "auto", "Generated"
+
+
 class Conversation(models.Model):
     """One chat thread between a user and an agent.
 
@@ -107,6 +115,12 @@ class Conversation(models.Model):
     agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="conversations")
     context = models.JSONField(default=dict, blank=True)
     title = models.CharField(max_length=200, blank=True)
+    # Automatic titles (conversations/titles): a title the user set (or cleared) is never
+    # replaced by a generated one, and a conversation gets one generation attempt.
+    title_source = models.CharField(
+        max_length=8, choices=TitleSource.choices, default=TitleSource.NONE, blank=True
+    )
+    title_attempted_at = models.DateTimeField(null=True, blank=True)
     # The user's choice (PATCH {"model", "temperature"}); blank / NULL: the agent's.
     model = models.CharField(max_length=100, blank=True)
     temperature = models.FloatField(null=True, blank=True)

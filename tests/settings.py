@@ -17,6 +17,11 @@ CONFAB_LLM_MAX_RETRIES = 0
 CONFAB_LLM_TIMEOUT = env_float("CONFAB_LLM_TIMEOUT", 5.0)  # noqa: F405
 CONFAB_LLM_IDLE_TIMEOUT = env_float("CONFAB_LLM_IDLE_TIMEOUT", 5.0)  # noqa: F405
 CONFAB_PARTIAL_SAVE_SECONDS = 0.2
+# Off in tests: a title call is one more provider request and one more
+# conversation.updated after a turn, which every test counting requests or events would
+# have to expect. The title tests (tests/conversations/test_titles.py) turn it on, a live
+# server through its environment (tests/e2e/test_web_app.py).
+CONFAB_AUTO_TITLES = env_bool("CONFAB_AUTO_TITLES", False)  # noqa: F405
 # Shared through the environment with live servers the tests start.
 CONFAB_REDIS_TEST_PREFIX = os.environ.setdefault(
     "CONFAB_REDIS_PREFIX", f"confab-test-{os.getpid()}"

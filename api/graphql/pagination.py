@@ -41,7 +41,7 @@ def decode_message_cursor(cursor: str | None, *, field: str) -> int | None:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         if not raw.startswith(MESSAGE_CURSOR_PREFIX):
             raise ValueError
-        return inputs.parse_message_id(raw.removeprefix(MESSAGE_CURSOR_PREFIX), field=field)
+        return inputs.parse_id_cursor(raw.removeprefix(MESSAGE_CURSOR_PREFIX), field=field)
     except (ValueError, UnicodeDecodeError, binascii.Error, ValidationFailed):
         raise ValidationFailed.for_field(
             field, "invalid", f"{field} is not a valid cursor."

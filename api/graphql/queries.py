@@ -97,7 +97,7 @@ class Query:
         page = await database_sync_to_async(project_selectors.project_page)(
             user=user,
             size=inputs.parse_limit(first, field="first"),
-            after_id=inputs.parse_message_id(after, field="after"),
+            after_id=inputs.parse_id_cursor(after, field="after", of="project"),
         )
         return [Project.from_model(row) for row in page.results]
 
@@ -148,6 +148,7 @@ class Query:
             role=role,
             since=since,
             until=until,
+            query_field="query",
             limit_field="first",
             cursor_field="after",
         )

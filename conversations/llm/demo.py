@@ -19,11 +19,14 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
+from conversations.llm.titling import is_title_request, user_text_of
+
 DEMO_MODEL_NAME = "confab-demo-offline"
 
 
 class DemoChatModel(BaseChatModel):
-    """Replies `[offline demo model] …` echoing the last human message."""
+    """Replies `[offline demo model] …` echoing the last human message; asked for a
+    conversation's title (conversations/llm/titling.py), the user's first words."""
 
     model_name: str = DEMO_MODEL_NAME
     word_delay: float = 0.02
@@ -37,6 +40,8 @@ class DemoChatModel(BaseChatModel):
         return self
 
     def reply_for(self, messages: list[BaseMessage]) -> str:
+        if is_title_request(messages):
+            return demo_title(user_text_of(messages))
         last_human = next((m.text for m in reversed(messages) if m.type == "human"), "")
         return (
             "[offline demo model] This is Confab's demo reply; set OPENAI_API_KEY or "
@@ -104,3 +109,16 @@ class DemoChatModel(BaseChatModel):
                 response_metadata={"model_name": self.model_name, "finish_reason": "stop"},
             )
         )
+
+
+DEMO_TITLE_WORDS = 6
+
+
+def demo_title(user_text: str) -> str:
+    """The demo model's title: the user's first words, capitalized ("Demo chat" when the
+    message had no text, e.g. only an image)."""
+    words = user_text.split()[:DEMO_TITLE_WORDS]
+    if not words:
+        return "Demo chat"
+    title = " ".join(words)
+    return title[0].upper() + title[1:]

@@ -46,16 +46,20 @@ def parse_search_request(
     role: Any = None,
     since: Any = None,
     until: Any = None,
+    query_field: str = "q",
     limit_field: str = "limit",
     cursor_field: str = "cursor",
 ) -> SearchRequest:
-    """The search request a client sent; each bad value is a field error naming it."""
+    """The search request a client sent; each bad value is a field error naming it (the
+    `*_field` names: GraphQL calls its arguments query/first/after)."""
     text = str(q or "").strip()
     if not text:
-        raise ValidationFailed.for_field("q", "required", "q is required.")
+        raise ValidationFailed.for_field(query_field, "required", f"{query_field} is required.")
     if len(text) > MAX_SEARCH_CHARS:
         raise ValidationFailed.for_field(
-            "q", "too_long", f"q is longer than {MAX_SEARCH_CHARS} characters."
+            query_field,
+            "too_long",
+            f"{query_field} is longer than {MAX_SEARCH_CHARS} characters.",
         )
     if role not in (None, "") and role not in MessageRole.values:
         raise ValidationFailed.for_field(

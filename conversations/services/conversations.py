@@ -9,7 +9,7 @@ from django.utils import timezone
 from conversations.effects import emit, write
 from conversations.events import EventType, conversation_event
 from conversations.llm.registry import LanguageModel
-from conversations.models import Agent, Conversation
+from conversations.models import Agent, Conversation, TitleSource
 from conversations.projects.models import Project
 from conversations.projects.selectors import get_project
 from core.errors import ValidationFailed
@@ -137,11 +137,14 @@ def create_conversation(
         agent = found
     if not agent.is_active:
         raise ValidationFailed.for_field("agent", "inactive", "This agent is not available.")
+    title = _validate_title(title)
     conversation = Conversation.objects.create(
         user=user,
         agent=agent,
         context=validate_context(agent=agent, context=context),
-        title=_validate_title(title),
+        title=title,
+        # A title given at creation is the user's: no title is generated over it.
+        title_source=TitleSource.USER if title else TitleSource.NONE,
         project=project,
     )
     emit(conversation_event(EventType.CONVERSATION_CREATED, conversation), user_id=user.pk)
@@ -162,7 +165,8 @@ def update_conversation(
 ) -> Conversation:
     """Change a conversation's title, context, archived state, model and/or temperature
     (null goes back to the agent's), project (an id of the owner's project, or None)
-    and/or pin."""
+    and/or pin. A title given here is the user's: it is never replaced by an automatic
+    one (conversations/titles)."""
     changed: list[str] = []
     if model is not UNSET:
         conversation.model = validate_model_choice(agent=conversation.agent, model=model)
@@ -172,7 +176,11 @@ def update_conversation(
         changed.append("temperature")
     if title is not UNSET:
         conversation.title = _validate_title(title)
-        changed.append("title")
+        # Set (or cleared) by the user: an automatic title never replaces it, even one
+        # being generated right now (conversations/titles writes only where the source
+        # is still empty).
+        conversation.title_source = TitleSource.USER
+        changed.extend(["title", "title_source"])
     if context is not UNSET:
         conversation.context = validate_context(agent=conversation.agent, context=context)
         changed.append("context")

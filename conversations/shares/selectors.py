@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from conversations.files.models import UserFile
-from conversations.inputs import ObjectId, parse_limit, parse_message_id, parse_object_id
+from conversations.inputs import ObjectId, parse_id_cursor, parse_limit, parse_object_id
 from conversations.models import Conversation, ConversationMessage, MessageRole
 from conversations.selectors.conversations import get_conversation
 from conversations.selectors.messages import in_history_order
@@ -92,7 +92,7 @@ def shared_page(*, share: Share, after: Any = None, limit: Any = None) -> Shared
     """A keyset page of the shared messages, oldest first: those after `after` (a
     message id), `limit` at most (the history pages' default and maximum)."""
     size = parse_limit(limit)
-    after_id = parse_message_id(after, field="after")
+    after_id = parse_id_cursor(after, field="after")
     messages = shared_messages(share)
     if after_id is not None:
         messages = messages.filter(id__gt=after_id)

@@ -35,6 +35,7 @@ from conversations.llm.prompts import render_template
 from conversations.llm.providers import get_chat_model
 from conversations.llm.tools import get_tools
 from conversations.models import Conversation, ConversationMessage, MessageStatus
+from conversations.titles.generation import schedule_title
 from conversations.turns.config import TurnConfig, TurnHooks
 from conversations.turns.failures import classify_failure, error_body
 from conversations.turns.streaming import CancelSignal, StreamState, TurnCancelled, stream_reply
@@ -74,6 +75,17 @@ async def run_turn(
                 await hooks.on_conversation_complete(human_message, final, runner.tools_output)
             except Exception:
                 logger.exception("on_conversation_complete failed for turn %s", turn_id)
+            # After the reply is stored and announced, in a task of its own: a title
+            # never delays or fails the turn (conversations/titles).
+            try:
+                schedule_title(
+                    conversation=conversation,
+                    human_message=human_message,
+                    reply=final,
+                    config=config,
+                )
+            except Exception:
+                logger.exception("Scheduling the title failed for turn %s", turn_id)
         return final
     finally:
         # Normally the reply's last write released the lock; otherwise (lost, crashed)

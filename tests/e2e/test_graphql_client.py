@@ -13,13 +13,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import httpx
 import pytest
-from gql import Client, GraphQLRequest
+from gql import GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
-from gql.transport.httpx import HTTPXAsyncTransport
-from gql.transport.websockets import WebsocketsTransport
 
+from tests.support.gql_client import http_client, sign_in, ws_client
 from tests.support.servers import LiveServer
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
@@ -65,33 +63,6 @@ DELTAS = ["Bonjour", " ! ", "Un café", ", s'il", " vous", " plaît", " ?"]
 @pytest.fixture
 def server(live_server_factory, seed_agents) -> LiveServer:
     return live_server_factory(extra_env={"CONFAB_REDIS_PREFIX": f"gql-{uuid.uuid4().hex}"})
-
-
-async def sign_in(server: LiveServer, username: str, password: str) -> str:
-    """A token from the REST sign-in endpoint, as any client gets one."""
-    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
-        response = await http.post(
-            "/api/v1/auth/token/",
-            json={"username": username, "password": password, "device_name": "gql"},
-        )
-    assert response.status_code == 200, response.text
-    return response.json()["token"]
-
-
-def http_client(server: LiveServer, token: str) -> Client:
-    transport = HTTPXAsyncTransport(
-        url=f"{server.url}/graphql/", headers={"Authorization": f"Bearer {token}"}, timeout=30
-    )
-    return Client(transport=transport)
-
-
-def ws_client(server: LiveServer, token: str) -> Client:
-    transport = WebsocketsTransport(
-        url=f"{server.ws_url}/graphql/",
-        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-        init_payload={"authorization": f"Bearer {token}"},
-    )
-    return Client(transport=transport)
 
 
 async def test_subscription_streams_a_reply_sent_by_mutation(server, user, llm):

@@ -141,10 +141,11 @@ def test_chat_streams_a_reply_and_keeps_history(web, web_user, llm) -> None:
     assert body["messages"][-1]["content"] == HUMAN_TEXT
     assert "중국어" in body["messages"][0]["content"]
 
-    # The list shows the conversation, named after its first message.
+    # The list shows the conversation; untitled, by its agent's name (automatic titles
+    # are off on this server: test_an_untitled_conversation_is_named_by_the_server).
     item = page.locator("#conversation-list .conversation-item")
     expect(item).to_have_count(1)
-    expect(item.locator(".conversation-title")).to_have_text(HUMAN_TEXT)
+    expect(item.locator(".conversation-title")).to_have_text("Language tutor")
     expect(item).to_have_attribute("aria-current", "page")
 
     # A reload keeps the session and the open conversation, and shows the history.
@@ -179,6 +180,37 @@ def test_chat_streams_a_reply_and_keeps_history(web, web_user, llm) -> None:
     page.locator("#conversation-list .conversation-item").first.click()
     expect(page.locator("#messages .msg-human .msg-text").first).to_have_text(HUMAN_TEXT)
 
+    assert console.errors == []
+
+
+@pytest.fixture
+def titled_web(browser: Browser, live_server_factory, seed_agents):
+    """A fresh page on a live server with automatic titles on (off in the test settings)."""
+    server = live_server_factory(extra_env={**SERVER_ENV, "CONFAB_AUTO_TITLES": "1"})
+    page, watcher = new_page(browser, server.url)
+    yield page, watcher
+    page.context.close()
+
+
+def test_an_untitled_conversation_is_named_by_the_server(titled_web, web_user, llm) -> None:
+    page, console = titled_web
+    llm.reply_text(REPLY_DELTAS)
+    llm.reply_text(["Ordering coffee in Chinese"])
+
+    sign_in(page)
+    start_tutor_conversation(page)
+    send(page, HUMAN_TEXT)
+    expect(ai_messages(page).last).to_have_attribute("data-status", "complete")
+
+    # After the reply, the model's title arrives live: in the list and the header.
+    item = page.locator("#conversation-list .conversation-item")
+    expect(item.locator(".conversation-title")).to_have_text("Ordering coffee in Chinese")
+    expect(page.locator("#chat-title")).to_have_text("Ordering coffee in Chinese")
+    title_request = llm.requests[-1].body
+    assert title_request["max_completion_tokens"] == 32
+    assert HUMAN_TEXT in title_request["messages"][-1]["content"]
+    # The browser no longer names it after the first message itself: that title would
+    # be the user's, and the server would not have asked for one.
     assert console.errors == []
 
 
@@ -898,4 +930,143 @@ def test_the_model_picker_changes_the_conversations_model(web, web_user, llm, se
     shots = screenshot_dir()
     shots.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shots / "model-picker.png"))
+    assert console.errors == []
+
+
+def two_conversations(user):
+    """「커피 주문」 (a reply to rate) and then 「여행 계획」, whose text is hostile HTML."""
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    from conversations.models import Agent
+    from conversations.services import append_message, create_conversation
+
+    assistant = Agent.objects.get(slug="assistant")
+    coffee = create_conversation(user=user, agent=assistant, context={}, title="커피 주문")
+    append_message(conversation=coffee, message=HumanMessage("아이스 아메리카노 한 잔 주세요"))
+    reply = append_message(conversation=coffee, message=AIMessage("네, 아메리카노 한 잔입니다."))
+    trip = create_conversation(user=user, agent=assistant, context={}, title="여행 계획")
+    append_message(
+        conversation=trip,
+        message=HumanMessage('부산 <img src=x onerror="window.__pwned=1"> 여행 <b>일정</b>'),
+    )
+    return coffee, trip, reply
+
+
+def test_projects_pins_and_search_in_messages(web, web_user) -> None:
+    from conversations.models import Conversation
+
+    page, console = web
+    _, trip, _ = off_loop(two_conversations, web_user)
+    sign_in(page)
+    items = page.locator("#conversation-list .conversation-item")
+    expect(items).to_have_count(2)
+    expect(items.first).to_contain_text("여행 계획")  # the newest activity first
+
+    # Pin the older one: it goes first, with a pin, also after a reload (the server's order).
+    items.filter(has_text="커피 주문").click()
+    page.get_by_role("button", name="Conversation actions").click()
+    page.get_by_role("menuitem", name="Pin", exact=True).click()
+    expect(items.first).to_contain_text("커피 주문")
+    expect(items.first.get_by_label("Pinned")).to_be_visible()
+    page.reload()
+    expect(items.first).to_contain_text("커피 주문")
+    page.get_by_role("button", name="Conversation actions").click()
+    expect(page.get_by_role("menuitem", name="Unpin")).to_be_visible()
+    page.keyboard.press("Escape")
+
+    # A new project: the list shows its (no) conversations.
+    page.get_by_role("button", name="New project").click()
+    dialog = page.get_by_role("dialog", name="New project")
+    dialog.get_by_label("Name").fill("여행")
+    dialog.get_by_label("Instructions").fill("Answer in Korean.")
+    dialog.get_by_role("button", name="Create").click()
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_label("Filter by project")).to_have_value(re.compile(r"^\d+$"))
+    expect(items).to_have_count(0)
+
+    # Move 「여행 계획」 into it; the filters split the list.
+    page.get_by_label("Filter by project").select_option(label="All projects")
+    expect(items).to_have_count(2)
+    items.filter(has_text="여행 계획").click()
+    page.get_by_role("button", name="Conversation actions").click()
+    page.get_by_role("menuitem", name="Move to project").click()
+    move = page.get_by_role("dialog", name="Move to project")
+    move.get_by_label("Project").select_option(label="여행")
+    move.get_by_role("button", name="Move").click()
+    expect(move).to_be_hidden()
+    wait_until(
+        page, lambda: off_loop(lambda: Conversation.objects.get(pk=trip.pk).project_id) is not None
+    )
+    assert off_loop(lambda: Conversation.objects.get(pk=trip.pk).project.name) == "여행"
+    page.get_by_label("Filter by project").select_option(label="여행")
+    expect(items).to_have_count(1)
+    expect(items.first).to_contain_text("여행 계획")
+    page.get_by_label("Filter by project").select_option(label="No project")
+    expect(items).to_have_count(1)
+    expect(items.first).to_contain_text("커피 주문")
+    page.get_by_label("Filter by project").select_option(label="All projects")
+
+    # Search finds words inside messages, highlighted; the hostile text stays text.
+    search = page.get_by_label("Search conversations")
+    results = page.locator("#message-result-list .message-result")
+    search.fill("아메리카노")
+    expect(results).to_have_count(2)
+    expect(results.first.locator("mark").first).to_have_text("아메리카노")
+    expect(results.first).to_contain_text("커피 주문")
+    search.fill("부산")
+    expect(results).to_have_count(1)
+    expect(results.first.locator(".message-snippet")).to_contain_text("<img src=x")
+    assert results.first.locator("img, b").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    results.first.click()
+    expect(page).to_have_url(re.compile(rf"#/c/{trip.pk}$"))
+    expect(page.locator("#chat-title")).to_have_text("여행 계획")
+    search.fill("없는단어")
+    expect(page.get_by_text("No messages match.")).to_be_visible()
+    assert console.errors == []
+
+
+def test_rate_a_reply_with_a_comment(web, web_user) -> None:
+    from conversations.feedback.models import MessageFeedback
+
+    page, console = web
+    _, _, reply = off_loop(two_conversations, web_user)
+
+    def stored() -> tuple[str, str] | None:
+        row = MessageFeedback.objects.filter(message_id=reply.pk, user=web_user).first()
+        return (row.rating, row.comment) if row else None
+
+    sign_in(page)
+    page.locator("#conversation-list .conversation-item", has_text="커피 주문").click()
+    answer = page.locator(f'#messages .msg-ai[data-id="{reply.pk}"]')
+    expect(answer).to_be_visible()
+    # Only replies are rated.
+    assert page.locator("#messages .msg-human .feedback").count() == 0
+
+    good = answer.get_by_role("button", name="Good reply")
+    bad = answer.get_by_role("button", name="Bad reply")
+    good.click()
+    expect(good).to_have_attribute("aria-pressed", "true")
+    wait_until(page, lambda: off_loop(stored) == ("up", ""))
+
+    answer.get_by_role("button", name="Add a comment").click()
+    dialog = page.get_by_role("dialog", name="Comment on this reply")
+    dialog.get_by_label("Comment").fill("정확해요")
+    dialog.get_by_role("button", name="Save").click()
+    expect(answer.get_by_role("button", name="Edit comment")).to_be_visible()
+    assert off_loop(stored) == ("up", "정확해요")
+
+    # Thumbs down keeps the comment; the rating survives a reload.
+    bad.click()
+    expect(bad).to_have_attribute("aria-pressed", "true")
+    expect(good).to_have_attribute("aria-pressed", "false")
+    wait_until(page, lambda: off_loop(stored) == ("down", "정확해요"))
+    page.reload()
+    expect(answer.get_by_role("button", name="Bad reply")).to_have_attribute("aria-pressed", "true")
+    # Pressed again: the rating is gone.
+    answer.get_by_role("button", name="Bad reply").click()
+    expect(answer.get_by_role("button", name="Bad reply")).to_have_attribute(
+        "aria-pressed", "false"
+    )
+    wait_until(page, lambda: off_loop(stored) is None)
     assert console.errors == []

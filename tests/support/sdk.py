@@ -61,12 +61,12 @@ def generated_sdk(folder: Path) -> Iterator[SimpleNamespace]:
             "models": importlib.import_module(f"{PACKAGE}.models"),
             "streaming": importlib.import_module(f"{PACKAGE}.streaming"),
         }
-        for tag in ("agents", "auth", "conversations", "messages", "sync"):
-            for module in sorted((Path(package.__file__).parent / "api" / tag).glob("*.py")):
-                if module.stem != "__init__":
-                    modules[module.stem] = importlib.import_module(
-                        f"{PACKAGE}.api.{tag}.{module.stem}"
-                    )
+        # Every tag's operations (one module per operationId, unique across tags).
+        for module in sorted((Path(package.__file__).parent / "api").glob("*/*.py")):
+            if module.stem != "__init__":
+                modules[module.stem] = importlib.import_module(
+                    f"{PACKAGE}.api.{module.parent.name}.{module.stem}"
+                )
         yield SimpleNamespace(**modules)
     finally:
         sys.path.remove(str(folder))

@@ -26,6 +26,7 @@ from django.db import connection, connections
 from django.db.backends.signals import connection_created
 
 from conversations.events import CHANNEL_MESSAGE_TYPE
+from conversations.titles import generation as titles
 from conversations.turns import engine
 
 
@@ -196,5 +197,7 @@ async def turn_cleanup():
     yield
     try:
         await drain_running_turns()
+        # Title tasks a turn started (conversations/titles) write too: ended before the flush.
+        await titles.drain()
     finally:
         await sync_to_async(connections.close_all)()

@@ -36,7 +36,7 @@ class ProjectListView(ConfabView):
         page = selectors.project_page(
             user=request.user,
             size=inputs.parse_limit(params.get("limit")),
-            after_id=inputs.parse_message_id(params.get("cursor"), field="cursor"),
+            after_id=inputs.parse_id_cursor(params.get("cursor"), field="cursor", of="project"),
         )
         return Response(ProjectPageSerializer(page).data)
 

@@ -45,3 +45,13 @@ async def test_search_pages_like_rest(gql, token, other_token, user, conversatio
     assert (await gql.data(SEARCH, {"q": "커피"}, token=other_token))["search"]["results"] == []
     body = await gql.execute(SEARCH, {"q": "커피", "role": "robot"}, token=token)
     assert error_codes(body) == ["VALIDATION_ERROR"]
+
+
+async def test_search_errors_name_the_graphql_arguments(gql, token):
+    body = await gql.execute(SEARCH, {"q": "   "}, token=token)
+    assert error_codes(body) == ["VALIDATION_ERROR"]
+    assert body["errors"][0]["extensions"]["fields"] == [
+        {"field": "query", "code": "required", "message": "query is required."}
+    ]
+    body = await gql.execute(SEARCH, {"q": "x", "after": "not-a-cursor"}, token=token)
+    assert body["errors"][0]["extensions"]["fields"][0]["field"] == "after"

@@ -77,6 +77,11 @@ def test_project_bad_input_names_the_field(api):
         api.post(PROJECTS, {"name": "a", "color": 1}, format="json"), 400, "VALIDATION_ERROR"
     )
     assert "color" in body["fields"]
+    body = assert_error(api.get(PROJECTS, {"cursor": "x"}), 400, "VALIDATION_ERROR")
+    assert (
+        body["fields"]["cursor"][0]["message"]
+        == "cursor must be a project id (a positive integer)."
+    )
 
 
 @pytest.mark.django_db

@@ -6,6 +6,7 @@ import { ChatView } from "./chat.js";
 import { enableNotifications, notificationPermission, notifyReplyEnded, resumeNotifications } from "./notify.js";
 import { $, h, setChildren, shortTime } from "./dom.js";
 import * as Q from "./queries.js";
+import { MessageSearch, Projects } from "./organize.js";
 import { SubscriptionClient } from "./subscriptions.js";
 import { activityTime, announce, conversationTitle, mergeConversation, normalizeConversation, toast } from "./util.js";
 
@@ -20,13 +21,16 @@ const app = $("#app");
 const state = {
   auth: null,
   agents: [],
-  list: { items: new Map(), archived: false, search: "", endCursor: null, hasNext: false, loading: false, seq: 0 },
+  // project: "" (all), "none" (in no project) or a project id.
+  list: { items: new Map(), archived: false, project: "", search: "", endCursor: null, hasNext: false, loading: false, seq: 0 },
   registerMode: false,
 };
 let gql = null;
 let ws = null;
 let chat = null;
 let listUnsubscribe = null;
+let projects = null;
+let messageSearch = null;
 
 // ---------------------------------------------------------------- auth
 
@@ -148,6 +152,9 @@ function startApp() {
       notifyReplyEnded({ conversationId: conversation?.id, title: conversation?.title, message }).catch(() => {});
     },
   });
+  projects = new Projects({ gql, onChange: renderList });
+  messageSearch = new MessageSearch({ gql });
+  projects.load().catch((error) => toast(`Could not load projects: ${error.message}`, { error: true }));
   showNotifyButton();
   resumeNotifications().catch(() => {});
   listUnsubscribe = ws.subscribe({ query: Q.CONVERSATIONS_CHANGED, variables: {} }, {
@@ -186,7 +193,12 @@ function stopApp() {
   if (ws) ws.dispose();
   ws = null;
   gql = null;
+  projects = null;
+  messageSearch = null;
   state.list.items.clear();
+  state.list.project = "";
+  $("#project-filter").value = "";
+  $("#message-results").hidden = true;
   state.agents = [];
   setChildren($("#conversation-list"));
   showConnection("idle");
@@ -243,7 +255,10 @@ function route() {
 // ---------------------------------------------------------------- list
 
 function matchesFilter(conversation) {
-  return conversation.archived === state.list.archived;
+  const { archived, project } = state.list;
+  if (conversation.archived !== archived) return false;
+  if (project === "none") return !conversation.projectId;
+  return !project || conversation.projectId === project;
 }
 
 async function loadConversations(reset) {
@@ -258,6 +273,7 @@ async function loadConversations(reset) {
       after: reset ? null : list.endCursor,
       archived: list.archived,
       search: list.search || null,
+      project: list.project || null,
     });
     if (seq !== list.seq) return;
     if (reset) list.items.clear();
@@ -319,7 +335,9 @@ function onListEvent(result) {
 function renderList() {
   const ul = $("#conversation-list");
   const openId = chat?.current?.id || null;
+  // As the server lists them: pinned first, then by activity.
   const items = [...state.list.items.values()].sort((a, b) => {
+    if (a.pinned !== b.pinned) return a.pinned ? -1 : 1;
     const ta = activityTime(a);
     const tb = activityTime(b);
     if (ta !== tb) return ta < tb ? 1 : -1;
@@ -338,6 +356,7 @@ function renderList() {
         "aria-current": current ? "page" : null,
       },
       h("span", { class: "conversation-row" },
+        conversation.pinned ? h("span", { class: "pin-mark", title: "Pinned", "aria-label": "Pinned", text: "📌" }) : null,
         h("span", { class: "conversation-title", text: conversationTitle(conversation) }),
         h("time", { class: "conversation-time", datetime: activityTime(conversation), text: shortTime(activityTime(conversation)) })),
       h("span", { class: "conversation-row" },
@@ -349,6 +368,23 @@ function renderList() {
     ? "No conversations match."
     : state.list.archived ? "No archived conversations." : "No conversations yet.";
   $("#conversation-more").hidden = !state.list.hasNext;
+}
+
+function setProjectFilter(project) {
+  if (state.list.project === project) return;
+  state.list.project = project;
+  state.list.items.clear();
+  renderList();
+  loadConversations(true);
+}
+
+async function newProject() {
+  const project = await projects.create(state.agents);
+  if (project) {
+    $("#project-filter").value = project.id;
+    setProjectFilter(project.id);
+    toast(`Project “${project.name}” created.`);
+  }
 }
 
 function setArchivedFilter(archived) {
@@ -399,7 +435,10 @@ async function openCreateDialog() {
   $("#agent-field").hidden = false;
   const select = $("#agent-select");
   setChildren(select, state.agents.map((agent) => h("option", { value: agent.slug, text: agent.name })));
-  const preferred = agentBySlug("language-tutor") ? "language-tutor" : state.agents[0].slug;
+  // In a project's view, new conversations go into it, with its default agent.
+  const project = projects?.byId(state.list.project);
+  const preferred = agentBySlug(project?.defaultAgent) ? project.defaultAgent
+    : agentBySlug("language-tutor") ? "language-tutor" : state.agents[0].slug;
   select.value = preferred;
   onAgentChange();
   $("#conversation-title").value = "";
@@ -452,7 +491,8 @@ async function submitConversationDialog(event) {
   const context = collectContext();
   try {
     if (dialogMode.kind === "create") {
-      const data = await gql.request(Q.CREATE_CONVERSATION, { agent: $("#agent-select").value, context, title: title || null });
+      const project = projects?.byId(state.list.project) ? state.list.project : null;
+      const data = await gql.request(Q.CREATE_CONVERSATION, { agent: $("#agent-select").value, context, title: title || null, project });
       const conversation = normalizeConversation(checkPayload(data.createConversation).conversation);
       $("#conversation-dialog").close();
       if (state.list.archived) setArchivedFilter(false);
@@ -511,6 +551,20 @@ async function runMenuAction(action) {
       chat.cleared(cleared);
       upsertListItem(cleared);
       announce("Messages cleared.");
+    } else if (action === "pin") {
+      const data = await gql.request(Q.PIN_CONVERSATION, { id: conversation.id, pinned: !conversation.pinned });
+      const updated = normalizeConversation(checkPayload(data.updateConversation).conversation);
+      chat.updateConversation(updated);
+      upsertListItem(updated);
+      announce(updated.pinned ? "Conversation pinned." : "Conversation unpinned.");
+    } else if (action === "move") {
+      const target = await projects.choose(conversation.projectId);
+      if (target === null || target === (conversation.projectId || "")) return;
+      const data = await gql.request(Q.MOVE_CONVERSATION, { id: conversation.id, project: target || null });
+      const moved = normalizeConversation(checkPayload(data.updateConversation).conversation);
+      chat.updateConversation(moved);
+      upsertListItem(moved);
+      toast(target ? `Moved to “${projects.byId(target)?.name}”.` : "Moved out of its project.");
     } else if (action === "share") {
       // A read-only link to the conversation as it is now (docs/web.md, "The share page").
       const data = await gql.request(Q.CREATE_SHARE, { id: conversation.id });
@@ -569,8 +623,12 @@ function bind() {
     searchTimer = setTimeout(() => {
       state.list.search = event.target.value.trim();
       loadConversations(true);
+      messageSearch?.run(state.list.search);
     }, 250);
   });
+  $("#message-results-more").addEventListener("click", () => messageSearch?.more());
+  $("#project-filter").addEventListener("change", (event) => setProjectFilter(event.target.value));
+  $("#new-project").addEventListener("click", () => newProject().catch(() => {}));
   $(".conversation-nav").addEventListener("scroll", (event) => {
     const el = event.currentTarget;
     if (state.list.hasNext && el.scrollHeight - el.scrollTop - el.clientHeight < 200) loadConversations(false);

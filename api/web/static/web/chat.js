@@ -22,6 +22,19 @@ const MAX_FILE_BYTES = 20_000_000;
 
 const delay = (ms) => new Promise((resolve) => setTimeout(() => resolve(null), ms));
 
+/** The feedback dialog: resolves the comment, or null when cancelled. */
+function askFeedbackComment(current) {
+  const dialog = $("#feedback-dialog");
+  const input = $("#feedback-comment");
+  input.value = current;
+  dialog.returnValue = "";
+  dialog.showModal();
+  input.focus();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok" ? input.value.trim() : null), { once: true });
+  });
+}
+
 export class ChatView {
   /**
    * @param {object} deps {gql, ws, onConversation(conversation), onGone(id, reason),
@@ -48,6 +61,7 @@ export class ChatView {
       send: $("#send"),
       stop: $("#stop"),
       archiveItem: $("#menu-archive"),
+      pinItem: $("#menu-pin"),
       attach: $("#attach"),
       attachInput: $("#attach-input"),
       files: $("#composer-files"),
@@ -469,7 +483,6 @@ export class ChatView {
     this._rerender(cur, local);
     this.sending = true;
     this._updateComposer();
-    const wasEmpty = !cur.messages.some((m) => !m.pending);
     try {
       // Upload first (once: a retry reuses the ids), then send the ids with the text.
       if (local.files?.length && !local.fileIds) {
@@ -490,7 +503,6 @@ export class ChatView {
       if (payload.humanMessage) this._upsert(cur, normalizeMessage(payload.humanMessage));
       if (payload.aiMessage) this._upsert(cur, normalizeMessage(payload.aiMessage));
       this._scrollToBottom();
-      if (wasEmpty && !cur.conversation?.title) this._autoTitle(cur, local.text);
     } catch (error) {
       if (this.current !== cur) return;
       local.sendError = error.code === "TURN_IN_PROGRESS" ? "A reply is still running. Wait for it or stop it, then retry." : `Not sent: ${error.message}`;
@@ -499,19 +511,6 @@ export class ChatView {
     } finally {
       this.sending = false;
       this._updateComposer();
-    }
-  }
-
-  /** Name an untitled conversation after its first message (the user can rename it). */
-  async _autoTitle(cur, text) {
-    const line = text.split("\n")[0].trim();
-    const title = line.length > 60 ? `${Array.from(line).slice(0, 57).join("")}…` : line;
-    try {
-      const data = await this.gql.request(Q.UPDATE_CONVERSATION, { id: cur.id, title });
-      const payload = checkPayload(data.updateConversation);
-      if (payload.conversation) this._setConversation(normalizeConversation(payload.conversation));
-    } catch {
-      // A title is a nicety.
     }
   }
 
@@ -546,6 +545,30 @@ export class ChatView {
     } finally {
       this.sending = false;
       this._updateComposer();
+    }
+  }
+
+  /** Rate a reply (`rating` "up" / "down", null clears it); `comment`: ask for one first. */
+  async rate(cur, message, rating, { comment = false } = {}) {
+    let text = message.feedback?.comment || "";
+    if (comment) {
+      const answer = await askFeedbackComment(text);
+      if (answer === null) return;
+      text = answer;
+    }
+    try {
+      const ids = { conversationId: cur.id, messageId: message.id };
+      const payload = rating
+        ? checkPayload((await this.gql.request(Q.SET_FEEDBACK, { ...ids, rating: rating.toUpperCase(), comment: text })).setMessageFeedback)
+        : checkPayload((await this.gql.request(Q.CLEAR_FEEDBACK, ids)).clearMessageFeedback);
+      const held = cur.byId.get(message.id);
+      if (held && payload.message) {
+        held.feedback = normalizeMessage(payload.message).feedback;
+        if (this.current === cur) this._rerender(cur, held);
+      }
+      announce(rating ? "Thanks for the feedback." : "Rating removed.");
+    } catch (error) {
+      toast(`Could not save the rating: ${error.message}`, { error: true });
     }
   }
 
@@ -585,6 +608,7 @@ export class ChatView {
     this.el.subtitle.textContent = parts.join(" · ");
     this.el.subtitle.title = this.el.subtitle.textContent;
     this.el.archiveItem.textContent = conversation.archived ? "Unarchive" : "Archive";
+    this.el.pinItem.textContent = conversation.pinned ? "Unpin" : "Pin";
     this._renderModelPicker(conversation);
     document.title = `${conversationTitle(conversation)} · Confab`;
   }
@@ -665,6 +689,7 @@ export class ChatView {
       agentName: cur.conversation?.agentName,
       canRegenerate: message.id === cur.lastAiId && isFinal(message) && !this._busy(),
       onRegenerate: () => this.regenerate(),
+      onFeedback: (m, rating, options) => this.rate(cur, m, rating, options),
       onRetry: (m) => {
         if (this._busy()) toast("Wait for the running reply to finish, or stop it.");
         else this._deliver(cur, m);

@@ -31,6 +31,8 @@ export function normalizeMessage(raw) {
     model: raw.model || "",
     usage: raw.usage ?? null,
     attachments: Array.isArray(raw.attachments) ? raw.attachments : [],
+    // The user's own rating; events carry none (`undefined`: keep what we hold).
+    feedback: raw.feedback === undefined ? undefined : raw.feedback ? { rating: lower(raw.feedback.rating), comment: raw.feedback.comment || "" } : null,
     createdAt: raw.createdAt ?? null,
     updatedAt: raw.updatedAt ?? null,
   };
@@ -45,6 +47,7 @@ export function mergeMessage(local, incoming) {
   if (!local) return { ...incoming };
   if (FINAL.has(local.status) && !FINAL.has(incoming.status)) return local;
   const merged = { ...local, ...incoming };
+  if (incoming.feedback === undefined) merged.feedback = local.feedback;
   if (
     incoming.status === "streaming" &&
     local.text.length > incoming.text.length &&
@@ -202,6 +205,39 @@ function errorText(message) {
   return error.message || error.detail || error.code || "The reply failed.";
 }
 
+const RATINGS = [
+  { rating: "up", label: "Good reply", icon: "👍" },
+  { rating: "down", label: "Bad reply", icon: "👎" },
+];
+
+/** Thumbs up / down on a finished reply (pressed again: cleared), and a comment once rated. */
+function renderFeedback(message, onFeedback) {
+  const current = message.feedback?.rating || null;
+  return h(
+    "span",
+    { class: "feedback", role: "group", "aria-label": "Rate this reply" },
+    RATINGS.map(({ rating, label, icon }) =>
+      h("button", {
+        type: "button",
+        class: "feedback-button",
+        "aria-label": label,
+        "aria-pressed": String(current === rating),
+        title: label,
+        text: icon,
+        on: { click: () => onFeedback(message, current === rating ? null : rating) },
+      })),
+    current
+      ? h("button", {
+          type: "button",
+          class: "link-button feedback-comment",
+          text: message.feedback.comment ? "Edit comment" : "Add a comment",
+          title: message.feedback.comment || null,
+          on: { click: () => onFeedback(message, current, { comment: true }) },
+        })
+      : null,
+  );
+}
+
 /**
  * Put a message's text into its `.msg-text`: AI replies as sanitized Markdown
  * (markdown.js), everything else as plain text. Called again on every delta.
@@ -212,7 +248,8 @@ export function setMessageText(el, message) {
 }
 
 /**
- * Render one message. `ctx`: {agentName, canRegenerate, onRegenerate, onRetry}.
+ * Render one message. `ctx`: {agentName, canRegenerate, onRegenerate, onRetry,
+ * onFeedback(message, rating | null, {comment})}.
  * The text lives in `.msg-text` so deltas can update it in place.
  */
 export function renderMessage(message, ctx = {}) {
@@ -261,6 +298,9 @@ export function renderMessage(message, ctx = {}) {
   if (message.pending) meta.append(h("span", { class: "badge", text: message.sendError ? "Not sent" : "Sending…" }));
   if (message.sendError && ctx.onRetry) {
     meta.append(h("button", { type: "button", class: "link-button", text: "Retry", on: { click: () => ctx.onRetry(message) } }));
+  }
+  if (!isHuman && ctx.onFeedback && message.status === "complete" && !message.pending) {
+    meta.append(renderFeedback(message, ctx.onFeedback));
   }
   if (!isHuman && ctx.canRegenerate && ctx.onRegenerate) {
     meta.append(h("button", { type: "button", class: "link-button regenerate", text: "Regenerate", "aria-label": "Regenerate this reply", on: { click: () => ctx.onRegenerate(message) } }));

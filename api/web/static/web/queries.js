@@ -2,7 +2,7 @@
 
 export const CONVERSATION_FIELDS = `
 fragment ConversationFields on Conversation {
-  id title context model archived archivedAt lastMessageAt messageCount activeTurnId createdAt updatedAt
+  id title context model archived archivedAt lastMessageAt messageCount activeTurnId projectId pinned createdAt updatedAt
   agent { slug name }
   lastMessage { id role text status createdAt }
 }`;
@@ -11,6 +11,7 @@ export const MESSAGE_FIELDS = `
 fragment MessageFields on Message {
   id conversationId role text content status turnId clientMessageId model usage error createdAt updatedAt
   attachments { id name contentType size width height url }
+  feedback { rating comment }
 }`;
 
 export const ME = `query Me { me { id username } }`;
@@ -19,8 +20,8 @@ export const AGENTS = `query Agents {
   agents { slug name description contextVariables { name default description } }
 }`;
 
-export const CONVERSATIONS = `query Conversations($first: Int, $after: String, $archived: Boolean, $search: String) {
-  conversations(first: $first, after: $after, archived: $archived, search: $search) {
+export const CONVERSATIONS = `query Conversations($first: Int, $after: String, $archived: Boolean, $search: String, $project: String) {
+  conversations(first: $first, after: $after, archived: $archived, search: $search, project: $project) {
     edges { cursor node { ...ConversationFields } }
     pageInfo { hasNextPage endCursor }
   }
@@ -40,8 +41,8 @@ export const MESSAGES = `query Messages($conversationId: ID!, $last: Int, $befor
 }
 ${MESSAGE_FIELDS}`;
 
-export const CREATE_CONVERSATION = `mutation CreateConversation($agent: String!, $context: JSON, $title: String) {
-  createConversation(agent: $agent, context: $context, title: $title) {
+export const CREATE_CONVERSATION = `mutation CreateConversation($agent: String!, $context: JSON, $title: String, $project: ID) {
+  createConversation(agent: $agent, context: $context, title: $title, project: $project) {
     conversation { ...ConversationFields }
     errors { field code message }
   }
@@ -65,6 +66,56 @@ export const SET_MODEL = `mutation SetModel($id: ID!, $model: String) {
   }
 }
 ${CONVERSATION_FIELDS}`;
+
+export const PIN_CONVERSATION = `mutation PinConversation($id: ID!, $pinned: Boolean!) {
+  updateConversation(id: $id, pinned: $pinned) {
+    conversation { ...ConversationFields }
+    errors { field code message }
+  }
+}
+${CONVERSATION_FIELDS}`;
+
+export const MOVE_CONVERSATION = `mutation MoveConversation($id: ID!, $project: ID) {
+  updateConversation(id: $id, project: $project) {
+    conversation { ...ConversationFields }
+    errors { field code message }
+  }
+}
+${CONVERSATION_FIELDS}`;
+
+export const PROJECTS = `query Projects($first: Int, $after: String) {
+  projects(first: $first, after: $after) { id name instructions defaultAgent }
+}`;
+
+export const CREATE_PROJECT = `mutation CreateProject($name: String!, $instructions: String, $defaultAgent: String) {
+  createProject(name: $name, instructions: $instructions, defaultAgent: $defaultAgent) {
+    project { id name instructions defaultAgent }
+    errors { field code message }
+  }
+}`;
+
+export const SEARCH_MESSAGES = `query SearchMessages($query: String!, $first: Int, $after: String) {
+  search(query: $query, first: $first, after: $after) {
+    results { conversation { id title } message { id role createdAt } snippet }
+    nextCursor hasMore
+  }
+}`;
+
+export const SET_FEEDBACK = `mutation SetFeedback($conversationId: ID!, $messageId: ID!, $rating: FeedbackRating!, $comment: String) {
+  setMessageFeedback(conversationId: $conversationId, messageId: $messageId, rating: $rating, comment: $comment) {
+    message { ...MessageFields }
+    errors { field code message }
+  }
+}
+${MESSAGE_FIELDS}`;
+
+export const CLEAR_FEEDBACK = `mutation ClearFeedback($conversationId: ID!, $messageId: ID!) {
+  clearMessageFeedback(conversationId: $conversationId, messageId: $messageId) {
+    message { ...MessageFields }
+    errors { field code message }
+  }
+}
+${MESSAGE_FIELDS}`;
 
 export const ARCHIVE_CONVERSATION = `mutation ArchiveConversation($id: ID!, $archived: Boolean!) {
   archiveConversation(id: $id, archived: $archived) {

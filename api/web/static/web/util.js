@@ -42,6 +42,8 @@ export function normalizeConversation(raw) {
     lastMessageAt: raw.lastMessageAt ?? null,
     messageCount: raw.messageCount ?? 0,
     activeTurnId: raw.activeTurnId ?? null,
+    projectId: raw.projectId != null ? String(raw.projectId) : null,
+    pinned: Boolean(raw.pinned),
     createdAt: raw.createdAt ?? null,
     updatedAt: raw.updatedAt ?? null,
     lastMessage: raw.lastMessage

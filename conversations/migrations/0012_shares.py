@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0010_organize_search'),
+        ('conversations', '0011_auto_titles'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
