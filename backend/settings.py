@@ -478,7 +478,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CONFAB_MAX_BODY_BYTES", 256_000)
 # Uploads: one file (CONFAB_FILE_MAX_BYTES) and the multipart around it.
 CONFAB_FILE_MAX_BYTES = env_int("CONFAB_FILE_MAX_BYTES", 20_000_000)
 CONFAB_MAX_UPLOAD_BYTES = env_int("CONFAB_MAX_UPLOAD_BYTES", CONFAB_FILE_MAX_BYTES + 64_000)
-CONFAB_BODY_LIMITS = {"/api/v1/files/": CONFAB_MAX_UPLOAD_BYTES}
+# Imports: one export document (conversations/exports/imports.py).
+CONFAB_IMPORT_MAX_BYTES = env_int("CONFAB_IMPORT_MAX_BYTES", 8_000_000)
+CONFAB_BODY_LIMITS = {
+    "/api/v1/files/": CONFAB_MAX_UPLOAD_BYTES,
+    "/api/v1/conversations/import/": CONFAB_IMPORT_MAX_BYTES,
+}
 
 # --- Files and attachments (conversations/files, docs/architecture.md "Files") ---
 # Files per message and per user; images' longest side after re-encoding and

@@ -6,6 +6,7 @@ from typing import Any
 
 import strawberry
 from channels.db import database_sync_to_async
+from django.conf import settings
 from strawberry.types import Info
 
 from accounts import selectors as account_selectors
@@ -27,6 +28,8 @@ from api.graphql.types.shares import Share
 from api.graphql.types.sync import ChangeFeed
 from api.graphql.types.users import User
 from conversations import inputs, selectors
+from conversations.exports import documents as export_documents
+from conversations.exports import selectors as export_selectors
 from conversations.llm.registry import model_payload
 from conversations.projects import selectors as project_selectors
 from conversations.search.inputs import parse_search_request
@@ -162,6 +165,18 @@ class Query:
 
     @strawberry.field(
         description=(
+            "One of the user's conversations exported as a string (NOT_FOUND otherwise): "
+            '`format` "json" (the document `POST /api/v1/conversations/import/` reads) or '
+            '"markdown". Larger than the response limit: EXPORT_TOO_LARGE (REST streams '
+            "it: GET /api/v1/conversations/{id}/export/)."
+        )
+    )
+    async def export_conversation(self, info: Info, id: strawberry.ID, format: str = "json") -> str:
+        user = current_user(info)
+        return await database_sync_to_async(_export_text)(user, id, format)
+
+    @strawberry.field(
+        description=(
             "A page of a conversation's history, oldest first, keyset on message ids. Default: "
             "the newest page. `last`/`before`: the page older than `before`; `first`/`after`: "
             "the page newer than `after` (`first` alone: from the oldest message)."
@@ -217,6 +232,13 @@ class Query:
         current = getattr(info.context.token, "pk", None)
         payloads = await database_sync_to_async(_device_payloads)(user, current)
         return [Device.from_payload(payload) for payload in payloads]
+
+
+def _export_text(user: Any, conversation_id: Any, kind: str) -> str:
+    conversation = export_selectors.export_conversation(user=user, conversation_id=conversation_id)
+    return export_documents.export_text(
+        conversation, kind=kind, limit=settings.CONFAB_GRAPHQL_MAX_RESPONSE_BYTES // 2
+    )
 
 
 def _device_payloads(user: Any, current: Any) -> list[dict[str, Any]]:

@@ -36,10 +36,14 @@ class LimitedJSONParser(JSONParser):
         check_text(data)
         return data
 
+    def body_limit(self) -> int | None:
+        """The largest body this parser reads (bytes)."""
+        return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
     def _parse(
         self, stream: Any, media_type: str | None, parser_context: dict[str, Any] | None
     ) -> Any:
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        limit = self.body_limit()
         if limit is None or stream is None:
             return super().parse(stream, media_type, parser_context)
         request = (parser_context or {}).get("request")

@@ -27,6 +27,11 @@ from api.rest.views.conversations import (
 )
 from api.rest.views.devices import CurrentPushView, DeviceDetailView, DeviceListView
 from api.rest.views.events import ConversationEventsView
+from api.rest.views.exports import (
+    ConversationExportView,
+    ConversationImportView,
+    ExportArchiveView,
+)
 from api.rest.views.feedback import MessageFeedbackView
 from api.rest.views.files import (
     FileContentView,
@@ -81,11 +86,13 @@ urlpatterns = [
     path("v1/agents/<slug:slug>/", AgentDetailView.as_view(), name="agent-detail"),
     path("v1/models/", ModelListView.as_view(), name="model-list"),
     path("v1/conversations/", ConversationListView.as_view(), name="conversation-list"),
+    path("v1/conversations/import/", ConversationImportView.as_view(), name="conversation-import"),
     path(CONVERSATION, ConversationDetailView.as_view(), name="conversation-detail"),
     path(f"{CONVERSATION}clear/", ConversationClearView.as_view(), name="conversation-clear"),
     path(f"{CONVERSATION}cancel/", CancelView.as_view(), name="conversation-cancel"),
     path(f"{CONVERSATION}regenerate/", RegenerateView.as_view(), name="conversation-regenerate"),
     path(f"{CONVERSATION}events/", ConversationEventsView.as_view(), name="conversation-events"),
+    path(f"{CONVERSATION}export/", ConversationExportView.as_view(), name="conversation-export"),
     path(f"{CONVERSATION}messages/", MessagesView.as_view(), name="message-list"),
     path(
         f"{CONVERSATION}messages/<int:message_id>/",
@@ -102,6 +109,7 @@ urlpatterns = [
     path("v1/shared/files/<str:token>/", SharedFileView.as_view(), name="shared-file"),
     path("v1/shared/<str:token>/", SharedConversationView.as_view(), name="shared"),
     path("v1/sync/", SyncView.as_view(), name="sync"),
+    path("v1/export/", ExportArchiveView.as_view(), name="export"),
     path("v1/files/", FileListView.as_view(), name="file-list"),
     path("v1/files/signed/<str:token>/", SignedFileView.as_view(), name="file-signed"),
     path("v1/files/<int:file_id>/", FileDetailView.as_view(), name="file-detail"),

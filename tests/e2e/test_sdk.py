@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import io
+import json
 import sys
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
@@ -52,7 +55,7 @@ def sdk(generated) -> SimpleNamespace:
         "models": importlib.import_module(f"{PACKAGE}.models"),
         "types": importlib.import_module(f"{PACKAGE}.types"),
     }
-    for tag in ("agents", "auth", "conversations", "messages"):
+    for tag in ("agents", "auth", "conversations", "messages", "export"):
         folder = Path(package.__file__).parent / "api" / tag
         for module in sorted(folder.glob("*.py")):
             if module.stem != "__init__":
@@ -345,3 +348,67 @@ def test_turn_in_progress_and_cancel_with_the_async_api(sdk, server, llm):
     assert result.ai_message.text.startswith("Once")
     assert len(result.ai_message.text) < len("Once upon a time" + " and" * 40)
     assert str(result.ai_message.turn_id) == str(current.active_turn_id)
+
+
+SEED = Path(__file__).resolve().parents[1] / "fixtures" / "seed"
+
+
+def test_export_and_import_through_the_sdk(sdk, server):
+    m = sdk.models
+    api = sign_up(sdk, server, "export-sdk")
+    other = sign_up(sdk, server, "export-other")
+    rows = [
+        json.loads((SEED / name).read_text()) for name in ("human_message.json", "ai_message.json")
+    ]
+
+    # The origin's rows, imported as they are.
+    body = m.ConversationsImportBody.from_dict(
+        {"conversations": [{"agent": "assistant", "title": "Origin", "messages": rows}]}
+    )
+    imported = expect(sdk.conversations_import.sync(client=api, body=body), m.ImportResult)
+    [conversation] = imported.conversations
+    assert conversation.message_count == 2 and conversation.title == "Origin"
+
+    # Exported as JSON: the rows as stored, then imported again with new ids.
+    exported = sdk.conversations_export.sync_detailed(conversation.id, client=api)
+    assert exported.status_code == 200
+    assert exported.headers["content-disposition"].startswith("attachment;")
+    document = json.loads(exported.content)
+    messages = document["conversations"][0]["messages"]
+    assert [{"_type": r["_type"], "_value": r["_value"]} for r in messages] == rows
+    again = expect(
+        sdk.conversations_import.sync(
+            client=api, body=m.ConversationsImportBody.from_dict(document)
+        ),
+        m.ImportResult,
+    )
+    assert again.conversations[0].id != conversation.id
+
+    # The typed call parses JSON (the generator keeps one type per status): Markdown is
+    # read through the SDK client's own httpx client.
+    markdown = api.get_httpx_client().get(
+        f"/api/v1/conversations/{conversation.id}/export/",
+        params={"format": m.ConversationsExportFormat.MARKDOWN.value},
+    )
+    assert markdown.status_code == 200 and "hello" in markdown.text
+
+    # A bad document: the typed error names the first bad field's path.
+    rows[1]["_value"]["content"] = 5
+    bad = expect(
+        sdk.conversations_import.sync(
+            client=api,
+            body=m.ConversationsImportBody.from_dict(
+                {"conversations": [{"agent": "assistant", "messages": rows}]}
+            ),
+        ),
+        m.Error,
+    )
+    assert bad.fields.additional_keys == ["conversations[0].messages[1]._value.content"]
+
+    # Everything as a zip; someone else's conversation is not found.
+    archive = sdk.export_archive.sync_detailed(client=api)
+    assert archive.status_code == 200
+    names = zipfile.ZipFile(io.BytesIO(archive.content)).namelist()
+    assert f"confab-export/conversations/{conversation.id}.json" in names
+    missing = sdk.conversations_export.sync_detailed(conversation.id, client=other)
+    assert missing.status_code == 404 and expect(missing.parsed, m.Error).code == "NOT_FOUND"
