@@ -71,28 +71,52 @@ check-schema: install
 
 contracts: check-openapi check-schema check-vendor
 
-## vendor: the web app's one third-party file, graphql-ws's browser build (docs/web.md):
-## the pinned package tarball from the npm registry, its files checked against the
-## committed SHA-256 sums, then copied into the app (committed; `make run` needs no npm)
+## vendor: the web app's third-party files (docs/web.md): graphql-ws's browser build, and
+## the Markdown renderer's markdown-it, DOMPurify and highlight.js. Each pinned package
+## tarball comes from the npm registry and must match its SHA-256; the files taken from
+## them are checked against the committed SHA256SUMS, then copied into the app
+## (committed; `make run` needs no npm)
 GRAPHQL_WS_VERSION := 6.4.2
 GRAPHQL_WS_TARBALL_SHA256 := 14516ff4e3feaeded14bd2fcad590276656e8f3b3cc427bfd63e21fa04d4f53c
+MARKDOWN_IT_VERSION := 14.1.0
+MARKDOWN_IT_TARBALL_SHA256 := 7c4fab4d4d39fe98206a7fbbed4b1e3578f2b70b6b69d309413e33eec140e19f
+DOMPURIFY_VERSION := 3.5.0
+DOMPURIFY_TARBALL_SHA256 := faa5f2bfe2814384b83d6edb4ed66812fbfdb2a654b4d59edd4b12304058ec20
+HIGHLIGHT_JS_VERSION := 11.12.0
+HIGHLIGHT_JS_TARBALL_SHA256 := b8a006d30f45afe783072569f3d69c5b60c0e7b9ca28cd474e12f2584e2a3bd9
 VENDOR_DIR := api/web/static/web/vendor
 VENDOR_BUILD := build/vendor
+VENDORED := graphql-ws.js graphql-ws.LICENSE.md markdown-it.js markdown-it.LICENSE \
+	dompurify.js dompurify.LICENSE highlight.js highlight.LICENSE
+# $(call npm_tarball,<name@version>,<tarball file>,<sha256>): fetched, checked, unpacked
+# into $(VENDOR_BUILD)/<tarball file without .tgz>/package
+define npm_tarball
+	npm pack --silent --pack-destination $(VENDOR_BUILD) $(1) >/dev/null
+	@echo "$(3)  $(VENDOR_BUILD)/$(2)" | sha256sum --check --strict --quiet \
+		|| (echo "$(1)'s tarball is not the pinned one; its sum:" \
+			&& sha256sum $(VENDOR_BUILD)/$(2) && exit 1)
+	mkdir -p $(VENDOR_BUILD)/$(basename $(2)) && tar -xzf $(VENDOR_BUILD)/$(2) -C $(VENDOR_BUILD)/$(basename $(2))
+endef
 vendor:
 	rm -rf $(VENDOR_BUILD) && mkdir -p $(VENDOR_BUILD)/stage
-	npm pack --silent --pack-destination $(VENDOR_BUILD) graphql-ws@$(GRAPHQL_WS_VERSION) >/dev/null
-	@echo "$(GRAPHQL_WS_TARBALL_SHA256)  $(VENDOR_BUILD)/graphql-ws-$(GRAPHQL_WS_VERSION).tgz" \
-		| sha256sum --check --strict --quiet \
-		|| (echo "graphql-ws $(GRAPHQL_WS_VERSION)'s tarball is not GRAPHQL_WS_TARBALL_SHA256; its sum:" \
-			&& sha256sum $(VENDOR_BUILD)/graphql-ws-$(GRAPHQL_WS_VERSION).tgz && exit 1)
-	tar -xzf $(VENDOR_BUILD)/graphql-ws-$(GRAPHQL_WS_VERSION).tgz -C $(VENDOR_BUILD) \
-		package/umd/graphql-ws.js package/LICENSE.md
-	cp $(VENDOR_BUILD)/package/umd/graphql-ws.js $(VENDOR_BUILD)/stage/graphql-ws.js
-	cp $(VENDOR_BUILD)/package/LICENSE.md $(VENDOR_BUILD)/stage/graphql-ws.LICENSE.md
+	$(call npm_tarball,graphql-ws@$(GRAPHQL_WS_VERSION),graphql-ws-$(GRAPHQL_WS_VERSION).tgz,$(GRAPHQL_WS_TARBALL_SHA256))
+	$(call npm_tarball,markdown-it@$(MARKDOWN_IT_VERSION),markdown-it-$(MARKDOWN_IT_VERSION).tgz,$(MARKDOWN_IT_TARBALL_SHA256))
+	$(call npm_tarball,dompurify@$(DOMPURIFY_VERSION),dompurify-$(DOMPURIFY_VERSION).tgz,$(DOMPURIFY_TARBALL_SHA256))
+	$(call npm_tarball,@highlightjs/cdn-assets@$(HIGHLIGHT_JS_VERSION),highlightjs-cdn-assets-$(HIGHLIGHT_JS_VERSION).tgz,$(HIGHLIGHT_JS_TARBALL_SHA256))
+	cp $(VENDOR_BUILD)/graphql-ws-$(GRAPHQL_WS_VERSION)/package/umd/graphql-ws.js $(VENDOR_BUILD)/stage/graphql-ws.js
+	cp $(VENDOR_BUILD)/graphql-ws-$(GRAPHQL_WS_VERSION)/package/LICENSE.md $(VENDOR_BUILD)/stage/graphql-ws.LICENSE.md
+	cp $(VENDOR_BUILD)/markdown-it-$(MARKDOWN_IT_VERSION)/package/dist/markdown-it.js $(VENDOR_BUILD)/stage/markdown-it.js
+	cp $(VENDOR_BUILD)/markdown-it-$(MARKDOWN_IT_VERSION)/package/LICENSE $(VENDOR_BUILD)/stage/markdown-it.LICENSE
+	cp $(VENDOR_BUILD)/dompurify-$(DOMPURIFY_VERSION)/package/dist/purify.es.mjs $(VENDOR_BUILD)/stage/dompurify.js
+	cp $(VENDOR_BUILD)/dompurify-$(DOMPURIFY_VERSION)/package/LICENSE $(VENDOR_BUILD)/stage/dompurify.LICENSE
+	cp $(VENDOR_BUILD)/highlightjs-cdn-assets-$(HIGHLIGHT_JS_VERSION)/package/es/highlight.js $(VENDOR_BUILD)/stage/highlight.js
+	cp $(VENDOR_BUILD)/highlightjs-cdn-assets-$(HIGHLIGHT_JS_VERSION)/package/LICENSE $(VENDOR_BUILD)/stage/highlight.LICENSE
+	@for f in $(VENDORED); do grep -q "  $$f$$" $(VENDOR_DIR)/SHA256SUMS \
+		|| (echo "$$f has no sum in $(VENDOR_DIR)/SHA256SUMS" && exit 1) || exit 1; done
 	@cd $(VENDOR_BUILD)/stage && sha256sum --check --strict --quiet $(abspath $(VENDOR_DIR))/SHA256SUMS \
-		|| (echo "graphql-ws $(GRAPHQL_WS_VERSION) does not match $(VENDOR_DIR)/SHA256SUMS; its sums:" \
-			&& sha256sum graphql-ws.js graphql-ws.LICENSE.md && exit 1)
-	cp $(VENDOR_BUILD)/stage/graphql-ws.js $(VENDOR_BUILD)/stage/graphql-ws.LICENSE.md $(VENDOR_DIR)/
+		|| (echo "The vendored packages do not match $(VENDOR_DIR)/SHA256SUMS; their sums:" \
+			&& sha256sum $(VENDORED) && exit 1)
+	cd $(VENDOR_BUILD)/stage && cp $(VENDORED) $(abspath $(VENDOR_DIR))/
 
 ## check-vendor: the committed vendored files match their pinned SHA-256 sums (no network)
 check-vendor:

@@ -297,6 +297,7 @@ REST_FRAMEWORK = {
         "turns": os.environ.get("CONFAB_THROTTLE_TURNS", "30/min"),
         "login": os.environ.get("CONFAB_THROTTLE_LOGIN", "10/min"),
         "register": os.environ.get("CONFAB_THROTTLE_REGISTER", "10/hour"),
+        "shared": os.environ.get("CONFAB_THROTTLE_SHARED", "120/min"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

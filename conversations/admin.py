@@ -143,4 +143,5 @@ class ChatRoomAdmin(admin.ModelAdmin):
 import conversations.approvals.admin  # noqa: E402
 import conversations.feedback.admin  # noqa: E402
 import conversations.projects.admin  # noqa: E402
+import conversations.shares.admin  # noqa: E402
 import conversations.usage.admin  # noqa: E402, F401

@@ -302,6 +302,7 @@ from conversations.files.models import UserFile  # noqa: E402
 from conversations.llm.registry import LanguageModel  # noqa: E402
 from conversations.notifications.models import Notification  # noqa: E402
 from conversations.projects.models import Project  # noqa: E402
+from conversations.shares.models import Share  # noqa: E402
 from conversations.sync.models import Change, SyncCounter  # noqa: E402
 from conversations.usage.models import (  # noqa: E402
     QuotaReservation,
@@ -323,6 +324,7 @@ __all__ = [
     "Notification",
     "Project",
     "QuotaReservation",
+    "Share",
     "SyncCounter",
     "ToolApproval",
     "UsageDay",

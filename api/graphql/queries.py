@@ -25,6 +25,7 @@ from api.graphql.types.conversations import Conversation
 from api.graphql.types.devices import Device
 from api.graphql.types.projects import Project
 from api.graphql.types.search import SearchPage
+from api.graphql.types.shares import Share
 from api.graphql.types.sync import ChangeFeed
 from api.graphql.types.usage import Quota, UsageGroupBy, UsageReport
 from api.graphql.types.users import User
@@ -38,6 +39,7 @@ from conversations.projects import selectors as project_selectors
 from conversations.search.inputs import parse_search_request
 from conversations.search.payloads import search_page_payload
 from conversations.search.selectors import search_messages
+from conversations.shares import selectors as share_selectors
 from conversations.sync import selectors as sync_selectors
 from conversations.usage.inputs import parse_usage_query
 from conversations.usage.selectors import quota_payload, quota_state, usage_report
@@ -107,6 +109,16 @@ class Query:
             after_id=inputs.parse_id_cursor(after, field="after", of="project"),
         )
         return [Project.from_model(row) for row in page.results]
+
+    @strawberry.field(
+        description="The share links of one of the user's conversations, newest first."
+    )
+    async def shares(self, info: Info, conversation_id: strawberry.ID) -> list[Share]:
+        user = current_user(info)
+        rows = await database_sync_to_async(share_selectors.shares_of_conversation)(
+            user=user, conversation_id=conversation_id
+        )
+        return [Share.from_model(row, info) for row in rows]
 
     @strawberry.field(description="One of the user's projects (NOT_FOUND otherwise).")
     async def project(self, info: Info, id: strawberry.ID) -> Project:

@@ -174,3 +174,13 @@ class RegisterThrottle(ConfabThrottle):
 
     def get_cache_key(self, request: Any, view: Any) -> str:
         return self.key(self.get_ident(request))
+
+
+class SharedThrottle(ConfabThrottle):
+    """Reads of shared conversations, per client IP: anyone may read a share, so
+    anonymous readers get a budget of their own (not the signed-in users')."""
+
+    scope = "shared"
+
+    def get_cache_key(self, request: Any, view: Any) -> str:
+        return self.key(self.get_ident(request))

@@ -48,6 +48,12 @@ from api.rest.views.messages import MessageDetailView, MessagesView
 from api.rest.views.models import ModelListView
 from api.rest.views.projects import ProjectDetailView, ProjectListView
 from api.rest.views.search import SearchView
+from api.rest.views.shares import (
+    SharedConversationView,
+    ShareDetailView,
+    SharedFileView,
+    ShareListView,
+)
 from api.rest.views.sync import SyncView
 from api.rest.views.turns import CancelView, RegenerateView
 from api.rest.views.usage import QuotaView, UsageView
@@ -115,6 +121,10 @@ urlpatterns = [
         MessageFeedbackView.as_view(),
         name="message-feedback",
     ),
+    path(f"{CONVERSATION}shares/", ShareListView.as_view(), name="share-list"),
+    path(f"{CONVERSATION}shares/<int:share_id>/", ShareDetailView.as_view(), name="share-detail"),
+    path("v1/shared/files/<str:token>/", SharedFileView.as_view(), name="shared-file"),
+    path("v1/shared/<str:token>/", SharedConversationView.as_view(), name="shared"),
     path("v1/sync/", SyncView.as_view(), name="sync"),
     path("v1/export/", ExportArchiveView.as_view(), name="export"),
     path("v1/files/", FileListView.as_view(), name="file-list"),

@@ -9,5 +9,6 @@ app_name = "web"
 urlpatterns = [
     path("", views.index, name="index"),
     path("sw.js", views.service_worker, name="service-worker"),
+    path("s/<str:token>", views.shared_conversation, name="shared"),
     path("web/<path:name>", views.asset, name="asset"),
 ]

@@ -16,7 +16,13 @@ from functools import wraps
 from pathlib import Path
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotFound,
+    HttpResponseNotModified,
+)
 from django.template import Context, Engine
 from django.urls import reverse
 from django.utils.http import parse_etags
@@ -99,7 +105,7 @@ def with_security_headers(view: Callable[..., HttpResponse]) -> Callable[..., Ht
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         response = view(request, *args, **kwargs)
         response["Content-Security-Policy"] = content_security_policy(request)
-        response["Referrer-Policy"] = "same-origin"
+        response.setdefault("Referrer-Policy", "same-origin")
         response["X-Content-Type-Options"] = "nosniff"
         return response
 
@@ -119,6 +125,47 @@ def index(request: HttpRequest) -> HttpResponse:
     html = TEMPLATES.get_template("web/index.html").render(Context(context))
     response = HttpResponse(html, content_type="text/html; charset=utf-8")
     response["Cache-Control"] = REVALIDATE
+    return response
+
+
+# A shared conversation is not for search engines (the page's meta tag says so too).
+NOINDEX = "noindex, nofollow"
+REVOKED_PAGE = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+    '<meta name="robots" content="noindex, nofollow"><title>Not found · Confab</title></head>'
+    "<body><p>This link was revoked, or never existed.</p></body></html>"
+)
+
+
+@require_safe
+@with_security_headers
+def shared_conversation(request: HttpRequest, token: str) -> HttpResponse:
+    """The read-only page of a share link (`share.js` reads its messages over the API);
+    404 for an unknown or revoked token."""
+    from conversations.shares.selectors import share_by_token
+    from core.errors import NotFound
+
+    try:
+        share = share_by_token(token)
+    except NotFound:
+        response: HttpResponse = HttpResponseNotFound(REVOKED_PAGE)
+    else:
+        conversation = share.conversation
+        context = {
+            "token": share.token,
+            "title": conversation.title or "Shared conversation",
+            "agent_name": conversation.agent.name,
+            "shared_at": share.created_at.strftime("%Y-%m-%d"),
+            "css_url": asset_url("app.css"),
+            "js_url": asset_url("share.js"),
+            "icon_url": asset_url("icon.svg"),
+        }
+        html = TEMPLATES.get_template("web/share.html").render(Context(context))
+        response = HttpResponse(html, content_type="text/html; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    response["X-Robots-Tag"] = NOINDEX
+    # The token is in the URL: no page it links to learns it.
+    response["Referrer-Policy"] = "no-referrer"
     return response
 
 

@@ -26,12 +26,16 @@ def _window() -> int:
     return max(1, settings.CONFAB_FILE_URL_TTL // 4)
 
 
-def signed_url(file_id: int, *, now: float | None = None) -> str:
-    """A path that serves file `file_id`'s bytes to whoever holds it, until it expires."""
+def expiry(*, now: float | None = None) -> int:
+    """When a URL signed now expires: CONFAB_FILE_URL_TTL ahead, rounded up to a window."""
     now = time.time() if now is None else now
     window = _window()
-    expires = int(math.ceil((now + settings.CONFAB_FILE_URL_TTL) / window) * window)
-    return _signed_path(int(file_id), expires, settings.SECRET_KEY)
+    return int(math.ceil((now + settings.CONFAB_FILE_URL_TTL) / window) * window)
+
+
+def signed_url(file_id: int, *, now: float | None = None) -> str:
+    """A path that serves file `file_id`'s bytes to whoever holds it, until it expires."""
+    return _signed_path(int(file_id), expiry(now=now), settings.SECRET_KEY)
 
 
 @functools.lru_cache(maxsize=8192)

@@ -918,6 +918,9 @@ def test_the_model_picker_changes_the_conversations_model(web, web_user, llm, se
     expect(picker.locator("option", has_text="Claude Haiku 4.5")).to_have_count(1)
 
     picker.select_option("gpt-4o-mini")
+    # The change is saved before the next message is sent (the app announces it then):
+    # sending at once raced the mutation on a loaded machine.
+    expect(page.locator("#announcer")).to_have_text("Model: gpt-4o-mini")
     expect(page.locator("#toast")).not_to_contain_text("Could not")
 
     llm.reply_text(["Mini ", "model ", "here."])

@@ -40,6 +40,8 @@ from conversations.files.models import UserFile
 from conversations.files.services import create_file
 from conversations.models import Conversation, ConversationMessage, MessageFeedback, Project
 from conversations.projects import services as project_services
+from conversations.shares.models import Share
+from conversations.shares.services import create_share
 from tests.support.live_clients import auth, chat_socket, graphql_socket, recv_json
 from tests.support.rest import comparable
 from tests.support.routes import fill, methods_of, owned_routes
@@ -96,6 +98,11 @@ def alice_history(
 
 
 @sync_to_async
+def alice_share(user: Any, conversation: Conversation) -> Share:
+    return create_share(user=user, conversation=conversation)
+
+
+@sync_to_async
 def alice_project(user: Any) -> Project:
     return project_services.create_project(user=user, name="Private", instructions="secret")
 
@@ -111,6 +118,7 @@ def snapshot(user: Any) -> list[Any]:
         get_user_model().objects.filter(pk=user.pk).values().get(),
         list(Project.objects.filter(user=user).order_by("pk").values()),
         list(MessageFeedback.objects.filter(user=user).order_by("pk").values()),
+        list(Share.objects.filter(user=user).order_by("pk").values()),
     ]
 
 
@@ -192,6 +200,7 @@ async def test_another_users_objects_are_not_found_on_every_surface(
     server = live_server_factory(extra_env={"CONFAB_WS_FRAME_BURST": "100000"})
     conversation, message, file = await alice_history(user, plain_agent)
     project = await alice_project(user)
+    share = await alice_share(user, conversation)
     before = await snapshot(user)
     checked: dict[str, int] = {"rest": 0, "graphql": 0, "websocket": 0}
 
@@ -219,6 +228,7 @@ async def test_another_users_objects_are_not_found_on_every_surface(
                             message.pk,
                             file_id=file.pk,
                             project_id=project.pk,
+                            share_id=share.pk,
                         ),
                         **kwargs,
                     )

@@ -36,11 +36,14 @@ from tests.support.live_clients import recv_json
 from tests.support.routes import api_routes, fill, methods_of
 
 # Sign-in and sign-up take credentials; a signed file URL's signature is its permission
-# (tests/api/rest/test_files.py forges, alters and expires them).
+# (tests/api/rest/test_files.py forges, alters and expires them), and a share's token
+# is (tests/api/rest/test_shares.py).
 PUBLIC_ROUTES = {
     "api/v1/auth/token/",
     "api/v1/auth/register/",
     "api/v1/files/signed/<str:token>/",
+    "api/v1/shared/<str:token>/",
+    "api/v1/shared/files/<str:token>/",
 }
 
 

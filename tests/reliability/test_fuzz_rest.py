@@ -35,6 +35,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from conversations import services
+from conversations.shares.services import create_share
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -53,6 +54,7 @@ UNTHROTTLED = {
     "CONFAB_THROTTLE_TURNS": "100000/min",
     "CONFAB_THROTTLE_LOGIN": "100000/min",
     "CONFAB_THROTTLE_REGISTER": "100000/min",
+    "CONFAB_THROTTLE_SHARED": "100000/min",
 }
 # Operations that revoke the credential they are called with get a fresh one.
 REVOKING = {"auth_logout", "auth_logout_all", "auth_devices_revoke"}
@@ -89,21 +91,31 @@ def test_every_operation_fuzzed(live_server_factory, llm, user, conversation):
     services.append_message(conversation=conversation, message=HumanMessage("hi"))
     message = services.append_message(conversation=conversation, message=AIMessage("hello"))
     token = fresh_token(user)
+    share = create_share(user=user, conversation=conversation)
     schema = schemathesis.openapi.from_path(ROOT / "openapi.yaml")
-    own_ids = {"conversation_id": conversation.pk, "message_id": message.pk}
+    # `token` is the share's, for the shared read only (a signed file URL's path has
+    # nothing else to fuzz once its token is fixed).
+    own_ids = {
+        "conversation_id": conversation.pk,
+        "message_id": message.pk,
+        "share_id": share.pk,
+        "token": share.token,
+    }
     failures: list[str] = []
     calls = 0
     started = time.monotonic()
 
     operations = [result.ok() for result in schema.get_all_operations()]
 
-    # Deleting the conversation last keeps it around for the others. Files are deleted
+    # Deleting the conversation last keeps it around for the others (revoking the share
+    # just before it keeps the share for the shared read). Files are deleted
     # first, before any exists: a deletion that succeeds cannot be replayed, so a
     # negative case that hit a file the fuzzer had uploaded (an id spelled "01" is 1)
     # would be reported as an inconsistent (flaky) result, not as what it is.
     def order(op: Any) -> int:
         operation_id = op.definition.raw.get("operationId")
-        return {"files_destroy": -1, "conversations_destroy": 1}.get(operation_id, 0)
+        order = {"files_destroy": -1, "shares_destroy": 1, "conversations_destroy": 2}
+        return order.get(operation_id, 0)
 
     operations.sort(key=order)
 
@@ -125,6 +137,7 @@ def test_every_operation_fuzzed(live_server_factory, llm, user, conversation):
                     k: v
                     for k, v in (path_parameters or {}).items()
                     if "{" + k + "}" in operation.path
+                    and (k != "token" or operation_id == "shared_retrieve")
                 }
                 strategy = operation.as_strategy(generation_mode=mode, path_parameters=known)
                 try:
@@ -192,6 +205,9 @@ def test_stateful_links(live_server_factory, llm, user, plain_agent):
     # The links start at conversations: scenarios walk the conversation routes (the others
     # are fuzzed above), so a few dozen steps create and follow enough of them.
     schema = schema.include(path_regex="^/api/v1/conversations/")
+    # Share links hang off a conversation too, but their own walk is above: here they
+    # would only dilute the steps that create and follow conversations.
+    schema = schema.exclude(path_regex="/shares/")
     seen: Counter[tuple[str, int]] = Counter()
     created: set[int] = set()
     followed: Counter[str] = Counter()

@@ -10,8 +10,14 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from api.rest.urls import unknown_endpoint
 
 # (A signed file URL names no one's object: its signature is the permission;
-# tests/api/rest/test_files.py forges and alters them.)
-SHARED = {"api/v1/agents/<slug:slug>/", "api/v1/files/signed/<str:token>/"}
+# tests/api/rest/test_files.py forges and alters them. A share's token is its
+# permission the same way: tests/api/rest/test_shares.py.)
+SHARED = {
+    "api/v1/agents/<slug:slug>/",
+    "api/v1/files/signed/<str:token>/",
+    "api/v1/shared/<str:token>/",
+    "api/v1/shared/files/<str:token>/",
+}
 METHODS = ("get", "head", "post", "put", "patch", "delete")
 
 
@@ -38,7 +44,15 @@ def owned_routes() -> list[tuple[str, URLPattern]]:
         params = set(pattern.pattern.converters)
         if not params or route in SHARED:
             continue
-        known = {"conversation_id", "message_id", "device_id", "file_id", "project_id", "call_id"}
+        known = {
+            "conversation_id",
+            "message_id",
+            "device_id",
+            "file_id",
+            "project_id",
+            "call_id",
+            "share_id",
+        }
         assert params <= known, (
             f"{route}: teach this test how to fill {params} with another user's objects"
         )
@@ -64,9 +78,10 @@ def fill(
     device_id: str = MISSING_DEVICE,
     file_id: int | None = None,
     project_id: int | None = None,
+    share_id: int | None = None,
 ) -> str:
-    """The route with its parameters filled (a project id defaults to the conversation's:
-    tests without projects get an id that is not one)."""
+    """The route with its parameters filled (a project id defaults to the conversation's,
+    a share id to the message's: tests without them get an id that is not one)."""
     project = conversation_id if project_id is None else project_id
     return "/" + (
         route.replace("<int:conversation_id>", str(conversation_id))
@@ -74,6 +89,7 @@ def fill(
         .replace("<int:message_id>", str(message_id))
         .replace("<uuid:device_id>", device_id)
         .replace("<int:file_id>", str(message_id if file_id is None else file_id))
+        .replace("<int:share_id>", str(message_id if share_id is None else share_id))
         .replace("<str:token>", "not-a-token")
         .replace("<str:call_id>", CALL_ID)
     )

@@ -21,6 +21,8 @@ from conversations.approvals.models import ToolApproval
 from conversations.files.models import UserFile
 from conversations.files.services import create_file
 from conversations.models import Conversation, ConversationMessage
+from conversations.shares.models import Share
+from conversations.shares.services import create_share
 from tests.support.rest import assert_error, comparable
 from tests.support.routes import CALL_ID, api_routes, fill, methods_of, owned_routes
 from tests.support.tokens import make_token
@@ -36,6 +38,7 @@ def snapshot() -> list[Any]:
         get_token_model().objects.count(),
         list(UserFile.objects.order_by("pk").values()),
         list(ToolApproval.objects.order_by("pk").values()),
+        list(Share.objects.order_by("pk").values()),
     ]
 
 
@@ -63,6 +66,7 @@ def test_other_users_objects_are_not_found_everywhere(user, other_api, conversat
         arguments={"expression": "1+1"},
         deadline=timezone.now() + timedelta(hours=1),
     )
+    share = create_share(user=user, conversation=conversation)
     before = snapshot()
     bodies = [{"content": "hi", "title": "stolen", "archived": True}, {"zzz": 1}, None]
     checked = 0
@@ -70,7 +74,9 @@ def test_other_users_objects_are_not_found_everywhere(user, other_api, conversat
     for route, pattern in owned_routes():
         for method in methods_of(pattern):
             for body in bodies if method in ("post", "put", "patch") else [None]:
-                theirs = fill(route, conversation.pk, message.pk, device, file.pk)
+                theirs = fill(
+                    route, conversation.pk, message.pk, device, file.pk, share_id=share.pk
+                )
                 missing = fill(route, 2**40, 2**40)
                 send = getattr(other_api, method)
                 kwargs = {"format": "json"} if body is not None else {}
@@ -102,6 +108,8 @@ def test_every_route_needs_a_token_except_sign_in(anon, conversation):
         "api/v1/auth/token/",
         "api/v1/auth/register/",
         "api/v1/files/signed/<str:token>/",
+        "api/v1/shared/<str:token>/",
+        "api/v1/shared/files/<str:token>/",
     }
     for route, pattern in api_routes():
         for method in methods_of(pattern):

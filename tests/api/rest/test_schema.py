@@ -55,6 +55,11 @@ OPERATIONS = {
     "projects_update",
     "projects_destroy",
     "search",
+    "shares_list",
+    "shares_create",
+    "shares_destroy",
+    "shared_retrieve",
+    "shared_file_content",
     "conversations_export",
     "conversations_import",
     "export_archive",
@@ -105,8 +110,16 @@ def test_every_operation_documents_its_errors(schema):
             assert responses["404"]["content"]["application/json"]["schema"] == error, name
         if "requestBody" in operation:
             assert {"400", "413", "415"} <= set(responses), name
-        # The signed URL is its own permission (an <img> sends no token).
-        if name not in {"auth_register", "auth_token_create", "files_signed_content"}:
+        # The signed URL is its own permission (an <img> sends no token), as a share's
+        # token is.
+        public = {
+            "auth_register",
+            "auth_token_create",
+            "files_signed_content",
+            "shared_retrieve",
+            "shared_file_content",
+        }
+        if name not in public:
             assert {"bearerAuth": []} in operation["security"], name
             assert "401" in responses, name
     assert set(schema["components"]["schemas"]["Error"]["required"]) == {"type", "code", "detail"}

@@ -113,6 +113,10 @@ def test_assets_are_valid_utf8_and_modules_import_each_other(client: Client) -> 
         "api.js",
         "messages.js",
         "queries.js",
+        "markdown.js",
+        "vendor/markdown-it.js",
+        "vendor/dompurify.js",
+        "vendor/highlight.js",
     } <= seen
 
 
@@ -128,6 +132,73 @@ def test_the_vendored_graphql_ws_is_the_pinned_file(client: Client) -> None:
     served = client.get("/web/vendor/graphql-ws.js").content
     assert hashlib.sha256(served).hexdigest() == sums["graphql-ws.js"]
     assert b"GRAPHQL_TRANSPORT_WS_PROTOCOL" in served
+
+
+@pytest.mark.parametrize(
+    ("name", "marker"),
+    [
+        ("markdown-it.js", b"markdown-it 14.1.0"),
+        ("dompurify.js", b"DOMPurify 3.5.0"),
+        ("highlight.js", b"Highlight.js v11.12.0"),
+    ],
+)
+def test_the_markdown_renderers_files_are_the_pinned_ones(
+    client: Client, name: str, marker: bytes
+) -> None:
+    """markdown.js's libraries are the npm packages' files byte for byte (SHA256SUMS),
+    and every vendored file has a pinned sum."""
+    import hashlib
+
+    from api.web.views import ASSET_DIR
+
+    lines = (ASSET_DIR / "vendor" / "SHA256SUMS").read_text().splitlines()
+    sums = {name: digest for digest, name in (line.split("  ", 1) for line in lines)}
+    assert set(sums) == {p.name for p in (ASSET_DIR / "vendor").iterdir()} - {"SHA256SUMS"}
+    served = client.get(f"/web/vendor/{name}").content
+    assert hashlib.sha256(served).hexdigest() == sums[name]
+    assert marker in served[:2000]
+
+
+def test_the_share_page_is_noindex_and_strict(client: Client, user, conversation) -> None:
+    from langchain_core.messages import HumanMessage
+
+    from conversations import services
+    from conversations.shares.services import create_share, revoke_share
+
+    services.append_message(conversation=conversation, message=HumanMessage("hello"))
+    share = create_share(user=user, conversation=conversation)
+    response = client.get(f"/s/{share.token}", HTTP_HOST="localhost")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert '<meta name="robots" content="noindex, nofollow">' in body
+    assert 'type="module" src="/web/share.js?v=' in body
+    assert f'data-share-token="{share.token}"' in body
+    assert response["X-Robots-Tag"] == "noindex, nofollow"
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Cache-Control"] == "no-store"
+    csp = response["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    revoke_share(share=share)
+    for token in (share.token, "x" * 32, "<script>"):
+        gone = client.get(f"/s/{token}")
+        assert gone.status_code == 404
+        assert gone["X-Robots-Tag"] == "noindex, nofollow"
+        assert token not in gone.content.decode()
+
+
+def test_the_share_page_escapes_the_title(client: Client, user, conversation) -> None:
+    from langchain_core.messages import HumanMessage
+
+    from conversations import services
+    from conversations.shares.services import create_share
+
+    conversation.title = '<script>alert(1)</script>"'
+    conversation.save()
+    services.append_message(conversation=conversation, message=HumanMessage("hello"))
+    share = create_share(user=user, conversation=conversation)
+    body = client.get(f"/s/{share.token}").content.decode()
+    assert "<script>alert(1)" not in body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&quot;" in body
 
 
 def test_the_service_worker_is_served_at_the_root_for_the_whole_app(client: Client) -> None:

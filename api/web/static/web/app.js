@@ -573,6 +573,18 @@ async function runMenuAction(action) {
       chat.updateConversation(moved);
       upsertListItem(moved);
       toast(target ? `Moved to “${projects.byId(target)?.name}”.` : "Moved out of its project.");
+    } else if (action === "share") {
+      // A read-only link to the conversation as it is now (docs/web.md, "The share page").
+      const data = await gql.request(Q.CREATE_SHARE, { id: conversation.id });
+      const { url } = checkPayload(data.createShare).share;
+      let copied = false;
+      try {
+        await navigator.clipboard.writeText(url);
+        copied = true;
+      } catch {
+        // No clipboard (plain http on another host): the toast shows the link.
+      }
+      toast(copied ? `Read-only link copied: ${url}` : `Read-only link: ${url}`);
     } else if (action === "archive") {
       const archived = !conversation.archived;
       const data = await gql.request(Q.ARCHIVE_CONVERSATION, { id: conversation.id, archived });

@@ -2,7 +2,7 @@
 
 import { ApiError, checkPayload, restPost, restRequest, uploadFile } from "./api.js";
 import { $, h, setChildren } from "./dom.js";
-import { applyDelta, isFinal, mergeMessage, normalizeMessage, renderMessage } from "./messages.js";
+import { applyDelta, isFinal, mergeMessage, normalizeMessage, renderMessage, setMessageText } from "./messages.js";
 import * as Q from "./queries.js";
 import { announce, compareIds, conversationTitle, mergeConversation, normalizeConversation, toast, uuid } from "./util.js";
 
@@ -313,7 +313,7 @@ export class ChatView {
     if (applyDelta(message, event.offset, event.delta)) {
       const el = cur.els.get(id);
       const textEl = el?.querySelector(".msg-text");
-      if (textEl) textEl.textContent = message.text;
+      if (textEl) setMessageText(textEl, message);
       else this._rerender(cur, message);
     }
   }

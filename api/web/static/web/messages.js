@@ -1,6 +1,7 @@
 // Messages: normalising API shapes, merging live events into them, and rendering.
 
 import { h, shortTime, fullTime } from "./dom.js";
+import { fillMarkdown } from "./markdown.js";
 
 // `awaiting_approval`: the reply is stored whole; its tool calls wait for the user.
 const FINAL = new Set(["complete", "failed", "cancelled", "awaiting_approval"]);
@@ -268,6 +269,15 @@ function renderFeedback(message, onFeedback) {
 }
 
 /**
+ * Put a message's text into its `.msg-text`: AI replies as sanitized Markdown
+ * (markdown.js), everything else as plain text. Called again on every delta.
+ */
+export function setMessageText(el, message) {
+  if (message.role === "ai") fillMarkdown(el, message.text);
+  else el.textContent = message.text;
+}
+
+/**
  * Render one message. `ctx`: {agentName, canRegenerate, onRegenerate, onRetry,
  * onFeedback(message, rating | null, {comment})}.
  * The text lives in `.msg-text` so deltas can update it in place.
@@ -296,7 +306,8 @@ export function renderMessage(message, ctx = {}) {
 
   const isHuman = role === "human";
   const author = isHuman ? "You" : ctx.agentName || "Assistant";
-  const textEl = h("div", { class: "msg-text", text: message.text });
+  const textEl = h("div", { class: isHuman ? "msg-text" : "msg-text markdown" });
+  setMessageText(textEl, message);
   const bubbleChildren = [textEl];
   const files = renderAttachments(message.attachments);
   if (files) bubbleChildren.push(files);

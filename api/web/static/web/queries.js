@@ -129,6 +129,10 @@ export const DELETE_CONVERSATION = `mutation DeleteConversation($id: ID!) {
   deleteConversation(id: $id) { deletedId errors { field code message } }
 }`;
 
+export const CREATE_SHARE = `mutation CreateShare($id: ID!) {
+  createShare(conversationId: $id) { share { id url upToMessageId } errors { field code message } }
+}`;
+
 export const CLEAR_CONVERSATION = `mutation ClearConversation($id: ID!) {
   clearConversation(id: $id) {
     conversation { ...ConversationFields }
