@@ -47,7 +47,7 @@ from conversations.codec import (
 )
 from conversations.effects import emit, record_message_change, write
 from conversations.events import EventType, conversation_event
-from conversations.exports.documents import FORMAT, VERSION
+from conversations.exports.documents import FORMAT, MESSAGE_COLUMNS, VERSION
 from conversations.feedback.models import MessageFeedback, Rating
 from conversations.feedback.services import MAX_COMMENT_CHARS
 from conversations.files.attachments import REFERENCE_KEY
@@ -91,22 +91,7 @@ CONVERSATION_KEYS = {
     "created_at",
     "messages",
 } | READ_ONLY_CONVERSATION_KEYS
-MESSAGE_KEYS = {
-    "_type",
-    "_value",
-    "id",
-    "role",
-    "text",
-    "status",
-    "turn_id",
-    "client_message_id",
-    "model",
-    "usage",
-    "error",
-    "created_at",
-    "updated_at",
-    "feedback",
-}
+MESSAGE_KEYS = {"_type", "_value", *MESSAGE_COLUMNS}
 STATUS_ON_IMPORT = {
     MessageStatus.COMPLETE: MessageStatus.COMPLETE,
     MessageStatus.FAILED: MessageStatus.FAILED,
