@@ -1073,3 +1073,62 @@ def test_rate_a_reply_with_a_comment(web, web_user) -> None:
     )
     wait_until(page, lambda: off_loop(stored) is None)
     assert console.errors == []
+
+
+def test_export_a_conversation_import_it_back_and_export_everything(
+    web, web_user, tmp_path
+) -> None:
+    import zipfile
+
+    from conversations.models import Conversation
+
+    page, console = web
+    coffee, _, _ = off_loop(two_conversations, web_user)
+    sign_in(page)
+    page.locator("#conversation-list .conversation-item", has_text="커피 주문").click()
+    menu = page.get_by_role("button", name="Conversation actions")
+
+    menu.click()
+    with page.expect_download() as markdown:
+        page.get_by_role("menuitem", name="Export as Markdown").click()
+    text = markdown.value.path().read_text()
+    assert "커피 주문" in text and "아이스 아메리카노 한 잔 주세요" in text
+    assert markdown.value.suggested_filename.endswith(".md")
+
+    menu.click()
+    with page.expect_download() as exported:
+        page.get_by_role("menuitem", name="Export as JSON").click()
+    saved = tmp_path / exported.value.suggested_filename
+    exported.value.save_as(saved)
+    document = json.loads(saved.read_text())
+    assert [c["title"] for c in document["conversations"]] == ["커피 주문"]
+
+    # Imported back: a new conversation with the same messages, listed at once.
+    page.locator("#import-input").set_input_files(str(saved))
+    expect(page.get_by_text("Imported 1 conversation.")).to_be_visible()
+    items = page.locator("#conversation-list .conversation-item", has_text="커피 주문")
+    expect(items).to_have_count(2)
+    copies = off_loop(
+        lambda: [
+            (c.pk, [m.text for m in c.messages.order_by("id")])
+            for c in Conversation.objects.filter(user=web_user, title="커피 주문").order_by("pk")
+        ]
+    )
+    assert len(copies) == 2 and copies[0][0] == coffee.pk
+    assert (
+        copies[1][1]
+        == copies[0][1]
+        == ["아이스 아메리카노 한 잔 주세요", "네, 아메리카노 한 잔입니다."]
+    )
+
+    # A file that is not an export: a clear message, nothing imported.
+    (tmp_path / "notes.json").write_text("not json")
+    page.locator("#import-input").set_input_files(str(tmp_path / "notes.json"))
+    expect(page.get_by_text("Could not import: This file is not a Confab export")).to_be_visible()
+
+    with page.expect_download() as everything:
+        page.get_by_role("button", name="Export all").click()
+    with zipfile.ZipFile(everything.value.path()) as archive:
+        names = archive.namelist()
+    assert sum(name.endswith(".json") and "conversations/" in name for name in names) == 3, names
+    assert console.errors == []

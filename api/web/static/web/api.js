@@ -77,29 +77,46 @@ export function uploadFile(apiUrl, file, token) {
   });
 }
 
-/** Send a REST request; its JSON body, or an ApiError in the API's error shape. */
-async function sendRest(url, init) {
-  let response;
+async function fetchRest(url, init) {
   try {
     // Token auth only: never let an admin session cookie authenticate the app.
-    response = await fetch(url, { ...init, credentials: "omit" });
+    return await fetch(url, { ...init, credentials: "omit" });
   } catch {
     throw new ApiError("Cannot reach the server. Check your connection.", { code: "NETWORK" });
   }
-  let data = null;
+}
+
+async function jsonOf(response) {
   try {
-    data = await response.json();
+    return await response.json();
   } catch {
-    data = null;
+    return null;
   }
-  if (!response.ok) {
-    throw new ApiError(restErrorMessage(data, response.status), {
-      code: data?.code || `HTTP_${response.status}`,
-      status: response.status,
-      fields: data?.fields || null,
-    });
-  }
+}
+
+function restError(data, response) {
+  return new ApiError(restErrorMessage(data, response.status), {
+    code: data?.code || `HTTP_${response.status}`,
+    status: response.status,
+    fields: data?.fields || null,
+  });
+}
+
+/** Send a REST request; its JSON body, or an ApiError in the API's error shape. */
+async function sendRest(url, init) {
+  const response = await fetchRest(url, init);
+  const data = await jsonOf(response);
+  if (!response.ok) throw restError(data, response);
   return data;
+}
+
+/** GET a file the API answers (an export): {blob, filename} from Content-Disposition. */
+export async function downloadRest(apiUrl, path, token) {
+  const response = await fetchRest(apiUrl + path, { headers: { Authorization: `Bearer ${token}` } });
+  if (!response.ok) throw restError(await jsonOf(response), response);
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const match = disposition.match(/filename\*?=(?:UTF-8'')?"?([^";]+)"?/i);
+  return { blob: await response.blob(), filename: match ? decodeURIComponent(match[1]) : "export" };
 }
 
 /** A GraphQL-over-HTTP client with bearer-token auth. */

@@ -8,6 +8,7 @@ import { $, h, setChildren, shortTime } from "./dom.js";
 import * as Q from "./queries.js";
 import { MessageSearch, Projects } from "./organize.js";
 import { SubscriptionClient } from "./subscriptions.js";
+import { importExport, saveDownload } from "./transfer.js";
 import { activityTime, announce, conversationTitle, mergeConversation, normalizeConversation, toast } from "./util.js";
 
 const config = {
@@ -395,6 +396,21 @@ async function newProject() {
   }
 }
 
+async function exportEverything() {
+  const name = await saveDownload(config.apiUrl, "export/", state.auth.token);
+  toast(`Saved ${name}.`);
+}
+
+async function importChosenFile(event) {
+  const file = event.target.files?.[0];
+  event.target.value = "";
+  if (!file) return;
+  const imported = await importExport(config.apiUrl, file, state.auth.token);
+  // New conversations (new ids): the list shows them from the server.
+  loadConversations(true);
+  toast(imported.length === 1 ? "Imported 1 conversation." : `Imported ${imported.length} conversations.`);
+}
+
 function setArchivedFilter(archived) {
   if (state.list.archived === archived) return;
   state.list.archived = archived;
@@ -573,6 +589,10 @@ async function runMenuAction(action) {
       chat.updateConversation(moved);
       upsertListItem(moved);
       toast(target ? `Moved to “${projects.byId(target)?.name}”.` : "Moved out of its project.");
+    } else if (action === "export-markdown" || action === "export-json") {
+      const format = action === "export-json" ? "json" : "markdown";
+      const name = await saveDownload(config.apiUrl, `conversations/${conversation.id}/export/?format=${format}`, state.auth.token);
+      toast(`Saved ${name}.`);
     } else if (action === "share") {
       // A read-only link to the conversation as it is now (docs/web.md, "The share page").
       const data = await gql.request(Q.CREATE_SHARE, { id: conversation.id });
@@ -637,6 +657,9 @@ function bind() {
   $("#message-results-more").addEventListener("click", () => messageSearch?.more());
   $("#project-filter").addEventListener("change", (event) => setProjectFilter(event.target.value));
   $("#new-project").addEventListener("click", () => newProject().catch(() => {}));
+  $("#export-all").addEventListener("click", () => exportEverything().catch((error) => toast(error.message, { error: true })));
+  $("#import-button").addEventListener("click", () => $("#import-input").click());
+  $("#import-input").addEventListener("change", (event) => importChosenFile(event).catch((error) => toast(`Could not import: ${error.message}`, { error: true })));
   $(".conversation-nav").addEventListener("scroll", (event) => {
     const el = event.currentTarget;
     if (state.list.hasNext && el.scrollHeight - el.scrollTop - el.clientHeight < 200) loadConversations(false);
