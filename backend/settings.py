@@ -353,6 +353,8 @@ SPECTACULAR_SETTINGS = {
         "ToolCallDecidedBy": ["user", "timeout", "cancel"],
         "ToolApprovalRequestedKind": ["tool.approval_requested"],
         "ToolApprovalDecidedKind": ["tool.approval_decided"],
+        # The usage report's grouping (api/rest/views/usage.py).
+        "UsageGroupBy": ["day", "model", "conversation"],
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.sdk import PACKAGE, PASSWORD, generate_sdk
+from tests.support.sdk import PACKAGE, PASSWORD, expect, generate_sdk, sign_up
 from tests.support.servers import LiveServer
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
@@ -67,31 +67,6 @@ def sdk(generated) -> SimpleNamespace:
 def server(live_server_factory, seed_agents) -> LiveServer:
     # Its own cache namespace: rate-limit counters (register, login) start at zero.
     return live_server_factory(extra_env={"CONFAB_REDIS_PREFIX": f"sdk-{uuid.uuid4().hex}"})
-
-
-def expect(result: Any, model: type) -> Any:
-    """The parsed response, asserted to be `model` (e.g. `Token` or `Error`)."""
-    assert isinstance(result, model), f"expected {model.__name__}, got {result!r}"
-    return result
-
-
-def sign_up(sdk: SimpleNamespace, server: LiveServer, username: str) -> Any:
-    """Register `username` with the SDK and return an AuthenticatedClient for it."""
-    m = sdk.models
-    anonymous = sdk.package.Client(base_url=server.url, raise_on_unexpected_status=True)
-    token = expect(
-        sdk.auth_register.sync(
-            client=anonymous,
-            body=m.RegisterRequest(username=username, password=PASSWORD, device_name="pytest"),
-        ),
-        m.Token,
-    )
-    return sdk.package.AuthenticatedClient(
-        base_url=server.url,
-        token=token.token,
-        timeout=httpx.Timeout(30),
-        raise_on_unexpected_status=True,
-    )
 
 
 def test_generation_is_clean_and_names_are_pleasant(generated, sdk):
@@ -240,8 +215,8 @@ def test_register_sign_in_converse_and_page_history(sdk, server, llm):
 
 def test_bad_input_is_a_typed_error(sdk, server, llm):
     m = sdk.models
-    api = sign_up(sdk, server, "bea")
-    other = sign_up(sdk, server, "mallory")
+    api = sign_up(sdk, server.url, "bea")
+    other = sign_up(sdk, server.url, "mallory")
 
     wrong = expect(
         sdk.auth_token_create.sync(
@@ -307,7 +282,7 @@ def test_bad_input_is_a_typed_error(sdk, server, llm):
 
 def test_turn_in_progress_and_cancel_with_the_async_api(sdk, server, llm):
     m = sdk.models
-    api = sign_up(sdk, server, "cleo")
+    api = sign_up(sdk, server.url, "cleo")
     conversation = expect(
         sdk.conversations_create.sync(
             client=api, body=m.ConversationCreateRequest(agent="assistant")
@@ -355,8 +330,8 @@ SEED = Path(__file__).resolve().parents[1] / "fixtures" / "seed"
 
 def test_export_and_import_through_the_sdk(sdk, server):
     m = sdk.models
-    api = sign_up(sdk, server, "export-sdk")
-    other = sign_up(sdk, server, "export-other")
+    api = sign_up(sdk, server.url, "export-sdk")
+    other = sign_up(sdk, server.url, "export-other")
     rows = [
         json.loads((SEED / name).read_text()) for name in ("human_message.json", "ai_message.json")
     ]
