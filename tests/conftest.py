@@ -26,13 +26,17 @@ LIVE_SERVER_FIXTURES = {"live_server_factory", "confab_server"}
 
 def pytest_collection_modifyitems(config, items) -> None:
     """Mark each test with its tier: the folder it lives in, or `e2e` when it starts live
-    servers (`make test-fast` runs the rest)."""
+    servers (`make test-fast` runs the rest). Tests that stop PostgreSQL (the `postgres`
+    fixture) run last: connections this process held from before the restart can fail
+    the first query of an in-process socket test that follows (seen once in CI, in
+    test_socket_lifecycle, three tests after a restart), which says nothing about it."""
     for item in items:
         folder = item.path.relative_to(TESTS).parts[0]
         if folder in TIERS:
             item.add_marker(folder)
         elif LIVE_SERVER_FIXTURES & set(item.fixturenames):
             item.add_marker("e2e")
+    items.sort(key=lambda item: "postgres" in item.fixturenames)
 
 
 @pytest.fixture(autouse=True)
