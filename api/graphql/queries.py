@@ -32,7 +32,6 @@ from api.graphql.types.users import User
 from conversations import inputs, selectors
 from conversations.approvals.selectors import pending_tool_calls
 from conversations.exports import documents as export_documents
-from conversations.exports import selectors as export_selectors
 from conversations.llm.registry import model_payload
 from conversations.payloads import tool_approval_payload
 from conversations.projects import selectors as project_selectors
@@ -288,7 +287,7 @@ def _pending_tool_calls(user: Any, conversation_id: Any) -> list[dict[str, Any]]
 
 
 def _export_text(user: Any, conversation_id: Any, kind: str) -> str:
-    conversation = export_selectors.export_conversation(user=user, conversation_id=conversation_id)
+    conversation = selectors.get_conversation(user=user, conversation_id=conversation_id)
     return export_documents.export_text(
         conversation, kind=kind, limit=settings.CONFAB_GRAPHQL_MAX_RESPONSE_BYTES // 2
     )

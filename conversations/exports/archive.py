@@ -124,15 +124,13 @@ def archive_entries(user: Any) -> Iterator[tuple[str, Iterable[bytes]]]:
             for row in selectors.user_feedback(user)
         ),
     )
-    paths: dict[int, str] = {}
-    files = list(selectors.user_files(user))
-    for file in files:
-        paths[file.id] = f"files/{file.id}/{safe_name(file.name)}"
+    files = selectors.user_files(user)
+    paths = {file.id: f"files/{file.id}/{safe_name(file.name)}" for file in files.values()}
     yield (
         f"{ROOT}/files.json",
-        _json_list({**snapshot(file), "path": paths[file.id]} for file in files),
+        _json_list({**snapshot(file), "path": paths[file.id]} for file in files.values()),
     )
-    for file in files:
+    for file in files.values():
         yield f"{ROOT}/{paths[file.id]}", _stored_bytes(file.storage_name)
 
     def link(file: dict[str, Any]) -> str:
@@ -144,7 +142,7 @@ def archive_entries(user: Any) -> Iterator[tuple[str, Iterable[bytes]]]:
     for conversation in selectors.conversations_to_export(user):
         yield (
             f"{ROOT}/conversations/{conversation.pk}.json",
-            documents.conversation_json(conversation),
+            documents.conversation_json(conversation, files=files),
         )
         yield (
             f"{ROOT}/conversations/{conversation.pk}.md",

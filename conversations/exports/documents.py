@@ -22,7 +22,7 @@ and failures noted.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -31,6 +31,7 @@ from django.utils import timezone
 from conversations.exports.selectors import files_by_id, message_chunks
 from conversations.files.attachments import attachments_of
 from conversations.files.links import file_payload
+from conversations.files.models import UserFile
 from conversations.models import Conversation
 from core.errors import ApplicationError, ValidationFailed
 from core.rows import StoredJSON, orjson_default
@@ -54,6 +55,7 @@ MESSAGE_COLUMNS = (
     "feedback",
 )
 FileLink = Callable[[dict[str, Any]], str]
+KINDS = ("json", "markdown")
 
 
 def content_url(file_id: int) -> str:
@@ -65,6 +67,25 @@ def document_head() -> bytes:
     """The document up to its list of conversations (open)."""
     head = {"format": FORMAT, "version": VERSION, "exported_at": iso_timestamp(timezone.now())}
     return orjson.dumps(head)[:-1] + b',"conversations":['
+
+
+# The keys of `conversation_fields`, in order (what an import reads back, with its
+# messages and files).
+CONVERSATION_FIELDS = (
+    "id",
+    "title",
+    "agent",
+    "context",
+    "model",
+    "temperature",
+    "project",
+    "pinned",
+    "archived_at",
+    "last_message_at",
+    "message_count",
+    "created_at",
+    "updated_at",
+)
 
 
 def conversation_fields(conversation: Conversation) -> dict[str, Any]:
@@ -87,14 +108,29 @@ def conversation_fields(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def conversation_json(conversation: Conversation) -> Iterator[bytes]:
-    """The JSON export document of one conversation, chunk by chunk."""
+def export_chunks(conversation: Conversation, *, kind: Any, link: FileLink) -> Iterator[bytes]:
+    """One conversation's export, `kind` "json" or "markdown" (anything else: a field
+    error naming `format`), chunk by chunk; `link(file)` is where Markdown points a file."""
+    if kind == "json":
+        return conversation_json(conversation)
+    if kind == "markdown":
+        return conversation_markdown(conversation, link=link)
+    raise ValidationFailed.for_field("format", "invalid", "format is json or markdown.")
+
+
+def conversation_json(
+    conversation: Conversation, *, files: Mapping[int, UserFile] | None = None
+) -> Iterator[bytes]:
+    """The JSON export document of one conversation, chunk by chunk. `files`: the user's
+    files by id when the caller holds them all (the zip), else those named are read."""
     yield document_head()
-    yield from conversation_entry(conversation)
+    yield from conversation_entry(conversation, files=files)
     yield b"]}"
 
 
-def conversation_entry(conversation: Conversation) -> Iterator[bytes]:
+def conversation_entry(
+    conversation: Conversation, *, files: Mapping[int, UserFile] | None = None
+) -> Iterator[bytes]:
     """One conversation object of the document's `conversations` list, chunk by chunk:
     one chunk per keyset page of messages."""
     yield orjson.dumps(conversation_fields(conversation))[:-1] + b',"messages":['
@@ -107,8 +143,10 @@ def conversation_entry(conversation: Conversation) -> Iterator[bytes]:
             file_ids.update(int(f["id"]) for f in attachments_of(row.content))
         yield separator + b",".join(parts)
         separator = b","
-    files = files_by_id(user_id=conversation.user_id, file_ids=file_ids)
-    yield b'],"files":' + orjson.dumps([file_entry(file) for file in files]) + b"}"
+    if files is None:
+        files = files_by_id(user_id=conversation.user_id, file_ids=file_ids)
+    named = [files[pk] for pk in sorted(file_ids) if pk in files]
+    yield b'],"files":' + orjson.dumps([file_entry(file) for file in named]) + b"}"
 
 
 def file_entry(file: Any) -> dict[str, Any]:
@@ -134,17 +172,9 @@ def message_json(row: Any, feedback: dict[str, Any] | None) -> bytes:
         },
         default=orjson_default,
     )
-    content = _content_text(row.content).strip()
-    if content.startswith("{") and content.endswith("}") and content[1:-1].strip():
-        return content[:-1].encode() + b"," + columns[1:]
-    # Not an object with keys (never written by Confab or the origin): kept as is.
-    return columns[:-1] + b',"content":' + content.encode() + b"}"
-
-
-def _content_text(content: Any) -> str:
-    if isinstance(content, StoredJSON):
-        return content.text
-    return json.dumps(content)
+    # `message_chunks` rows: the stored JSON text of an object, spliced in unparsed.
+    content = row.content.text.strip()
+    return content[:-1].encode() + b"," + columns[1:]
 
 
 # --- Markdown ---------------------------------------------------------------------------
@@ -261,12 +291,7 @@ def export_text(conversation: Conversation, *, kind: str, limit: int) -> str:
     """One conversation's export (`kind` json or markdown) as a string of at most
     `limit` bytes; reading stops, and ExportTooLarge is raised, past it. Markdown links
     files by their permanent path. For surfaces that cannot stream (GraphQL)."""
-    if kind == "json":
-        chunks = conversation_json(conversation)
-    elif kind == "markdown":
-        chunks = conversation_markdown(conversation, link=lambda file: content_url(file["id"]))
-    else:
-        raise ValidationFailed.for_field("format", "invalid", "format is json or markdown.")
+    chunks = export_chunks(conversation, kind=kind, link=lambda file: content_url(file["id"]))
     parts, size = [], 0
     for chunk in chunks:
         size += len(chunk)

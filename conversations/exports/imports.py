@@ -47,7 +47,12 @@ from conversations.codec import (
 )
 from conversations.effects import emit, record_message_change, write
 from conversations.events import EventType, conversation_event
-from conversations.exports.documents import FORMAT, MESSAGE_COLUMNS, VERSION
+from conversations.exports.documents import (
+    CONVERSATION_FIELDS,
+    FORMAT,
+    MESSAGE_COLUMNS,
+    VERSION,
+)
 from conversations.feedback.models import MessageFeedback, Rating
 from conversations.feedback.services import MAX_COMMENT_CHARS
 from conversations.files.attachments import REFERENCE_KEY
@@ -76,21 +81,10 @@ MAX_MODEL_CHARS = 100
 BATCH_SIZE = 1_000
 
 DOCUMENT_KEYS = {"format", "version", "exported_at", "conversations"}
-# Written by an export, not read back: ids are new, counts are counted, files are the
-# user's own (they must exist already).
-READ_ONLY_CONVERSATION_KEYS = {"id", "last_message_at", "message_count", "updated_at", "files"}
-CONVERSATION_KEYS = {
-    "title",
-    "agent",
-    "context",
-    "model",
-    "temperature",
-    "project",
-    "pinned",
-    "archived_at",
-    "created_at",
-    "messages",
-} | READ_ONLY_CONVERSATION_KEYS
+# What an export writes; of it, `id`, `last_message_at`, `message_count`, `updated_at`
+# and `files` are not read back: ids are new, counts are counted, files are the user's
+# own (they must exist already).
+CONVERSATION_KEYS = {*CONVERSATION_FIELDS, "messages", "files"}
 MESSAGE_KEYS = {"_type", "_value", *MESSAGE_COLUMNS}
 STATUS_ON_IMPORT = {
     MessageStatus.COMPLETE: MessageStatus.COMPLETE,
@@ -98,7 +92,12 @@ STATUS_ON_IMPORT = {
     MessageStatus.CANCELLED: MessageStatus.CANCELLED,
     MessageStatus.STREAMING: MessageStatus.FAILED,
     MessageStatus.QUEUED: MessageStatus.CANCELLED,
+    # A reply that waited for tool approval: its calls are never answered.
+    MessageStatus.AWAITING_APPROVAL: MessageStatus.CANCELLED,
 }
+# What a message's file reference must carry: its payload is read from it
+# (conversations/files/links.with_url).
+FILE_REFERENCE_FIELDS = {"name": str, "content_type": str, "size": int, "sha256": str}
 
 
 class _Invalid(Exception):
@@ -170,25 +169,40 @@ def _check_document(user: Any, document: Any) -> list[_Conversation]:
         raise _Invalid(
             "conversations", "too_many", f"At most {MAX_CONVERSATIONS} conversations at once."
         )
-    total = sum(len(c.get("messages") or []) for c in conversations if isinstance(c, dict))
+    total = sum(
+        len(c["messages"])
+        for c in conversations
+        if isinstance(c, dict) and isinstance(c.get("messages"), list)
+    )
     if total > MAX_MESSAGES:
         raise _Invalid("conversations", "too_many", f"At most {MAX_MESSAGES} messages at once.")
+    # Agents and projects are looked up once each, however many conversations name them.
+    agents: dict[str, Agent | None] = {}
+    projects: dict[int, Project | None] = {}
     plans = [
-        _check_conversation(user, data, f"conversations[{index}]")
+        _check_conversation(user, data, f"conversations[{index}]", agents, projects)
         for index, data in enumerate(conversations)
     ]
     _check_files(user, [ref for plan in plans for m in plan.messages for ref in m.file_refs])
     return plans
 
 
-def _check_conversation(user: Any, data: Any, path: str) -> _Conversation:
+def _check_conversation(
+    user: Any,
+    data: Any,
+    path: str,
+    agents: dict[str, Agent | None],
+    projects: dict[int, Project | None],
+) -> _Conversation:
     if not isinstance(data, dict):
         raise _Invalid(path, "invalid", "A conversation must be an object.")
     _no_unknown_keys(data, CONVERSATION_KEYS, path)
     slug = data.get("agent")
     if not isinstance(slug, str):
         raise _Invalid(f"{path}.agent", "required", "agent must be an agent's slug.")
-    agent = Agent.objects.filter(slug=slug, is_active=True).first()
+    if slug not in agents:
+        agents[slug] = Agent.objects.filter(slug=slug, is_active=True).first()
+    agent = agents[slug]
     if agent is None:
         raise _Invalid(f"{path}.agent", "not_found", f"Unknown agent {slug!r}.")
     title = data.get("title", "")
@@ -205,7 +219,9 @@ def _check_conversation(user: Any, data: Any, path: str) -> _Conversation:
         project_id = data["project"]
         if isinstance(project_id, bool) or not isinstance(project_id, int):
             raise _Invalid(f"{path}.project", "invalid", "project must be a project id or null.")
-        project = Project.objects.filter(pk=project_id, user_id=user.pk).first()
+        if project_id not in projects:
+            projects[project_id] = Project.objects.filter(pk=project_id, user_id=user.pk).first()
+        project = projects[project_id]
         if project is None:
             raise _Invalid(f"{path}.project", "not_found", "Project not found.")
     pinned = data.get("pinned", False)
@@ -259,7 +275,7 @@ def _check_message(data: Any, path: str, turn_ids: dict[str, uuid.UUID]) -> _Mes
     if not isinstance(text, str):
         raise _Invalid(f"{path}.text", "invalid", "text must be a string.")
     status = data.get("status", MessageStatus.COMPLETE)
-    if status not in STATUS_ON_IMPORT:
+    if not isinstance(status, str) or status not in STATUS_ON_IMPORT:
         raise _Invalid(f"{path}.status", "invalid", "Unknown status.")
     error = data.get("error")
     if error is not None and not isinstance(error, dict):
@@ -328,7 +344,8 @@ def _file_refs(value: dict[str, Any], path: str) -> list[tuple[str, Any]]:
         here = f"{path}.content[{index}]"
         if REFERENCE_KEY in block:
             reference = block[REFERENCE_KEY]
-            refs.append((f"{here}.{REFERENCE_KEY}.id", _get(reference, "id")))
+            _check_reference(reference, f"{here}.{REFERENCE_KEY}")
+            refs.append((f"{here}.{REFERENCE_KEY}.id", reference.get("id")))
         file_id = block.get("file_id")
         if isinstance(file_id, str) and file_id.startswith("confab:"):
             refs.append((f"{here}.file_id", file_id.removeprefix("confab:")))
@@ -338,8 +355,15 @@ def _file_refs(value: dict[str, Any], path: str) -> list[tuple[str, Any]]:
     return refs
 
 
-def _get(value: Any, key: str) -> Any:
-    return value.get(key) if isinstance(value, dict) else None
+def _check_reference(reference: Any, path: str) -> None:
+    """A file reference is stored as sent (byte-equal round trips): it must carry what
+    every later read of the message takes from it."""
+    if not isinstance(reference, dict):
+        raise _Invalid(path, "invalid", "A file reference must be an object.")
+    for key, kind in FILE_REFERENCE_FIELDS.items():
+        value = reference.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise _Invalid(f"{path}.{key}", "required", f"{key} must be a {kind.__name__}.")
 
 
 def _check_files(user: Any, refs: list[tuple[str, Any]]) -> None:

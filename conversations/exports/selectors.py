@@ -10,18 +10,11 @@ from conversations import history_pages
 from conversations.feedback.models import MessageFeedback
 from conversations.feedback.selectors import feedback_by_message
 from conversations.files.models import UserFile
-from conversations.inputs import ObjectId
 from conversations.models import Conversation
 from conversations.projects.models import Project
-from conversations.selectors.conversations import get_conversation
 
 # Messages read per query: bounded memory whatever the conversation's length.
 CHUNK_SIZE = 500
-
-
-def export_conversation(*, user: Any, conversation_id: ObjectId) -> Conversation:
-    """The user's conversation (with its agent), or NotFound (someone else's too)."""
-    return get_conversation(user=user, conversation_id=conversation_id)
 
 
 def conversations_to_export(user: Any, *, size: int = 200) -> Iterator[Conversation]:
@@ -58,22 +51,28 @@ def message_chunks(
             size=size,
             as_rows=True,
         )
-        rows = rows[:size]
-        if not rows:
+        more, rows = len(rows) > size, rows[:size]
+        if rows:
+            yield rows, feedback_by_message(rows)
+        if not more:
             return
-        yield rows, feedback_by_message(rows)
         cursor = rows[-1].id
 
 
-def files_by_id(*, user_id: int, file_ids: set[int]) -> list[UserFile]:
+def files_by_id(*, user_id: int, file_ids: set[int]) -> dict[int, UserFile]:
     """The user's files among `file_ids` (a message may name a deleted file), by id."""
     if not file_ids:
-        return []
-    return list(UserFile.objects.filter(user_id=user_id, pk__in=file_ids).order_by("id"))
+        return {}
+    return {file.pk: file for file in _exported_files(user_id).filter(pk__in=file_ids)}
 
 
-def user_files(user: Any) -> Iterator[UserFile]:
-    return UserFile.objects.filter(user_id=user.pk).order_by("id").iterator(chunk_size=200)
+def user_files(user: Any) -> dict[int, UserFile]:
+    """All the user's files, by id (their metadata: the extracted text stays behind)."""
+    return {file.pk: file for file in _exported_files(user.pk)}
+
+
+def _exported_files(user_id: int) -> Any:
+    return UserFile.objects.filter(user_id=user_id).defer("text").order_by("id")
 
 
 def user_projects(user: Any) -> Iterator[Project]:

@@ -18,10 +18,10 @@ from api.rest.serializers import ConversationSerializer, ErrorSerializer, Output
 from api.rest.streaming import async_chunks
 from api.rest.views.base import ConfabView
 from conversations import selectors as conversation_selectors
-from conversations.exports import archive, documents, imports, selectors
-from core.errors import ValidationFailed
+from conversations.exports import archive, documents, imports
 from core.timestamps import iso_timestamp
 
+# documents.KINDS as HTTP: media type and file extension.
 FORMATS = {"json": "application/json", "markdown": "text/markdown; charset=utf-8"}
 EXTENSIONS = {"json": "json", "markdown": "md"}
 
@@ -71,19 +71,15 @@ class ConversationExportView(ConfabView):
         },
     )
     def get(self, request: Request, conversation_id: int) -> StreamingHttpResponse:
-        conversation = selectors.export_conversation(
+        conversation = conversation_selectors.get_conversation(
             user=request.user, conversation_id=conversation_id
         )
         kind = request.query_params.get("format", "json")
-        if kind not in FORMATS:
-            raise ValidationFailed.for_field("format", "invalid", "format is json or markdown.")
-        if kind == "json":
-            chunks = documents.conversation_json(conversation)
-        else:
-            chunks = documents.conversation_markdown(
-                conversation,
-                link=lambda file: request.build_absolute_uri(documents.content_url(file["id"])),
-            )
+        chunks = documents.export_chunks(
+            conversation,
+            kind=kind,
+            link=lambda file: request.build_absolute_uri(documents.content_url(file["id"])),
+        )
         name = f"conversation-{conversation.pk}.{EXTENSIONS[kind]}"
         return streamed(chunks, FORMATS[kind], name)
 

@@ -268,6 +268,8 @@ BAD = [
     (["conversations", 1, "project"], 2**40, "conversations[1].project"),
     (["version"], 2, "version"),
     (["conversations"], [], "conversations"),
+    (["conversations", 1, "messages"], 5, "conversations[1].messages"),
+    (["conversations", 1, "messages", 0, "status"], [], "conversations[1].messages[0].status"),
 ]
 
 
@@ -298,6 +300,19 @@ def test_files_must_be_the_importers_own(api, other_api, user, other_user, histo
     path = "conversations[0].messages[0]._value.content[1].confab_file.id"
     assert list(body["fields"]) == [path]
     assert body["fields"][path][0]["code"] == "not_found"
+    assert counts() == before
+
+
+def test_a_file_reference_must_carry_what_reads_take_from_it(api, history):
+    conversation, _ = history
+    document = json.loads(body_of(export(api, conversation.pk)))
+    block = document["conversations"][0]["messages"][0]["_value"]["content"][1]
+    block["confab_file"] = {"id": block["confab_file"]["id"]}  # the user's own file
+    before = counts()
+    body = assert_error(api.post(IMPORT_URL, document, format="json"), 400, "VALIDATION_ERROR")
+    assert list(body["fields"]) == [
+        "conversations[0].messages[0]._value.content[1].confab_file.name"
+    ]
     assert counts() == before
 
 
