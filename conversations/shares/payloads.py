@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from conversations.files.attachments import attachments_of
 from conversations.payloads import message_payload
 from conversations.shares.links import with_shared_urls
 from conversations.shares.models import Share
@@ -34,5 +33,5 @@ def shared_message_payload(message: Any, share: Share) -> dict[str, Any]:
     """The message shape, as a reader of the share sees it: no rating (the owner's
     own), and file URLs signed for the share instead of the ordinary ones."""
     payload = message_payload(message, feedback=None)
-    payload["attachments"] = with_shared_urls(attachments_of(message.content), share.pk)
+    payload["attachments"] = with_shared_urls(payload["attachments"], share.pk)
     return payload

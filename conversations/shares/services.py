@@ -37,7 +37,9 @@ def create_share(*, user: Any, conversation: Conversation) -> Share:
     """A new share link of `conversation` (the caller checked it is the user's) that
     shows its messages up to the newest one now, never a later one. A conversation
     without messages is NOTHING_TO_SHARE; one with MAX_SHARES_PER_CONVERSATION links
-    is SHARE_LIMIT_REACHED."""
+    is SHARE_LIMIT_REACHED (counted under the conversation's row lock: two requests at
+    once cannot both take the last link)."""
+    Conversation.objects.select_for_update().filter(pk=conversation.pk).values_list("pk").first()
     newest = (
         in_history_order(conversation.pk, newest_first=True).values_list("id", flat=True).first()
     )
