@@ -34,6 +34,26 @@ def paused_turn_state(
     return (rows[0].id if rows else paused_id), rows, decisions
 
 
+def paused_turn_human(conversation_id: int, turn_id: uuid.UUID) -> ConversationMessage | None:
+    """The human message a paused turn answers: the one stored with the turn's id, else
+    (a regenerate answers an older message) the last one before the turn's first row.
+    Not merely the last before the paused reply: a message sent (queued) while the turn
+    ran is stored between its rows."""
+    humans = ConversationMessage.objects.filter(
+        conversation_id=conversation_id, role=MessageRole.HUMAN
+    )
+    own = humans.filter(turn_id=turn_id).order_by("id").first()
+    if own is not None:
+        return own
+    first = (
+        ConversationMessage.objects.filter(conversation_id=conversation_id, turn_id=turn_id)
+        .order_by("id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    return humans.filter(id__lt=first).order_by("-id").first() if first else None
+
+
 def denial_text(approval: ToolApproval) -> str:
     """What the model is told about a call that did not run."""
     if approval.decided_by == DecidedBy.TIMEOUT:

@@ -20,11 +20,13 @@ from django.conf import settings
 from conversations import selectors, services
 from conversations.approvals import services as approval_services
 from conversations.approvals.models import DecidedBy, ToolApproval
+from conversations.approvals.selectors import paused_turn_human
 from conversations.llm.registry import model_info
-from conversations.models import Conversation, ConversationMessage, MessageRole
+from conversations.models import Conversation, ConversationMessage
 from conversations.turns import engine
 from conversations.turns.config import build_turn_config, load_agent
 from conversations.turns.threads import in_turn_thread
+from conversations.usage.models import UsageKind
 from core.errors import ToolCallAlreadyDecided, ValidationFailed
 
 logger = logging.getLogger(__name__)
@@ -123,7 +125,7 @@ async def _resume(conversation_id: int, paused: ConversationMessage) -> None:
         await load_agent(conversation)
         config = build_turn_config(conversation)
         config.model_info = await in_turn_thread(model_info)(config.model)
-        human = await in_turn_thread(_human_of)(conversation_id, paused.id)
+        human = await in_turn_thread(paused_turn_human)(conversation_id, paused.turn_id)
     except Exception:
         # The turn holds its lock with a fresh heartbeat but runs nowhere: release it,
         # so the conversation is not blocked until the recovery sweep.
@@ -135,19 +137,8 @@ async def _resume(conversation_id: int, paused: ConversationMessage) -> None:
     start = services.TurnStart(turn_id=paused.turn_id, human_message=human, ai_message=paused)
     # Its model calls are the turn's: charged like any turn (no new admission: a paused
     # turn's quota reservation holds while it waits).
-    charge = engine._charge(conversation, config, "turn")
+    charge = engine._charge(conversation, config, UsageKind.TURN)
     engine._launch(conversation, start, config, None, charge, resume=paused)
-
-
-def _human_of(conversation_id: int, paused_id: int) -> ConversationMessage | None:
-    """The human message the paused turn answers: the last one before its reply."""
-    return (
-        ConversationMessage.objects.filter(
-            conversation_id=conversation_id, role=MessageRole.HUMAN, id__lt=paused_id
-        )
-        .order_by("-id")
-        .first()
-    )
 
 
 async def expire_tool_calls() -> int:

@@ -322,7 +322,7 @@ async def start_queued_turn(conversation_id: int) -> TurnHandle | None:
         _ADMISSION.release(conversation.user_id)
         return None
     # Admitted under the quota when it was sent (its reservation waited with it).
-    return _launch(conversation, start, config, None, _charge(conversation, config, "turn"))
+    return _launch(conversation, start, config, None, _charge(conversation, config, UsageKind.TURN))
 
 
 async def start_waiting_queues() -> int:

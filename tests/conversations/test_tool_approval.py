@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from langchain_core.messages import ToolMessage
 
 from conversations.approvals.models import ToolApproval
+from conversations.approvals.selectors import paused_turn_human
 from conversations.codec import decode_message
 from conversations.events import conversation_group, user_group
 from conversations.models import Agent, Conversation, ConversationMessage, MessageStatus
@@ -254,6 +255,40 @@ async def test_a_later_round_pauses_and_resumes_with_the_whole_turn(llm, convers
     last = llm.requests[-1].messages
     assert [m["role"] for m in last] == ["system", "user", "assistant", "tool", "assistant", "tool"]
     assert last[-1]["content"] == "9"
+
+
+async def test_a_message_queued_during_the_turn_is_not_taken_for_its_question(
+    llm, conversation, user
+):
+    """Sent (enqueued) while the first round ran, a message is stored between the turn's
+    rows: the resumed turn still answers its own question, each of its rows sent once."""
+    llm.reply_tool_calls(
+        [ToolCall("current_time", {"timezone": "UTC"}, id="t1")], initial_delay=0.5
+    )
+    llm.reply_tool_calls([ToolCall("calculator", {"expression": "3*3"}, id="c1")])
+    handle = await start_turn(conversation=conversation, content="What is 3*3?")
+    await eventually(
+        lambda: ConversationMessage.objects.filter(turn_id=handle.turn_id, role="ai").aexists(),
+        what="the turn's first reply row",
+    )
+    queued = await start_turn(conversation=conversation, content="And later?", on_busy="enqueue")
+    assert queued.queued
+    await wait_for_result(handle, timeout=10)
+    await eventually(lambda: not engine._RUNNING, what="the turn's task to end")
+    sent = len(llm.requests)
+    llm.reply_text(["Nine."])
+    llm.reply_text(["Later."])
+    await decide_tool_call(user=user, conversation_id=conversation.pk, call_id="c1", approve=True)
+    await eventually(lambda: len(llm.requests) > sent, what="the resumed round")
+    resumed = llm.requests[sent].messages
+    assert [m["role"] for m in resumed] == [
+        "system", "user", "assistant", "tool", "assistant", "tool"
+    ]  # fmt: skip
+    assert resumed[1]["content"] == "What is 3*3?"
+    await turn_ended(conversation)
+    # The hooks and the title get the turn's own question, not the queued message.
+    asked = await sync_to_async(paused_turn_human)(conversation.pk, handle.turn_id)
+    assert asked.text == "What is 3*3?" and asked.pk < queued.human_message.pk
 
 
 async def test_cancel_ends_a_paused_turn(llm, conversation):
