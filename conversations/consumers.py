@@ -52,8 +52,6 @@ from core.errors import ApplicationError, DatabaseUnavailable, NotFound
 
 logger = logging.getLogger(__name__)
 
-# The error frame's fields of QUOTA_EXCEEDED beyond code, detail and retry_after.
-QUOTA_KEYS = ("resets_at", "period", "metric")
 # What a `resume` costs of the frame budget: it may send a page of stored messages.
 RESUME_FRAME_COST = 10.0
 # Frames that only answer (no database work, no turn): served without re-checking
@@ -391,8 +389,8 @@ class AgentChatConsumer(SocketLifecycle, AsyncWebsocketConsumer):
                 exc.detail,
                 fields=exc.fields,
                 retry_after=exc.extra.get("retry_after"),
-                # QUOTA_EXCEEDED: when the quota resets, and which one is spent.
-                more={key: exc.extra[key] for key in QUOTA_KEYS if key in exc.extra},
+                # e.g. QUOTA_EXCEEDED: when the quota resets, and which one is spent.
+                more=exc.body_fields(),
             )
         except (OperationalError, InterfaceError):
             # The database is unreachable: say so and keep the socket (ping, live

@@ -34,12 +34,21 @@ class ApplicationError(Exception):
         self.extra = extra or {}
         super().__init__(self.detail)
 
+    # Keys of `extra` that the error body carries on every surface (REST body, the
+    # chat socket's error frame; GraphQL puts all of `extra` in its extensions).
+    body_extra: tuple[str, ...] = ()
+
     def as_dict(self) -> dict[str, Any]:
         """The documented error shape shared by every surface."""
         body: dict[str, Any] = {"type": self.type, "code": self.code, "detail": self.detail}
         if self.fields:
             body["fields"] = self.fields
+        body.update(self.body_fields())
         return body
+
+    def body_fields(self) -> dict[str, Any]:
+        """The `body_extra` keys this error has."""
+        return {key: self.extra[key] for key in self.body_extra if key in self.extra}
 
 
 class ValidationFailed(ApplicationError):
@@ -165,13 +174,7 @@ class QuotaExceeded(RateLimited):
 
     code = "QUOTA_EXCEEDED"
     default_detail = "Your usage quota is spent. Retry when it resets (resets_at)."
-
-    def as_dict(self) -> dict[str, Any]:
-        body = super().as_dict()
-        for key in ("resets_at", "period", "metric"):
-            if key in self.extra:
-                body[key] = self.extra[key]
-        return body
+    body_extra = ("resets_at", "period", "metric")
 
 
 # --- Files (conversations/files) ---------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -65,6 +65,8 @@ class TurnStart:
     existing: bool = False
     # The human message was queued behind the running turn (on_busy "enqueue").
     queued: bool = False
+    # It holds a usage-quota reservation (`usage.admit`: the user has a limit).
+    reserved: bool = False
 
 
 def _locking() -> QuerySet[Conversation]:
@@ -189,8 +191,8 @@ def _begin_turn(
     if locked.active_turn_id is not None or has_queued_messages(locked.pk):
         if enqueue and not regenerate:
             turn_id = uuid.uuid4()
-            _admit(locked, turn_id, charge)
-            return _enqueue(locked, content, client_message_id, turn_id)
+            reserved = _admit(locked, turn_id, charge)
+            return replace(_enqueue(locked, content, client_message_id, turn_id), reserved=reserved)
         raise TurnInProgress()
     turn_id = uuid.uuid4()
     now = timezone.now()
@@ -201,7 +203,7 @@ def _begin_turn(
         )
         if human is None:
             raise NothingToRegenerate()
-    _admit(locked, turn_id, charge)
+    reserved = _admit(locked, turn_id, charge)
     if regenerate:
         replaced = locked.messages.filter(id__gt=human.id)
         deleted_ids = list(replaced.values_list("id", flat=True))
@@ -236,18 +238,17 @@ def _begin_turn(
         emit(message_event(EventType.MESSAGE_CREATED, human), user_id=locked.user_id)
     emit(message_event(EventType.MESSAGE_CREATED, ai), user_id=locked.user_id)
     emit(conversation_event(EventType.CONVERSATION_UPDATED, locked), user_id=locked.user_id)
-    return TurnStart(turn_id=turn_id, human_message=human, ai_message=ai)
+    return TurnStart(turn_id=turn_id, human_message=human, ai_message=ai, reserved=reserved)
 
 
-def _admit(locked: Conversation, turn_id: uuid.UUID, charge: usage.Charge | None) -> None:
-    """The usage quota's admission, before anything of the turn is stored."""
-    if charge is not None:
-        usage.admit(
-            user_id=locked.user_id,
-            conversation_id=locked.pk,
-            turn_id=turn_id,
-            prices=charge.prices,
-        )
+def _admit(locked: Conversation, turn_id: uuid.UUID, charge: usage.Charge | None) -> bool:
+    """The usage quota's admission, before anything of the turn is stored; whether it
+    took a reservation."""
+    if charge is None:
+        return False
+    return usage.admit(
+        user_id=locked.user_id, conversation_id=locked.pk, turn_id=turn_id, prices=charge.prices
+    )
 
 
 def has_queued_messages(conversation_id: int) -> bool:
@@ -397,9 +398,10 @@ def finish_message(
     """
     conversation = _locked_conversation(conversation_id, turn_id)
     if charge is not None:
-        if release_lock:
-            # The quota's admission never sees this turn neither reserved nor used.
-            usage.lock_quota(charge.user_id)
+        if release_lock and charge.reserved:
+            # Under the quota lock, its usage recorded and its reservation gone in one
+            # transaction: an admission never sees the turn neither reserved nor used.
+            usage.settle_reservation(user_id=charge.user_id, turn_id=turn_id)
         usage.record_call(
             charge=charge, conversation_id=conversation_id, message_id=message_id, message=message
         )

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
@@ -38,6 +39,7 @@ from conversations.turns.failures import classify_failure
 from conversations.turns.threads import in_turn_thread
 from conversations.usage import selectors as usage_selectors
 from conversations.usage import services as usage
+from conversations.usage.models import UsageKind
 from core import request_id, tracing
 
 logger = logging.getLogger(__name__)
@@ -62,12 +64,7 @@ def title_spec(config: TurnConfig) -> ModelSpec:
     bound = max(1, int(settings.CONFAB_TITLE_MAX_TOKENS))
     if spec.max_output_tokens:
         bound = min(bound, spec.max_output_tokens)
-    return ModelSpec(
-        model=spec.model,
-        temperature=spec.temperature,
-        provider=spec.provider,
-        max_output_tokens=bound,
-    )
+    return replace(spec, max_output_tokens=bound)
 
 
 def needs_title(conversation: Conversation) -> bool:
@@ -90,8 +87,11 @@ def schedule_title(
 ) -> asyncio.Task[Any] | None:
     """Ask for the conversation's title in a background task after a complete reply, when
     titles are on, the conversation looks untitled and this process has room; returns
-    the task (None when none was started)."""
+    the task (None when none was started). Not after a greeting: it answers the agent's
+    own template, and the user's first message names the conversation better."""
     if not enabled() or reply.status != MessageStatus.COMPLETE or not needs_title(conversation):
+        return None
+    if charge is not None and charge.kind == UsageKind.GREETING:
         return None
     user_text, reply_text = human_message.text or "", reply.text or ""
     if not (user_text.strip() or reply_text.strip()):

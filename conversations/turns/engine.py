@@ -34,7 +34,7 @@ import contextvars
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -272,7 +272,7 @@ async def start_turn(
             task=running.task if running else None,
             queued=start.queued,
         )
-    return _launch(conversation, start, config, hooks, charge)
+    return _launch(conversation, start, config, hooks, replace(charge, reserved=start.reserved))
 
 
 def _charge(conversation: Conversation, config: TurnConfig, kind: str) -> Charge:

@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import F, Q, Sum
-from django.db.models.functions import Coalesce
 
 from conversations.usage import quota
 from conversations.usage.models import COST, QuotaReservation, UsageDay, UserQuota
@@ -24,16 +23,6 @@ ZERO = Decimal(0)
 
 def _tokens() -> Any:
     return F("input_tokens") + F("output_tokens")
-
-
-def usage_sums(user_id: Any, start: date, end: date) -> dict[str, Any]:
-    """Tokens and cost of the user's calls from `start` to `end` (UTC days, inclusive)."""
-    return UsageDay.objects.filter(user_id=user_id, day__gte=start, day__lte=end).aggregate(
-        calls=Coalesce(Sum("calls"), 0),
-        input_tokens=Coalesce(Sum("input_tokens"), 0),
-        output_tokens=Coalesce(Sum("output_tokens"), 0),
-        cost=Sum("cost"),
-    )
 
 
 def _totals(row: dict[str, Any]) -> dict[str, Any]:
@@ -143,6 +132,7 @@ def quota_state(
     limits: quota.Limits | None = None,
     moment: datetime | None = None,
     prune: bool = False,
+    reservations: bool = True,
 ) -> QuotaState:
     """The user's usage this UTC day and month (one aggregate over at most a month of
     roll-up rows) and the reservations of their turns in flight. `prune` (the admission,
@@ -165,7 +155,7 @@ def quota_state(
             "tokens": int(sums[f"{period}_tokens"] or 0),
             "cost": money(sums[f"{period}_cost"]),
         }
-    live = live_reservations(user_id, prune=prune)
+    live = live_reservations(user_id, prune=prune) if reservations else []
     state.in_flight = len(live)
     state.reserved = {
         "tokens": sum(tokens for tokens, _ in live),
@@ -181,7 +171,7 @@ def quota_used_up(user_id: Any) -> bool:
     limits = quota.limits_of(UserQuota.objects.filter(user_id=user_id).first())
     if not limits.any:
         return False
-    state = quota_state(user_id, limits=limits)
+    state = quota_state(user_id, limits=limits, reservations=False)
     return any(state.is_used_up(p, m) for p in quota.PERIODS for m in quota.METRICS)
 
 

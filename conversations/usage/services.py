@@ -11,9 +11,11 @@ CONFAB_QUOTA_TURN_RESERVE_TOKENS tokens, and those tokens at its model's dearest
 price). A turn's real usage may pass its reservation: it still finishes (no reply is
 cut); the next turn sees the overrun. Admissions of one user run one at a time: each
 locks the user's `UserQuota` row (`select_for_update`; SQLite's IMMEDIATE
-transactions serialise writers anyway), and a turn's last write takes the same lock
-before it records its usage and releases its conversation, so an admission never sees
-a turn neither as reserved nor as used.
+transactions serialise writers anyway), and a reserved turn's last write takes the
+same lock, records its usage and deletes its reservation before it releases its
+conversation, so an admission never sees a turn neither as reserved nor as used. A
+turn that took no reservation (no limit applied when it began) takes no lock: with no
+quotas, a turn pays one admission read and its usage rows, nothing more.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ class Charge:
     kind: str
     model: str
     prices: Prices
+    # The turn holds a quota reservation, settled by its last write. True unless the
+    # admission said otherwise: a queued or resumed turn's reservation was taken earlier.
+    reserved: bool = True
 
 
 def record_call(
@@ -165,20 +170,21 @@ def add_to_day(
         )
 
 
-def lock_quota(user_id: Any) -> None:
-    """Take the user's quota lock (if the user has a quota row): a turn's last write
-    does, before it records its usage and ends the turn (see the module docstring)."""
+def settle_reservation(*, user_id: Any, turn_id: Any) -> None:
+    """A reserved turn's last write: under the user's quota lock, its reservation goes
+    (its usage is recorded in the same transaction; see the module docstring)."""
     UserQuota.objects.select_for_update().filter(user_id=user_id).values_list("pk").first()
+    QuotaReservation.objects.filter(turn_id=turn_id).delete()
 
 
-def admit(*, user_id: Any, conversation_id: int, turn_id: Any, prices: Prices) -> None:
-    """Admit a turn under the user's quota, or raise QuotaExceeded (429). Call inside the
-    transaction that begins the turn: its reservation is stored with it, and a refusal
-    rolls everything back."""
+def admit(*, user_id: Any, conversation_id: int, turn_id: Any, prices: Prices) -> bool:
+    """Admit a turn under the user's quota, or raise QuotaExceeded (429); whether it took
+    a reservation (none when no limit applies). Call inside the transaction that begins
+    the turn: its reservation is stored with it, and a refusal rolls everything back."""
     override = UserQuota.objects.select_for_update().filter(user_id=user_id).first()
     limits = quota.limits_of(override)
     if not limits.any:
-        return
+        return False
     if override is None:
         UserQuota.objects.select_for_update().get_or_create(user_id=user_id)
     moment = quota.now()
@@ -208,6 +214,7 @@ def admit(*, user_id: Any, conversation_id: int, turn_id: Any, prices: Prices) -
         tokens=tokens,
         cost=Decimal(tokens) * prices.dearest_per_million / MILLION,
     )
+    return True
 
 
 def exceeded(state: QuotaState) -> tuple[str, str] | None:

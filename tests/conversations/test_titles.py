@@ -23,7 +23,7 @@ from conversations.models import Conversation, MessageStatus, TitleSource
 from conversations.services import create_conversation
 from conversations.sync.models import Change, ChangeKind
 from conversations.titles import generation
-from conversations.turns import start_turn, wait_for_result
+from conversations.turns import start_greeting, start_turn, wait_for_result
 from tests.support.graphql import GraphQLHTTP, GraphQLSocket, db, wait_for_members
 from tests.support.sockets import Socket, ws_path
 from tests.support.turns import (
@@ -316,6 +316,19 @@ async def test_a_second_turn_does_not_retitle(titles_on, llm, untitled):
     await generation.drain()
     assert len(title_requests(llm)) == 1 and len(llm.requests) == 4
     assert (await fresh(untitled)).title == "First title"
+
+
+async def test_a_greeting_leaves_the_title_to_the_users_first_message(titles_on, llm, user, tutor):
+    untitled = await db(create_conversation, user=user, agent=tutor)
+    llm.reply_text(["안녕하세요!"])
+    await wait_for_result(await start_greeting(conversation=untitled))
+    await generation.drain()
+    assert title_requests(llm) == [] and (await fresh(untitled)).title == ""
+    llm.reply_text(["라떼 주세요."])
+    llm.reply_text(["Ordering a latte"])
+    await run_turn_to_end(untitled, "라떼 한 잔 주세요")
+    await generation.drain()
+    assert (await fresh(untitled)).title == "Ordering a latte"
 
 
 async def test_title_calls_are_capped_per_process(titles_on, llm, user, plain_agent):
