@@ -21,7 +21,8 @@ its own shapes. An event is a JSON object with `type` plus the fields below:
   (one call was approved or denied, by the user, the timeout or a cancel)
 
 Events go to the conversation's group; events that change the conversation
-list (`conversation.*`) also go to the owner's user group. Publishing never
+list (`conversation.*`), and `tool.approval_requested` (a pause waits for the user on
+any device), also go to the owner's user group. Publishing never
 raises: when the layer is down, live delivery degrades (logged) while the
 stored data, the source of truth, is already committed.
 """
@@ -145,8 +146,12 @@ def approval_event(
 def _groups_for(event: dict[str, Any], user_id: int | None) -> list[str]:
     groups = [conversation_group(event["conversation_id"])]
     # A pause waits for the user wherever they are: the user's group too (every device's
-    # conversation list hears it, not only the sockets open on this conversation).
-    to_user = event["type"].startswith("conversation.") or event["type"].startswith("tool.")
+    # conversation list hears it, not only the sockets open on this conversation). Its
+    # decision concerns only the conversation's own listeners.
+    to_user = (
+        event["type"].startswith("conversation.")
+        or event["type"] == EventType.TOOL_APPROVAL_REQUESTED
+    )
     if user_id is not None and to_user:
         groups.append(user_group(user_id))
     return groups

@@ -32,6 +32,7 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db.models import Exists, OuterRef
 
 from conversations import selectors
 from conversations.events import EventType, conversation_event, conversation_group
@@ -86,8 +87,6 @@ class TurnFilter:
             # holds its lock, but nothing more comes until a decision, maybe hours later).
             self.over = True
             return True
-        if kind == EventType.TOOL_APPROVAL_DECIDED:
-            return False
         if kind == EventType.CONVERSATION_UPDATED:
             active = (event.get("conversation") or {}).get("active_turn_id")
             self.over = self.final_seen and active != self.turn_id
@@ -106,15 +105,14 @@ class TurnFilter:
 async def _turn_is_running(handle: TurnHandle) -> bool:
     """Whether the turn still holds its conversation's lock (in any process), or has not
     begun yet (its human message waits in the queue)."""
-    if await Conversation.objects.filter(
-        pk=handle.human_message.conversation_id, active_turn_id=handle.turn_id
-    ).aexists():
-        # Unless it paused for approval: it holds the lock but runs nowhere.
-        return not await ConversationMessage.objects.filter(
-            conversation_id=handle.human_message.conversation_id,
-            turn_id=handle.turn_id,
-            status=MessageStatus.AWAITING_APPROVAL,
-        ).aexists()
+    conversation_id = handle.human_message.conversation_id
+    # Holding the lock, unless it paused for approval (it then runs nowhere): one query.
+    if (
+        await Conversation.objects.filter(pk=conversation_id, active_turn_id=handle.turn_id)
+        .exclude(Exists(selectors.paused_replies(OuterRef("pk"), OuterRef("active_turn_id"))))
+        .aexists()
+    ):
+        return True
     return await ConversationMessage.objects.filter(
         pk=handle.human_message.pk, status=MessageStatus.QUEUED
     ).aexists()

@@ -22,6 +22,7 @@ from conversations.approvals.models import DecidedBy, Decision, ToolApproval
 from conversations.effects import emit, reply_ended, write
 from conversations.events import EventType, approval_event, message_event
 from conversations.models import Conversation, ConversationMessage, MessageStatus
+from conversations.selectors import paused_replies
 from conversations.services.turns import _locked_conversation, _locking, _release, finish_message
 from conversations.usage.services import Charge
 from core.errors import NotFound
@@ -176,15 +177,7 @@ def end_paused_turn(*, conversation_id: int, turn_id: uuid.UUID) -> Conversation
     conversation = _locking().filter(pk=conversation_id, active_turn_id=turn_id).first()
     if conversation is None:
         return None
-    message = (
-        ConversationMessage.objects.filter(
-            conversation_id=conversation_id,
-            turn_id=turn_id,
-            status=MessageStatus.AWAITING_APPROVAL,
-        )
-        .order_by("-id")
-        .first()
-    )
+    message = paused_replies(conversation_id, turn_id).order_by("-id").first()
     if message is None:
         return None
     now = timezone.now()

@@ -32,6 +32,7 @@ from conversations.selectors.messages import (
     message_page,
     messages_after,
     messages_of,
+    paused_replies,
     user_message_page,
 )
 
@@ -62,5 +63,6 @@ __all__ = [
     "messages_after",
     "messages_of",
     "parse_for_conversation",
+    "paused_replies",
     "user_message_page",
 ]

@@ -43,6 +43,14 @@ def messages_of(conversation: Conversation) -> QuerySet[ConversationMessage]:
     return ConversationMessage.objects.filter(conversation_id=conversation.pk)
 
 
+def paused_replies(conversation_id: Any, turn_id: Any) -> QuerySet[ConversationMessage]:
+    """The turn's reply that waits for tool approval (at most one): a paused turn holds
+    its conversation's lock but runs nowhere. Plain values, or OuterRefs in `Exists`."""
+    return ConversationMessage.objects.filter(
+        conversation_id=conversation_id, turn_id=turn_id, status=MessageStatus.AWAITING_APPROVAL
+    )
+
+
 def in_history_order(conversation_id: int, *, newest_first: bool) -> QuerySet[ConversationMessage]:
     """One conversation's messages in id order (newest or oldest first), read along the
     `(conversation_id, id)` index: filter them further, then slice.

@@ -34,7 +34,7 @@ from conversations.models import (
     MessageRole,
     MessageStatus,
 )
-from conversations.selectors import in_history_order
+from conversations.selectors import in_history_order, paused_replies
 from conversations.services.messages import build_message
 from conversations.usage import services as usage
 from core.errors import (
@@ -565,11 +565,7 @@ def recover_interrupted_turns(*, stale_after: float) -> int:
     cutoff = timezone.now() - timedelta(seconds=stale_after)
     # A turn paused for tool approval has no worker to lose: it waits for decisions
     # (conversations.approvals), not for a heartbeat.
-    paused = ConversationMessage.objects.filter(
-        conversation_id=OuterRef("pk"),
-        turn_id=OuterRef("active_turn_id"),
-        status=MessageStatus.AWAITING_APPROVAL,
-    )
+    paused = paused_replies(OuterRef("pk"), OuterRef("active_turn_id"))
     stale = list(
         Conversation.objects.filter(
             active_turn_id__isnull=False, active_turn_heartbeat_at__lt=cutoff
@@ -597,9 +593,7 @@ def _recover_turn(conversation_id: int, turn_id: uuid.UUID) -> int:
     )
     if conversation is None:
         return 0
-    if conversation.messages.filter(
-        turn_id=turn_id, status=MessageStatus.AWAITING_APPROVAL
-    ).exists():
+    if paused_replies(conversation_id, turn_id).exists():
         return 0  # paused for approval since the sweep read it
     rows = list(conversation.messages.filter(turn_id=turn_id, status=MessageStatus.STREAMING))
     for row in rows:
