@@ -104,7 +104,7 @@ async def run_turn(
     finally:
         # Normally the reply's last write released the lock; otherwise (lost, crashed)
         # release it now if the turn still holds it.
-        if not runner.released:
+        if not runner.lock_settled:
             await in_turn_thread(services.end_turn)(
                 conversation_id=conversation.pk, turn_id=turn_id
             )
@@ -132,8 +132,9 @@ class TurnRunner:
         self.ai_row = ai_message
         self.state: StreamState | None = None
         self.tools_output: list[dict[str, Any]] = []
-        # The lock was released with the reply's last write (`finish_message`).
-        self.released = False
+        # The turn's lock needs nothing more from `run_turn`: the reply's last write
+        # released it (`finish_message`), or a pause handed it to the decisions.
+        self.lock_settled = False
 
     async def run(
         self,
@@ -276,7 +277,7 @@ class TurnRunner:
             calls=waiting,
             charge=self.charge,
         )
-        self.released = True  # not released: handed over to the decisions
+        self.lock_settled = True
         return self.ai_row
 
     async def _run_tools(
@@ -321,7 +322,7 @@ class TurnRunner:
             release_lock=last,
             charge=self.charge,
         )
-        self.released = last
+        self.lock_settled = last
         return self.ai_row
 
     def _partial(self) -> AIMessage:
@@ -363,7 +364,7 @@ class TurnRunner:
                 release_lock=True,
                 charge=self.charge,
             )
-            self.released = True
+            self.lock_settled = True
             return self.ai_row
         except services.TurnLost:
             return None
