@@ -42,7 +42,10 @@ from conversations.llm.prompts import render_template
 from conversations.llm.providers import get_chat_model
 from conversations.llm.tools import get_tools
 from conversations.models import Conversation, ConversationMessage, MessageRole, MessageStatus
-from conversations.titles.generation import schedule_title
+
+# The module, not its function: titles.generation imports turn modules itself, and
+# importing it first would find this one half-loaded.
+from conversations.titles import generation as titles
 from conversations.turns.config import TurnConfig, TurnHooks
 from conversations.turns.failures import classify_failure, error_body
 from conversations.turns.streaming import CancelSignal, StreamState, TurnCancelled, stream_reply
@@ -91,7 +94,7 @@ async def run_turn(
             # After the reply is stored and announced, in a task of its own: a title
             # never delays or fails the turn (conversations/titles).
             try:
-                schedule_title(
+                titles.schedule_title(
                     conversation=conversation,
                     human_message=human_message,
                     reply=final,
