@@ -16,13 +16,20 @@ QUERIES = Path(__file__).resolve().parents[3] / "api" / "web" / "static" / "web"
 
 
 def documents() -> dict[str, str]:
-    """The `export const NAME = `...`;` documents of queries.js, fragments substituted."""
+    """The `export const NAME = `...`;` documents of queries.js, fragments (and the
+    pieces they are built of) substituted."""
     source = QUERIES.read_text(encoding="utf-8")
-    raw = dict(re.findall(r"export const (\w+) = `(.*?)`;", source, flags=re.S))
+    constants = re.findall(r"(?:export )?const (\w+) = `(.*?)`;", source, flags=re.S)
+    raw = dict(constants)
+    exported = set(re.findall(r"export const (\w+) = `", source))
+
+    def expand(text: str) -> str:
+        return re.sub(r"\$\{(\w+)\}", lambda match: expand(raw[match.group(1)]), text)
+
     return {
-        name: re.sub(r"\$\{(\w+)\}", lambda match: raw[match.group(1)], text)
+        name: expand(text)
         for name, text in raw.items()
-        if not name.endswith("_FIELDS")
+        if name in exported and not name.endswith(("_FIELDS", "_SELECTION"))
     }
 
 

@@ -77,7 +77,8 @@ export function uploadFile(apiUrl, file, token) {
   });
 }
 
-async function fetchRest(url, init) {
+/** fetch without cookies (token auth only); a network failure is an ApiError. */
+async function apiFetch(url, init) {
   try {
     // Token auth only: never let an admin session cookie authenticate the app.
     return await fetch(url, { ...init, credentials: "omit" });
@@ -104,7 +105,7 @@ function restError(data, response) {
 
 /** Send a REST request; its JSON body, or an ApiError in the API's error shape. */
 async function sendRest(url, init) {
-  const response = await fetchRest(url, init);
+  const response = await apiFetch(url, init);
   const data = await jsonOf(response);
   if (!response.ok) throw restError(data, response);
   return data;
@@ -112,11 +113,12 @@ async function sendRest(url, init) {
 
 /** GET a file the API answers (an export): {blob, filename} from Content-Disposition. */
 export async function downloadRest(apiUrl, path, token) {
-  const response = await fetchRest(apiUrl + path, { headers: { Authorization: `Bearer ${token}` } });
+  const response = await apiFetch(apiUrl + path, { headers: { Authorization: `Bearer ${token}` } });
   if (!response.ok) throw restError(await jsonOf(response), response);
   const disposition = response.headers.get("Content-Disposition") || "";
-  const match = disposition.match(/filename\*?=(?:UTF-8'')?"?([^";]+)"?/i);
-  return { blob: await response.blob(), filename: match ? decodeURIComponent(match[1]) : "export" };
+  // The API names its exports in ASCII: `attachment; filename="conversation-12.md"`.
+  const match = disposition.match(/filename="([^"]+)"/);
+  return { blob: await response.blob(), filename: match ? match[1] : "export" };
 }
 
 /** A GraphQL-over-HTTP client with bearer-token auth. */
@@ -131,23 +133,8 @@ export class GraphQLClient {
     const headers = { "Content-Type": "application/json", Accept: "application/json" };
     const token = this.getToken();
     if (token) headers.Authorization = `Bearer ${token}`;
-    let response;
-    try {
-      response = await fetch(this.url, {
-        method: "POST",
-        headers,
-        body: JSON.stringify({ query, variables }),
-        credentials: "omit",
-      });
-    } catch {
-      throw new ApiError("Cannot reach the server. Check your connection.", { code: "NETWORK" });
-    }
-    let body = null;
-    try {
-      body = await response.json();
-    } catch {
-      body = null;
-    }
+    const response = await apiFetch(this.url, { method: "POST", headers, body: JSON.stringify({ query, variables }) });
+    const body = await jsonOf(response);
     if (response.status === 401) {
       this.onUnauthenticated();
       throw new ApiError("Please sign in again.", { code: "NOT_AUTHENTICATED", status: 401 });

@@ -4,7 +4,7 @@
 import { ApiError, GraphQLClient, checkPayload, clearAuth, loadAuth, restPost, saveAuth } from "./api.js";
 import { ChatView } from "./chat.js";
 import { enableNotifications, notificationPermission, notifyReplyEnded, resumeNotifications } from "./notify.js";
-import { $, h, setChildren, shortTime } from "./dom.js";
+import { $, askDialog, h, setChildren, shortTime } from "./dom.js";
 import * as Q from "./queries.js";
 import { MessageSearch, Projects } from "./organize.js";
 import { SubscriptionClient } from "./subscriptions.js";
@@ -153,7 +153,7 @@ function startApp() {
       notifyReplyEnded({ conversationId: conversation?.id, title: conversation?.title, message }).catch(() => {});
     },
   });
-  projects = new Projects({ gql, onChange: renderList });
+  projects = new Projects({ gql });
   messageSearch = new MessageSearch({ gql });
   projects.load().catch((error) => toast(`Could not load projects: ${error.message}`, { error: true }));
   showNotifyButton();
@@ -194,12 +194,13 @@ function stopApp() {
   if (ws) ws.dispose();
   ws = null;
   gql = null;
+  // The next user must not see this one's projects or search results.
+  projects?.dispose();
+  messageSearch?.dispose();
   projects = null;
   messageSearch = null;
   state.list.items.clear();
   state.list.project = "";
-  $("#project-filter").value = "";
-  $("#message-results").hidden = true;
   state.agents = [];
   setChildren($("#conversation-list"));
   showConnection("idle");
@@ -544,11 +545,7 @@ function confirmDialog(title, text, okLabel) {
   $("#confirm-title").textContent = title;
   $("#confirm-text").textContent = text;
   $("#confirm-ok").textContent = okLabel;
-  dialog.returnValue = "";
-  dialog.showModal();
-  return new Promise((resolve) => {
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
-  });
+  return askDialog(dialog);
 }
 
 // ---------------------------------------------------------------- menu

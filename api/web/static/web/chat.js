@@ -1,7 +1,7 @@
 // The open conversation: history paging, live events, sending, stop, regenerate.
 
 import { ApiError, checkPayload, restPost, restRequest, uploadFile } from "./api.js";
-import { $, h, setChildren } from "./dom.js";
+import { $, askDialog, h, setChildren } from "./dom.js";
 import { applyDelta, isFinal, mergeMessage, normalizeMessage, renderMessage, setMessageText } from "./messages.js";
 import * as Q from "./queries.js";
 import { announce, compareIds, conversationTitle, mergeConversation, normalizeConversation, toast, uuid } from "./util.js";
@@ -23,16 +23,10 @@ const MAX_FILE_BYTES = 20_000_000;
 const delay = (ms) => new Promise((resolve) => setTimeout(() => resolve(null), ms));
 
 /** The feedback dialog: resolves the comment, or null when cancelled. */
-function askFeedbackComment(current) {
-  const dialog = $("#feedback-dialog");
+async function askFeedbackComment(current) {
   const input = $("#feedback-comment");
   input.value = current;
-  dialog.returnValue = "";
-  dialog.showModal();
-  input.focus();
-  return new Promise((resolve) => {
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok" ? input.value.trim() : null), { once: true });
-  });
+  return (await askDialog($("#feedback-dialog"), input)) ? input.value.trim() : null;
 }
 
 export class ChatView {
@@ -310,12 +304,32 @@ export class ChatView {
       this._scheduleCatchUp(cur);
       return;
     }
-    if (applyDelta(message, event.offset, event.delta)) {
-      const el = cur.els.get(id);
-      const textEl = el?.querySelector(".msg-text");
-      if (textEl) setMessageText(textEl, message);
-      else this._rerender(cur, message);
-    }
+    if (applyDelta(message, event.offset, event.delta)) this._renderTextSoon(cur, id);
+  }
+
+  /**
+   * Re-render a streaming message's text at the next frame, once however many deltas
+   * arrived before it: a reply is Markdown, rendered whole (its length grows with
+   * every delta, so rendering per delta cost the square of the reply).
+   */
+  _renderTextSoon(cur, id) {
+    cur.dirty ??= new Set();
+    cur.dirty.add(id);
+    if (cur.frame) return;
+    cur.frame = requestAnimationFrame(() => {
+      cur.frame = null;
+      if (this.current !== cur) return;
+      const follow = this._nearBottom();
+      for (const dirtyId of cur.dirty) {
+        const message = cur.byId.get(dirtyId);
+        const textEl = cur.els.get(dirtyId)?.querySelector(".msg-text");
+        if (!message) continue;
+        if (textEl) setMessageText(textEl, message);
+        else this._rerender(cur, message);
+      }
+      cur.dirty.clear();
+      if (follow) this._scrollToBottom();
+    });
   }
 
   _scheduleCatchUp(cur) {

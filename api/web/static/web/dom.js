@@ -25,6 +25,19 @@ export function h(tag, attrs = {}, ...children) {
 
 export const $ = (selector, root = document) => root.querySelector(selector);
 
+/**
+ * Show a modal `<dialog>` whose form submits with value "ok" or "cancel"; resolves
+ * true when it closed with "ok". `focus`: the element to focus once it is open.
+ */
+export function askDialog(dialog, focus = null) {
+  dialog.returnValue = "";
+  dialog.showModal();
+  focus?.focus();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+  });
+}
+
 /** Replace all children of `el`. */
 export function setChildren(el, ...children) {
   el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));

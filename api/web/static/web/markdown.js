@@ -16,11 +16,14 @@ import DOMPurify from "./vendor/dompurify.js";
 import hljs from "./vendor/highlight.js";
 import { h } from "./dom.js";
 
-// Longer code blocks are shown without colours: highlighting runs on every streamed delta.
+// Longer code blocks are shown without colours.
 const MAX_HIGHLIGHT_CHARS = 20_000;
+// Off while a reply streams (it is rendered again at every frame that brought text);
+// its final render colours it.
+let highlighting = true;
 
 function highlight(code, lang) {
-  if (!lang || code.length > MAX_HIGHLIGHT_CHARS || !hljs.getLanguage(lang)) return "";
+  if (!highlighting || !lang || code.length > MAX_HIGHLIGHT_CHARS || !hljs.getLanguage(lang)) return "";
   try {
     return hljs.highlight(code, { language: lang, ignoreIllegals: true }).value;
   } catch {
@@ -98,8 +101,10 @@ function decorateCode(fragment) {
 }
 
 /** `text` as sanitized Markdown: a DocumentFragment, safe to insert. */
-export function renderMarkdown(text) {
+function renderMarkdown(text, { streaming = false } = {}) {
+  highlighting = !streaming;
   const fragment = DOMPurify.sanitize(md.render(text || ""), PURIFY);
+  highlighting = true;
   decorateCode(fragment);
   // No trailing newline text: the reply's text ends where its last block does.
   while (fragment.lastChild && fragment.lastChild.nodeType === Node.TEXT_NODE && !fragment.lastChild.data.trim()) {
@@ -108,7 +113,7 @@ export function renderMarkdown(text) {
   return fragment;
 }
 
-/** Replace `el`'s content with `text` rendered as Markdown. */
-export function fillMarkdown(el, text) {
-  el.replaceChildren(renderMarkdown(text));
+/** Replace `el`'s content with `text` rendered as Markdown (`streaming`: not coloured yet). */
+export function fillMarkdown(el, text, options) {
+  el.replaceChildren(renderMarkdown(text, options));
 }

@@ -270,10 +270,11 @@ function renderFeedback(message, onFeedback) {
 
 /**
  * Put a message's text into its `.msg-text`: AI replies as sanitized Markdown
- * (markdown.js), everything else as plain text. Called again on every delta.
+ * (markdown.js), everything else as plain text. While streaming: once per frame that
+ * brought text (chat.js), code not yet coloured.
  */
 export function setMessageText(el, message) {
-  if (message.role === "ai") fillMarkdown(el, message.text);
+  if (message.role === "ai") fillMarkdown(el, message.text, { streaming: message.status === "streaming" });
   else el.textContent = message.text;
 }
 

@@ -3,7 +3,7 @@
 // (loading, live updates, rendering) stays in app.js.
 
 import { checkPayload } from "./api.js";
-import { $, h, setChildren, shortTime } from "./dom.js";
+import { $, askDialog, h, setChildren, shortTime } from "./dom.js";
 import * as Q from "./queries.js";
 
 const PROJECT_PAGE = 100;
@@ -18,7 +18,7 @@ function unescape(text) {
 }
 
 /** A snippet as text and <mark> elements. */
-export function snippetNodes(snippet) {
+function snippetNodes(snippet) {
   const nodes = [];
   let last = 0;
   for (const match of snippet.matchAll(MARK)) {
@@ -32,10 +32,19 @@ export function snippetNodes(snippet) {
 
 /** The user's projects: the list filter's options and the move dialog's. */
 export class Projects {
-  constructor({ gql, onChange }) {
+  constructor({ gql }) {
     this.gql = gql;
-    this.onChange = onChange;
     this.items = [];
+    // Set when the user signs out: answers still in flight are dropped.
+    this.disposed = false;
+  }
+
+  /** Signed out: the filter forgets the projects; answers still in flight are dropped. */
+  dispose() {
+    this.disposed = true;
+    this.items = [];
+    this.renderFilter();
+    $("#project-filter").value = "";
   }
 
   async load() {
@@ -47,6 +56,7 @@ export class Projects {
       if (page.length < PROJECT_PAGE) break;
       after = page[page.length - 1].id;
     }
+    if (this.disposed) return;
     this.items = items.map((project) => ({ ...project, id: String(project.id) }));
     this.renderFilter();
   }
@@ -83,8 +93,11 @@ export class Projects {
     dialog.showModal();
     $("#project-name").focus();
     return new Promise((resolve) => {
+      const button = form.querySelector("button[type=submit]");
       const submit = async (event) => {
         event.preventDefault();
+        if (button.disabled) return; // one project per click, however fast the clicks
+        button.disabled = true;
         try {
           const data = await this.gql.request(Q.CREATE_PROJECT, {
             name: $("#project-name").value.trim(),
@@ -95,10 +108,11 @@ export class Projects {
           this.items.push({ ...project, id: String(project.id) });
           this.renderFilter();
           dialog.close();
-          this.onChange();
           resolve(this.byId(String(project.id)));
         } catch (error) {
           showError(error.message);
+        } finally {
+          button.disabled = false;
         }
       };
       form.addEventListener("submit", submit);
@@ -114,8 +128,7 @@ export class Projects {
   }
 
   /** The move dialog; resolves the chosen project id ("" for none) or null when cancelled. */
-  choose(current) {
-    const dialog = $("#move-dialog");
+  async choose(current) {
     const select = $("#move-project");
     setChildren(
       select,
@@ -123,12 +136,7 @@ export class Projects {
       this.items.map((project) => h("option", { value: project.id, text: project.name })),
     );
     select.value = current || "";
-    dialog.returnValue = "";
-    dialog.showModal();
-    select.focus();
-    return new Promise((resolve) => {
-      dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok" ? select.value : null), { once: true });
-    });
+    return (await askDialog($("#move-dialog"), select)) ? select.value : null;
   }
 }
 
@@ -178,6 +186,13 @@ export class MessageSearch {
     }
   }
 
+  /** Signed out: an answer still in flight is dropped (a later `seq`), results go. */
+  dispose() {
+    this.seq += 1;
+    $("#message-results").hidden = true;
+    setChildren($("#message-result-list"));
+  }
+
   more() {
     return this.run(this.query, { more: true });
   }
@@ -189,11 +204,7 @@ export class MessageSearch {
       {},
       h(
         "a",
-        {
-          href: `#/c/${encodeURIComponent(conversationId)}`,
-          class: "message-result",
-          dataset: { messageId: String(result.message.id) },
-        },
+        { href: `#/c/${encodeURIComponent(conversationId)}`, class: "message-result" },
         h(
           "span",
           { class: "conversation-row" },

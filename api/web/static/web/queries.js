@@ -7,11 +7,19 @@ fragment ConversationFields on Conversation {
   lastMessage { id role text status createdAt }
 }`;
 
-export const MESSAGE_FIELDS = `
-fragment MessageFields on Message {
+const MESSAGE_SELECTION = `
   id conversationId role text content status turnId clientMessageId model usage error createdAt updatedAt
-  attachments { id name contentType size width height url }
+  attachments { id name contentType size width height url }`;
+
+export const MESSAGE_FIELDS = `
+fragment MessageFields on Message {${MESSAGE_SELECTION}
   feedback { rating comment }
+}`;
+
+// Live events carry no rating (it is the reader's own, read with the history): without
+// the field, a message from an event keeps the rating the app holds (mergeMessage).
+const LIVE_MESSAGE_FIELDS = `
+fragment LiveMessageFields on Message {${MESSAGE_SELECTION}
 }`;
 
 export const ME = `query Me { me { id username } }`;
@@ -96,7 +104,7 @@ export const CREATE_PROJECT = `mutation CreateProject($name: String!, $instructi
 
 export const SEARCH_MESSAGES = `query SearchMessages($query: String!, $first: Int, $after: String) {
   search(query: $query, first: $first, after: $after) {
-    results { conversation { id title } message { id role createdAt } snippet }
+    results { conversation { id title } message { id createdAt } snippet }
     nextCursor hasMore
   }
 }`;
@@ -165,10 +173,10 @@ ${MESSAGE_FIELDS}`;
 export const CONVERSATION_EVENTS = `subscription ConversationEvents($conversationId: ID!) {
   conversationEvents(conversationId: $conversationId) {
     __typename
-    ... on MessageCreated { message { ...MessageFields } }
+    ... on MessageCreated { message { ...LiveMessageFields } }
     ... on MessageDelta { conversationId messageId index offset delta }
-    ... on MessageCompleted { message { ...MessageFields } }
-    ... on MessageFailed { message { ...MessageFields } error { code message } }
+    ... on MessageCompleted { message { ...LiveMessageFields } }
+    ... on MessageFailed { message { ...LiveMessageFields } error { code message } }
     ... on MessageDeleted { conversationId messageIds }
     ... on ConversationUpdated { conversation { ...ConversationFields } }
     ... on ConversationCleared { conversation { ...ConversationFields } }
@@ -177,7 +185,7 @@ export const CONVERSATION_EVENTS = `subscription ConversationEvents($conversatio
     ... on ToolApprovalDecided { messageId call { callId decision decidedBy } }
   }
 }
-${MESSAGE_FIELDS}
+${LIVE_MESSAGE_FIELDS}
 ${CONVERSATION_FIELDS}`;
 
 export const CONVERSATIONS_CHANGED = `subscription ConversationsChanged {

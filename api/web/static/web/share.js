@@ -2,10 +2,12 @@
 // `GET /api/v1/shared/<token>/`, rendered by the chat's own renderer (messages.js,
 // markdown.js). No sign-in, no token of the reader's is read or sent.
 
+import { restRequest } from "./api.js";
 import { $ } from "./dom.js";
 import { normalizeMessage, renderMessage } from "./messages.js";
 
 const PAGE_SIZE = 100;
+const API_URL = "/api/v1/";
 
 /** The app's message object from the REST message shape. */
 function fromRest(raw) {
@@ -31,22 +33,15 @@ async function load() {
     for (;;) {
       const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
       if (after) query.set("after", String(after));
-      const response = await fetch(`/api/v1/shared/${encodeURIComponent(token)}/?${query}`, {
-        credentials: "omit",
-        headers: { Accept: "application/json" },
-      });
-      if (!response.ok) {
-        status.textContent = response.status === 404 ? "This link was revoked." : "Could not load the conversation.";
-        return;
-      }
-      const page = await response.json();
+      // No token: restRequest sends an Authorization header only when given one.
+      const page = await restRequest(API_URL, "GET", `shared/${encodeURIComponent(token)}/?${query}`, null);
       for (const raw of page.results) list.append(renderMessage(fromRest(raw), { agentName }));
       if (!page.has_newer) break;
       after = page.newer_cursor;
     }
     status.textContent = list.childElementCount ? "" : "No messages.";
   } catch (error) {
-    status.textContent = `Could not load the conversation: ${error.message}`;
+    status.textContent = error.status === 404 ? "This link was revoked." : `Could not load the conversation: ${error.message}`;
   }
 }
 
