@@ -299,3 +299,30 @@ class QueryLog:
     def count(self, prefix: str = "") -> int:
         prefix = prefix.upper()
         return sum(1 for sql in self.statements if sql.lstrip().upper().startswith(prefix))
+
+
+def fresh_database(name: str) -> str:
+    """Point the benchmark at a new, empty database `name` on BENCH_DATABASE_URL's server
+    (dropped first if it exists), migrated, with Django set up (no Redis); returns the
+    server's URL (without a database)."""
+    import psycopg
+
+    base = database_url().rsplit("/", 1)[0]
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    os.environ["BENCH_DATABASE_URL"] = f"{base}/{name}"
+    setup_django(redis=False)
+    ensure_database()
+    return base
+
+
+def drop_database(name: str) -> None:
+    """Drop a database `fresh_database` made (this process's connections closed first)."""
+    import psycopg
+    from django.db import connections
+
+    connections.close_all()
+    base = database_url().rsplit("/", 1)[0]
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

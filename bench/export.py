@@ -25,7 +25,6 @@ import asyncio
 import gc
 import io
 import json
-import os
 import time
 import tracemalloc
 import zipfile
@@ -33,7 +32,7 @@ from typing import Any
 
 import psycopg
 
-from bench.common import database_url, print_machine, table
+from bench.common import drop_database, fresh_database, print_machine, table
 
 DATABASE = "confab_bench_export"
 
@@ -62,9 +61,9 @@ def load(base: str, user_id: int, agent_id: int, args: argparse.Namespace) -> No
             (conversation_id,) = conn.execute(
                 """
                 INSERT INTO conversations_conversation
-                    (user_id, agent_id, context, title, model, activity_at, message_count,
-                     cancel_requested, pinned, created_at, updated_at)
-                VALUES (%s, %s, '{}', %s, '', now(), %s, false, false, now(), now())
+                    (user_id, agent_id, context, title, title_source, model, activity_at,
+                     message_count, cancel_requested, pinned, created_at, updated_at)
+                VALUES (%s, %s, '{}', %s, 'user', '', now(), %s, false, false, now(), now())
                 RETURNING id
                 """,
                 [user_id, agent_id, f"Conversation {index}", per],
@@ -194,15 +193,7 @@ def main() -> None:
     parser.add_argument("--ai-chars", type=int, default=1200)
     parser.add_argument("--drop", action="store_true")
     args = parser.parse_args()
-    base = database_url().rsplit("/", 1)[0]
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DATABASE}"')
-    os.environ["BENCH_DATABASE_URL"] = f"{base}/{DATABASE}"
-    from bench.common import ensure_database, setup_django
-
-    setup_django(redis=False)
-    ensure_database()
+    base = fresh_database(DATABASE)
     from django.contrib.auth import get_user_model
     from knox.models import get_token_model
 
@@ -248,11 +239,7 @@ def main() -> None:
         f"time: streamed / baseline = {stream[6] / naive[6]:.2f}"
     )
     if args.drop:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{DATABASE}" WITH (FORCE)')
+        drop_database(DATABASE)
 
 
 if __name__ == "__main__":

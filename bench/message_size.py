@@ -14,11 +14,10 @@ and index bytes per message. Baseline in the same run: the raw text bytes alone.
 from __future__ import annotations
 
 import argparse
-import os
 
 import psycopg
 
-from bench.common import database_url, print_machine, table
+from bench.common import drop_database, fresh_database, print_machine, table
 
 DATABASE = "confab_bench_size"
 
@@ -30,15 +29,7 @@ def main() -> None:
     parser.add_argument("--ai-chars", type=int, default=1200)
     parser.add_argument("--drop", action="store_true")
     args = parser.parse_args()
-    base = database_url().rsplit("/", 1)[0]
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DATABASE}"')
-    os.environ["BENCH_DATABASE_URL"] = f"{base}/{DATABASE}"
-    from bench.common import ensure_database, setup_django
-
-    setup_django(redis=False)
-    ensure_database()
+    base = fresh_database(DATABASE)
     from bench.turn_cost import make_conversation
 
     conversation = make_conversation(0, "size")
@@ -104,11 +95,7 @@ def main() -> None:
     )
     print(table(["bytes per message", "value"], rows_out))
     if args.drop:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{DATABASE}" WITH (FORCE)')
+        drop_database(DATABASE)
 
 
 if __name__ == "__main__":
