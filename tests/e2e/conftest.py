@@ -1,3 +1,3 @@
-"""The browser tests' Chromium (`tests.support.browser`), one per test module."""
+"""The browser tests' Chromium, live server and page (`tests.support.browser`)."""
 
-from tests.support.browser import browser  # noqa: F401
+from tests.support.browser import browser, server, web, web_user  # noqa: F401

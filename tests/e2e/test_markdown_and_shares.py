@@ -14,8 +14,6 @@ live server whose model is the fake OpenAI server.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from django.contrib.auth import get_user_model
@@ -28,7 +26,6 @@ from tests.support.tokens import make_token
 
 PASSWORD = "markdown-password-1"
 pytestmark = pytest.mark.timeout(180)
-SERVER_ENV = {"DJANGO_ALLOW_ASYNC_UNSAFE": ""}
 
 # Split so that deltas end inside a table and inside a code fence: each partial text
 # is rendered (and sanitized) too.
@@ -49,20 +46,8 @@ DANGEROUS = "script, img, svg, iframe, style, object, embed, form, input, [onerr
 
 
 @pytest.fixture
-def server(browser, live_server_factory, seed_agents):
-    return live_server_factory(extra_env=SERVER_ENV)
-
-
-@pytest.fixture
 def web_user(transactional_db):
     return get_user_model().objects.create_user(username="mina", password=PASSWORD)
-
-
-@pytest.fixture
-def web(browser: Browser, server) -> Iterator[tuple[Page, ConsoleWatcher]]:
-    page, watcher = new_page(browser, server.url)
-    yield page, watcher
-    page.context.close()
 
 
 def watch_for_scripts(page: Page) -> list[str]:

@@ -37,12 +37,16 @@ from playwright.sync_api import Browser, Page, WebSocket, expect
 from tests.support.browser import (
     DESKTOP,
     PHONE,
+    SERVER_ENV,
     ConsoleWatcher,
+    ai_messages,
     new_page,
+    off_loop,
     screenshot_dir,
+    send,
+    sign_in,
 )
 
-PASSWORD = "web-app-password-1"
 HUMAN_TEXT = "안녕하세요! 커피 한 잔 주세요."
 REPLY_DELTAS = ["你好！", "欢迎光临星巴克。", "您想喝什么咖啡？", "大杯还是中杯？"]
 REPLY_TEXT = "".join(REPLY_DELTAS)
@@ -50,38 +54,6 @@ SECOND_TEXT = "라떼 한 잔 주세요. 따뜻한 걸로요."
 SECOND_DELTAS = ["好的，", "一杯热拿铁。", "请问您要什么尺寸？"]
 
 pytestmark = pytest.mark.timeout(180)
-
-
-# The live servers keep Django's async-safety checks on.
-SERVER_ENV = {"DJANGO_ALLOW_ASYNC_UNSAFE": ""}
-
-
-@pytest.fixture
-def server(browser, live_server_factory, seed_agents):
-    """A live Confab server."""
-    return live_server_factory(extra_env=SERVER_ENV)
-
-
-@pytest.fixture
-def web_user(transactional_db):
-    return get_user_model().objects.create_user(username="hana", password=PASSWORD)
-
-
-@pytest.fixture
-def web(browser: Browser, server) -> Iterator[tuple[Page, ConsoleWatcher]]:
-    """A fresh page on the live server: (page, console)."""
-    page, watcher = new_page(browser, server.url)
-    yield page, watcher
-    page.context.close()
-
-
-def sign_in(page: Page, username: str = "hana", password: str = PASSWORD) -> None:
-    page.goto("/")
-    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="New conversation").first).to_be_visible()
 
 
 def start_tutor_conversation(page: Page) -> None:
@@ -96,16 +68,6 @@ def start_tutor_conversation(page: Page) -> None:
     dialog.get_by_role("button", name="Start").click()
     expect(dialog).to_be_hidden()
     expect(page.locator("#chat-subtitle")).to_contain_text("언어: 중국어")
-
-
-def send(page: Page, text: str) -> None:
-    box = page.get_by_label("Message", exact=True)
-    box.fill(text)
-    box.press("Enter")
-
-
-def ai_messages(page: Page):
-    return page.locator("#messages .msg-ai")
 
 
 def test_chat_streams_a_reply_and_keeps_history(web, web_user, llm) -> None:
@@ -263,23 +225,6 @@ def test_wrong_password_and_sign_out(web, web_user) -> None:
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     # The wrong-password attempt logged a failed request (400/401) on purpose.
     assert all("Failed to load resource" in error for error in console.errors)
-
-
-def off_loop(function, *args, **kwargs):
-    """Run ORM writes in a thread without Playwright's event loop (services publish events
-    with async_to_sync, which refuses to run under a running loop)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from django.db import connections
-
-    def run():
-        try:
-            return function(*args, **kwargs)
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(run).result()
 
 
 def long_conversation(user):

@@ -11,15 +11,9 @@ pytest.importorskip("playwright")
 from playwright.sync_api import expect
 
 from conversations.services import create_conversation
-from tests.e2e import test_web_app as web_app
-from tests.e2e.test_web_app import ai_messages, off_loop, send, sign_in
 from tests.support.approvals import guarded_agent
+from tests.support.browser import ai_messages, off_loop, send, sign_in
 from tests.support.fakeopenai import ToolCall
-
-# The web app tests' fixtures: a live server, a user, a fresh page.
-server = web_app.server
-web_user = web_app.web_user
-web = web_app.web
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("playwright")
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CONFAB_CHROMIUM", "/usr/bin/chromium")
@@ -71,9 +71,76 @@ class ConsoleWatcher:
             self.errors.append(f"console.error: {message.text}")
 
 
+# The web app's live servers keep Django's async-safety checks on.
+SERVER_ENV = {"DJANGO_ALLOW_ASYNC_UNSAFE": ""}
+PASSWORD = "web-app-password-1"
+
+
+@pytest.fixture
+def server(browser, live_server_factory, seed_agents):
+    """A live Confab server for a browser test (started after the browser; e2e modules
+    that need another kind of server define their own `server`)."""
+    return live_server_factory(extra_env=SERVER_ENV)
+
+
+@pytest.fixture
+def web(browser: Browser, server) -> Iterator[tuple[Page, ConsoleWatcher]]:
+    """A fresh page on the live server: (page, console)."""
+    page, watcher = new_page(browser, server.url)
+    yield page, watcher
+    page.context.close()
+
+
 def new_page(browser: Browser, base_url: str) -> tuple[Page, ConsoleWatcher]:
     """A page in a fresh browser context (empty localStorage): (page, console)."""
     context = browser.new_context(viewport=DESKTOP, locale="ko-KR", base_url=base_url)
     page = context.new_page()
     page.set_default_timeout(15_000)
     return page, ConsoleWatcher(page)
+
+
+# --- what the browser tests do in the app ----------------------------------------
+
+
+@pytest.fixture
+def web_user(transactional_db):
+    """The browser tests' user (hana)."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user(username="hana", password=PASSWORD)
+
+
+def sign_in(page: Page, username: str = "hana", password: str = PASSWORD) -> None:
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="New conversation").first).to_be_visible()
+
+
+def send(page: Page, text: str) -> None:
+    box = page.get_by_label("Message", exact=True)
+    box.fill(text)
+    box.press("Enter")
+
+
+def ai_messages(page: Page):
+    return page.locator("#messages .msg-ai")
+
+
+def off_loop(function, *args, **kwargs):
+    """Run ORM writes in a thread without Playwright's event loop (services publish events
+    with async_to_sync, which refuses to run under a running loop)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    def run():
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()
