@@ -184,7 +184,7 @@ def fill_history(conversation: Any, images: list[Any] | None) -> None:
 
     for index in range(25):
         file_ids = [image.pk for image in images] if images else []
-        message = human_message(user=conversation.user, text=f"q{index}", file_ids=file_ids)
+        message = human_message(user=conversation.user, text=f"q{index}", file_ids=file_ids).message
         services.append_message(conversation=conversation, message=message)
         services.append_message(conversation=conversation, message=AIMessage(f"a{index}"))
 

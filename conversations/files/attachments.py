@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -68,40 +68,66 @@ def parse_attachment_ids(value: Any) -> list[int]:
     return ids
 
 
+class AttachedMessage(NamedTuple):
+    """A turn's human message and the files stored for it from `images_base64` (what
+    `discard_images` removes if the turn is refused after all)."""
+
+    message: HumanMessage
+    stored_images: list[UserFile]
+
+
 def human_message(
     *, user: Any, text: str, file_ids: list[int], images_base64: Any = None
-) -> HumanMessage:
+) -> AttachedMessage:
     """The human message of a turn: plain text, or a text block and one block per file.
 
     `file_ids` must be the user's files (NotFound otherwise: someone else's file is
     "not found"); `images_base64` (the origin's websocket form) are stored as files
-    first. Runs in a thread: it reads the files and may store images.
+    first, none of them if one is refused. Runs in a thread: it reads the files and may
+    store images.
     """
-    from conversations.files import services
-
     files = user_files(user=user, file_ids=file_ids) if file_ids else []
-    if images_base64:
-        if not isinstance(images_base64, list):
-            raise ValidationFailed.for_field(
-                "images__base64", "invalid", "images__base64 must be a list of base64 strings."
-            )
-        if len(files) + len(images_base64) > settings.CONFAB_FILES_PER_MESSAGE:
-            raise ValidationFailed.for_field(
-                "attachments",
-                "too_many",
-                f"A message takes at most {settings.CONFAB_FILES_PER_MESSAGE} attachments.",
-            )
-        files += [
-            services.create_file_from_base64(user=user, value=value, index=index)
-            for index, value in enumerate(images_base64)
-        ]
+    images = _store_images(user, images_base64, len(files)) if images_base64 else []
+    files += images
     if not files:
-        return HumanMessage(content=text)
+        return AttachedMessage(HumanMessage(content=text), [])
     blocks: list[str | dict[str, Any]] = []
     if text:
         blocks.append({"type": "text", "text": text})
     blocks.extend(file_block(file) for file in files)
-    return HumanMessage(content=blocks)
+    return AttachedMessage(HumanMessage(content=blocks), images)
+
+
+def _store_images(user: Any, images_base64: Any, attached: int) -> list[UserFile]:
+    from conversations.files import services
+
+    if not isinstance(images_base64, list):
+        raise ValidationFailed.for_field(
+            "images__base64", "invalid", "images__base64 must be a list of base64 strings."
+        )
+    if attached + len(images_base64) > settings.CONFAB_FILES_PER_MESSAGE:
+        raise ValidationFailed.for_field(
+            "attachments",
+            "too_many",
+            f"A message takes at most {settings.CONFAB_FILES_PER_MESSAGE} attachments.",
+        )
+    stored: list[UserFile] = []
+    try:
+        for index, value in enumerate(images_base64):
+            stored.append(services.create_file_from_base64(user=user, value=value, index=index))
+    except BaseException:
+        discard_images(stored)
+        raise
+    return stored
+
+
+def discard_images(files: list[UserFile]) -> None:
+    """Delete files stored for a turn that was then refused (a later image was bad, the
+    quota was spent, another turn held the conversation): a refusal leaves nothing."""
+    from conversations.files import services
+
+    for file in files:
+        services.delete_file(file=file)
 
 
 def file_block(file: UserFile) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from conversations import services, turn_budget
 from conversations.approvals import services as approval_services
 from conversations.codec import CodecError, decode_message
 from conversations.files import attachments as file_attachments
+from conversations.files.models import UserFile
 from conversations.llm.fit import require_images_supported
 from conversations.llm.prompts import render_template
 from conversations.llm.registry import ModelInfo, model_info
@@ -224,6 +225,7 @@ async def start_turn(
     user_id = conversation.user_id
     await turn_budget.acheck_user_id(user_id)
     _ADMISSION.take(user_id)
+    stored_images: list[UserFile] = []
     try:
         # Everything that can fail happens before the turn takes its lock.
         if config is None:
@@ -244,7 +246,7 @@ async def start_turn(
         if not regenerate:
             human = HumanMessage(content=text)
             if with_files:
-                human = await in_turn_thread(_human_message_with_files)(
+                human, stored_images = await in_turn_thread(_human_message_with_files)(
                     conversation, text, file_ids, images_base64, client_message_id
                 )
         await _require_model_can_take(conversation, config.model_info, human)
@@ -260,7 +262,11 @@ async def start_turn(
         )
     except BaseException:
         _ADMISSION.release(user_id)
+        await _discard_images(stored_images)
         raise
+    if start.existing:
+        # A concurrent request stored this client_message_id first, with its own files.
+        await _discard_images(stored_images)
     if start.existing or start.queued:
         _ADMISSION.release(user_id)
         running = _RUNNING.get(start.turn_id)
@@ -273,6 +279,17 @@ async def start_turn(
             queued=start.queued,
         )
     return _launch(conversation, start, config, hooks, replace(charge, reserved=start.reserved))
+
+
+async def _discard_images(images: list[UserFile]) -> None:
+    """Delete the images stored for a turn that was not started: a refusal leaves nothing.
+    Best effort: failing to clean up must not replace the refusal's own error."""
+    if not images:
+        return
+    try:
+        await in_turn_thread(file_attachments.discard_images)(images)
+    except Exception:
+        logger.warning("Could not delete the images of a refused turn", exc_info=True)
 
 
 def _charge(conversation: Conversation, config: TurnConfig, kind: str) -> Charge:
@@ -435,7 +452,7 @@ def _human_message_with_files(
     file_ids: list[int],
     images_base64: Any,
     client_message_id: str | None,
-) -> HumanMessage:
+) -> file_attachments.AttachedMessage:
     """The human message with its file blocks; the files must be the conversation
     owner's (the caller's: surfaces only start turns in the caller's conversations).
 
@@ -446,7 +463,7 @@ def _human_message_with_files(
             conversation_id=conversation.pk, client_message_id=client_message_id
         ).exists()
         if repeated:
-            return HumanMessage(content=text)
+            return file_attachments.AttachedMessage(HumanMessage(content=text), [])
     owner = conversation.user if Conversation.user.is_cached(conversation) else None
     if owner is None:
         from django.contrib.auth import get_user_model

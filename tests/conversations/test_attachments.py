@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -21,6 +22,9 @@ from conversations import services
 from conversations.files import services as file_services
 from conversations.files.models import UserFile
 from conversations.models import ConversationMessage
+from conversations.turns import start_turn
+from conversations.usage.services import record_usage
+from core.errors import QuotaExceeded, ValidationFailed
 from tests.support import files as samples
 from tests.support.fakeopenai import ToolCall
 from tests.support.graphql import GraphQLHTTP, error_codes
@@ -227,6 +231,40 @@ async def test_websocket_bad_base64_is_a_field_error(llm, conversation, token):
     error = await socket.until("error")
     await socket.close()
     assert error["code"] == "VALIDATION_ERROR" and "images__base64.0" in error["fields"]
+
+
+def stored_names() -> set[str]:
+    return set(default_storage.listdir("files")[1]) if default_storage.exists("files") else set()
+
+
+async def test_a_refused_turn_leaves_none_of_its_images(llm, user, conversation, settings):
+    image = "data:image/png;base64," + base64.b64encode(samples.png(20, 10)).decode()
+    before = await sync_to_async(stored_names)()
+
+    # The second image is refused after the first was stored: neither stays.
+    with pytest.raises(ValidationFailed) as bad:
+        await start_turn(conversation=conversation, content="x", images_base64=[image, "%%%"])
+    assert "images__base64.1" in bad.value.as_dict()["fields"]
+
+    # The quota refuses the turn after its images were stored: they go too.
+    settings.CONFAB_QUOTA_TOKENS_PER_DAY = 1_000
+    await sync_to_async(record_usage)(
+        user_id=user.pk,
+        conversation_id=None,
+        message_id=None,
+        model="m",
+        kind="turn",
+        input_tokens=1_000,
+        output_tokens=0,
+        cost=Decimal("0"),
+    )
+    with pytest.raises(QuotaExceeded):
+        await start_turn(conversation=conversation, content="x", images_base64=[image])
+
+    assert await UserFile.objects.filter(user=user).acount() == 0
+    assert await sync_to_async(stored_names)() == before
+    assert await ConversationMessage.objects.filter(conversation=conversation).acount() == 0
+    assert llm.requests == []
 
 
 @sync_to_async

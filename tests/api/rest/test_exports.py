@@ -51,7 +51,9 @@ def history(user, conversation):
     image = create_file(user=user, data=png(), name="cat.png")
     services.append_message(
         conversation=conversation,
-        message=human_message(user=user, text="What is 6*7? See the cat.", file_ids=[image.pk]),
+        message=human_message(
+            user=user, text="What is 6*7? See the cat.", file_ids=[image.pk]
+        ).message,
         client_message_id="client-1",
     )
     services.append_message(

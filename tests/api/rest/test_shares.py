@@ -128,7 +128,7 @@ def test_files_are_served_only_through_the_shares_own_urls(api, anon, user, conv
     file = create_file(user=user, data=png(), name="chart.png")
     services.append_message(
         conversation=conversation,
-        message=human_message(user=user, text="look", file_ids=[file.pk]),
+        message=human_message(user=user, text="look", file_ids=[file.pk]).message,
     )
     share = api.post(shares_url(conversation)).json()
     body = anon.get(f"/api/v1/shared/{share['token']}/").json()
