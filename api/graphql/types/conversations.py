@@ -40,6 +40,10 @@ class Conversation:
     )
     project_id: strawberry.ID | None = strawberry.field(description="The project it is in, if any.")
     pinned: bool = strawberry.field(description="Pinned conversations are listed first.")
+    active_leaf_id: strawberry.ID | None = strawberry.field(
+        description="The last message of the active branch (what `messages` pages show); "
+        "null while there is no message."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -54,7 +58,7 @@ class Conversation:
             raise NotFound("Agent not found.")
         return Agent.from_model(row)
 
-    @strawberry.field(description="The newest message, if any.")
+    @strawberry.field(description="The newest message of the active branch, if any.")
     async def last_message(self, info: Info) -> Message | None:
         row = self.last_message_row
         if row is NOT_LOADED:
@@ -83,6 +87,7 @@ class Conversation:
             active_turn_id=optional_id(payload["active_turn_id"]),
             project_id=optional_id(payload["project"]),
             pinned=payload["pinned"],
+            active_leaf_id=optional_id(payload.get("active_leaf_id")),
             created_at=parse_timestamp(payload["created_at"]),  # type: ignore[arg-type]
             updated_at=parse_timestamp(payload["updated_at"]),  # type: ignore[arg-type]
             agent_slug=payload["agent"],
