@@ -12,7 +12,7 @@ from conversations.files.models import UserFile
 from conversations.inputs import ObjectId, parse_id_cursor, parse_limit, parse_object_id
 from conversations.models import Conversation, ConversationMessage, MessageRole
 from conversations.selectors.conversations import get_conversation
-from conversations.selectors.messages import in_history_order
+from conversations.selectors.messages import active_path
 from conversations.shares import links
 from conversations.shares.models import Share
 from core.errors import NotFound
@@ -78,11 +78,12 @@ class SharedPage:
 
 
 def shared_messages(share: Share) -> QuerySet[ConversationMessage]:
-    """What a share shows: the conversation's messages up to the shared one, never a
-    later one, and no system messages (an agent's prompts stay private). A message
-    deleted since (clear, regenerate) is gone from the share too."""
+    """What a share shows: the conversation's active branch up to the shared message,
+    never a later one, and no system messages (an agent's prompts stay private). A
+    message deleted since (clear) is gone from the share too; a branch switch shows the
+    new branch's messages up to that id (conversations/tree.py)."""
     return (
-        in_history_order(share.conversation_id, newest_first=False)
+        active_path(share.conversation_id, newest_first=False)
         .filter(id__lte=share.up_to_message_id)
         .exclude(role=MessageRole.SYSTEM)
     )
