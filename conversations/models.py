@@ -259,7 +259,9 @@ class ConversationMessage(models.Model):
         related_name="+",
         db_index=False,
     )
-    on_path = models.BooleanField(default=True)
+    # A database default too: rows written by raw SQL (COPY, INSERT ... SELECT) and the
+    # migration's ADD COLUMN (a catalog change on PostgreSQL, no table rewrite) are on it.
+    on_path = models.BooleanField(default=True, db_default=True)
     # Every child of this message's parent (itself included), oldest first, once it has
     # siblings; NULL for an only child. Denormalized so that no payload needs a query:
     # written under the conversation's row lock whenever a sibling is added.
