@@ -5,9 +5,27 @@ UPDATE ... FROM and window functions); run before the new indexes exist, so the
 UPDATE maintains none of them. Timed on the bench's 1,000,000 messages: bench/BENCHMARKS.md.
 """
 
+import importlib
+
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
+
+# SQLite adds these columns by rebuilding the messages table, which drops the triggers
+# that keep the full-text index (0010) in step: they are created again, from 0010's own
+# statements (the FTS table and its rows are untouched, the ids kept).
+SEARCH = importlib.import_module("conversations.migrations.0010_organize_search")
+SEARCH_TRIGGERS = [
+    statement for statement in SEARCH.SQLITE if statement.lstrip().startswith("CREATE TRIGGER")
+]
+
+
+def restore_search_triggers(apps, schema_editor):
+    if schema_editor.connection.vendor != "sqlite":
+        return
+    with schema_editor.connection.cursor() as cursor:
+        for statement in SEARCH_TRIGGERS:
+            cursor.execute(statement)
 
 CHAIN_MESSAGES = """
 UPDATE "conversations_conversationmessage" AS m SET "parent_id" = chain."previous"
@@ -65,4 +83,5 @@ class Migration(migrations.Migration):
             model_name='conversationmessage',
             index=models.Index(condition=models.Q(('parent__isnull', True)), fields=['conversation', 'id'], name='msg_roots'),
         ),
+        migrations.RunPython(restore_search_triggers, migrations.RunPython.noop, elidable=False),
     ]
