@@ -260,6 +260,11 @@ export class ChatView {
       case "MessageDeleted":
         for (const id of event.messageIds || []) this._remove(cur, String(id));
         break;
+      case "ConversationBranchChanged":
+        // A regenerate, an edit or another device's switch: the history shows the
+        // active branch, so merge its newest page (messages off it are dropped).
+        this._catchUp(cur);
+        break;
       case "ConversationUpdated":
         this._setConversation(normalizeConversation(event.conversation));
         break;

@@ -178,6 +178,7 @@ export const CONVERSATION_EVENTS = `subscription ConversationEvents($conversatio
     ... on MessageCompleted { message { ...LiveMessageFields } }
     ... on MessageFailed { message { ...LiveMessageFields } error { code message } }
     ... on MessageDeleted { conversationId messageIds }
+    ... on ConversationBranchChanged { conversationId activeLeafId }
     ... on ConversationUpdated { conversation { ...ConversationFields } }
     ... on ConversationCleared { conversation { ...ConversationFields } }
     ... on ConversationDeleted { conversation { id } }
