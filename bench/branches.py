@@ -116,7 +116,7 @@ def main() -> None:
     if not args.no_migration:
         slow = timed_migration()
         with transaction.atomic(), connection.cursor() as cursor:
-            _make_trees(cursor)  # the reverse migration dropped the tree's shape
+            _make_trees(cursor, chain=False)  # the reverse migration dropped the tree's shape
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE conversations_conversationmessage")
             cursor.execute("VACUUM ANALYZE conversations_conversation")

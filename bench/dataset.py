@@ -277,14 +277,15 @@ def _copy_messages(raw_cursor, order: list[int], users: dict[int, int]) -> None:
             copy.write("".join(buffer).encode())
 
 
-def _make_trees(cursor) -> None:
+def _make_trees(cursor, *, chain: bool = True) -> None:
     """Chain every conversation as migration 0015 does, then make the branched one a
     tree: after every FORK_EVERY messages of its path, 1 to 3 alternatives of the last
     one (the same parent, off the path, listed in each other's `sibling_ids`)."""
     import importlib
 
     migration = importlib.import_module("conversations.migrations.0015_message_tree")
-    cursor.execute(migration.CHAIN_MESSAGES)
+    if chain:  # not right after the migration itself (bench/branches.py)
+        cursor.execute(migration.CHAIN_MESSAGES)
     cursor.execute("SELECT id FROM conversations_conversation WHERE title = %s", [BRANCHED_TITLE])
     (branched,) = cursor.fetchone()
     cursor.execute(
