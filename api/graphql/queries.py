@@ -107,23 +107,21 @@ class Query:
             size=inputs.parse_limit(first, field="first"),
             after_id=inputs.parse_id_cursor(after, field="after", of="project"),
         )
-        return [Project.from_model(row) for row in page.results]
+        return page.results
 
     @strawberry.field(
         description="The share links of one of the user's conversations, newest first."
     )
     async def shares(self, info: Info, conversation_id: strawberry.ID) -> list[Share]:
         user = current_user(info)
-        rows = await database_sync_to_async(share_selectors.shares_of_conversation)(
+        return await database_sync_to_async(share_selectors.shares_of_conversation)(
             user=user, conversation_id=conversation_id
         )
-        return [Share.from_model(row, info) for row in rows]
 
     @strawberry.field(description="One of the user's projects (NOT_FOUND otherwise).")
     async def project(self, info: Info, id: strawberry.ID) -> Project:
         user = current_user(info)
-        row = await database_sync_to_async(project_selectors.get_project)(user=user, project_id=id)
-        return Project.from_model(row)
+        return await database_sync_to_async(project_selectors.get_project)(user=user, project_id=id)
 
     @strawberry.field(
         description=(
