@@ -192,8 +192,7 @@ class Query:
 
     @strawberry.field(description="One of the user's conversations (NOT_FOUND otherwise).")
     async def conversation(self, info: Info, id: strawberry.ID) -> Conversation:
-        row = await selectors.aget_conversation(user=current_user(info), conversation_id=id)
-        return Conversation.from_model(row)
+        return await selectors.aget_conversation(user=current_user(info), conversation_id=id)
 
     @strawberry.field(
         description=(
