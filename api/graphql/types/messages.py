@@ -1,4 +1,5 @@
-"""Messages, built from `payloads.message_payload` (the message shape of every surface)."""
+"""Messages, built from `payloads.message_payload` (the message shape of every surface;
+`Message` says why this type is not a strawberry-django one)."""
 
 from __future__ import annotations
 
@@ -74,6 +75,14 @@ class File:
 
 @strawberry.type(description="One stored message (a LangChain message, losslessly).")
 class Message:
+    """Built from `payloads.message_payload`, not a strawberry-django type over
+    `ConversationMessage` like `Conversation`: the fast path for the history page
+    (`messages`), kept for this type alone. Executing one 50-message page with the same
+    15 fields cost 1.5x the CPU as a strawberry-django type (7.95 vs 5.31 ms median,
+    200 interleaved runs, identical answers; 2026-12-07, bench/BENCHMARKS.md "GraphQL
+    types"), against a page target GraphQL already misses (bench/history_paging.py).
+    Events, REST and SSE send the same dict, so subscriptions need no second path."""
+
     id: strawberry.ID
     conversation_id: strawberry.ID
     role: MessageRole  # type: ignore[valid-type]
