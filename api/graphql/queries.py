@@ -10,7 +10,7 @@ from django.conf import settings
 from strawberry.types import Info
 
 from accounts import selectors as account_selectors
-from accounts.payloads import device_payload
+from accounts.models import AccessToken
 from api.graphql.context import current_user
 from api.graphql.pagination import (
     conversation_connection,
@@ -260,9 +260,7 @@ class Query:
     )
     async def devices(self, info: Info) -> list[Device]:
         user = current_user(info)
-        current = getattr(info.context.token, "pk", None)
-        payloads = await database_sync_to_async(_device_payloads)(user, current)
-        return [Device.from_payload(payload) for payload in payloads]
+        return await database_sync_to_async(_devices)(user)
 
     @strawberry.field(
         description="The tool calls of a conversation that wait for the user's approval "
@@ -290,8 +288,5 @@ def _export_text(user: Any, conversation_id: Any, kind: str) -> str:
     )
 
 
-def _device_payloads(user: Any, current: Any) -> list[dict[str, Any]]:
-    return [
-        device_payload(token, current_token_pk=current)
-        for token in account_selectors.devices_of(user)
-    ]
+def _devices(user: Any) -> list[AccessToken]:
+    return list(account_selectors.devices_of(user))
