@@ -76,12 +76,12 @@ class File:
 @strawberry.type(description="One stored message (a LangChain message, losslessly).")
 class Message:
     """Built from `payloads.message_payload`, not a strawberry-django type over
-    `ConversationMessage` like `Conversation`: the fast path for the history page
-    (`messages`), kept for this type alone. Executing one 50-message page with the same
-    15 fields cost 1.5x the CPU as a strawberry-django type (7.95 vs 5.31 ms median,
-    200 interleaved runs, identical answers; 2026-12-07, bench/BENCHMARKS.md "GraphQL
-    types"), against a page target GraphQL already misses (bench/history_paging.py).
-    Events, REST and SSE send the same dict, so subscriptions need no second path."""
+    `ConversationMessage` like `Conversation`: the fast path of the history page
+    (`messages`), kept for this type alone. The same 50-message page with the same
+    fields costs 1.48-1.53x the CPU as a strawberry-django type (its resolver pipeline
+    runs for every field of every row), against a page target GraphQL already misses
+    (`python -m bench.graphql_types`, bench/BENCHMARKS.md "GraphQL types"). Events, REST
+    and SSE send the same dict, so subscriptions read it with no second path."""
 
     id: strawberry.ID
     conversation_id: strawberry.ID
