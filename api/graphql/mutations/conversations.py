@@ -11,7 +11,6 @@ from strawberry.types import Info
 
 from api.graphql.context import current_user
 from api.graphql.errors import with_field_errors
-from api.graphql.types.conversations import Conversation
 from api.graphql.types.payloads import (
     ArchiveConversationPayload,
     ClearConversationPayload,
@@ -33,7 +32,7 @@ async def _create(
     conversation = await database_sync_to_async(services.create_conversation)(
         user=user, agent=agent, context=context, title=title or "", project=project
     )
-    return CreateConversationPayload(conversation=Conversation.from_model(conversation))
+    return CreateConversationPayload(conversation=conversation)
 
 
 async def _update(user: Any, id: str, **changes: Any) -> UpdateConversationPayload:
@@ -41,7 +40,7 @@ async def _update(user: Any, id: str, **changes: Any) -> UpdateConversationPaylo
     conversation = await database_sync_to_async(services.update_conversation)(
         conversation=conversation, **{key: _or_unset(value) for key, value in changes.items()}
     )
-    return UpdateConversationPayload(conversation=Conversation.from_model(conversation))
+    return UpdateConversationPayload(conversation=conversation)
 
 
 async def _archive(user: Any, id: str, archived: bool) -> ArchiveConversationPayload:
@@ -49,7 +48,7 @@ async def _archive(user: Any, id: str, archived: bool) -> ArchiveConversationPay
     conversation = await database_sync_to_async(services.set_archived)(
         conversation=conversation, archived=archived
     )
-    return ArchiveConversationPayload(conversation=Conversation.from_model(conversation))
+    return ArchiveConversationPayload(conversation=conversation)
 
 
 async def _delete(user: Any, id: str) -> DeleteConversationPayload:
@@ -63,9 +62,7 @@ async def _clear(user: Any, id: str) -> ClearConversationPayload:
     conversation = await selectors.aget_conversation(user=user, conversation_id=id)
     count = await database_sync_to_async(services.clear_conversation)(conversation=conversation)
     conversation.last_message = None  # known: there are none left
-    return ClearConversationPayload(
-        conversation=Conversation.from_model(conversation), deleted_message_count=count
-    )
+    return ClearConversationPayload(conversation=conversation, deleted_message_count=count)
 
 
 @strawberry.type
