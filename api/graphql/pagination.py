@@ -18,7 +18,6 @@ from api.graphql.types.connections import (
     MessageEdge,
     PageInfo,
 )
-from api.graphql.types.conversations import Conversation
 from api.graphql.types.messages import Message
 from conversations import inputs, selectors
 from core.errors import ValidationFailed
@@ -95,9 +94,7 @@ def conversation_connection(
     page: selectors.ConversationPage, *, after: str | None, user: Any, filters: dict[str, Any]
 ) -> ConversationConnection:
     edges = [
-        ConversationEdge(
-            cursor=selectors.list_cursor(row).encode(), node=Conversation.from_model(row)
-        )
+        ConversationEdge(cursor=selectors.list_cursor(row).encode(), node=row)
         for row in page.results
     ]
     return ConversationConnection(

@@ -10,7 +10,7 @@ from django.conf import settings
 from strawberry.types import Info
 
 from accounts import selectors as account_selectors
-from accounts.payloads import device_payload
+from accounts.models import AccessToken
 from api.graphql.context import current_user
 from api.graphql.pagination import (
     conversation_connection,
@@ -107,23 +107,21 @@ class Query:
             size=inputs.parse_limit(first, field="first"),
             after_id=inputs.parse_id_cursor(after, field="after", of="project"),
         )
-        return [Project.from_model(row) for row in page.results]
+        return page.results
 
     @strawberry.field(
         description="The share links of one of the user's conversations, newest first."
     )
     async def shares(self, info: Info, conversation_id: strawberry.ID) -> list[Share]:
         user = current_user(info)
-        rows = await database_sync_to_async(share_selectors.shares_of_conversation)(
+        return await database_sync_to_async(share_selectors.shares_of_conversation)(
             user=user, conversation_id=conversation_id
         )
-        return [Share.from_model(row, info) for row in rows]
 
     @strawberry.field(description="One of the user's projects (NOT_FOUND otherwise).")
     async def project(self, info: Info, id: strawberry.ID) -> Project:
         user = current_user(info)
-        row = await database_sync_to_async(project_selectors.get_project)(user=user, project_id=id)
-        return Project.from_model(row)
+        return await database_sync_to_async(project_selectors.get_project)(user=user, project_id=id)
 
     @strawberry.field(
         description=(
@@ -194,8 +192,7 @@ class Query:
 
     @strawberry.field(description="One of the user's conversations (NOT_FOUND otherwise).")
     async def conversation(self, info: Info, id: strawberry.ID) -> Conversation:
-        row = await selectors.aget_conversation(user=current_user(info), conversation_id=id)
-        return Conversation.from_model(row)
+        return await selectors.aget_conversation(user=current_user(info), conversation_id=id)
 
     @strawberry.field(
         description=(
@@ -263,9 +260,7 @@ class Query:
     )
     async def devices(self, info: Info) -> list[Device]:
         user = current_user(info)
-        current = getattr(info.context.token, "pk", None)
-        payloads = await database_sync_to_async(_device_payloads)(user, current)
-        return [Device.from_payload(payload) for payload in payloads]
+        return await database_sync_to_async(_devices)(user)
 
     @strawberry.field(
         description="The tool calls of a conversation that wait for the user's approval "
@@ -293,8 +288,5 @@ def _export_text(user: Any, conversation_id: Any, kind: str) -> str:
     )
 
 
-def _device_payloads(user: Any, current: Any) -> list[dict[str, Any]]:
-    return [
-        device_payload(token, current_token_pk=current)
-        for token in account_selectors.devices_of(user)
-    ]
+def _devices(user: Any) -> list[AccessToken]:
+    return list(account_selectors.devices_of(user))

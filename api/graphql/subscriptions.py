@@ -16,7 +16,6 @@ import strawberry
 from strawberry.types import Info
 
 from api.graphql.context import current_user
-from api.graphql.types.conversations import Conversation
 from api.graphql.types.events import (
     ConversationChange,
     ConversationEvent,
@@ -62,7 +61,7 @@ async def _conversation_stream(
         # (the socket's lifecycle lets go of it when the socket ends).
         await ws.follow_conversation(conversation_id)
         try:
-            yield ConversationUpdated(conversation=Conversation.from_model(conversation))
+            yield ConversationUpdated(conversation=conversation)
             if tracker is not None:
                 async for stored in tracker.resume(conversation_id):
                     converted = to_conversation_event(stored)

@@ -13,9 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
+from channels.db import database_sync_to_async
+from langchain_core.messages import HumanMessage
 
 from backend.asgi import application
-from tests.support.graphql import GraphQLHTTP
+from conversations import services
+from conversations.events import user_group
+from tests.support.graphql import GraphQLHTTP, GraphQLSocket, wait_for_members
 from tests.support.rest import bearer
 from tests.support.sockets import Socket, ws_path
 from tests.support.turns import turn_cleanup  # noqa: F401 - autouse fixture
@@ -142,3 +146,83 @@ async def test_the_message_and_conversation_shapes_are_the_same_everywhere(
     page = (await rest.get(f"{base}/messages/")).json()["results"]
     nodes = from_graphql((await graphql.data(MESSAGES, variables, token=token))["messages"])
     assert nodes["nodes"] == page and page[1] == rated.json()
+
+
+PROJECT = "id name instructions defaultAgent createdAt updatedAt"
+SHARE = "id conversationId token url upToMessageId createdAt"
+
+
+async def test_the_project_and_share_shapes_are_the_same_on_rest_and_graphql(
+    clients, token, conversation, plain_agent
+):
+    rest, graphql = clients
+    created = await rest.post(
+        "/api/v1/projects/",
+        json={"name": "Trip", "instructions": "Be brief.", "default_agent": plain_agent.slug},
+    )
+    assert created.status_code == 201, created.text
+    project = created.json()
+    over_graphql = await graphql.data(
+        f"query($id: ID!) {{ project(id: $id) {{ {PROJECT} }} projects {{ {PROJECT} }} }}",
+        {"id": str(project["id"])},
+        token=token,
+    )
+    assert from_graphql(over_graphql["project"]) == project
+    assert from_graphql(over_graphql["projects"]) == [project]
+
+    await database_sync_to_async(services.append_message)(
+        conversation=conversation, message=HumanMessage("Shared.")
+    )
+    shared = await rest.post(f"/api/v1/conversations/{conversation.pk}/shares/", json={})
+    assert shared.status_code == 201, shared.text
+    listed = (await rest.get(f"/api/v1/conversations/{conversation.pk}/shares/")).json()
+    over_graphql = await graphql.data(
+        f"query($id: ID!) {{ shares(conversationId: $id) {{ {SHARE} }} }}",
+        {"id": str(conversation.pk)},
+        token=token,
+    )
+    shares = [
+        {**share, "up_to_message_id": int(share["up_to_message_id"])}
+        for share in from_graphql(over_graphql["shares"])
+    ]
+    assert shares == listed["results"] == [shared.json()]
+
+
+CONVERSATION_FIELDS = """id title context model temperature archived archivedAt lastMessageAt
+    messageCount activeTurnId projectId pinned createdAt updatedAt agent { slug name }
+    lastMessage { id text }"""
+
+
+async def test_a_conversation_from_an_event_is_the_conversation_a_query_gives(
+    clients, token, user, conversation
+):
+    """Subscriptions resolve the Conversation type from an event's JSON, queries from
+    the row: the same object must read the same either way."""
+    rest, graphql = clients
+    await database_sync_to_async(services.append_message)(
+        conversation=conversation, message=HumanMessage("Last words.")
+    )
+    socket = GraphQLSocket()
+    await socket.connect(token)
+    await socket.subscribe(
+        "list",
+        "subscription { conversationsChanged { __typename "
+        f"... on ConversationUpdated {{ conversation {{ {CONVERSATION_FIELDS} }} }} }} }}",
+    )
+    await wait_for_members(user_group(user.pk))
+    changed = await rest.patch(
+        f"/api/v1/conversations/{conversation.pk}/",
+        json={"title": "Renamed", "archived": True, "pinned": True, "temperature": 0.5},
+    )
+    assert changed.status_code == 200, changed.text
+    event = (await socket.next_data("list"))["conversationsChanged"]
+    await socket.close()
+    assert event["__typename"] == "ConversationUpdated"
+    queried = await graphql.data(
+        f"query($id: ID!) {{ conversation(id: $id) {{ {CONVERSATION_FIELDS} }} }}",
+        {"id": str(conversation.pk)},
+        token=token,
+    )
+    assert event["conversation"] == queried["conversation"]
+    assert queried["conversation"]["title"] == "Renamed"
+    assert queried["conversation"]["archivedAt"].endswith("Z")

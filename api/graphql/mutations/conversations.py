@@ -11,7 +11,6 @@ from strawberry.types import Info
 
 from api.graphql.context import current_user
 from api.graphql.errors import with_field_errors
-from api.graphql.types.conversations import Conversation
 from api.graphql.types.payloads import (
     ArchiveConversationPayload,
     ClearConversationPayload,
@@ -35,7 +34,7 @@ async def _create(
     conversation = await database_sync_to_async(services.create_conversation)(
         user=user, agent=agent, context=context, title=title or "", project=project
     )
-    return CreateConversationPayload(conversation=Conversation.from_model(conversation))
+    return CreateConversationPayload(conversation=conversation)
 
 
 async def _update(user: Any, id: str, **changes: Any) -> UpdateConversationPayload:
@@ -43,7 +42,7 @@ async def _update(user: Any, id: str, **changes: Any) -> UpdateConversationPaylo
     conversation = await database_sync_to_async(services.update_conversation)(
         conversation=conversation, **{key: _or_unset(value) for key, value in changes.items()}
     )
-    return UpdateConversationPayload(conversation=Conversation.from_model(conversation))
+    return UpdateConversationPayload(conversation=conversation)
 
 
 async def _archive(user: Any, id: str, archived: bool) -> ArchiveConversationPayload:
@@ -51,7 +50,7 @@ async def _archive(user: Any, id: str, archived: bool) -> ArchiveConversationPay
     conversation = await database_sync_to_async(services.set_archived)(
         conversation=conversation, archived=archived
     )
-    return ArchiveConversationPayload(conversation=Conversation.from_model(conversation))
+    return ArchiveConversationPayload(conversation=conversation)
 
 
 async def _delete(user: Any, id: str) -> DeleteConversationPayload:
@@ -65,9 +64,7 @@ async def _clear(user: Any, id: str) -> ClearConversationPayload:
     conversation = await selectors.aget_conversation(user=user, conversation_id=id)
     count = await database_sync_to_async(services.clear_conversation)(conversation=conversation)
     conversation.last_message = None  # known: there are none left
-    return ClearConversationPayload(
-        conversation=Conversation.from_model(conversation), deleted_message_count=count
-    )
+    return ClearConversationPayload(conversation=conversation, deleted_message_count=count)
 
 
 async def _switch_branch(user: Any, id: str, message_id: str) -> SwitchBranchPayload:
@@ -75,7 +72,7 @@ async def _switch_branch(user: Any, id: str, message_id: str) -> SwitchBranchPay
     switched = await database_sync_to_async(services.switch_branch)(
         conversation=conversation, message_id=message_id
     )
-    return SwitchBranchPayload(conversation=Conversation.from_model(switched))
+    return SwitchBranchPayload(conversation=switched)
 
 
 async def _fork(user: Any, id: str, message_id: str) -> ForkConversationPayload:
@@ -83,7 +80,7 @@ async def _fork(user: Any, id: str, message_id: str) -> ForkConversationPayload:
     fork = await database_sync_to_async(services.fork_conversation)(
         conversation=conversation, message_id=message_id
     )
-    return ForkConversationPayload(conversation=Conversation.from_model(fork))
+    return ForkConversationPayload(conversation=fork)
 
 
 @strawberry.type

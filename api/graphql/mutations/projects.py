@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 from api.graphql.context import current_user
 from api.graphql.errors import with_field_errors
-from api.graphql.types.projects import DeleteProjectPayload, Project, ProjectPayload
+from api.graphql.types.projects import DeleteProjectPayload, ProjectPayload
 from conversations.projects import selectors, services
 
 
@@ -20,7 +20,7 @@ def _or_unset(value: Any) -> Any:
 
 @database_sync_to_async
 def _create(user: Any, **fields: Any) -> ProjectPayload:
-    return ProjectPayload(project=Project.from_model(services.create_project(user=user, **fields)))
+    return ProjectPayload(project=services.create_project(user=user, **fields))
 
 
 @database_sync_to_async
@@ -29,7 +29,7 @@ def _update(user: Any, id: str, **changes: Any) -> ProjectPayload:
     project = services.update_project(
         project=project, **{key: _or_unset(value) for key, value in changes.items()}
     )
-    return ProjectPayload(project=Project.from_model(project))
+    return ProjectPayload(project=project)
 
 
 @database_sync_to_async

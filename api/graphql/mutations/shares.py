@@ -10,16 +10,16 @@ from strawberry.types import Info
 
 from api.graphql.context import current_user
 from api.graphql.errors import with_field_errors
-from api.graphql.types.shares import RevokeSharePayload, Share, SharePayload
+from api.graphql.types.shares import RevokeSharePayload, SharePayload
 from conversations.selectors import get_conversation
 from conversations.shares import selectors, services
 
 
 @database_sync_to_async
-def _create(user: Any, conversation_id: str, info: Info) -> SharePayload:
+def _create(user: Any, conversation_id: str) -> SharePayload:
     conversation = get_conversation(user=user, conversation_id=conversation_id)
     share = services.create_share(user=user, conversation=conversation)
-    return SharePayload(share=Share.from_model(share, info))
+    return SharePayload(share=share)
 
 
 @database_sync_to_async
@@ -38,7 +38,7 @@ class ShareMutations:
     )
     async def create_share(self, info: Info, conversation_id: strawberry.ID) -> SharePayload:
         user = current_user(info)
-        return await with_field_errors(SharePayload, _create(user, conversation_id, info))
+        return await with_field_errors(SharePayload, _create(user, conversation_id))
 
     @strawberry.mutation(description="Revoke a share link: its page and files answer 404.")
     async def revoke_share(

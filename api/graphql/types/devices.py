@@ -1,44 +1,48 @@
-"""A signed-in device (one token), in the shape of `accounts.payloads.device_payload`,
-the same as REST `/api/v1/auth/tokens/`."""
+"""A signed-in device (one token): a strawberry-django type over the token model, the
+same fields as `accounts.payloads.device_payload` gives REST `/api/v1/auth/tokens/`."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import strawberry
+import strawberry_django
+from strawberry.types import Info
 
+from accounts.models import AccessToken
 from api.graphql.types.errors import FieldError
-from api.graphql.types.messages import parse_timestamp
 from api.graphql.types.payloads import ERRORS_DESCRIPTION
 
 
-@strawberry.type(description="A signed-in device: one token of the user.")
+def _current(root: strawberry.Parent[AccessToken], info: Info) -> bool:
+    token = info.context.token
+    return token is not None and root.pk == token.pk
+
+
+def _push_platform(root: strawberry.Parent[AccessToken]) -> str | None:
+    push = getattr(root, "push", None)  # `devices_of` joins it; none raises AttributeError
+    return push.platform if push else None
+
+
+@strawberry_django.type(AccessToken, description="A signed-in device: one token of the user.")
 class Device:
-    id: strawberry.ID
-    device_name: str
-    created_at: datetime
-    last_used_at: datetime | None = strawberry.field(description="To the minute.")
+    """Resolved from `accounts.selectors.devices_of` (the user's live tokens, their push
+    credentials joined)."""
+
+    id: strawberry.ID = strawberry_django.field(field_name="public_id")
+    device_name: str = strawberry_django.field(field_name="name")
+    created_at: datetime = strawberry_django.field(field_name="created")
+    last_used_at: datetime | None = strawberry_django.field(description="To the minute.")
     expiry: datetime | None
     current: bool = strawberry.field(
+        resolver=_current,
         description="The device of this request (over HTTP; always false over a websocket, "
-        "which is not tied to one token after it connects)."
+        "which is not tied to one token after it connects).",
     )
     push_platform: str | None = strawberry.field(
-        description="webpush, apns or fcm when the device registered for push."
+        resolver=_push_platform,
+        description="webpush, apns or fcm when the device registered for push.",
     )
-
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> Device:
-        return cls(
-            id=strawberry.ID(payload["id"]),
-            device_name=payload["device_name"],
-            created_at=parse_timestamp(payload["created_at"]),
-            last_used_at=parse_timestamp(payload["last_used_at"]),
-            expiry=parse_timestamp(payload["expiry"]),
-            current=payload["current"],
-            push_platform=payload["push_platform"],
-        )
 
 
 @strawberry.type

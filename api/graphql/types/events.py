@@ -1,8 +1,9 @@
 """Subscription events: the events of `conversations.events`, converted one to one.
 
 `to_conversation_event` / `to_conversation_change` are the only conversions;
-the message and conversation inside an event go through `Message.from_payload`
-and `Conversation.from_payload`, like the query results.
+the message inside an event goes through `Message.from_payload` (like the query
+results), the conversation through `conversation_from_event` (a row for the
+strawberry-django type, as the queries give it).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Annotated, Any
 import strawberry
 
 from api.graphql.types.approvals import ToolApproval, ToolApprovalDecided, ToolApprovalRequested
-from api.graphql.types.conversations import Conversation
+from api.graphql.types.conversations import Conversation, conversation_from_event
 from api.graphql.types.messages import Message
 from conversations.events import EventType
 
@@ -132,8 +133,8 @@ def _message(event: dict[str, Any]) -> Message:
     return Message.from_payload(event["message"])
 
 
-def _conversation(event: dict[str, Any]) -> Conversation:
-    return Conversation.from_payload(event["conversation"])
+def _conversation(event: dict[str, Any]) -> Any:
+    return conversation_from_event(event["conversation"])
 
 
 _CONVERTERS: dict[str, Callable[[dict[str, Any]], Any]] = {

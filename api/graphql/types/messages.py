@@ -1,4 +1,5 @@
-"""Messages, built from `payloads.message_payload` (the message shape of every surface)."""
+"""Messages, built from `payloads.message_payload` (the message shape of every surface;
+`Message` says why this type is not a strawberry-django one)."""
 
 from __future__ import annotations
 
@@ -83,6 +84,14 @@ class Siblings:
 
 @strawberry.type(description="One stored message (a LangChain message, losslessly).")
 class Message:
+    """Built from `payloads.message_payload`, not a strawberry-django type over
+    `ConversationMessage` like `Conversation`: the fast path of the history page
+    (`messages`), kept for this type alone. The same 50-message page with the same
+    fields costs 1.48-1.53x the CPU as a strawberry-django type (its resolver pipeline
+    runs for every field of every row), against a page target GraphQL already misses
+    (`python -m bench.graphql_types`, bench/BENCHMARKS.md "GraphQL types"). Events, REST
+    and SSE send the same dict, so subscriptions read it with no second path."""
+
     id: strawberry.ID
     conversation_id: strawberry.ID
     role: MessageRole  # type: ignore[valid-type]

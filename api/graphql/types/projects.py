@@ -1,46 +1,41 @@
-"""Projects, built from `payloads.project_payload`, and their mutation payloads."""
+"""Projects (a strawberry-django type over the model) and their mutation payloads."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import strawberry
+import strawberry_django
 
 from api.graphql.types.errors import FieldError
-from api.graphql.types.messages import parse_timestamp
 from api.graphql.types.payloads import ERRORS_DESCRIPTION
 from conversations import models
-from conversations.payloads import project_payload
 
 
-@strawberry.type(description="A folder of conversations whose turns get its instructions.")
+def default_agent_slug(root: strawberry.Parent[models.Project]) -> str | None:
+    # The selectors and services give rows with the agent loaded (select_related or set).
+    return root.default_agent.slug if root.default_agent_id else None
+
+
+@strawberry_django.type(
+    models.Project, description="A folder of conversations whose turns get its instructions."
+)
 class Project:
+    """Resolved from the rows `projects.selectors` reads (owner-scoped, the default agent
+    joined), as `payloads.project_payload` shapes them for REST."""
+
     id: strawberry.ID
     name: str
-    instructions: str = strawberry.field(
+    instructions: str = strawberry_django.field(
         description="Added to the system prompt of every turn of its conversations."
     )
+
     default_agent: str | None = strawberry.field(
-        description="Slug of the agent a conversation created in it starts with by default."
+        resolver=default_agent_slug,
+        description="Slug of the agent a conversation created in it starts with by default.",
     )
     created_at: datetime
     updated_at: datetime
-
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> Project:
-        return cls(
-            id=strawberry.ID(str(payload["id"])),
-            name=payload["name"],
-            instructions=payload["instructions"],
-            default_agent=payload["default_agent"],
-            created_at=parse_timestamp(payload["created_at"]),  # type: ignore[arg-type]
-            updated_at=parse_timestamp(payload["updated_at"]),  # type: ignore[arg-type]
-        )
-
-    @classmethod
-    def from_model(cls, project: models.Project) -> Project:
-        return cls.from_payload(project_payload(project))
 
 
 @strawberry.type

@@ -1,18 +1,17 @@
-"""Share links, built from `conversations.shares.payloads.share_payload`."""
+"""Share links (a strawberry-django type over the model) and their mutation payloads."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import strawberry
+import strawberry_django
 from strawberry.types import Info
 
 from api.graphql.types.errors import FieldError
-from api.graphql.types.messages import parse_timestamp
 from api.graphql.types.payloads import ERRORS_DESCRIPTION
 from conversations.shares.models import Share as ShareModel
-from conversations.shares.payloads import share_payload
+from conversations.shares.payloads import share_path
 
 
 def origin(info: Info) -> str:
@@ -24,34 +23,29 @@ def origin(info: Info) -> str:
     return ""
 
 
-@strawberry.type(
+def share_url(root: strawberry.Parent[ShareModel], info: Info) -> str:
+    return f"{origin(info)}{share_path(root)}"
+
+
+@strawberry_django.type(
+    ShareModel,
     description="A share link: whoever opens `url` reads the conversation up to "
-    "`upToMessageId` (never later messages), until it is revoked."
+    "`upToMessageId` (never later messages), until it is revoked.",
 )
 class Share:
+    """Resolved from the rows `shares.selectors` and `shares.services` give (the
+    owner's), as `shares.payloads.share_payload` shapes them for REST."""
+
     id: strawberry.ID
     conversation_id: strawberry.ID
-    token: str = strawberry.field(description="192 random bits: the link's only permission.")
-    url: str = strawberry.field(description="The web app's page of the share.")
-    up_to_message_id: strawberry.ID = strawberry.field(
+    token: str = strawberry_django.field(description="192 random bits: the link's only permission.")
+
+    url: str = strawberry.field(resolver=share_url, description="The web app's page of the share.")
+
+    up_to_message_id: strawberry.ID = strawberry_django.field(
         description="The newest message the share shows."
     )
     created_at: datetime
-
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> Share:
-        return cls(
-            id=strawberry.ID(str(payload["id"])),
-            conversation_id=strawberry.ID(str(payload["conversation"])),
-            token=payload["token"],
-            url=payload["url"],
-            up_to_message_id=strawberry.ID(str(payload["up_to_message_id"])),
-            created_at=parse_timestamp(payload["created_at"]),  # type: ignore[arg-type]
-        )
-
-    @classmethod
-    def from_model(cls, share: ShareModel, info: Info) -> Share:
-        return cls.from_payload(share_payload(share, origin=origin(info)))
 
 
 @strawberry.type

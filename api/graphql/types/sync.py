@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import strawberry
 
 from api.graphql.types.conversations import Conversation
 from api.graphql.types.messages import Message, optional_id
 from conversations import inputs
 from conversations.payloads import change_payload
-from conversations.sync.selectors import ChangePage
+from conversations.sync.selectors import ChangePage, FeedChange
 
 
 @strawberry.type(
@@ -30,14 +28,16 @@ class Change:
     message: Message | None = strawberry.field(description="Its state now.")
 
     @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> Change:
-        conversation = payload.get("conversation")
+    def from_change(cls, change: FeedChange) -> Change:
+        """From a change of the feed: its conversation row as it is now, the rest as
+        `payloads.change_payload` shapes it."""
+        payload = change_payload(change)
         message = payload.get("message")
         return cls(
             type=payload["type"],
             id=optional_id(payload.get("id")),
             conversation_id=optional_id(payload.get("conversation_id")),
-            conversation=Conversation.from_payload(conversation) if conversation else None,
+            conversation=change.conversation if message is None else None,
             message=Message.from_payload(message) if message else None,
         )
 
@@ -51,7 +51,7 @@ class ChangeFeed:
     @classmethod
     def from_page(cls, page: ChangePage) -> ChangeFeed:
         return cls(
-            changes=[Change.from_payload(change_payload(change)) for change in page.changes],
+            changes=[Change.from_change(change) for change in page.changes],
             cursor=inputs.encode_sync_cursor(page.cursor),
             has_more=page.has_more,
         )

@@ -15,6 +15,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 DEVICES = """
 query { devices { id deviceName createdAt lastUsedAt expiry current pushPlatform } }
 """
+# A browser's PushSubscription (the keys are well-formed, the endpoint is never called).
+SUBSCRIPTION = {
+    "endpoint": "https://push.example.test/send/abc",
+    "keys": {
+        "p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u"
+        "-Ts1XbjhazAkj7I99e8QcYP7DkM",
+        "auth": "tBHItJI5svbpez7KI4CCXg",
+    },
+}
 SIGN_OUT = """
 mutation SignOut($id: ID!) { signOutDevice(id: $id) { signedOutId errors { field } } }
 """
@@ -37,6 +46,12 @@ async def test_devices_are_the_rest_list(gql, user, other_user):
     phone = await sync_to_async(make_token)(user, "Phone")
     await sync_to_async(make_token)(user, "Laptop")
     await sync_to_async(make_token)(other_user, "Not mine")
+    registered = await gql.client.put(
+        "/api/v1/auth/tokens/current/push/",
+        json={"platform": "webpush", "subscription": SUBSCRIPTION},
+        headers={"Authorization": f"Bearer {phone}"},
+    )
+    assert registered.status_code == 200, registered.text
 
     data = await gql.data(DEVICES, token=phone)
     rest = await gql.client.get(
@@ -47,6 +62,7 @@ async def test_devices_are_the_rest_list(gql, user, other_user):
     assert [rest_shape(d) for d in data["devices"]] == rest.json()["results"]
     assert [d["deviceName"] for d in data["devices"]] == ["Laptop", "Phone"]
     assert [d["current"] for d in data["devices"]] == [False, True]
+    assert [d["pushPlatform"] for d in data["devices"]] == [None, "webpush"]
 
 
 async def test_sign_out_device_revokes_that_token_only(gql, user, other_user):
