@@ -109,7 +109,7 @@ def fork_conversation(*, conversation: Conversation, message_id: ObjectId) -> Co
         title_attempted_at=locked.title_attempted_at,
         model=locked.model,
         temperature=locked.temperature,
-        project=locked.project,
+        project_id=locked.project_id,
         activity_at=now,
     )
     with connection.cursor() as cursor:
