@@ -348,7 +348,6 @@ SPECTACULAR_SETTINGS = {
             "conversation.cleared",
             "conversation.deleted",
         ],
-        "BranchChangedKind": ["conversation.branch_changed"],
         "OnBusy": "conversations.models.OnBusy",
         # Tool approval (conversations.approvals).
         "ToolCallDecision": ["approved", "denied"],
