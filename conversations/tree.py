@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connection
+from django.db.models.expressions import RawSQL
 
 from conversations.models import Conversation, ConversationMessage
 from core.rows import StoredJSON
@@ -119,6 +120,22 @@ def activate_path(locked: Conversation, leaf_id: int | None) -> None:
     if segment:
         ConversationMessage.objects.filter(pk__in=segment).update(on_path=True)
     locked.active_leaf_id = leaf_id
+
+
+def path_to(message_id: int) -> RawSQL:
+    """The ids from a root down to `message_id`, for `id__in=`: one recursive walk up its
+    parents, whatever the active branch is now (a share shows what was shared)."""
+    return RawSQL(
+        f"""
+        WITH RECURSIVE up("id", "parent_id") AS (
+            SELECT "id", "parent_id" FROM "{_TABLE}" WHERE "id" = %s
+            UNION ALL
+            SELECT m."id", m."parent_id" FROM "{_TABLE}" AS m JOIN up ON m."id" = up."parent_id"
+        )
+        SELECT "id" FROM up
+        """,
+        [message_id],
+    )
 
 
 def newest_leaf_under(conversation_id: int, message_id: int) -> int:

@@ -8,11 +8,12 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from conversations import tree
 from conversations.files.models import UserFile
 from conversations.inputs import ObjectId, parse_id_cursor, parse_limit, parse_object_id
 from conversations.models import Conversation, ConversationMessage, MessageRole
 from conversations.selectors.conversations import get_conversation
-from conversations.selectors.messages import active_path
+from conversations.selectors.messages import in_history_order
 from conversations.shares import links
 from conversations.shares.models import Share
 from core.errors import NotFound
@@ -78,13 +79,14 @@ class SharedPage:
 
 
 def shared_messages(share: Share) -> QuerySet[ConversationMessage]:
-    """What a share shows: the conversation's active branch up to the shared message,
-    never a later one, and no system messages (an agent's prompts stay private). A
-    message deleted since (clear) is gone from the share too; a branch switch shows the
-    new branch's messages up to that id (conversations/tree.py)."""
+    """What a share shows: the branch that ends at the shared message (the active one
+    when it was shared), never a later message, and no system messages (an agent's
+    prompts stay private). A regenerate, an edit or a branch switch since then changes
+    nothing of it; a message deleted since (clear) is gone from the share too. Each page
+    walks the shared message's ancestors once (conversations/tree.py `path_to`)."""
     return (
-        active_path(share.conversation_id, newest_first=False)
-        .filter(id__lte=share.up_to_message_id)
+        in_history_order(share.conversation_id, newest_first=False)
+        .filter(id__in=tree.path_to(share.up_to_message_id))
         .exclude(role=MessageRole.SYSTEM)
     )
 
