@@ -341,6 +341,7 @@ SPECTACULAR_SETTINGS = {
         "MessageEventKind": ["message.created", "message.completed"],
         "MessageFailedKind": ["message.failed"],
         "MessageDeltaKind": ["message.delta"],
+        "BranchChangedKind": ["conversation.branch_changed"],
         "ConversationEventKind": [
             "conversation.created",
             "conversation.updated",

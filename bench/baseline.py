@@ -26,9 +26,15 @@ class BaselineMessageSerializer(serializers.ModelSerializer):
     # Not a column: the files a message references, read from its content (the
     # baseline's history has none).
     attachments = serializers.SerializerMethodField()
+    # The tree's fields (conversations/tree.py) as a linear history has them.
+    parent_id = serializers.IntegerField(read_only=True, allow_null=True)
+    siblings = serializers.SerializerMethodField()
 
     def get_attachments(self, message: ConversationMessage) -> list:
         return []
+
+    def get_siblings(self, message: ConversationMessage) -> dict:
+        return {"ids": [message.id], "index": 0}
 
     class Meta:
         model = ConversationMessage

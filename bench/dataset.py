@@ -6,6 +6,11 @@ stored message in the seed's `{"_type", "_value"}` shape. Rows go in with
 PostgreSQL COPY, so a full load takes seconds, not minutes. A load is reused
 by later runs unless `--reload` is given (or the sizes differ).
 
+Every conversation is one chain (parent = the previous message, as migration 0015
+makes them), except a second conversation of 100,000 messages, interleaved the same
+way, that is a tree (conversations/tree.py): a fork every 50 messages of its active
+branch, where 1 to 3 other replies were kept as siblings (`BRANCHED_TITLE`).
+
     python -m bench.dataset [--reload] [--big 100000] [--small 9000] [--small-size 100]
 """
 
@@ -19,6 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 BIG_TITLE = "bench: the long conversation"
+BRANCHED_TITLE = "bench: the long branched conversation"
+FORK_EVERY = 50
 SEED = 8
 OTHER_USERS = 90
 
@@ -41,6 +48,8 @@ class Dataset:
     total_messages: int
     first_big_id: int
     last_big_id: int
+    # The tree of the same size (0 when the data predates it: reload).
+    branched_conversation_id: int = 0
 
 
 def _human_content(text: str) -> str:
@@ -83,15 +92,19 @@ def current() -> Dataset | None:
     last = ids.reverse().values_list("id", flat=True).first()
     small_count = small.count()
     small_size = small.first().message_count if small_count else 0
+    branched = Conversation.objects.filter(title=BRANCHED_TITLE).first()
     return Dataset(
         owner_id=big.user_id,
         big_conversation_id=big.pk,
         big_size=big.message_count,
         small_conversations=small_count,
         small_size=small_size,
-        total_messages=big.message_count + small_count * small_size,
+        total_messages=big.message_count
+        + small_count * small_size
+        + (branched.message_count if branched else 0),
         first_big_id=first or 0,
         last_big_id=last or 0,
+        branched_conversation_id=branched.pk if branched else 0,
     )
 
 
@@ -105,6 +118,7 @@ def load(
         and not reload
         and (existing.big_size, existing.small_conversations, existing.small_size)
         == (big, small, small_size)
+        and existing.branched_conversation_id
     ):
         return existing
     started = time.perf_counter()
@@ -113,7 +127,7 @@ def load(
     assert dataset is not None
     print(
         f"loaded {dataset.total_messages:,} messages in {time.perf_counter() - started:.1f} s "
-        f"(1 conversation of {big:,} + {small:,} of {small_size})",
+        f"(2 conversations of {big:,}, one of them branched, + {small:,} of {small_size})",
         flush=True,
     )
     return dataset
@@ -166,6 +180,9 @@ def _generate(*, big: int, small: int, small_size: int) -> None:
              WHERE s.conversation_id = c.id
             """
         )
+        started = time.perf_counter()
+        _make_trees(cursor)
+        print(f"chains and the branched tree: {time.perf_counter() - started:.1f} s", flush=True)
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE conversations_conversationmessage")
@@ -189,7 +206,10 @@ def _create_conversations(
     agent = Agent.objects.get(slug="language-tutor")
     context = {"언어": "Chinese", "상황": "ordering coffee", "레벨": "beginner"}
     conversations = Conversation.objects.bulk_create(
-        [Conversation(user=owner, agent=agent, context=context, title=BIG_TITLE)]
+        [
+            Conversation(user=owner, agent=agent, context=context, title=BIG_TITLE),
+            Conversation(user=owner, agent=agent, context=context, title=BRANCHED_TITLE),
+        ]
         + [
             Conversation(
                 user=owner if i % 90 == 0 else others[i % OTHER_USERS],
@@ -200,8 +220,8 @@ def _create_conversations(
             for i in range(small)
         ]
     )
-    sizes = {conversations[0].pk: big}
-    sizes.update({c.pk: small_size for c in conversations[1:]})
+    sizes = {conversations[0].pk: big, conversations[1].pk: big}
+    sizes.update({c.pk: small_size for c in conversations[2:]})
     order = [pk for pk, size in sizes.items() for _ in range(size)]
     random.Random(SEED).shuffle(order)
     return order, {c.pk: c.user_id for c in conversations}
@@ -255,6 +275,66 @@ def _copy_messages(raw_cursor, order: list[int], users: dict[int, int]) -> None:
                 buffer.clear()
         if buffer:
             copy.write("".join(buffer).encode())
+
+
+def _make_trees(cursor, *, chain: bool = True) -> None:
+    """Chain every conversation as migration 0015 does, then make the branched one a
+    tree: after every FORK_EVERY messages of its path, 1 to 3 alternatives of the last
+    one (the same parent, off the path, listed in each other's `sibling_ids`)."""
+    import importlib
+
+    migration = importlib.import_module("conversations.migrations.0015_message_tree")
+    if chain:  # not right after the migration itself (bench/branches.py)
+        cursor.execute(migration.CHAIN_MESSAGES)
+    cursor.execute("SELECT id FROM conversations_conversation WHERE title = %s", [BRANCHED_TITLE])
+    (branched,) = cursor.fetchone()
+    cursor.execute(
+        "SELECT id FROM conversations_conversationmessage WHERE conversation_id = %s ORDER BY id",
+        [branched],
+    )
+    ids = [row[0] for row in cursor.fetchall()]
+    parents: list[int | None] = []
+    on_path: list[bool] = []
+    siblings: list[str | None] = []
+    rng = random.Random(SEED + 2)
+    position, previous, path_length = 0, None, 0
+    while position < len(ids):
+        pk = ids[position]
+        parents.append(previous)
+        on_path.append(True)
+        siblings.append(None)
+        path_length += 1
+        position += 1
+        if path_length % FORK_EVERY or position >= len(ids):
+            previous = pk
+            continue
+        # A fork: this message and 1-3 alternatives, all answers to `previous`.
+        alternatives = ids[position : position + rng.randint(1, 3)]
+        group = json.dumps([pk, *alternatives])
+        siblings[-1] = group
+        for _ in alternatives:
+            parents.append(previous)
+            on_path.append(False)
+            siblings.append(group)
+        position += len(alternatives)
+        previous = pk
+    cursor.execute(
+        """
+        UPDATE conversations_conversationmessage AS m
+           SET parent_id = v.parent, on_path = v.on_path, sibling_ids = v.siblings::jsonb
+          FROM unnest(%s::bigint[], %s::bigint[], %s::boolean[], %s::text[])
+               AS v(id, parent, on_path, siblings)
+         WHERE m.id = v.id
+        """,
+        [ids[: len(parents)], parents, on_path, siblings],
+    )
+    cursor.execute(
+        """
+        UPDATE conversations_conversation AS c SET active_leaf_id = (
+          SELECT MAX(m.id) FROM conversations_conversationmessage AS m
+           WHERE m.conversation_id = c.id AND m.on_path)
+        """
+    )
 
 
 def main() -> None:

@@ -17,9 +17,15 @@ Measured (median of `--repeat` calls, limit 50, newest / middle / oldest page):
 - whole history   the seed's `aget_previous_messages`: every row of the conversation
                   loaded and decoded into LangChain messages.
 
+- branched tree    the selector and REST on a second 100,000-message conversation that
+                  is a tree (bench/dataset.py: a fork every 50 messages, 1-3 kept
+                  alternatives): the page of its active branch at the same depth.
+
 Targets (issue 8): oldest page within 1.2x of the newest; selector within 1.5x of the
 raw floor; REST end to end within 5x of the raw floor; the deepest page at least 100x
-faster than DRF page numbers.
+faster than DRF page numbers. Issue 18: the branched tree's active branch within 1.5x of
+the linear conversation's page at each depth (selector and REST), its oldest page within
+1.2x of its newest.
 """
 
 from __future__ import annotations
@@ -55,7 +61,8 @@ LIMIT = 50
 DEPTHS = ("newest", "middle", "oldest")
 COLUMNS = (
     "id, conversation_id, user_id, role, content, text, status, turn_id, "
-    "client_message_id, model, usage, error, created_at, updated_at"
+    "client_message_id, model, usage, error, created_at, updated_at, "
+    "parent_id, on_path, sibling_ids"
 )
 GRAPHQL_PAGE = """
 query Page($id: ID!, $before: String) {
@@ -137,7 +144,7 @@ def raw_variant(name: str, form: dict[str, str], conversation_id: int, cursors: 
     return Variant(name, call)
 
 
-def selector_variant(conversation: Any, cursors: Cursors) -> Variant:
+def selector_variant(conversation: Any, cursors: Cursors, name: str = "") -> Variant:
     from conversations import selectors
     from conversations.inputs import HistoryRequest
 
@@ -148,7 +155,7 @@ def selector_variant(conversation: Any, cursors: Cursors) -> Variant:
         )
         assert len(page.results) == LIMIT
 
-    return Variant("selector message_page", call)
+    return Variant(name or "selector message_page", call)
 
 
 def paginator_variant(conversation: Any, cursors: Cursors) -> Variant:
@@ -228,6 +235,7 @@ def measure_whole_history(conversation: Any, repeat: int) -> list[float]:
 def http_requests(
     conversation_id: int, cursors: Cursors
 ) -> dict[str, dict[str, tuple[str, str, dict[str, Any] | None]]]:
+    """The REST, GraphQL and page-number requests of each depth."""
     rest, graphql, baseline = {}, {}, {}
     for depth in DEPTHS:
         before = cursors.before[depth]
@@ -276,15 +284,25 @@ def main() -> None:
         .values_list("id", flat=True)
     )
     cursors = Cursors(ids)
+    branched = Conversation.objects.select_related("agent").get(pk=dataset.branched_conversation_id)
+    # Its active branch: what its pages show (the cursors are positions on it).
+    path_ids = list(
+        ConversationMessage.objects.filter(conversation_id=branched.pk, on_path=True)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    branched_cursors = Cursors(path_ids)
     _, token = get_token_model().objects.create(user=conversation.user, name="bench-history")
 
     print_machine()
     print(
         f"# {dataset.total_messages:,} messages; conversation {conversation.pk} has "
-        f"{len(ids):,}; limit {LIMIT}; {args.repeat} interleaved rounds "
+        f"{len(ids):,}; the branched one {branched.message_count:,}, {len(path_ids):,} on "
+        f"its active branch; limit {LIMIT}; {args.repeat} interleaved rounds "
         f"(DRF baselines every 10th); bench toggles: {active_toggles()}"
     )
     requests = http_requests(conversation.pk, cursors)
+    branched_requests = http_requests(branched.pk, branched_cursors)
     headers = {"Authorization": f"Bearer {token}"}
 
     async def measure() -> list[Variant]:
@@ -304,6 +322,8 @@ def main() -> None:
                 ),
                 selector_variant(conversation, cursors),
                 http_variant("REST (ASGI, in process)", asgi, requests["rest"]),
+                selector_variant(branched, branched_cursors, "selector, branched tree"),
+                http_variant("REST (ASGI), branched tree", asgi, branched_requests["rest"]),
             ]
             if not args.no_live:
                 server = stack.enter_context(start_uvicorn(workers=1))
@@ -379,6 +399,8 @@ def main() -> None:
 
     selector_cells = rows["selector message_page"]
     rest_cells = rows["REST (ASGI, in process)"]
+    tree_selector = rows["selector, branched tree"]
+    tree_rest = rows["REST (ASGI), branched tree"]
     deepest_drf = rows["DRF PageNumberPagination"]["newest"].median
     deepest_drf_http = rows["DRF page-number endpoint (ASGI)"]["newest"].median
     checks = [
@@ -417,6 +439,30 @@ def main() -> None:
             deepest_drf_http / rest_cells["oldest"].median,
             100.0,
             ">=",
+        ),
+        (
+            "branched tree vs linear, same depth (selector, worst depth)",
+            max(tree_selector[d].median / selector_cells[d].median for d in DEPTHS),
+            1.5,
+            "<=",
+        ),
+        (
+            "branched tree vs linear, same depth (REST, worst depth)",
+            max(tree_rest[d].median / rest_cells[d].median for d in DEPTHS),
+            1.5,
+            "<=",
+        ),
+        (
+            "branched tree: oldest page within 1.2x of the newest (selector)",
+            tree_selector["oldest"].median / tree_selector["newest"].median,
+            1.2,
+            "<=",
+        ),
+        (
+            "branched tree: oldest page within 1.2x of the newest (REST)",
+            tree_rest["oldest"].median / tree_rest["newest"].median,
+            1.2,
+            "<=",
         ),
         (
             "whole-history load vs one REST page",

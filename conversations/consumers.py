@@ -20,12 +20,13 @@ import json
 import logging
 from typing import Any
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from langchain_core.messages import BaseMessage
 
-from conversations import selectors
+from conversations import selectors, services
 from conversations.close_codes import Close
 from conversations.events import (
     CHANNEL_MESSAGE_TYPE,
@@ -285,6 +286,25 @@ class AgentChatConsumer(SocketLifecycle, AsyncWebsocketConsumer):
             regenerate=True,
             config=self.get_turn_config(),
             hooks=_ConsumerHooks(self),
+        )
+
+    async def handle_edit(self, frame: Frame) -> None:
+        await self.refresh_conversation()
+        handle = await start_turn(
+            conversation=self.conversation,
+            content=frame.data.get("content"),
+            client_message_id=frame.data.get("client_message_id"),
+            edit_of=frame.data.get("message_id"),
+            config=self.get_turn_config(),
+            hooks=_ConsumerHooks(self),
+        )
+        if handle.existing:
+            await self.send_snapshot([handle.human_message, handle.ai_message])
+
+    async def handle_branch(self, frame: Frame) -> None:
+        # The switch is announced to every device (this one too) by its event.
+        await database_sync_to_async(services.switch_branch)(
+            conversation=self.conversation, message_id=frame.data.get("message_id")
         )
 
     async def handle_tool_approve(self, frame: Frame) -> None:

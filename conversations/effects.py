@@ -96,6 +96,8 @@ _UPSERTS = {
     EventType.MESSAGE_FAILED: ChangeKind.MESSAGE_UPSERTED,
     EventType.CONVERSATION_CREATED: ChangeKind.CONVERSATION_UPSERTED,
     EventType.CONVERSATION_UPDATED: ChangeKind.CONVERSATION_UPSERTED,
+    # The feed's conversation carries `active_leaf_id`; its messages their `parent_id`.
+    EventType.CONVERSATION_BRANCH_CHANGED: ChangeKind.CONVERSATION_UPSERTED,
 }
 
 

@@ -11,7 +11,11 @@ its own shapes. An event is a JSON object with `type` plus the fields below:
   from a snapshot can skip or trim it)
 - `message.completed {conversation_id, message}` (status `complete` or `cancelled`)
 - `message.failed    {conversation_id, message, error: {code, message}}`
-- `message.deleted   {conversation_id, message_ids}` (regenerate replaces a reply)
+- `message.deleted   {conversation_id, message_ids}` (not emitted since messages
+  became a tree: a regenerate keeps the old reply; kept for clients that handle it)
+- `conversation.branch_changed {conversation_id, active_leaf_id, conversation}` (a
+  regenerate, an edit or a branch switch changed the active branch: its messages are
+  the path from a root to `active_leaf_id`; a client re-reads its history page)
 - `conversation.created | conversation.updated | conversation.cleared
    | conversation.deleted {conversation_id, conversation}`
 - `tool.approval_requested {conversation_id, message_id, turn_id, calls: [approval]}`
@@ -61,6 +65,7 @@ class EventType(StrEnum):
     CONVERSATION_UPDATED = "conversation.updated"
     CONVERSATION_CLEARED = "conversation.cleared"
     CONVERSATION_DELETED = "conversation.deleted"
+    CONVERSATION_BRANCH_CHANGED = "conversation.branch_changed"
     TOOL_APPROVAL_REQUESTED = "tool.approval_requested"
     TOOL_APPROVAL_DECIDED = "tool.approval_decided"
 
@@ -109,11 +114,13 @@ def delta_event(
     }
 
 
-def messages_deleted_event(conversation_id: int, message_ids: list[int]) -> dict[str, Any]:
+def branch_changed_event(conversation: Conversation) -> dict[str, Any]:
+    """The active branch of `conversation` changed; it ends at its `active_leaf_id`."""
     return {
-        "type": str(EventType.MESSAGE_DELETED),
-        "conversation_id": conversation_id,
-        "message_ids": message_ids,
+        "type": str(EventType.CONVERSATION_BRANCH_CHANGED),
+        "conversation_id": conversation.id,
+        "active_leaf_id": conversation.active_leaf_id,
+        "conversation": conversation_payload(conversation),
     }
 
 

@@ -3,6 +3,8 @@
 Client -> server frames are JSON objects with a `type`:
 `message {content, client_message_id?, attachments?, images__base64?, on_busy?}`,
 `cancel`, `regenerate`, `ping`, `resume {after_id}`, `tool.approve {call_id}`,
+`edit {message_id, content, client_message_id?}` (a new version of a human message,
+answered by a turn), `branch {message_id}` (switch to that message's newest leaf),
 `tool.deny {call_id, reason?}` (a paused turn's tool call, conversations.approvals).
 Anything else is a `FrameError` with a stable code; the connection stays open. Text
 that cannot be stored (a NUL character, which PostgreSQL refuses, or a lone
@@ -16,7 +18,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-FRAME_TYPES = {"message", "cancel", "regenerate", "ping", "resume", "tool.approve", "tool.deny"}
+FRAME_TYPES = {
+    "message",
+    "cancel",
+    "regenerate",
+    "edit",
+    "branch",
+    "ping",
+    "resume",
+    "tool.approve",
+    "tool.deny",
+}
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -60,6 +72,10 @@ def parse_frame(text: str | None, *, max_bytes: int) -> Frame:
             raise FrameError(
                 "INVALID_FRAME", "resume.after_id must be a message id (integer >= 0)."
             )
+    if frame_type in ("edit", "branch"):
+        message_id = data.get("message_id")
+        if not isinstance(message_id, int) or isinstance(message_id, bool) or message_id < 1:
+            raise FrameError("INVALID_FRAME", f"{frame_type}.message_id must be a message id.")
     if frame_type in ("tool.approve", "tool.deny"):
         call_id = data.get("call_id")
         if not isinstance(call_id, str) or not 0 < len(call_id) <= 200:

@@ -56,6 +56,9 @@ class MessageRow(NamedTuple):
     error: StoredJSON | None
     created_at: datetime
     updated_at: datetime
+    parent_id: int | None
+    on_path: bool
+    sibling_ids: StoredJSON | None
 
 
 # A field added to the model must be added to MessageRow: fail at import, not in a page.
@@ -85,11 +88,11 @@ def page_sql(shape: str) -> str:
 
     The conversation is matched as the range [id, id], the cursor as a row comparison
     on (conversation, id), and the rows are ordered by (conversation, id): only the
-    `(conversation_id, id)` index serves that. With `conversation_id = %s ... ORDER BY
-    id`, PostgreSQL knows the conversation is fixed, orders by id alone, and may walk
-    the primary key instead, throwing away every message other conversations added
-    since (`selectors.in_history_order`); with `id < %s` it may read every message
-    below the cursor and sort them.
+    `(conversation_id, id)` indexes serve that (msg_active_path: the active branch).
+    With `conversation_id = %s ... ORDER BY id`, PostgreSQL knows the conversation is
+    fixed, orders by id alone, and may walk the primary key instead, throwing away every
+    message other conversations added since (`selectors.in_history_order`); with
+    `id < %s` it may read every message below the cursor and sort them.
 
     The owner check rides along as an uncorrelated EXISTS on the conversation's
     primary key: no row comes back for someone else's conversation. `before`/`after`
@@ -102,7 +105,9 @@ def page_sql(shape: str) -> str:
     table = ConversationMessage._meta.db_table
     owners = Conversation._meta.db_table
     columns = MESSAGE_ROWS.columns()
-    this = '"conversation_id" BETWEEN %(conversation)s AND %(conversation)s'
+    # The active branch only (conversations/tree.py): the partial index msg_active_path
+    # holds exactly these rows, so a branched history pages like a linear one.
+    this = '"conversation_id" BETWEEN %(conversation)s AND %(conversation)s AND "on_path"'
     owned = (
         f'EXISTS (SELECT 1 FROM "{owners}" WHERE "id" = %(conversation)s AND "user_id" = %(owner)s)'
     )

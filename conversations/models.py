@@ -153,6 +153,10 @@ class Conversation(models.Model):
         related_name="conversations",
     )
     pinned = models.BooleanField(default=False)
+    # The last message of the active branch (conversations/tree.py): new messages answer
+    # it; NULL while the conversation is empty. A plain id, not a foreign key: it is
+    # kept under the conversation's row lock with the messages' `on_path` flags.
+    active_leaf_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -211,7 +215,14 @@ class OnBusy(models.TextChoices):
 
 
 class ConversationMessage(models.Model):
-    """One stored LangChain message, in the seed's `{"_type", "_value"}` shape."""
+    """One stored LangChain message, in the seed's `{"_type", "_value"}` shape.
+
+    Messages form a tree (conversations/tree.py): `parent` is the message this one
+    follows (NULL for a first message); a regenerate or an edit adds a sibling. The
+    conversation's active branch is the path from a root to its `active_leaf_id`, its
+    messages flagged `on_path`: every read of the history is a range of the
+    `msg_active_path` index, as fast as a linear history.
+    """
 
     id = models.BigAutoField(primary_key=True)
     # Indexed by msg_conversation_id (conversation_id, id), which also serves
@@ -238,10 +249,34 @@ class ConversationMessage(models.Model):
     error = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+    # The tree. DO_NOTHING: messages are deleted by whole conversations (clear, delete),
+    # never one by one, so no subtree is left behind and no per-row cascade is collected.
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    # A database default too: rows written by raw SQL (COPY, INSERT ... SELECT) and the
+    # migration's ADD COLUMN (a catalog change on PostgreSQL, no table rewrite) are on it.
+    on_path = models.BooleanField(default=True, db_default=True)
+    # Every child of this message's parent (itself included), oldest first, once it has
+    # siblings; NULL for an only child. Denormalized so that no payload needs a query:
+    # written under the conversation's row lock whenever a sibling is added.
+    sibling_ids = models.JSONField(null=True, blank=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["conversation", "id"], name="msg_conversation_id"),
+            models.Index(
+                fields=["conversation", "id"], name="msg_active_path", condition=Q(on_path=True)
+            ),
+            models.Index(fields=["parent", "id"], name="msg_parent"),
+            models.Index(
+                fields=["conversation", "id"], name="msg_roots", condition=Q(parent__isnull=True)
+            ),
             models.Index(
                 fields=["status"],
                 name="msg_streaming",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from conversations.files.attachments import attachments_of
 from conversations.llm.providers import conversation_model_name, resolve_model_name
+from conversations.tree import sibling_payload
 from core.timestamps import iso_timestamp
 
 if TYPE_CHECKING:
@@ -68,6 +69,8 @@ def message_payload(
         "created_at": iso_timestamp(message.created_at),
         "updated_at": iso_timestamp(message.updated_at),
         "feedback": feedback,
+        "parent_id": message.parent_id,
+        "siblings": sibling_payload(message),
     }
 
 
@@ -105,6 +108,8 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
         "active_turn_id": str(conversation.active_turn_id) if conversation.active_turn_id else None,
         "project": conversation.project_id,
         "pinned": conversation.pinned,
+        # The last message of the active branch (null: no message yet).
+        "active_leaf_id": conversation.active_leaf_id,
         "created_at": iso_timestamp(conversation.created_at),
         "updated_at": iso_timestamp(conversation.updated_at),
     }

@@ -30,6 +30,7 @@ import httpx
 
 from .client import AuthenticatedClient
 from .models import (
+    BranchChangedEvent,
     ConversationChangedEvent,
     MessageDeltaEvent,
     MessageEvent,
@@ -47,6 +48,7 @@ MODELS: dict[str, Any] = {
     "conversation.updated": ConversationChangedEvent,
     "conversation.cleared": ConversationChangedEvent,
     "conversation.deleted": ConversationChangedEvent,
+    "conversation.branch_changed": BranchChangedEvent,
 }
 FINAL = {"message.completed", "message.failed"}
 

@@ -54,11 +54,21 @@ class MessageDeltaEventSerializer(OutputSerializer):
 
 
 class MessagesDeletedEventSerializer(OutputSerializer):
-    """Messages were removed (a regenerate replaces the last reply)."""
+    """Messages were removed (not sent any more: a regenerate keeps the old reply)."""
 
     type = _types(EventType.MESSAGE_DELETED)
     conversation_id = serializers.IntegerField(read_only=True)
     message_ids = serializers.ListField(child=serializers.IntegerField(), read_only=True)
+
+
+class BranchChangedEventSerializer(OutputSerializer):
+    """The active branch changed (a regenerate, an edit, a branch switch on any device):
+    its messages are the path to `active_leaf_id`; re-read the history page."""
+
+    type = _types(EventType.CONVERSATION_BRANCH_CHANGED)
+    conversation_id = serializers.IntegerField(read_only=True)
+    active_leaf_id = serializers.IntegerField(read_only=True, allow_null=True)
+    conversation = LiveConversationSerializer(read_only=True)
 
 
 class ConversationChangedEventSerializer(OutputSerializer):
@@ -106,6 +116,7 @@ CONVERSATION_EVENT = PolymorphicProxySerializer(
         str(EventType.MESSAGE_FAILED): MessageFailedEventSerializer,
         str(EventType.MESSAGE_DELTA): MessageDeltaEventSerializer,
         str(EventType.MESSAGE_DELETED): MessagesDeletedEventSerializer,
+        str(EventType.CONVERSATION_BRANCH_CHANGED): BranchChangedEventSerializer,
         str(EventType.CONVERSATION_CREATED): ConversationChangedEventSerializer,
         str(EventType.CONVERSATION_UPDATED): ConversationChangedEventSerializer,
         str(EventType.CONVERSATION_CLEARED): ConversationChangedEventSerializer,

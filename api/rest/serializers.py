@@ -355,6 +355,17 @@ class FeedbackOutputSerializer(OutputSerializer):
     updated_at = serializers.DateTimeField(read_only=True)
 
 
+class SiblingsSerializer(OutputSerializer):
+    """The versions of a message: its parent's children, itself included."""
+
+    ids = serializers.ListField(
+        child=serializers.IntegerField(),
+        read_only=True,
+        help_text="Ids of the message and its siblings (other versions), oldest first.",
+    )
+    index = serializers.IntegerField(read_only=True, help_text="This message's place in `ids`.")
+
+
 class MessageSerializer(OutputSerializer):
     """A stored message: the same shape as in live events."""
 
@@ -379,6 +390,18 @@ class MessageSerializer(OutputSerializer):
     updated_at = serializers.DateTimeField(read_only=True)
     feedback = FeedbackOutputSerializer(
         read_only=True, allow_null=True, help_text="The user's rating (AI replies only)."
+    )
+    parent_id = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="The message this one follows in the conversation's tree (null: a first "
+        "message).",
+    )
+    siblings = SiblingsSerializer(
+        read_only=True,
+        help_text="The other versions of this message (regenerated replies, edited "
+        "messages): show `< index+1 / len(ids) >` when there are several; "
+        "`POST conversations/{id}/branch/ {message_id}` switches to one.",
     )
 
     def to_representation(self, message: Any) -> dict[str, Any]:
@@ -413,6 +436,28 @@ class MessagePageSerializer(OutputSerializer):
             "older_cursor": page.older_cursor,
             "newer_cursor": page.newer_cursor,
         }
+
+
+class MessageEditSerializer(InputSerializer):
+    """The new version of a human message; starts a turn that answers it."""
+
+    content = StrictCharField(
+        trim_whitespace=False,
+        help_text="The edited message (at most CONFAB_MAX_CONTENT_CHARS characters).",
+    )
+    client_message_id = StrictCharField(
+        max_length=100,
+        required=False,
+        allow_null=True,
+        help_text="Idempotency key, as for `messages_send`: the same id again returns the "
+        "first edit's turn.",
+    )
+
+
+class MessageChoiceSerializer(InputSerializer):
+    """A message of the conversation, by id."""
+
+    message_id = serializers.IntegerField(min_value=1)
 
 
 class MessageCreateSerializer(InputSerializer):
@@ -529,6 +574,12 @@ class LiveConversationSerializer(OutputSerializer):
         read_only=True, allow_null=True, help_text="The project it is in (id), if any."
     )
     pinned = serializers.BooleanField(read_only=True, help_text="Pinned: listed first.")
+    active_leaf_id = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="The last message of the active branch (what history pages show); null "
+        "while there is no message.",
+    )
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
 

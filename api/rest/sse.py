@@ -58,9 +58,10 @@ def format_event(event: dict[str, Any], event_id: Position | str | int) -> bytes
 class TurnFilter:
     """Which events of the conversation's group belong to one turn, and when it is over.
 
-    Forwarded: `message.*` events of the turn's messages and `message.deleted`
-    (a regenerate replacing the old reply). Over: a `conversation.updated`
-    whose `active_turn_id` is no longer this turn, once the turn's AI reply was
+    Forwarded: `message.*` events of the turn's messages and the
+    `conversation.branch_changed` that made its reply the active leaf (regenerate,
+    edit). Over: a `conversation.updated` whose `active_turn_id` is no longer this
+    turn, once the turn's AI reply was
     final (not forwarded, so the last event is that final reply); or a
     `conversation.cleared` / `conversation.deleted` (forwarded: the turn lost
     its conversation).
@@ -77,8 +78,9 @@ class TurnFilter:
         kind = event.get("type")
         if kind == EventType.MESSAGE_DELTA:
             return event.get("message_id") in self.message_ids
-        if kind == EventType.MESSAGE_DELETED:
-            return True
+        if kind == EventType.CONVERSATION_BRANCH_CHANGED:
+            # A regenerate or an edit: the turn's reply is the new active leaf.
+            return event.get("active_leaf_id") in self.message_ids
         if kind in END_TYPES:
             self.over = True
             return True

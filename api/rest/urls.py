@@ -26,8 +26,10 @@ from api.rest.views.auth import (
     TokenView,
 )
 from api.rest.views.conversations import (
+    ConversationBranchView,
     ConversationClearView,
     ConversationDetailView,
+    ConversationForkView,
     ConversationListView,
 )
 from api.rest.views.devices import CurrentPushView, DeviceDetailView, DeviceListView
@@ -55,7 +57,7 @@ from api.rest.views.shares import (
     ShareListView,
 )
 from api.rest.views.sync import SyncView
-from api.rest.views.turns import CancelView, RegenerateView
+from api.rest.views.turns import CancelView, MessageEditView, RegenerateView
 from api.rest.views.usage import QuotaView, UsageView
 from core.errors import NotFound
 
@@ -96,6 +98,8 @@ urlpatterns = [
     path(CONVERSATION, ConversationDetailView.as_view(), name="conversation-detail"),
     path(f"{CONVERSATION}clear/", ConversationClearView.as_view(), name="conversation-clear"),
     path(f"{CONVERSATION}cancel/", CancelView.as_view(), name="conversation-cancel"),
+    path(f"{CONVERSATION}branch/", ConversationBranchView.as_view(), name="conversation-branch"),
+    path(f"{CONVERSATION}fork/", ConversationForkView.as_view(), name="conversation-fork"),
     path(f"{CONVERSATION}tool-calls/", PendingToolCallsView.as_view(), name="tool-call-list"),
     path(
         f"{CONVERSATION}tool-calls/<str:call_id>/approve/",
@@ -120,6 +124,11 @@ urlpatterns = [
         f"{CONVERSATION}messages/<int:message_id>/feedback/",
         MessageFeedbackView.as_view(),
         name="message-feedback",
+    ),
+    path(
+        f"{CONVERSATION}messages/<int:message_id>/edit/",
+        MessageEditView.as_view(),
+        name="message-edit",
     ),
     path(f"{CONVERSATION}shares/", ShareListView.as_view(), name="share-list"),
     path(f"{CONVERSATION}shares/<int:share_id>/", ShareDetailView.as_view(), name="share-detail"),

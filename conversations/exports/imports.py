@@ -72,6 +72,7 @@ from conversations.services.conversations import (
     validate_temperature,
 )
 from conversations.services.turns import INTERRUPTED_ERROR
+from conversations.tree import chain_messages
 from core.errors import ValidationFailed
 
 MAX_CONVERSATIONS = 1_000
@@ -509,6 +510,8 @@ def _write_conversation(user: Any, plan: _Conversation) -> Conversation:
         for m in plan.messages
     ]
     ConversationMessage.objects.bulk_create(rows, batch_size=BATCH_SIZE)
+    # An export holds the active branch: imported, it is one chain (conversations/tree.py).
+    conversation.active_leaf_id = chain_messages(conversation.pk)
     ratings = [
         MessageFeedback(message_id=row.pk, user=user, rating=m.feedback[0], comment=m.feedback[1])
         for row, m in zip(rows, plan.messages, strict=True)

@@ -22,6 +22,7 @@ from conversations.selectors.conversations import (
 )
 from conversations.selectors.messages import (
     MessagePage,
+    active_path,
     alast_message_id,
     amessage_count,
     astreaming_text,
@@ -39,6 +40,7 @@ from conversations.selectors.messages import (
 __all__ = [
     "ConversationPage",
     "MessagePage",
+    "active_path",
     "agents_by_slug",
     "aget_conversation",
     "alast_message_id",

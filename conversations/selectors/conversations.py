@@ -137,7 +137,7 @@ def attach_last_messages(conversations: list[Conversation]) -> None:
 
 
 def last_messages(*, conversation_ids: list[int]) -> dict[int, ConversationMessage]:
-    """The newest message of each conversation that has one, in two queries.
+    """The newest message of each conversation's active branch (its leaf), in two queries.
 
     The ids must come from conversations the caller already scoped to its user
     (a page, an owner-checked object, an event of a group it was allowed to join).
@@ -148,7 +148,7 @@ def last_messages(*, conversation_ids: list[int]) -> dict[int, ConversationMessa
         Conversation.objects.filter(pk__in=conversation_ids)
         .annotate(
             last_id=Subquery(
-                ConversationMessage.objects.filter(conversation_id=OuterRef("pk"))
+                ConversationMessage.objects.filter(conversation_id=OuterRef("pk"), on_path=True)
                 .order_by("-id")
                 .values("id")[:1]
             )

@@ -68,6 +68,12 @@ def in_history_order(conversation_id: int, *, newest_first: bool) -> QuerySet[Co
     ).order_by(*order)
 
 
+def active_path(conversation_id: int, *, newest_first: bool) -> QuerySet[ConversationMessage]:
+    """The messages of a conversation's active branch (conversations/tree.py) in id order,
+    that is root to leaf (or leaf to root), along the partial index msg_active_path."""
+    return in_history_order(conversation_id, newest_first=newest_first).filter(on_path=True)
+
+
 def message_page(*, conversation: Conversation, request: HistoryRequest) -> MessagePage:
     """A keyset page of a conversation's history (the caller got `conversation` from
     `get_conversation`, which checked ownership).
@@ -151,7 +157,7 @@ def _read_message_page(
             # unordered EXISTS may be answered by a scan hoping to meet one early).
             backwards = shape == history_pages.AFTER
             far = Q(id__lte=cursor) if backwards else Q(id__gte=cursor)
-            nearest = in_history_order(conversation_id, newest_first=backwards).filter(far)
+            nearest = active_path(conversation_id, newest_first=backwards).filter(far)
             beyond_cursor = nearest.values("id").first() is not None
     more = len(rows) > size
     rows = rows[:size]
@@ -182,20 +188,22 @@ def get_message(*, conversation: Conversation, message_id: ObjectId) -> Conversa
 def messages_after(
     *, conversation_id: int, after_id: int, limit: int
 ) -> QuerySet[ConversationMessage]:
-    """Messages newer than `after_id`, oldest first (resume after a reconnect)."""
-    return in_history_order(conversation_id, newest_first=False).filter(id__gt=after_id)[:limit]
+    """Messages of the active branch newer than `after_id`, oldest first (resume after a
+    reconnect)."""
+    return active_path(conversation_id, newest_first=False).filter(id__gt=after_id)[:limit]
 
 
 def history_window(
     *, conversation_id: int, up_to_id: int, size: int
 ) -> QuerySet[ConversationMessage]:
-    """The last `size` finished messages up to `up_to_id`, newest first (the model's window).
+    """The last `size` finished messages of the active branch up to `up_to_id`, newest
+    first (the model's window): one indexed range whatever the tree's size.
 
     Failed and streaming replies are left out: the model sees only what was
     really said.
     """
     return (
-        in_history_order(conversation_id, newest_first=True)
+        active_path(conversation_id, newest_first=True)
         .filter(id__lte=up_to_id)
         .filter(Q(status=MessageStatus.COMPLETE) | Q(status=MessageStatus.CANCELLED))[:size]
     )
@@ -218,5 +226,5 @@ async def amessage_count(*, conversation_id: int) -> int:
 
 async def alast_message_id(*, conversation_id: int) -> int | None:
     return await (
-        in_history_order(conversation_id, newest_first=True).values_list("id", flat=True).afirst()
+        active_path(conversation_id, newest_first=True).values_list("id", flat=True).afirst()
     )

@@ -6,6 +6,7 @@ websocket consumer, the turn engine, admin actions and management commands
 all call them.
 """
 
+from conversations.services.branches import fork_conversation, switch_branch
 from conversations.services.conversations import (
     UNSET,
     clear_conversation,
@@ -47,10 +48,12 @@ __all__ = [
     "delete_conversation",
     "end_turn",
     "finish_message",
+    "fork_conversation",
     "has_queued_messages",
     "recover_interrupted_turns",
     "request_cancel",
     "set_archived",
+    "switch_branch",
     "tick_turns",
     "update_conversation",
     "validate_context",

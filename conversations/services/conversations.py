@@ -238,6 +238,7 @@ def clear_conversation(*, conversation: Conversation) -> int:
     )
     deleted, _ = locked.messages.all().delete()
     locked.message_count = 0
+    locked.active_leaf_id = None
     locked.last_message_at = None
     locked.active_turn_id = None
     locked.active_turn_heartbeat_at = None
@@ -245,6 +246,7 @@ def clear_conversation(*, conversation: Conversation) -> int:
     locked.save(
         update_fields=[
             "message_count",
+            "active_leaf_id",
             "last_message_at",
             "active_turn_id",
             "active_turn_heartbeat_at",
@@ -252,7 +254,13 @@ def clear_conversation(*, conversation: Conversation) -> int:
             "updated_at",
         ]
     )
-    for field in ("message_count", "last_message_at", "active_turn_id", "updated_at"):
+    for field in (
+        "message_count",
+        "active_leaf_id",
+        "last_message_at",
+        "active_turn_id",
+        "updated_at",
+    ):
         setattr(conversation, field, getattr(locked, field))
     emit(conversation_event(EventType.CONVERSATION_CLEARED, locked), user_id=locked.user_id)
     return deleted

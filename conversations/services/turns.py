@@ -20,13 +20,14 @@ from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 from langchain_core.messages import AIMessage, BaseMessage
 
+from conversations import tree
 from conversations.codec import encode_message, text_of
-from conversations.effects import emit, reply_ended, write
+from conversations.effects import emit, record_message_change, reply_ended, write
 from conversations.events import (
     EventType,
+    branch_changed_event,
     conversation_event,
     message_event,
-    messages_deleted_event,
 )
 from conversations.models import (
     Conversation,
@@ -34,14 +35,16 @@ from conversations.models import (
     MessageRole,
     MessageStatus,
 )
-from conversations.selectors import in_history_order, paused_replies
+from conversations.selectors import active_path, in_history_order, paused_replies
 from conversations.services.messages import build_message
 from conversations.usage import services as usage
 from core.errors import (
     IdempotencyKeyReused,
     NoActiveTurn,
+    NotFound,
     NothingToRegenerate,
     TurnInProgress,
+    ValidationFailed,
 )
 
 INTERRUPTED_ERROR = {
@@ -131,6 +134,7 @@ def begin_turn(
     content: BaseMessage | None,
     client_message_id: str | None = None,
     regenerate: bool = False,
+    edit_of: int | None = None,
     enqueue: bool = False,
     charge: usage.Charge | None = None,
 ) -> TurnStart:
@@ -139,7 +143,11 @@ def begin_turn(
     Commits before returning, so the human message is stored before any
     provider is called. A repeated `client_message_id` returns the turn that
     message started instead of a second one. `regenerate` answers the last
-    human message again, replacing the reply that followed it.
+    human message of the active branch again: the new reply is a sibling of the old
+    one, which is kept (conversations/tree.py). `edit_of` (a human message's id) stores
+    the human message as a new sibling of that one, answered by the turn. Either makes
+    the new reply's branch the active one (`conversation.branch_changed`); neither is
+    queued behind a running turn.
 
     While a turn runs (or messages wait in the queue: they go first), the message is
     refused with TurnInProgress, or with `enqueue` stored at once as `queued`
@@ -154,6 +162,7 @@ def begin_turn(
             content=content,
             client_message_id=client_message_id,
             regenerate=regenerate,
+            edit_of=edit_of,
             enqueue=enqueue,
             charge=charge,
         )
@@ -180,35 +189,33 @@ def _begin_turn(
     content: BaseMessage | None,
     client_message_id: str | None,
     regenerate: bool,
+    edit_of: int | None = None,
     enqueue: bool = False,
     charge: usage.Charge | None = None,
 ) -> TurnStart:
     locked = _locking().get(pk=conversation.pk)
+    branching = regenerate or edit_of is not None
     if client_message_id:
         human = locked.messages.filter(client_message_id=client_message_id).first()
         if human is not None:
             return _repeated_turn(human, content)
     if locked.active_turn_id is not None or has_queued_messages(locked.pk):
-        if enqueue and not regenerate:
+        if enqueue and not branching:
             turn_id = uuid.uuid4()
             reserved = _admit(locked, turn_id, charge)
             return replace(_enqueue(locked, content, client_message_id, turn_id), reserved=reserved)
         raise TurnInProgress()
     turn_id = uuid.uuid4()
     now = timezone.now()
-    deleted_ids: list[int] = []
     if regenerate:
-        human = (
-            in_history_order(locked.pk, newest_first=True).filter(role=MessageRole.HUMAN).first()
-        )
+        human = active_path(locked.pk, newest_first=True).filter(role=MessageRole.HUMAN).first()
         if human is None:
             raise NothingToRegenerate()
+    edited = _editable(locked, edit_of) if edit_of is not None else None
     reserved = _admit(locked, turn_id, charge)
-    if regenerate:
-        replaced = locked.messages.filter(id__gt=human.id)
-        deleted_ids = list(replaced.values_list("id", flat=True))
-        replaced.delete()
-    else:
+    # Messages whose sibling list grew: their payloads changed (the changes feed).
+    resized: list[int] = []
+    if not regenerate:
         human = build_message(
             conversation=locked,
             message=content,
@@ -216,7 +223,10 @@ def _begin_turn(
             client_message_id=client_message_id or None,
             created_at=now,
         )
-        human.save()
+        if edited is not None:
+            resized = tree.add_sibling(locked, human, parent_id=edited.parent_id)
+        else:
+            tree.append_on_leaf(locked, human)
     ai = build_message(
         conversation=locked,
         message=AIMessage(content=""),
@@ -224,21 +234,39 @@ def _begin_turn(
         turn_id=turn_id,
         created_at=now,
     )
-    ai.save()
+    if regenerate:
+        resized = tree.add_sibling(locked, ai, parent_id=human.pk)
+    else:
+        tree.append_on_leaf(locked, ai)
     locked.active_turn_id = turn_id
     locked.active_turn_heartbeat_at = now
     locked.cancel_requested = False
-    locked.message_count += (1 if not regenerate else 0) + 1 - len(deleted_ids)
+    locked.message_count += (1 if not regenerate else 0) + 1
     locked.last_message_at = now
     locked.activity_at = now
     locked.save()
-    if deleted_ids:
-        emit(messages_deleted_event(locked.pk, deleted_ids), user_id=locked.user_id)
     if not regenerate:
         emit(message_event(EventType.MESSAGE_CREATED, human), user_id=locked.user_id)
     emit(message_event(EventType.MESSAGE_CREATED, ai), user_id=locked.user_id)
+    if branching:
+        for message in ConversationMessage.objects.filter(pk__in=resized):
+            record_message_change(message)
+        emit(branch_changed_event(locked), user_id=locked.user_id)
     emit(conversation_event(EventType.CONVERSATION_UPDATED, locked), user_id=locked.user_id)
     return TurnStart(turn_id=turn_id, human_message=human, ai_message=ai, reserved=reserved)
+
+
+def _editable(locked: Conversation, message_id: int) -> ConversationMessage:
+    """The human message of `locked` that an edit replaces (NotFound otherwise: another
+    conversation's message is not this user's to see)."""
+    edited = locked.messages.filter(pk=message_id).first()
+    if edited is None:
+        raise NotFound("Message not found.")
+    if edited.role != MessageRole.HUMAN:
+        raise ValidationFailed.for_field(
+            "message_id", "not_human", "Only a human message can be edited."
+        )
+    return edited
 
 
 def _admit(locked: Conversation, turn_id: uuid.UUID, charge: usage.Charge | None) -> bool:
@@ -274,7 +302,7 @@ def _enqueue(
         client_message_id=client_message_id or None,
         created_at=now,
     )
-    human.save()
+    tree.append_on_leaf(locked, human)
     locked.message_count += 1
     locked.last_message_at = now
     locked.activity_at = now
@@ -314,7 +342,7 @@ def begin_queued_turn(*, conversation_id: int) -> TurnStart | None:
         turn_id=human.turn_id,
         created_at=now,
     )
-    ai.save()
+    tree.append_on_leaf(locked, ai)
     locked.active_turn_id = human.turn_id
     locked.active_turn_heartbeat_at = now
     locked.cancel_requested = False
@@ -359,13 +387,14 @@ def add_turn_message(
         model=model,
         created_at=now,
     )
-    row.save()
+    tree.append_on_leaf(conversation, row)
     conversation.message_count += 1
     conversation.last_message_at = now
     conversation.activity_at = now
     conversation.active_turn_heartbeat_at = now
     conversation.save(
         update_fields=[
+            "active_leaf_id",
             "message_count",
             "last_message_at",
             "activity_at",

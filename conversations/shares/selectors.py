@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from conversations import tree
 from conversations.files.models import UserFile
 from conversations.inputs import ObjectId, parse_id_cursor, parse_limit, parse_object_id
 from conversations.models import Conversation, ConversationMessage, MessageRole
@@ -78,12 +79,14 @@ class SharedPage:
 
 
 def shared_messages(share: Share) -> QuerySet[ConversationMessage]:
-    """What a share shows: the conversation's messages up to the shared one, never a
-    later one, and no system messages (an agent's prompts stay private). A message
-    deleted since (clear, regenerate) is gone from the share too."""
+    """What a share shows: the branch that ends at the shared message (the active one
+    when it was shared), never a later message, and no system messages (an agent's
+    prompts stay private). A regenerate, an edit or a branch switch since then changes
+    nothing of it; a message deleted since (clear) is gone from the share too. Each page
+    walks the shared message's ancestors once (conversations/tree.py `path_to`)."""
     return (
         in_history_order(share.conversation_id, newest_first=False)
-        .filter(id__lte=share.up_to_message_id)
+        .filter(id__in=tree.path_to(share.up_to_message_id))
         .exclude(role=MessageRole.SYSTEM)
     )
 

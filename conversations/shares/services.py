@@ -7,7 +7,7 @@ from typing import Any
 
 from conversations.effects import write
 from conversations.models import Conversation
-from conversations.selectors.messages import in_history_order
+from conversations.selectors.messages import active_path
 from conversations.shares.models import Share
 from core.errors import Conflict
 
@@ -40,9 +40,7 @@ def create_share(*, user: Any, conversation: Conversation) -> Share:
     is SHARE_LIMIT_REACHED (counted under the conversation's row lock: two requests at
     once cannot both take the last link)."""
     Conversation.objects.select_for_update().filter(pk=conversation.pk).values_list("pk").first()
-    newest = (
-        in_history_order(conversation.pk, newest_first=True).values_list("id", flat=True).first()
-    )
+    newest = active_path(conversation.pk, newest_first=True).values_list("id", flat=True).first()
     if newest is None:
         raise NothingToShare()
     if Share.objects.filter(conversation=conversation).count() >= MAX_SHARES_PER_CONVERSATION:

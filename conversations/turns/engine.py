@@ -47,6 +47,7 @@ from conversations.approvals import services as approval_services
 from conversations.codec import CodecError, decode_message
 from conversations.files import attachments as file_attachments
 from conversations.files.models import UserFile
+from conversations.inputs import parse_object_id
 from conversations.llm.fit import require_images_supported
 from conversations.llm.prompts import render_template
 from conversations.llm.registry import ModelInfo, model_info
@@ -76,6 +77,7 @@ from conversations.usage.services import Charge
 from core import metrics, request_id
 from core.errors import (
     ModelCannotSeeImages,
+    NotFound,
     TurnCapacityReached,
     UserTurnCapacityReached,
     ValidationFailed,
@@ -194,6 +196,7 @@ async def start_turn(
     content: Any = None,
     client_message_id: Any = None,
     regenerate: bool = False,
+    edit_of: Any = None,
     config: TurnConfig | None = None,
     hooks: TurnHooks | None = None,
     attachments: Any = None,
@@ -215,8 +218,16 @@ async def start_turn(
     (`queued=True`, no task yet); it spends the turn budget now, when it is sent.
     Raises QuotaExceeded (429, nothing stored) when the user's usage quota is spent
     (`conversations.usage`); its model calls are recorded as `usage_kind` (default:
-    turn, or regenerate).
+    turn, or regenerate). `edit_of` (the id of a human message of the conversation)
+    stores `content` as a new version of that message, a sibling in the conversation's
+    tree, and answers it: the old version and its replies are kept on their branch
+    (`services.begin_turn`); an edit is never queued (TurnInProgress while a turn runs).
     """
+    if edit_of is not None:
+        try:
+            edit_of = parse_object_id(edit_of)
+        except NotFound:
+            raise NotFound("Message not found.") from None
     file_ids = file_attachments.parse_attachment_ids(attachments)
     with_files = bool(file_ids or images_base64)
     text = None if regenerate else validate_content(content, allow_blank=with_files)
@@ -257,6 +268,7 @@ async def start_turn(
             content=human,
             client_message_id=client_message_id,
             regenerate=regenerate,
+            edit_of=edit_of,
             enqueue=on_busy == OnBusy.ENQUEUE,
             charge=charge,
         )
@@ -491,7 +503,9 @@ async def _require_model_can_take(
 
 def _last_human_content(conversation_id: int) -> Any:
     stored = (
-        ConversationMessage.objects.filter(conversation_id=conversation_id, role=MessageRole.HUMAN)
+        ConversationMessage.objects.filter(
+            conversation_id=conversation_id, role=MessageRole.HUMAN, on_path=True
+        )
         .order_by("-id")
         .values_list("content", flat=True)
         .first()

@@ -32,12 +32,13 @@ AGENTS = """
 """
 MESSAGE_FIELDS = """id conversationId role text content status turnId clientMessageId model
                     usage error createdAt updatedAt feedback { rating comment updatedAt }
-                    attachments { id name contentType size sha256 width height url createdAt }"""
+                    attachments { id name contentType size sha256 width height url createdAt }
+                    parentId siblings { ids index }"""
 CONVERSATION = f"""
 query($id: ID!) {{
   conversation(id: $id) {{
     id title context model temperature archived archivedAt lastMessageAt messageCount activeTurnId
-    projectId pinned
+    projectId pinned activeLeafId
     createdAt updatedAt agent {{ slug }} lastMessage {{ {MESSAGE_FIELDS} }}
   }}
 }}
@@ -47,7 +48,7 @@ query($id: ID!) {{ messages(conversationId: $id, last: 10) {{ nodes {{ {MESSAGE_
 """
 # GraphQL names that are not REST's name in camelCase.
 RENAMED = {"conversationId": "conversation", "projectId": "project"}
-ID_FIELDS = {"id", "conversation", "turn_id", "project"}
+ID_FIELDS = {"id", "conversation", "turn_id", "project", "parent_id", "active_leaf_id"}
 ENUM_FIELDS = {"role", "status", "rating"}
 
 
@@ -66,6 +67,8 @@ def from_graphql(value: Any) -> Any:
         name = snake(key)
         if name in ID_FIELDS and isinstance(item, str) and name != "turn_id":
             item = int(item)
+        elif name == "ids":
+            item = [int(pk) for pk in item]
         elif name in ENUM_FIELDS and isinstance(item, str):
             item = item.lower()
         elif name in ("context", "content", "usage", "error"):

@@ -108,7 +108,7 @@ async def test_cancel_over_the_socket(llm, conversation, token):
     await ws.close()
 
 
-async def test_regenerate_replaces_the_last_reply(llm, conversation, token):
+async def test_regenerate_keeps_the_old_reply_on_its_branch(llm, conversation, token):
     llm.reply_text(["First answer."])
     llm.reply_text(["Second answer."])
     ws = Socket(ws_path(conversation.pk), token)
@@ -116,15 +116,23 @@ async def test_regenerate_replaces_the_last_reply(llm, conversation, token):
     await ws.send({"type": "message", "content": "question"})
     first = await ws.until("message.completed")
     await ws.send({"type": "regenerate"})
-    deleted = await ws.until("message.deleted")
-    assert deleted["message_ids"] == [first["message"]["id"]]
     created = await ws.until("message.created")
     assert created["message"]["role"] == "ai"
+    switched = await ws.until("conversation.branch_changed")
+    assert switched["active_leaf_id"] == created["message"]["id"]
     second = await ws.until("message.completed")
     assert second["message"]["text"] == "Second answer."
+    assert second["message"]["siblings"] == {
+        "ids": [first["message"]["id"], second["message"]["id"]],
+        "index": 1,
+    }
     rows = await stored(conversation.pk)
-    assert [(r.role, r.text) for r in rows] == [("human", "question"), ("ai", "Second answer.")]
-    # The model was asked the question again, without the replaced answer.
+    assert [(r.role, r.text, r.on_path) for r in rows] == [
+        ("human", "question", True),
+        ("ai", "First answer.", False),
+        ("ai", "Second answer.", True),
+    ]
+    # The model was asked the question again, without the other answer.
     assert llm.requests[1].messages[1:] == [{"role": "user", "content": "question"}]
     await ws.close()
 

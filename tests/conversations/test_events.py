@@ -35,6 +35,7 @@ CONVERSATION_KEYS = {
     "active_turn_id",
     "project",
     "pinned",
+    "active_leaf_id",
     "created_at",
     "updated_at",
 }
@@ -114,7 +115,7 @@ async def test_a_turns_events_in_order_and_shape(llm, conversation, user):
         assert_conversation_event(event, conversation.pk)
 
 
-async def test_failed_and_deleted_events(llm, conversation):
+async def test_failed_and_branch_events(llm, conversation):
     llm.reply_text(["first"])
     llm.reply_error(500)
     await wait_for_result(await start_turn(conversation=conversation, content="q"), timeout=10)
@@ -122,9 +123,14 @@ async def test_failed_and_deleted_events(llm, conversation):
         handle = await start_turn(conversation=conversation, regenerate=True)
         await wait_for_result(handle, timeout=10)
         failed = await listener.until_type("message.failed")
-    deleted = listener.of_type("message.deleted")[0]
-    assert set(deleted) == {"type", "conversation_id", "message_ids"}
-    assert len(deleted["message_ids"]) == 1 and deleted["conversation_id"] == conversation.pk
+    # Nothing is deleted: the new reply is a sibling of the first one, and the active leaf.
+    assert listener.of_type("message.deleted") == []
+    (switched,) = listener.of_type("conversation.branch_changed")
+    assert set(switched) == {"type", "conversation_id", "active_leaf_id", "conversation"}
+    assert switched["active_leaf_id"] == handle.ai_message.pk == failed["message"]["id"]
+    assert switched["conversation"]["active_leaf_id"] == handle.ai_message.pk
+    assert len(failed["message"]["siblings"]["ids"]) == 2
+    assert failed["message"]["siblings"]["index"] == 1
     assert_message_event(failed, conversation.pk)
     assert failed["error"] == {"code": "provider_error", "message": failed["error"]["message"]}
     assert failed["message"]["error"] == failed["error"]

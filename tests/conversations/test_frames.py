@@ -71,8 +71,9 @@ def test_objects_with_a_known_type_parse_or_fail_cleanly(frame_type, extra):
     elif result.code == "INVALID_TEXT":
         assert has_unstorable_text(data)
     else:
-        # Frames with a required field: resume's after_id, the tool decisions' call_id.
-        assert frame_type in ("resume", "tool.approve", "tool.deny")
+        # Frames with a required field: resume's after_id, the tool decisions' call_id,
+        # edit's and branch's message_id.
+        assert frame_type in ("resume", "tool.approve", "tool.deny", "edit", "branch")
         assert result.code == "INVALID_FRAME"
 
 

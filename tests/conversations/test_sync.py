@@ -87,14 +87,15 @@ def test_replaying_the_feed_rebuilds_the_users_data(user, other_user, plain_agen
         "conversation.cleared",
         "conversation.deleted",
         "message.upserted",
-        "message.deleted",
     }
     replica.apply_all(changes)
     assert replica.state() == database_state(user)
-    assert [m["text"] for m in replica.messages.values() if m["conversation"] == second.pk] == [
-        "hello",
-        "hello again",
-    ]
+    # The regenerate kept the first reply: both are the human message's children.
+    kept = [m for m in replica.messages.values() if m["conversation"] == second.pk]
+    assert [m["text"] for m in kept] == ["hello", "hi there", "hello again"]
+    both = [kept[1]["id"], kept[2]["id"]]
+    assert kept[1]["siblings"] == {"ids": both, "index": 0}
+    assert kept[2]["siblings"] == {"ids": both, "index": 1}
 
 
 def test_someone_elses_changes_never_appear(user, other_user, plain_agent):

@@ -387,3 +387,108 @@ def test_export_and_import_through_the_sdk(sdk, server):
     assert f"confab-export/conversations/{conversation.id}.json" in names
     missing = sdk.conversations_export.sync_detailed(conversation.id, client=other)
     assert missing.status_code == 404 and expect(missing.parsed, m.Error).code == "NOT_FOUND"
+
+
+def test_edit_regenerate_twice_switch_back_page_and_fork(sdk, server, llm):
+    """Versions through the SDK: an edit and two regenerates keep every reply; switching
+    back restores the first version's branch, which pages both ways like any history; a
+    fork copies the active branch up to a message."""
+    m = sdk.models
+    api = sign_up(sdk, server.url, "vera")
+    conversation = expect(
+        sdk.conversations_create.sync(
+            client=api, body=m.ConversationCreateRequest(agent="assistant")
+        ),
+        m.Conversation,
+    )
+
+    def sent(response: Any) -> Any:
+        result = expect(response, m.TurnResult)
+        assert result.ai_message.status is m.MessageStatus.COMPLETE, result.ai_message.error
+        return result
+
+    turns = []
+    for content, reply in (("one", "A1"), ("two", "A2")):
+        llm.reply_text([reply])
+        turns.append(
+            sent(
+                sdk.messages_send.sync(
+                    conversation.id, client=api, body=m.MessageCreateRequest(content=content)
+                )
+            )
+        )
+    first, second = turns
+    two = second.human_message
+    assert two.parent_id == first.ai_message.id
+    assert (two.siblings.ids, two.siblings.index) == ([two.id], 0)
+
+    llm.reply_text(["B1"])
+    edited = sent(
+        sdk.messages_edit.sync(
+            conversation.id, two.id, client=api, body=m.MessageEditRequest(content="deux")
+        )
+    )
+    deux = edited.human_message
+    assert (deux.parent_id, deux.siblings.ids, deux.siblings.index) == (
+        first.ai_message.id,
+        [two.id, deux.id],
+        1,
+    )
+    replies = [edited.ai_message]
+    for text in ("B2", "B3"):
+        llm.reply_text([text])
+        replies.append(
+            sent(sdk.conversations_regenerate.sync(conversation.id, client=api)).ai_message
+        )
+    assert [reply.text for reply in replies] == ["B1", "B2", "B3"]
+    assert replies[-1].siblings.ids == [reply.id for reply in replies]
+    assert replies[-1].siblings.index == 2
+    newest = expect(sdk.messages_list.sync(conversation.id, client=api, limit=2), m.MessagePage)
+    assert [message.text for message in newest.results] == ["deux", "B3"]
+
+    # Back to the first version: the newest leaf under it is its old reply.
+    switched = expect(
+        sdk.conversations_branch.sync(
+            conversation.id, client=api, body=m.MessageChoiceRequest(message_id=two.id)
+        ),
+        m.Conversation,
+    )
+    assert switched.active_leaf_id == second.ai_message.id
+
+    page = expect(sdk.messages_list.sync(conversation.id, client=api, limit=2), m.MessagePage)
+    backwards = [[(message.text, message.siblings.index) for message in page.results]]
+    while page.has_older:
+        page = expect(
+            sdk.messages_list.sync(conversation.id, client=api, limit=2, before=page.older_cursor),
+            m.MessagePage,
+        )
+        backwards.append([(message.text, message.siblings.index) for message in page.results])
+    assert backwards == [[("two", 0), ("A2", 0)], [("one", 0), ("A1", 0)]]
+    forwards = []
+    while page.has_newer:
+        page = expect(
+            sdk.messages_list.sync(conversation.id, client=api, limit=2, after=page.newer_cursor),
+            m.MessagePage,
+        )
+        forwards.extend(message.text for message in page.results)
+    assert forwards == ["two", "A2"]
+
+    # A fork of the restored branch up to the first reply: a new conversation of two messages.
+    fork = expect(
+        sdk.conversations_fork.sync(
+            conversation.id,
+            client=api,
+            body=m.MessageChoiceRequest(message_id=first.ai_message.id),
+        ),
+        m.Conversation,
+    )
+    assert fork.id != conversation.id and fork.message_count == 2
+    copied = expect(sdk.messages_list.sync(fork.id, client=api), m.MessagePage)
+    assert [message.text for message in copied.results] == ["one", "A1"]
+
+    # A message of another conversation is not found here.
+    missing = sdk.conversations_branch.sync_detailed(
+        fork.id, client=api, body=m.MessageChoiceRequest(message_id=two.id)
+    )
+    assert missing.status_code == 404
+    assert expect(missing.parsed, m.Error).code == "NOT_FOUND"

@@ -4,7 +4,8 @@ OpenAI server.
 
 Covers: sign in, creating a language-tutor conversation with its context variables,
 sending Korean text, a reply streamed in over the GraphQL subscription, history after
-a reload, stop (cancel) of a slow reply, regenerate, the phone layout, and no console
+a reload, stop (cancel) of a slow reply, regenerate (the old reply kept as a version),
+editing a sent message and switching between versions (`< i/n >`), the phone layout, and no console
 errors. The live connection (graphql-ws's client, vendored) is broken on purpose
 through a TCP proxy: a server restart, a socket dropped mid-reply, a dead connection
 only pings notice, and a socket the server refuses (too many) are all followed by a
@@ -197,12 +198,71 @@ def test_stop_and_regenerate(web, web_user, llm) -> None:
     expect(page.get_by_role("button", name="Send message")).to_be_visible()
     expect(page.get_by_role("button", name="Stop")).to_be_hidden()
 
-    # Regenerate replaces the stopped reply with a new one.
+    # Regenerate shows a new reply in place of the stopped one, which is kept: 2/2.
     page.get_by_role("button", name="Regenerate this reply").click()
     expect(ai_messages(page)).to_have_count(1)
     expect(ai_messages(page).last).to_have_attribute("data-status", "complete")
     expect(ai_messages(page).last.locator(".msg-text")).to_have_text("好的，我们重新开始吧。")
     expect(page.locator("#messages .badge", has_text="Stopped")).to_have_count(0)
+    versions = ai_messages(page).last.locator(".version-count")
+    expect(versions).to_have_text("2/2")
+
+    # The stopped reply is one click away, and so is the way back; a reload keeps the choice.
+    ai_messages(page).last.get_by_role("button", name="Previous version").click()
+    expect(ai_messages(page)).to_have_count(1)
+    expect(ai_messages(page).last.locator(".version-count")).to_have_text("1/2")
+    expect(ai_messages(page).last.locator(".msg-text")).to_have_text(stopped_text)
+    expect(ai_messages(page).last.get_by_text("Stopped")).to_be_visible()
+    page.reload()
+    expect(ai_messages(page).last.locator(".version-count")).to_have_text("1/2")
+    expect(ai_messages(page).last.locator(".msg-text")).to_have_text(stopped_text)
+    ai_messages(page).last.get_by_role("button", name="Next version").click()
+    expect(ai_messages(page).last.locator(".version-count")).to_have_text("2/2")
+    expect(ai_messages(page).last.locator(".msg-text")).to_have_text("好的，我们重新开始吧。")
+
+    assert console.errors == []
+
+
+def test_edit_a_message_and_switch_between_versions(web, web_user, llm) -> None:
+    page, console = web
+    llm.reply_text(["第一个回答。"])
+    llm.reply_text(["第二个回答。"])
+
+    sign_in(page)
+    start_tutor_conversation(page)
+    send(page, "사과 주세요.")
+    expect(ai_messages(page).last.locator(".msg-text")).to_have_text("第一个回答。")
+
+    # Edit in place: the form replaces the bubble; saving sends the new version.
+    human = page.locator("#messages .msg-human").last
+    human.get_by_role("button", name="Edit this message").click()
+    editor = page.get_by_label("Edit your message")
+    expect(editor).to_have_value("사과 주세요.")
+    editor.fill("배 주세요.")
+    page.get_by_role("button", name="Save and send").click()
+
+    expect(ai_messages(page)).to_have_count(1)
+    expect(ai_messages(page).last.locator(".msg-text")).to_have_text("第二个回答。")
+    human = page.locator("#messages .msg-human")
+    expect(human).to_have_count(1)
+    expect(human.locator(".msg-text")).to_have_text("배 주세요.")
+    expect(human.locator(".version-count")).to_have_text("2/2")
+    # The model answered the edited text, with no trace of the first version.
+    sent = [m["content"] for m in llm.requests[-1].body["messages"] if m["role"] == "user"]
+    assert sent[-1] == "배 주세요." and "사과 주세요." not in sent
+
+    # The first version and its reply are kept.
+    human.get_by_role("button", name="Previous version").click()
+    expect(human.locator(".version-count")).to_have_text("1/2")
+    expect(human.locator(".msg-text")).to_have_text("사과 주세요.")
+    expect(ai_messages(page).last.locator(".msg-text")).to_have_text("第一个回答。")
+
+    # Cancel leaves the message as it was.
+    human.get_by_role("button", name="Edit this message").click()
+    page.get_by_label("Edit your message").fill("무엇이든")
+    page.get_by_role("button", name="Cancel").click()
+    expect(human.locator(".msg-text")).to_have_text("사과 주세요.")
+    expect(page.get_by_label("Edit your message")).to_have_count(0)
 
     assert console.errors == []
 

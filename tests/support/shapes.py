@@ -26,4 +26,6 @@ MESSAGE_FIELDS = (
     "created_at",
     "updated_at",
     "feedback",
+    "parent_id",
+    "siblings",
 )

@@ -16,6 +16,8 @@ from api.graphql.types.payloads import (
     ClearConversationPayload,
     CreateConversationPayload,
     DeleteConversationPayload,
+    ForkConversationPayload,
+    SwitchBranchPayload,
     UpdateConversationPayload,
 )
 from conversations import selectors, services
@@ -63,6 +65,22 @@ async def _clear(user: Any, id: str) -> ClearConversationPayload:
     count = await database_sync_to_async(services.clear_conversation)(conversation=conversation)
     conversation.last_message = None  # known: there are none left
     return ClearConversationPayload(conversation=conversation, deleted_message_count=count)
+
+
+async def _switch_branch(user: Any, id: str, message_id: str) -> SwitchBranchPayload:
+    conversation = await selectors.aget_conversation(user=user, conversation_id=id)
+    switched = await database_sync_to_async(services.switch_branch)(
+        conversation=conversation, message_id=message_id
+    )
+    return SwitchBranchPayload(conversation=switched)
+
+
+async def _fork(user: Any, id: str, message_id: str) -> ForkConversationPayload:
+    conversation = await selectors.aget_conversation(user=user, conversation_id=id)
+    fork = await database_sync_to_async(services.fork_conversation)(
+        conversation=conversation, message_id=message_id
+    )
+    return ForkConversationPayload(conversation=fork)
 
 
 @strawberry.type
@@ -128,3 +146,31 @@ class ConversationMutations:
     async def clear_conversation(self, info: Info, id: strawberry.ID) -> ClearConversationPayload:
         user = current_user(info)
         return await with_field_errors(ClearConversationPayload, _clear(user, id))
+
+    @strawberry.mutation(
+        description=(
+            "Show another version: the newest leaf under `messageId` (a sibling from "
+            "`Message.siblings`) becomes the active leaf, and the path to it the branch that "
+            "`messages` pages show (ConversationBranchChanged on every device). NOT_FOUND when "
+            "the message is not in the conversation; TURN_IN_PROGRESS while a turn runs."
+        )
+    )
+    async def switch_branch(
+        self, info: Info, id: strawberry.ID, message_id: strawberry.ID
+    ) -> SwitchBranchPayload:
+        user = current_user(info)
+        return await with_field_errors(SwitchBranchPayload, _switch_branch(user, id, message_id))
+
+    @strawberry.mutation(
+        description=(
+            "Copy the active branch up to `messageId` into a new conversation of the user "
+            "(same agent, context, model and project). An input error on `messageId` when it "
+            "is not on the active branch; NOT_FOUND when it is not in the conversation; "
+            "TURN_IN_PROGRESS while a turn runs."
+        )
+    )
+    async def fork_conversation(
+        self, info: Info, id: strawberry.ID, message_id: strawberry.ID
+    ) -> ForkConversationPayload:
+        user = current_user(info)
+        return await with_field_errors(ForkConversationPayload, _fork(user, id, message_id))

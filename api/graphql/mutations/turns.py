@@ -13,7 +13,12 @@ from api.graphql.context import current_user
 from api.graphql.errors import with_field_errors
 from api.graphql.types.approvals import ToolApproval, ToolCallDecisionPayload
 from api.graphql.types.messages import Message, OnBusy
-from api.graphql.types.payloads import CancelTurnPayload, RegeneratePayload, SendMessagePayload
+from api.graphql.types.payloads import (
+    CancelTurnPayload,
+    EditMessagePayload,
+    RegeneratePayload,
+    SendMessagePayload,
+)
 from conversations import selectors, turns
 from conversations.payloads import tool_approval_payload
 
@@ -50,6 +55,26 @@ async def _regenerate(user: Any, conversation_id: str) -> RegeneratePayload:
     conversation = await selectors.aget_conversation(user=user, conversation_id=conversation_id)
     handle = await turns.start_turn(conversation=conversation, regenerate=True)
     return RegeneratePayload(ai_message=Message.from_optional(handle.ai_message))
+
+
+async def _edit(
+    user: Any,
+    conversation_id: str,
+    message_id: str,
+    content: str,
+    client_message_id: str | None,
+) -> EditMessagePayload:
+    conversation = await selectors.aget_conversation(user=user, conversation_id=conversation_id)
+    handle = await turns.start_turn(
+        conversation=conversation,
+        content=content,
+        client_message_id=client_message_id,
+        edit_of=message_id,
+    )
+    return EditMessagePayload(
+        human_message=Message.from_model(handle.human_message),
+        ai_message=Message.from_optional(handle.ai_message),
+    )
 
 
 async def _decide(
@@ -136,11 +161,35 @@ class TurnMutations:
 
     @strawberry.mutation(
         description=(
-            "Answer the last human message again, replacing the reply after it "
-            "(MessageDeleted, then a new STREAMING reply). NOTHING_TO_REGENERATE when there "
-            "is no human message; TURN_CAPACITY_REACHED as for sendMessage."
+            "Answer the last human message of the active branch again: a new STREAMING reply, "
+            "a sibling of the old one, which is kept (its `siblings` lists both; "
+            "ConversationBranchChanged follows). NOTHING_TO_REGENERATE when there is no human "
+            "message; TURN_IN_PROGRESS and TURN_CAPACITY_REACHED as for sendMessage."
         )
     )
     async def regenerate(self, info: Info, conversation_id: strawberry.ID) -> RegeneratePayload:
         user = current_user(info)
         return await with_field_errors(RegeneratePayload, _regenerate(user, conversation_id))
+
+    @strawberry.mutation(
+        description=(
+            "Store a new version of a human message (a sibling of `messageId`) and start the "
+            "reply to it; the old version and its replies stay on their branch. Returns the "
+            "new human message and the STREAMING reply at once (ConversationBranchChanged "
+            "follows). NOT_FOUND when the message is not in the conversation; an input error "
+            "on `messageId` when it is not a human message; TURN_IN_PROGRESS while a turn runs."
+        )
+    )
+    async def edit_message(
+        self,
+        info: Info,
+        conversation_id: strawberry.ID,
+        message_id: strawberry.ID,
+        content: str,
+        client_message_id: str | None = None,
+    ) -> EditMessagePayload:
+        user = current_user(info)
+        return await with_field_errors(
+            EditMessagePayload,
+            _edit(user, conversation_id, message_id, content, client_message_id),
+        )

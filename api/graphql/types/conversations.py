@@ -46,6 +46,7 @@ def conversation_from_event(payload: dict[str, Any]) -> models.Conversation:
         active_turn_id=payload["active_turn_id"],
         project_id=payload["project"],
         pinned=payload["pinned"],
+        active_leaf_id=payload["active_leaf_id"],
         created_at=_timestamp(payload["created_at"]),
         updated_at=_timestamp(payload["updated_at"]),
     )
@@ -91,6 +92,10 @@ class Conversation:
         description="The project it is in, if any."
     )
     pinned: bool = strawberry_django.field(description="Pinned conversations are listed first.")
+    active_leaf_id: strawberry.ID | None = strawberry_django.field(
+        description="The last message of the active branch (what `messages` pages show); "
+        "null while there is no message."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -104,7 +109,7 @@ class Conversation:
             raise NotFound("Agent not found.")
         return Agent.from_model(row)
 
-    @strawberry.field(description="The newest message, if any.")
+    @strawberry.field(description="The newest message of the active branch, if any.")
     async def last_message(
         self, root: strawberry.Parent[models.Conversation], info: Info
     ) -> Message | None:

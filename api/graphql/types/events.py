@@ -58,10 +58,24 @@ class MessageFailed:
     error: MessageError
 
 
-@strawberry.type(description="Messages were removed (regenerate replaces the last reply).")
+@strawberry.type(
+    description="Messages were removed (not sent any more: a regenerate keeps the old reply)."
+)
 class MessageDeleted:
     conversation_id: strawberry.ID
     message_ids: list[strawberry.ID]
+
+
+@strawberry.type(
+    description=(
+        "The active branch changed (a regenerate, an edit, a branch switch on any device): "
+        "its messages are the path to `activeLeafId`; re-read the history."
+    )
+)
+class ConversationBranchChanged:
+    conversation_id: strawberry.ID
+    active_leaf_id: strawberry.ID | None
+    conversation: Conversation
 
 
 @strawberry.type(description="A conversation was created.")
@@ -92,6 +106,7 @@ ConversationEvent = Annotated[
     | MessageCompleted
     | MessageFailed
     | MessageDeleted
+    | ConversationBranchChanged
     | ConversationUpdated
     | ConversationCleared
     | ConversationDeleted
@@ -139,6 +154,11 @@ _CONVERTERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     EventType.MESSAGE_DELETED: lambda e: MessageDeleted(
         conversation_id=strawberry.ID(str(e["conversation_id"])),
         message_ids=_ids(e["message_ids"]),
+    ),
+    EventType.CONVERSATION_BRANCH_CHANGED: lambda e: ConversationBranchChanged(
+        conversation_id=strawberry.ID(str(e["conversation_id"])),
+        active_leaf_id=strawberry.ID(str(e["active_leaf_id"])) if e["active_leaf_id"] else None,
+        conversation=_conversation(e),
     ),
     EventType.CONVERSATION_CREATED: lambda e: ConversationCreated(conversation=_conversation(e)),
     EventType.CONVERSATION_UPDATED: lambda e: ConversationUpdated(conversation=_conversation(e)),

@@ -73,6 +73,15 @@ class File:
         )
 
 
+@strawberry.type(description="The versions of a message: its parent's children, itself included.")
+class Siblings:
+    ids: list[strawberry.ID] = strawberry.field(
+        description="The message and its siblings (regenerated replies, edited versions), "
+        "oldest first."
+    )
+    index: int = strawberry.field(description="This message's place in `ids`.")
+
+
 @strawberry.type(description="One stored message (a LangChain message, losslessly).")
 class Message:
     """Built from `payloads.message_payload`, not a strawberry-django type over
@@ -106,6 +115,16 @@ class Message:
     feedback: Feedback | None = strawberry.field(
         default=None, description="The user's rating of this reply (AI messages only)."
     )
+    parent_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The message this one follows in the conversation's tree (null: a first "
+        "message).",
+    )
+    siblings: Siblings | None = strawberry.field(
+        default=None,
+        description="Its versions: show `< index+1 / len(ids) >` when there are several; "
+        "switchBranch(messageId) shows another one.",
+    )
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Message:
@@ -126,6 +145,13 @@ class Message:
             created_at=parse_timestamp(payload["created_at"]),  # type: ignore[arg-type]
             updated_at=parse_timestamp(payload["updated_at"]),  # type: ignore[arg-type]
             feedback=Feedback.from_payload(payload.get("feedback")),
+            parent_id=optional_id(payload.get("parent_id")),
+            siblings=Siblings(
+                ids=[strawberry.ID(str(pk)) for pk in payload["siblings"]["ids"]],
+                index=payload["siblings"]["index"],
+            )
+            if payload.get("siblings")
+            else None,
         )
 
     @classmethod

@@ -84,6 +84,39 @@ class CancelTurnPayload:
 
 
 @strawberry.type
+class EditMessagePayload:
+    human_message: Message | None = strawberry.field(
+        default=None, description="The new version of the edited human message."
+    )
+    ai_message: Message | None = strawberry.field(
+        default=None, description="The STREAMING reply to it (follow conversationEvents)."
+    )
+    errors: list[FieldError] = strawberry.field(
+        default_factory=list, description=ERRORS_DESCRIPTION
+    )
+
+
+@strawberry.type
+class SwitchBranchPayload:
+    conversation: Conversation | None = strawberry.field(
+        default=None, description="The conversation, its `activeLeafId` the new leaf."
+    )
+    errors: list[FieldError] = strawberry.field(
+        default_factory=list, description=ERRORS_DESCRIPTION
+    )
+
+
+@strawberry.type
+class ForkConversationPayload:
+    conversation: Conversation | None = strawberry.field(
+        default=None, description="The new conversation."
+    )
+    errors: list[FieldError] = strawberry.field(
+        default_factory=list, description=ERRORS_DESCRIPTION
+    )
+
+
+@strawberry.type
 class RegeneratePayload:
     ai_message: Message | None = strawberry.field(
         default=None, description="The new STREAMING reply to the last human message."

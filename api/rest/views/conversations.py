@@ -15,6 +15,7 @@ from api.rest.serializers import (
     ConversationSerializer,
     ConversationUpdateSerializer,
     ErrorSerializer,
+    MessageChoiceSerializer,
 )
 from api.rest.views.base import ConfabView, validated
 from conversations import inputs, selectors, services
@@ -148,3 +149,60 @@ class ConversationClearView(ConfabView):
         )
         services.clear_conversation(conversation=conversation)
         return conversation_response(conversation)
+
+
+BRANCH_CONFLICT = OpenApiResponse(
+    ErrorSerializer,
+    description="TURN_IN_PROGRESS: a turn is running (or messages are queued) in this "
+    "conversation.",
+)
+
+
+class ConversationBranchView(ConfabView):
+    @extend_schema(
+        operation_id="conversations_branch",
+        tags=["conversations"],
+        summary="Switch to the branch of a message (a sibling of `< i/n >`)",
+        description="The newest leaf under `message_id` (the message itself when nothing "
+        "answers it) becomes the active leaf, and the path to it the active branch that "
+        "history pages, the model's window and exports follow. Every device hears "
+        "`conversation.branch_changed`. Returns the conversation (`active_leaf_id`); read "
+        "the new branch with `messages_list`. 404 when the message is not in this "
+        "conversation.",
+        request=MessageChoiceSerializer,
+        responses={
+            200: ConversationSerializer,
+            (409, "application/json"): BRANCH_CONFLICT,
+        },
+    )
+    def post(self, request: Request, conversation_id: int) -> Response:
+        conversation = selectors.get_conversation(
+            user=request.user, conversation_id=conversation_id
+        )
+        data = validated(MessageChoiceSerializer, request.data)
+        switched = services.switch_branch(conversation=conversation, message_id=data["message_id"])
+        return conversation_response(switched)
+
+
+class ConversationForkView(ConfabView):
+    @extend_schema(
+        operation_id="conversations_fork",
+        tags=["conversations"],
+        summary="Copy the active branch up to a message into a new conversation",
+        description="A new conversation of the caller, with the same agent, context, model "
+        "and project, holding copies of the active branch's messages from the first one "
+        "up to `message_id` (ratings are not copied). 400 when the message is not on the "
+        "active branch, 404 when it is not in this conversation.",
+        request=MessageChoiceSerializer,
+        responses={
+            201: ConversationSerializer,
+            (409, "application/json"): BRANCH_CONFLICT,
+        },
+    )
+    def post(self, request: Request, conversation_id: int) -> Response:
+        conversation = selectors.get_conversation(
+            user=request.user, conversation_id=conversation_id
+        )
+        data = validated(MessageChoiceSerializer, request.data)
+        fork = services.fork_conversation(conversation=conversation, message_id=data["message_id"])
+        return conversation_response(fork, status=201)

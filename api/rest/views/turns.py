@@ -1,4 +1,4 @@
-"""Turn endpoints: send a message, regenerate, cancel.
+"""Turn endpoints: send a message, edit one, regenerate, cancel.
 
 They are async views (adrf): waiting for a turn or streaming its events holds
 no thread. The turn itself runs in its own task (`conversations.turns`), so a
@@ -18,8 +18,13 @@ from rest_framework.response import Response
 
 from api.rest import sse
 from api.rest.event_schemas import CONVERSATION_EVENT
-from api.rest.serializers import CancelResultSerializer, ErrorSerializer, TurnResultSerializer
-from api.rest.views.base import ConfabAsyncView
+from api.rest.serializers import (
+    CancelResultSerializer,
+    ErrorSerializer,
+    MessageEditSerializer,
+    TurnResultSerializer,
+)
+from api.rest.views.base import ConfabAsyncView, validated
 from conversations import selectors, turns
 from conversations.models import Conversation
 
@@ -27,11 +32,11 @@ SSE_DESCRIPTION = (
     "With `Accept: text/event-stream`: the turn's events as Server-Sent Events "
     "(`event: <type>`, `id: <position>`, `data: <json>`): `message.created`, `message.delta` "
     "`{message_id, index, offset, delta}`, `message.completed`, `message.failed` "
-    "`{message, error}`, `message.deleted` (regenerate). The stream ends after the final "
-    "reply's `message.completed` or `message.failed`. A repeated `client_message_id` "
-    "streams the stored messages (and the rest of the turn if it still runs: its deltas "
-    "continue exactly where the stored text ends). `id` is the event's position "
-    "(`<message_id>` or `<message_id>:<offset>`): give it to "
+    "`{message, error}`, `conversation.branch_changed` (regenerate, edit). The stream "
+    "ends after the final reply's `message.completed` or `message.failed`. A repeated "
+    "`client_message_id` streams the stored messages (and the rest of the turn if it "
+    "still runs: its deltas continue exactly where the stored text ends). `id` is the "
+    "event's position (`<message_id>` or `<message_id>:<offset>`): give it to "
     "`GET /api/v1/conversations/{id}/events/` as `Last-Event-ID` to resume a dropped stream."
 )
 
@@ -123,9 +128,13 @@ class RegenerateView(ConfabAsyncView):
     @extend_schema(
         operation_id="conversations_regenerate",
         tags=["conversations"],
-        summary="Answer the last human message again, replacing the reply after it",
-        description="Returns like `messages_send`. 409 NOTHING_TO_REGENERATE when there is "
-        "no human message, TURN_IN_PROGRESS while a turn runs.",
+        summary="Answer the last human message again; the old reply is kept as a sibling",
+        description="The new reply is a sibling of the previous one under the last human "
+        "message of the active branch (its `siblings` lists both); the old reply and what "
+        "followed it stay on their branch, nothing is deleted. The new reply's branch becomes "
+        "the active one (`conversation.branch_changed`). Returns like `messages_send`. 409 "
+        "NOTHING_TO_REGENERATE when there is no human message, TURN_IN_PROGRESS while a "
+        "turn runs.",
         request=None,
         responses=turn_responses(
             "The new reply (after the turn ended).",
@@ -167,3 +176,39 @@ class CancelView(ConfabAsyncView):
         )
         turn_id = await turns.cancel_turn(conversation=conversation)
         return Response(CancelResultSerializer({"turn_id": turn_id}).data, status=202)
+
+
+class MessageEditView(ConfabAsyncView):
+    @extend_schema(
+        operation_id="messages_edit",
+        tags=["messages"],
+        summary="Send a new version of a human message and run a turn on it",
+        description="The new version is a sibling of the edited message (its `siblings` "
+        "lists both); the old version and every reply to it are kept on their branch. The "
+        "new version and its reply become the active branch (`conversation.branch_changed`). "
+        "Returns like `messages_send` (JSON or `Accept: text/event-stream`). 400 when the "
+        "message is not a human one; 404 when it is not in this conversation.",
+        request=MessageEditSerializer,
+        responses=turn_responses(
+            "The new version of the human message and its reply.",
+            "IDEMPOTENCY_KEY_REUSED: the `client_message_id` was used for other content.",
+        ),
+    )
+    async def post(
+        self, request: Request, conversation_id: int, message_id: int
+    ) -> Response | StreamingHttpResponse:
+        conversation = await selectors.aget_conversation(
+            user=request.user, conversation_id=conversation_id
+        )
+        data = validated(MessageEditSerializer, request.data)
+        return await turn_response(
+            self,
+            request,
+            conversation,
+            lambda: turns.start_turn(
+                conversation=conversation,
+                content=data.get("content"),
+                client_message_id=data.get("client_message_id"),
+                edit_of=message_id,
+            ),
+        )

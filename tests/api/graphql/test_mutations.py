@@ -269,7 +269,7 @@ async def test_cancel_turn(gql, token, conversation, llm):
     assert error_codes(body) == ["NO_ACTIVE_TURN"]
 
 
-async def test_regenerate_replaces_the_last_reply(gql, token, conversation, llm):
+async def test_regenerate_keeps_the_old_reply_as_a_sibling(gql, token, conversation, llm):
     query = (
         "mutation($id: ID!) { regenerate(conversationId: $id) "
         "{ aiMessage { id status role } errors { code } } }"
@@ -287,13 +287,13 @@ async def test_regenerate_replaces_the_last_reply(gql, token, conversation, llm)
     assert new["status"] == "STREAMING" and new["role"] == "AI"
     assert new["id"] != sent["sendMessage"]["aiMessage"]["id"]
     await wait_until_idle(conversation.pk)
-    texts = [
-        m.text
+    rows = [
+        (m.text, m.on_path)
         async for m in ConversationMessage.objects.filter(conversation_id=conversation.pk).order_by(
             "id"
         )
     ]
-    assert texts == ["hi", "second"]
+    assert rows == [("hi", True), ("first", False), ("second", True)]
 
 
 async def test_turns_share_the_rest_turn_rate_limit(gql, token, conversation, llm, settings):

@@ -32,6 +32,8 @@ subscription($id: ID!) {{
     ... on MessageCompleted {{ message {{ {MESSAGE} }} }}
     ... on MessageFailed {{ message {{ {MESSAGE} }} error {{ code message }} }}
     ... on MessageDeleted {{ conversationId messageIds }}
+    ... on ConversationBranchChanged {{ conversationId activeLeafId
+                                         conversation {{ activeLeafId }} }}
     ... on ConversationUpdated {{ conversation {{ id title activeTurnId messageCount
                                                    agent {{ slug }} lastMessage {{ id }} }} }}
     ... on ConversationCleared {{ conversation {{ id messageCount }} }}
@@ -175,15 +177,19 @@ async def test_clear_update_regenerate_and_delete_events(gql, token, conversatio
         token=token,
     )
     events = await events_until(socket, "1", lambda e: e["__typename"] == "MessageCompleted")
-    deleted = [e for e in events if e["__typename"] == "MessageDeleted"]
-    assert deleted == [
+    assert [e for e in events if e["__typename"] == "MessageDeleted"] == []
+    new_reply = events[-1]["message"]
+    assert new_reply["text"] == "two"
+    assert new_reply["id"] != sent["sendMessage"]["aiMessage"]["id"]
+    switched = [e for e in events if e["__typename"] == "ConversationBranchChanged"]
+    assert switched == [
         {
-            "__typename": "MessageDeleted",
+            "__typename": "ConversationBranchChanged",
             "conversationId": str(conversation.pk),
-            "messageIds": [sent["sendMessage"]["aiMessage"]["id"]],
+            "activeLeafId": new_reply["id"],
+            "conversation": {"activeLeafId": new_reply["id"]},
         }
     ]
-    assert events[-1]["message"]["text"] == "two"
     await wait_until_idle(conversation.pk)
 
     await gql.data(

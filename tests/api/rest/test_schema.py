@@ -32,6 +32,8 @@ OPERATIONS = {
     "conversations_update",
     "conversations_destroy",
     "conversations_clear",
+    "conversations_branch",
+    "conversations_fork",
     "conversations_cancel",
     "conversations_events",
     "conversations_regenerate",
@@ -40,6 +42,7 @@ OPERATIONS = {
     "tool_calls_deny",
     "messages_list",
     "messages_send",
+    "messages_edit",
     "messages_retrieve",
     "files_create",
     "files_list",
@@ -132,7 +135,7 @@ def test_bearer_scheme(schema):
 
 def test_turn_endpoints_offer_an_event_stream(schema):
     ops = operations(schema)
-    for name in ("messages_send", "conversations_regenerate"):
+    for name in ("messages_send", "messages_edit", "conversations_regenerate"):
         responses = ops[name][2]["responses"]
         assert set(responses["200"]["content"]) == {"application/json", "text/event-stream"}
         assert set(responses["201"]["content"]) == {"application/json"}

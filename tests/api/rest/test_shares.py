@@ -65,6 +65,44 @@ def test_the_snapshot_is_readable_without_a_token_and_never_grows(api, anon, con
     assert body["has_newer"] is False and body["newer_cursor"] is None
 
 
+def finished_turn(conversation, text: str, **kwargs) -> None:
+    """A turn begun by the service (a send, a regenerate, an edit) and its reply stored."""
+    content = None if kwargs.get("regenerate") else HumanMessage(text)
+    start = services.begin_turn(conversation=conversation, content=content, **kwargs)
+    services.finish_message(
+        conversation_id=conversation.pk,
+        turn_id=start.turn_id,
+        message_id=start.ai_message.pk,
+        message=AIMessage(f"answer to {text}"),
+        status="complete",
+        release_lock=True,
+    )
+
+
+def test_the_snapshot_keeps_its_branch_after_a_regenerate_an_edit_and_a_switch(
+    api, anon, conversation
+):
+    finished_turn(conversation, "first")
+    finished_turn(conversation, "second")
+    share = api.post(shares_url(conversation)).json()
+    shared = ["first", "answer to first", "second", "answer to second"]
+
+    def snapshot() -> list[str]:
+        response = anon.get(f"/api/v1/shared/{share['token']}/")
+        assert response.status_code == 200, response.content
+        return [message["text"] for message in response.json()["results"]]
+
+    assert snapshot() == shared
+    finished_turn(conversation, "second", regenerate=True)
+    assert snapshot() == shared
+    first = conversation.messages.get(text="first")
+    finished_turn(conversation, "first, edited", edit_of=first.pk)
+    assert snapshot() == shared
+    # The switched-to branch ends at the regenerated reply, not the shared one.
+    services.switch_branch(conversation=conversation, message_id=first.pk)
+    assert snapshot() == shared
+
+
 def test_a_bad_authorization_header_does_not_matter(anon, api, conversation):
     chat(conversation, "hello")
     share = api.post(shares_url(conversation)).json()

@@ -77,9 +77,11 @@ def test_filter_ends_when_the_conversation_is_cleared_or_deleted(kind):
     assert turn.over
 
 
-def test_regenerate_deletions_are_forwarded():
+def test_the_branch_change_to_the_turns_reply_is_forwarded():
     turn = TurnFilter(handle())
-    assert turn.accept({"type": "message.deleted", "conversation_id": 1, "message_ids": [3]})
+    changed = {"type": "conversation.branch_changed", "conversation_id": 1, "conversation": {}}
+    assert turn.accept({**changed, "active_leaf_id": 11})
+    assert not turn.accept({**changed, "active_leaf_id": 99})  # another device's switch
 
 
 def test_format_event_is_one_sse_frame():

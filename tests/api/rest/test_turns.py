@@ -342,7 +342,7 @@ async def test_cancel_over_sse_ends_the_stream(asgi, llm, token, conversation):
     assert events[-1]["data"]["message"]["status"] == "cancelled"
 
 
-async def test_regenerate_replaces_the_last_reply(asgi, llm, token, conversation):
+async def test_regenerate_keeps_the_old_reply_as_a_sibling(asgi, llm, token, conversation):
     llm.reply_text(["First"])
     llm.reply_text(["Second"])
     first = (
@@ -355,8 +355,12 @@ async def test_regenerate_replaces_the_last_reply(asgi, llm, token, conversation
     body = response.json()
     assert body["human_message"]["id"] == first["human_message"]["id"]
     assert body["ai_message"]["text"] == "Second"
-    assert body["ai_message"]["id"] != first["ai_message"]["id"]
-    assert not await ConversationMessage.objects.filter(pk=first["ai_message"]["id"]).aexists()
+    old, new = first["ai_message"]["id"], body["ai_message"]["id"]
+    assert new != old
+    assert body["ai_message"]["parent_id"] == first["human_message"]["id"]
+    assert body["ai_message"]["siblings"] == {"ids": [old, new], "index": 1}
+    kept = await ConversationMessage.objects.aget(pk=old)
+    assert (kept.text, kept.on_path) == ("First", False)
     assert len(llm.requests) == 2
 
 
@@ -373,10 +377,11 @@ async def test_regenerate_over_sse(asgi, llm, token, conversation):
 
     events = parse_sse(response.text)
     assert_stream_shape(events)
-    assert events[0]["event"] == "message.deleted"
-    assert events[0]["data"]["message_ids"] == [first["ai_message"]["id"]]
     assert events[-1]["event"] == "message.completed"
     final = events[-1]["data"]["message"]
+    assert final["siblings"]["ids"] == [first["ai_message"]["id"], final["id"]]
+    switched = [e["data"] for e in events if e["event"] == "conversation.branch_changed"]
+    assert [e["active_leaf_id"] for e in switched] == [final["id"]]
     assert deltas_of(events, final["id"]) == final["text"] == "Second"
 
 

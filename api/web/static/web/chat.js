@@ -260,6 +260,11 @@ export class ChatView {
       case "MessageDeleted":
         for (const id of event.messageIds || []) this._remove(cur, String(id));
         break;
+      case "ConversationBranchChanged":
+        // Another version became the active branch (here or on another device).
+        this._setConversation(normalizeConversation(event.conversation));
+        this._reloadBranch(cur);
+        break;
       case "ConversationUpdated":
         this._setConversation(normalizeConversation(event.conversation));
         break;
@@ -368,6 +373,44 @@ export class ChatView {
       this._updateComposer();
     } catch {
       // The next reconnect or event will try again.
+    }
+  }
+
+  /**
+   * Show the newest page of the active branch again (after a branch change): what we
+   * hold of a message is merged with the page's copy, so text a live reply's deltas
+   * brought while the page was on its way is kept.
+   */
+  async _reloadBranch(cur) {
+    try {
+      const data = await this.gql.request(Q.MESSAGES, { conversationId: cur.id, last: PAGE_SIZE });
+      if (this.current !== cur) return;
+      const page = data.messages;
+      const held = cur.byId;
+      const pending = cur.messages.filter((m) => m.pending);
+      const messages = page.edges.map((edge) => {
+        const fresh = normalizeMessage(edge.node);
+        const local = held.get(fresh.id);
+        return local ? { ...mergeMessage(local, fresh) } : fresh;
+      });
+      cur.messages = messages.concat(pending);
+      cur.byId = new Map(cur.messages.map((m) => [m.id, m]));
+      cur.hasOlder = Boolean(page.pageInfo?.hasPreviousPage);
+      cur.startCursor = page.pageInfo?.startCursor || null;
+      const follow = this._nearBottom();
+      this._renderAll();
+      if (follow) this._scrollToBottom();
+      this._updateComposer();
+    } catch {
+      // The next event or reconnect reloads.
+    }
+  }
+
+  /** Drop what is shown after `parentId` (null: everything): a new version replaces that part of the branch. */
+  _truncateAfter(cur, parentId) {
+    for (const message of [...cur.messages]) {
+      if (message.pending) continue;
+      if (parentId === null || compareIds(message.id, parentId) > 0) this._remove(cur, message.id);
     }
   }
 
@@ -607,6 +650,7 @@ export class ChatView {
     if (message) this._rerender(cur, message);
   }
 
+  /** A new reply to the last human message; the old one stays as its sibling (`< 1/2 >`). */
   async regenerate() {
     const cur = this.current;
     if (!cur || this._busy()) return;
@@ -615,10 +659,79 @@ export class ChatView {
     try {
       const data = await this.gql.request(Q.REGENERATE, { conversationId: cur.id });
       const payload = checkPayload(data.regenerate);
-      if (this.current === cur && payload.aiMessage) this._upsert(cur, normalizeMessage(payload.aiMessage));
+      if (this.current === cur && payload.aiMessage) this._showNewVersion(cur, [payload.aiMessage]);
       this._scrollToBottom();
     } catch (error) {
       toast(`Could not regenerate: ${error.message}`, { error: true });
+    } finally {
+      this.sending = false;
+      this._updateComposer();
+    }
+  }
+
+  /** Show the messages a regenerate or an edit started, in place of the branch after their parent. */
+  _showNewVersion(cur, rawMessages) {
+    const messages = rawMessages.filter(Boolean).map(normalizeMessage);
+    this._truncateAfter(cur, messages[0].parentId);
+    for (const message of messages) this._upsert(cur, message);
+  }
+
+  /** Show another version of a message (`< i/n >`): the newest branch under it becomes active. */
+  async switchBranch(messageId) {
+    const cur = this.current;
+    if (!cur) return;
+    if (this._busy()) {
+      toast("Wait for the running reply to finish, or stop it.");
+      return;
+    }
+    try {
+      const data = await this.gql.request(Q.SWITCH_BRANCH, { id: cur.id, messageId });
+      const payload = checkPayload(data.switchBranch);
+      if (this.current !== cur) return;
+      if (payload.conversation) this._setConversation(normalizeConversation(payload.conversation));
+      await this._reloadBranch(cur);
+    } catch (error) {
+      toast(`Could not show that version: ${error.message}`, { error: true });
+    }
+  }
+
+  /** Edit a human message in place (the form replaces its bubble). */
+  startEdit(message) {
+    const cur = this.current;
+    if (!cur) return;
+    if (this._busy()) {
+      toast("Wait for the running reply to finish, or stop it.");
+      return;
+    }
+    const previous = cur.editingId ? cur.byId.get(cur.editingId) : null;
+    cur.editingId = message.id;
+    if (previous) this._rerender(cur, previous);
+    this._rerender(cur, message);
+  }
+
+  cancelEdit() {
+    const cur = this.current;
+    if (!cur?.editingId) return;
+    const message = cur.byId.get(cur.editingId);
+    cur.editingId = null;
+    if (message) this._rerender(cur, message);
+  }
+
+  /** Send the edited text: a new version of the message (its sibling) and a reply to it. */
+  async saveEdit(message, text) {
+    const cur = this.current;
+    if (!cur || this._busy()) return;
+    cur.editingId = null;
+    this._rerender(cur, message);
+    this.sending = true;
+    this._updateComposer();
+    try {
+      const data = await this.gql.request(Q.EDIT_MESSAGE, { conversationId: cur.id, messageId: message.id, content: text, clientMessageId: uuid() });
+      const payload = checkPayload(data.editMessage);
+      if (this.current === cur && payload.humanMessage) this._showNewVersion(cur, [payload.humanMessage, payload.aiMessage]);
+      this._scrollToBottom();
+    } catch (error) {
+      toast(`Could not send the edit: ${error.message}`, { error: true });
     } finally {
       this.sending = false;
       this._updateComposer();
@@ -769,6 +882,11 @@ export class ChatView {
       approvals: [...cur.approvals.values()].filter((call) => call.messageId === message.id),
       onDecide: (call, approve) => this.decide(call, approve),
       onFeedback: (m, rating, options) => this.rate(cur, m, rating, options),
+      onSwitch: (siblingId) => this.switchBranch(siblingId),
+      editing: cur.editingId === message.id,
+      onEdit: (m) => this.startEdit(m),
+      onSaveEdit: (m, text) => this.saveEdit(m, text),
+      onCancelEdit: () => this.cancelEdit(),
       onRetry: (m) => {
         if (this._busy()) toast("Wait for the running reply to finish, or stop it.");
         else this._deliver(cur, m);

@@ -36,6 +36,9 @@ export function normalizeMessage(raw) {
     feedback: raw.feedback === undefined ? undefined : raw.feedback ? { rating: lower(raw.feedback.rating), comment: raw.feedback.comment || "" } : null,
     createdAt: raw.createdAt ?? null,
     updatedAt: raw.updatedAt ?? null,
+    parentId: raw.parentId != null ? String(raw.parentId) : null,
+    // The versions of this message (regenerated replies, edits): `< index+1 / ids.length >`.
+    siblings: raw.siblings ? { ids: raw.siblings.ids.map(String), index: raw.siblings.index } : null,
   };
 }
 
@@ -279,8 +282,65 @@ export function setMessageText(el, message) {
 }
 
 /**
+ * `< i/n >` on a message with other versions: the arrows show the previous or next
+ * version (`onSwitch(siblingId)`), disabled at the ends.
+ */
+function renderVersions(message, ctx) {
+  const ids = message.siblings?.ids || [];
+  if (ids.length < 2 || !ctx.onSwitch) return null;
+  const index = message.siblings.index;
+  const arrow = (label, text, target) =>
+    h("button", {
+      type: "button",
+      class: "link-button version-arrow",
+      text,
+      "aria-label": label,
+      disabled: target === undefined ? true : null,
+      on: { click: () => ctx.onSwitch(target) },
+    });
+  return h(
+    "span",
+    { class: "versions", role: "group", "aria-label": "Versions of this message" },
+    arrow("Previous version", "‹", ids[index - 1]),
+    h("span", { class: "version-count", text: `${index + 1}/${ids.length}` }),
+    arrow("Next version", "›", ids[index + 1]),
+  );
+}
+
+/** The edit-in-place form of a human message: Save sends the new version (a new turn). */
+function renderEditor(message, ctx) {
+  const input = h("textarea", { class: "edit-input", rows: 3, "aria-label": "Edit your message" });
+  input.value = message.text;
+  const save = () => {
+    const text = input.value.trim();
+    if (text) ctx.onSaveEdit(message, text);
+  };
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+      event.preventDefault();
+      save();
+    } else if (event.key === "Escape") {
+      ctx.onCancelEdit();
+    }
+  });
+  queueMicrotask(() => input.focus());
+  return h(
+    "form",
+    { class: "edit-form", on: { submit: (event) => { event.preventDefault(); save(); } } },
+    input,
+    h(
+      "div",
+      { class: "edit-actions" },
+      h("button", { type: "submit", class: "btn", text: "Save and send" }),
+      h("button", { type: "button", class: "btn btn-secondary", text: "Cancel", on: { click: () => ctx.onCancelEdit() } }),
+    ),
+  );
+}
+
+/**
  * Render one message. `ctx`: {agentName, canRegenerate, onRegenerate, onRetry,
- * onFeedback(message, rating | null, {comment})}.
+ * onFeedback(message, rating | null, {comment}), onSwitch(siblingId),
+ * editing (this message is being edited), onEdit, onSaveEdit(message, text), onCancelEdit}.
  * The text lives in `.msg-text` so deltas can update it in place.
  */
 export function renderMessage(message, ctx = {}) {
@@ -323,15 +383,20 @@ export function renderMessage(message, ctx = {}) {
     bubbleChildren.push(h("span", { class: "typing", "aria-hidden": "true" }, h("i"), h("i"), h("i")));
   }
   const hideEmpty = !message.text && !calls.length && !files && message.status !== "streaming";
-  const bubble = h("div", { class: `bubble${hideEmpty ? " bubble-empty" : ""}` }, bubbleChildren);
+  const bubble = ctx.editing
+    ? h("div", { class: "bubble bubble-editing" }, renderEditor(message, ctx))
+    : h("div", { class: `bubble${hideEmpty ? " bubble-empty" : ""}` }, bubbleChildren);
 
-  const meta = h("div", { class: "msg-meta" }, time, statusBadge(message));
+  const meta = h("div", { class: "msg-meta" }, renderVersions(message, ctx), time, statusBadge(message));
   if (message.pending) meta.append(h("span", { class: "badge", text: message.sendError ? "Not sent" : "Sending…" }));
   if (message.sendError && ctx.onRetry) {
     meta.append(h("button", { type: "button", class: "link-button", text: "Retry", on: { click: () => ctx.onRetry(message) } }));
   }
   if (!isHuman && ctx.onFeedback && message.status === "complete" && !message.pending) {
     meta.append(renderFeedback(message, ctx.onFeedback));
+  }
+  if (isHuman && ctx.onEdit && !ctx.editing && !message.pending) {
+    meta.append(h("button", { type: "button", class: "link-button edit", text: "Edit", "aria-label": "Edit this message", on: { click: () => ctx.onEdit(message) } }));
   }
   if (!isHuman && ctx.canRegenerate && ctx.onRegenerate) {
     meta.append(h("button", { type: "button", class: "link-button regenerate", text: "Regenerate", "aria-label": "Regenerate this reply", on: { click: () => ctx.onRegenerate(message) } }));

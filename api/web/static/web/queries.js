@@ -9,6 +9,7 @@ fragment ConversationFields on Conversation {
 
 const MESSAGE_SELECTION = `
   id conversationId role text content status turnId clientMessageId model usage error createdAt updatedAt
+  parentId siblings { ids index }
   attachments { id name contentType size width height url }`;
 
 export const MESSAGE_FIELDS = `
@@ -170,6 +171,23 @@ export const REGENERATE = `mutation Regenerate($conversationId: ID!) {
 }
 ${MESSAGE_FIELDS}`;
 
+export const EDIT_MESSAGE = `mutation EditMessage($conversationId: ID!, $messageId: ID!, $content: String!, $clientMessageId: String) {
+  editMessage(conversationId: $conversationId, messageId: $messageId, content: $content, clientMessageId: $clientMessageId) {
+    humanMessage { ...MessageFields }
+    aiMessage { ...MessageFields }
+    errors { field code message }
+  }
+}
+${MESSAGE_FIELDS}`;
+
+export const SWITCH_BRANCH = `mutation SwitchBranch($id: ID!, $messageId: ID!) {
+  switchBranch(id: $id, messageId: $messageId) {
+    conversation { ...ConversationFields }
+    errors { field code message }
+  }
+}
+${CONVERSATION_FIELDS}`;
+
 export const CONVERSATION_EVENTS = `subscription ConversationEvents($conversationId: ID!) {
   conversationEvents(conversationId: $conversationId) {
     __typename
@@ -178,6 +196,7 @@ export const CONVERSATION_EVENTS = `subscription ConversationEvents($conversatio
     ... on MessageCompleted { message { ...LiveMessageFields } }
     ... on MessageFailed { message { ...LiveMessageFields } error { code message } }
     ... on MessageDeleted { conversationId messageIds }
+    ... on ConversationBranchChanged { activeLeafId conversation { ...ConversationFields } }
     ... on ConversationUpdated { conversation { ...ConversationFields } }
     ... on ConversationCleared { conversation { ...ConversationFields } }
     ... on ConversationDeleted { conversation { id } }
