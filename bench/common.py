@@ -155,6 +155,75 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
+# --- targets (issue 21's `--quick` tables) --------------------------------------------
+
+
+@dataclass
+class Target:
+    """One row of a benchmark's targets table: `measured` against `target` by `op`
+    ("<=", ">=", "<", ">", "==" or "info" for a figure reported without a target).
+    `unit` follows the numbers ("x" for ratios, " ms", " MiB", "" for counts)."""
+
+    name: str
+    measured: float
+    target: float
+    op: str
+    unit: str = "x"
+
+    @property
+    def passed(self) -> bool | None:
+        if self.op == "info":
+            return None
+        value = self.measured
+        if value != value:  # NaN: not measured
+            return False
+        return {
+            "<=": value <= self.target,
+            ">=": value >= self.target,
+            "<": value < self.target,
+            ">": value > self.target,
+            "==": value == self.target,
+        }[self.op]
+
+    def _fmt(self, value: float) -> str:
+        if value != value:
+            return "-"
+        if self.unit == "x":
+            return fmt_ratio(value)
+        if float(value).is_integer():
+            return f"{value:,.0f}{self.unit}"
+        return f"{fmt_ms(value)}{self.unit}"
+
+
+TARGETS_MARK = "TARGETS"
+
+
+def print_targets(bench: str, targets: Sequence[Target]) -> int:
+    """Print the targets table every benchmark ends with (PASS / MISS per row, target
+    and measured value) and a one-line summary `make bench` reads; returns the MISS
+    count. A MISS is a measurement, not an error: benchmarks still exit 0."""
+    rows = []
+    for row in targets:
+        passed = row.passed
+        rows.append(
+            [
+                row.name,
+                "-" if row.op == "info" else f"{row.op} {row._fmt(row.target)}",
+                row._fmt(row.measured),
+                "-" if passed is None else verdict(passed),
+            ]
+        )
+    missed = [row.name for row in targets if row.passed is False]
+    checked = sum(1 for row in targets if row.passed is not None)
+    print(f"\nTargets ({bench})")
+    print(table(["target", "wanted", "measured", "result"], rows))
+    summary = f"{checked - len(missed)} PASS, {len(missed)} MISS"
+    if missed:
+        summary += ": " + "; ".join(missed)
+    print(f"{TARGETS_MARK} {bench}: {summary}", flush=True)
+    return len(missed)
+
+
 # --- the machine -------------------------------------------------------------
 
 
