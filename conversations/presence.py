@@ -10,9 +10,9 @@ open leaves its counts to expire after FOLLOW_TTL.
 
 from __future__ import annotations
 
-import contextlib
-
 from django.core.cache import cache
+
+from core.cache import aadd_to_count
 
 FOLLOW_TTL = 120.0
 REFRESH_SECONDS = FOLLOW_TTL / 3
@@ -23,11 +23,8 @@ def follow_key(conversation_id: int) -> str:
 
 
 async def follow(conversation_id: int) -> None:
-    """Count one more live follower of the conversation."""
-    key = follow_key(conversation_id)
-    await cache.aadd(key, 0, FOLLOW_TTL)
-    await cache.aincr(key)
-    await cache.atouch(key, FOLLOW_TTL)
+    """Count one more live follower of the conversation (one round trip, core.cache)."""
+    await aadd_to_count(cache, follow_key(conversation_id), 1, ttl=int(FOLLOW_TTL))
 
 
 async def refresh(conversation_id: int) -> None:
@@ -37,8 +34,7 @@ async def refresh(conversation_id: int) -> None:
 
 async def unfollow(conversation_id: int) -> None:
     """Count one live follower less (after `follow`)."""
-    with contextlib.suppress(ValueError):
-        await cache.adecr(follow_key(conversation_id))
+    await aadd_to_count(cache, follow_key(conversation_id), -1)
 
 
 def is_followed(conversation_id: int) -> bool:
