@@ -311,6 +311,27 @@ def rss_mib(pids: Iterable[int]) -> float:
     return total / 1024
 
 
+# --- py-spy on server processes ---------------------------------------------------
+
+
+def start_spy(pid: int, out: str, *, mode: str = "idle", rate: int = 200) -> subprocess.Popen:
+    """Record `pid` with py-spy (`pip install py-spy==0.4.3` into the venv) as a raw
+    profile to `out` until `stop_spy`. `mode`: "idle" (every thread, waiting included:
+    where wall time goes), "gil" (the thread holding the GIL: where CPU goes)."""
+    flags = ["--gil"] if mode == "gil" else ["--threads", "--idle"]
+    spy = str(Path(sys.executable).parent / "py-spy")
+    command = [spy, "record", *flags, "-r", str(rate), "-f", "raw", "-o", out, "-p", str(pid)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_spy(spy: subprocess.Popen) -> None:
+    spy.send_signal(2)  # SIGINT: py-spy writes its profile
+    try:
+        spy.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        spy.kill()
+
+
 # --- SQL statements of any thread --------------------------------------------
 
 

@@ -31,7 +31,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import websockets
@@ -44,6 +43,8 @@ from bench.common import (
     print_machine,
     print_targets,
     rss_mib,
+    start_spy,
+    stop_spy,
     table,
 )
 from tests.support.servers import free_port
@@ -288,7 +289,8 @@ def main() -> None:
             base_each = [rss_mib([pid]) for pid in pids]
 
             async def run() -> tuple[Storm, float, float, dict[str, list[float]]]:
-                spy = start_spy(pids[0]) if args.profile else None
+                out = "/tmp/confab-bench-spy-idle-storm.txt"
+                spy = start_spy(pids[0], out) if args.profile else None
                 result = await storm(
                     [
                         (lambda k=kind, u=user: k(server.ws_url, u.conversation_id, u.token))
@@ -422,22 +424,6 @@ def main() -> None:
             ),
         )
     print_targets("bench.idle_sockets", targets)
-
-
-def start_spy(pid: int) -> subprocess.Popen:
-    out = "/tmp/confab-bench-spy-idle-storm.txt"
-    print(f"# py-spy on worker {pid} during the storm: {out}")
-    spy = str(Path(sys.executable).parent / "py-spy")
-    command = [spy, "record", "--idle", "-r", "100", "-f", "raw", "-o", out, "-p", str(pid)]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def stop_spy(spy: subprocess.Popen) -> None:
-    spy.send_signal(2)  # SIGINT: py-spy writes its profile
-    try:
-        spy.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        spy.kill()
 
 
 async def warm(server: Any, users: list[Any]) -> None:

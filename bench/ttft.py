@@ -36,6 +36,8 @@ from bench.common import (
     print_machine,
     print_targets,
     setup_django,
+    start_spy,
+    stop_spy,
     table,
 )
 from bench.streaming import (
@@ -105,7 +107,9 @@ async def one_turn(surface: str, turn: Turn, base_url: str, ws_url: str) -> None
         turn.error = turn.error or f"{type(exc).__name__}: {exc}"[:200]
 
 
-def measure(fake: Any, rounds: int, warmup: int) -> dict[str, dict[str, list[float]]]:
+def measure(
+    fake: Any, rounds: int, warmup: int, *, profile: bool = False
+) -> dict[str, dict[str, list[float]]]:
     """`rounds` turns per surface (after `warmup` untimed ones), interleaved."""
     from bench.server import start_uvicorn
 
@@ -131,7 +135,17 @@ def measure(fake: Any, rounds: int, warmup: int) -> dict[str, dict[str, list[flo
             for surface, turn, _ in order:
                 await one_turn(surface, turn, base_url, server.ws_url)
 
-        asyncio.run(run_all())
+        spies = []
+        if profile:
+            for pid in server.worker_pids():
+                out = f"/tmp/confab-bench-spy-ttft-{pid}.txt"
+                print(f"# py-spy (wall time, every thread) on worker {pid}: {out}")
+                spies.append(start_spy(pid, out))
+        try:
+            asyncio.run(run_all())
+        finally:
+            for spy in spies:
+                stop_spy(spy)
     sent, arrived = chunk_send_times(fake, turns)
     out: dict[str, dict[str, list[float]]] = {
         s: {"added": [], "setup": [], "relay": [], "ttft": [], "errors": []} for s in SURFACES
@@ -158,6 +172,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=40, help="timed turns per surface")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="20 turns per surface, < 3 min")
+    parser.add_argument("--profile", action="store_true", help="py-spy each worker (wall time)")
     args = parser.parse_args()
     if args.quick:
         args.turns, args.warmup = 20, 3
@@ -172,7 +187,7 @@ def main() -> None:
         f"(after {args.warmup} warm-up), interleaved; load average {os.getloadavg()[0]:.1f}"
     )
     with FakeLLM() as fake:
-        cells = measure(fake, args.turns, args.warmup)
+        cells = measure(fake, args.turns, args.warmup, profile=args.profile)
     rows, targets = [], []
     for surface in SURFACES:
         cell = cells[surface]
