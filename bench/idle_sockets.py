@@ -243,11 +243,11 @@ def main() -> None:
     )
     parser.add_argument("--no-bare", action="store_true", help="skip the bare-server baseline")
     parser.add_argument(
-        "--quick", action="store_true", help="3,000 sockets, projected to 10,000; < 3 min"
+        "--quick", action="store_true", help="2,000 sockets, projected to 10,000; < 3 min"
     )
     args = parser.parse_args()
     if args.quick:
-        args.n, args.idle = 3000, 3.0
+        args.n, args.idle = 2000, 3.0
     n = args.n - args.n % 2
     limit = raise_fd_limit()
     if limit < n + 500:

@@ -34,7 +34,7 @@ def run(name: str) -> tuple[int, str | None, float]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=os.environ.copy(),
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},  # its lines as they come
     )
     summary = None
     assert process.stdout is not None
