@@ -10,7 +10,7 @@ open leaves its counts to expire after FOLLOW_TTL.
 
 from __future__ import annotations
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
 
 from core.cache import aadd_to_count
 
@@ -24,7 +24,7 @@ def follow_key(conversation_id: int) -> str:
 
 async def follow(conversation_id: int) -> None:
     """Count one more live follower of the conversation (one round trip, core.cache)."""
-    await aadd_to_count(cache, follow_key(conversation_id), 1, ttl=int(FOLLOW_TTL))
+    await aadd_to_count(caches["default"], follow_key(conversation_id), 1, ttl=int(FOLLOW_TTL))
 
 
 async def refresh(conversation_id: int) -> None:
@@ -34,7 +34,7 @@ async def refresh(conversation_id: int) -> None:
 
 async def unfollow(conversation_id: int) -> None:
     """Count one live follower less (after `follow`)."""
-    await aadd_to_count(cache, follow_key(conversation_id), -1)
+    await aadd_to_count(caches["default"], follow_key(conversation_id), -1)
 
 
 def is_followed(conversation_id: int) -> bool:

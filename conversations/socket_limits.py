@@ -14,7 +14,7 @@ sockets open does not lock its users out for good.
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 
 from core.cache import aadd_to_count
 
@@ -31,12 +31,12 @@ def address_key(address: str) -> str:
 
 async def _acquire(key: str, limit: int) -> bool:
     # One round trip: count, keep for the TTL, refuse past the limit (core.cache).
-    count = await aadd_to_count(cache, key, 1, ttl=SOCKET_COUNT_TTL, limit=limit)
+    count = await aadd_to_count(caches["default"], key, 1, ttl=SOCKET_COUNT_TTL, limit=limit)
     return count is not None and count >= 0
 
 
 async def _release(key: str) -> None:
-    await aadd_to_count(cache, key, -1)
+    await aadd_to_count(caches["default"], key, -1)
 
 
 async def acquire(user_id: int) -> bool:

@@ -115,7 +115,8 @@ def add_to_count(
     with `limit`, a count that would pass it is left as it was and -1 is returned.
     `delta < 0`: a missing key (expired) stays missing and None is returned; the TTL
     is left alone. One atomic round trip on `SharedPoolRedisCache`; elsewhere (tests,
-    development without Redis) the cache's add / incr / touch.
+    development without Redis) the cache's add / incr / touch. Pass the backend
+    (`caches["default"]`), not the `cache` proxy, which is no `SharedPoolRedisCache`.
     """
     if isinstance(cache, SharedPoolRedisCache):
         return _add_to_count_redis(cache, key, delta, ttl, limit)

@@ -9,10 +9,10 @@ import copy
 import uuid
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import cache, caches
 
 from conversations import presence, socket_limits
-from core.cache import aadd_to_count, add_to_count
+from core.cache import SharedPoolRedisCache, aadd_to_count, add_to_count
 
 
 @pytest.fixture(autouse=True)
@@ -66,3 +66,27 @@ async def test_socket_slots_and_followers_through_the_async_counters(settings):
     await presence.unfollow(5)
     assert not presence.is_followed(5)
     assert await aadd_to_count(cache, presence.follow_key(6), -1) is None
+
+
+@pytest.mark.skipif(
+    not isinstance(caches["default"], SharedPoolRedisCache),
+    reason="the Redis backend's own path (CI's Redis leg runs it)",
+)
+async def test_on_redis_a_socket_slot_is_one_script_call():
+    """The product's callers reach the one-round-trip script, not the add/incr/touch
+    fallback (the `cache` proxy is no SharedPoolRedisCache: it must not be passed)."""
+    client = caches["default"]._cache.get_client("x", write=True)
+
+    def calls() -> dict[str, int]:
+        stats = client.info("commandstats")
+        return {
+            name: stats.get(f"cmdstat_{name}", {}).get("calls", 0)
+            for name in ("eval", "incrby", "set")
+        }
+
+    before = calls()
+    assert await socket_limits.acquire(9)
+    await presence.follow(9)
+    after = calls()
+    assert after["eval"] - before["eval"] == 2
+    assert after["set"] == before["set"]
