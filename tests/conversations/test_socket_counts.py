@@ -68,6 +68,14 @@ async def test_socket_slots_and_followers_through_the_async_counters(settings):
     assert await aadd_to_count(cache, presence.follow_key(6), -1) is None
 
 
+async def test_a_refresh_keeps_a_follower_until_the_new_ttl():
+    await presence.follow(11)
+    cache.touch(presence.follow_key(11), 1)  # about to expire
+    await presence.refresh(11)
+    await asyncio.sleep(1.5)
+    assert presence.is_followed(11)
+
+
 @pytest.mark.skipif(
     not isinstance(caches["default"], SharedPoolRedisCache),
     reason="the Redis backend's own path (CI's Redis leg runs it)",
