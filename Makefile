@@ -11,7 +11,7 @@ UVICORN_LIMITS := --http backend.http_protocol:HeadLimitedHttpToolsProtocol --ti
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: install run test test-fast lint format openapi check-openapi schema check-schema contracts \
-        sdk ts-types vendor check-vendor recover bench-history bench-streaming bench-turn \
+        sdk ts-types vendor check-vendor recover bench bench-history bench-streaming bench-turn \
         bench-throughput bench-attachments clean
 
 $(STAMP): pyproject.toml requirements.lock
@@ -138,6 +138,11 @@ ts-types:
 ## recover: end turns left streaming by dead workers
 recover: install
 	$(BIN)/python manage.py recover_turns
+
+## bench: every benchmark of issue 21's targets in its --quick mode (each < 3 min), then
+## one summary of PASS / MISS; exits non-zero only when a benchmark failed to run
+bench: install
+	$(BIN)/python -m bench.quick
 
 ## bench-*: benchmarks against baselines (PostgreSQL + Redis; see bench/BENCHMARKS.md)
 bench-history: install

@@ -155,6 +155,75 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
+# --- targets (issue 21's `--quick` tables) --------------------------------------------
+
+
+@dataclass
+class Target:
+    """One row of a benchmark's targets table: `measured` against `target` by `op`
+    ("<=", ">=", "<", ">", "==" or "info" for a figure reported without a target).
+    `unit` follows the numbers ("x" for ratios, " ms", " MiB", "" for counts)."""
+
+    name: str
+    measured: float
+    target: float
+    op: str
+    unit: str = "x"
+
+    @property
+    def passed(self) -> bool | None:
+        if self.op == "info":
+            return None
+        value = self.measured
+        if value != value:  # NaN: not measured
+            return False
+        return {
+            "<=": value <= self.target,
+            ">=": value >= self.target,
+            "<": value < self.target,
+            ">": value > self.target,
+            "==": value == self.target,
+        }[self.op]
+
+    def _fmt(self, value: float) -> str:
+        if value != value:
+            return "-"
+        if self.unit == "x":
+            return fmt_ratio(value)
+        if float(value).is_integer():
+            return f"{value:,.0f}{self.unit}"
+        return f"{fmt_ms(value)}{self.unit}"
+
+
+TARGETS_MARK = "TARGETS"
+
+
+def print_targets(bench: str, targets: Sequence[Target]) -> int:
+    """Print the targets table every benchmark ends with (PASS / MISS per row, target
+    and measured value) and a one-line summary `make bench` reads; returns the MISS
+    count. A MISS is a measurement, not an error: benchmarks still exit 0."""
+    rows = []
+    for row in targets:
+        passed = row.passed
+        rows.append(
+            [
+                row.name,
+                "-" if row.op == "info" else f"{row.op} {row._fmt(row.target)}",
+                row._fmt(row.measured),
+                "-" if passed is None else verdict(passed),
+            ]
+        )
+    missed = [row.name for row in targets if row.passed is False]
+    checked = sum(1 for row in targets if row.passed is not None)
+    print(f"\nTargets ({bench})")
+    print(table(["target", "wanted", "measured", "result"], rows))
+    summary = f"{checked - len(missed)} PASS, {len(missed)} MISS"
+    if missed:
+        summary += ": " + "; ".join(missed)
+    print(f"{TARGETS_MARK} {bench}: {summary}", flush=True)
+    return len(missed)
+
+
 # --- the machine -------------------------------------------------------------
 
 
@@ -240,6 +309,27 @@ def rss_mib(pids: Iterable[int]) -> float:
         except OSError:
             continue
     return total / 1024
+
+
+# --- py-spy on server processes ---------------------------------------------------
+
+
+def start_spy(pid: int, out: str, *, mode: str = "idle", rate: int = 200) -> subprocess.Popen:
+    """Record `pid` with py-spy (`pip install py-spy==0.4.3` into the venv) as a raw
+    profile to `out` until `stop_spy`. `mode`: "idle" (every thread, waiting included:
+    where wall time goes), "gil" (the thread holding the GIL: where CPU goes)."""
+    flags = ["--gil"] if mode == "gil" else ["--threads", "--idle"]
+    spy = str(Path(sys.executable).parent / "py-spy")
+    command = [spy, "record", *flags, "-r", str(rate), "-f", "raw", "-o", out, "-p", str(pid)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_spy(spy: subprocess.Popen) -> None:
+    spy.send_signal(2)  # SIGINT: py-spy writes its profile
+    try:
+        spy.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        spy.kill()
 
 
 # --- SQL statements of any thread --------------------------------------------

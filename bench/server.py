@@ -45,8 +45,10 @@ def start_uvicorn(
     env: dict[str, str] | None = None,
     settings: str = "bench.settings",
     startup_timeout: float = 60.0,
+    extra_args: list[str] | None = None,
 ) -> Uvicorn:
-    """Start `uvicorn backend.asgi:application` on a free loopback port and wait for /healthz."""
+    """Start `uvicorn backend.asgi:application` on a free loopback port and wait for /healthz
+    (`extra_args`: more uvicorn flags)."""
     server = launch_uvicorn(
         Uvicorn,
         settings=settings,
@@ -54,7 +56,7 @@ def start_uvicorn(
         log_dir=Path(tempfile.gettempdir()),
         log_prefix="confab-bench-uvicorn",
         workers=workers,
-        extra_args=["--log-level", "warning"],
+        extra_args=["--log-level", "warning", *(extra_args or [])],
         startup_timeout=startup_timeout,
         health_timeout=2,
         poll_interval=0.2,

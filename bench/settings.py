@@ -17,6 +17,10 @@ os.environ.setdefault("CONFAB_REDIS_PREFIX", "confab-bench")
 os.environ.setdefault("CONFAB_THROTTLE_USER", "10000000/min")
 os.environ.setdefault("CONFAB_THROTTLE_TURNS", "10000000/min")
 os.environ.setdefault("CONFAB_WS_MAX_PER_USER", "100000")
+# Every benchmark client connects from 127.0.0.1: the cap on GraphQL sockets not yet
+# authenticated per address would refuse a benchmark's connect wave (4429), which real
+# clients, each from its own address, never meet.
+os.environ.setdefault("CONFAB_WS_MAX_UNAUTHENTICATED_PER_ADDRESS", "100000")
 
 from backend.settings import *  # noqa: F403
 

@@ -33,8 +33,6 @@ import asyncio
 import json
 import os
 import re
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -43,15 +41,19 @@ from typing import Any
 
 from bench.common import (
     Summary,
+    Target,
     active_toggles,
     cpu_seconds,
     ensure_database,
     fmt_ms,
     fmt_ratio,
     print_machine,
+    print_targets,
     process_tree,
     rss_mib,
     setup_django,
+    start_spy,
+    stop_spy,
     table,
 )
 
@@ -511,13 +513,13 @@ def run_case(
     }
     server = None
     spy = None
-    client_cpu_start = time.process_time()
     try:
         if case.surface == "direct":
             others = {"postgres": service_pids("postgres"), "redis": service_pids("redis-server")}
             load_before = os.getloadavg()[0]
             cpu_before = {k: cpu_seconds(v) for k, v in others.items()}
             fake_before = fake.cpu()
+            client_cpu_start = time.process_time()  # the direct read's own CPU only
             started = asyncio.run(drive_direct(fake.url, turns, timeout))
             server_pids: list[int] = []
             worker_pids: list[int] = []
@@ -538,27 +540,9 @@ def run_case(
             cpu_before = {k: cpu_seconds(v) for k, v in others.items()}
             fake_before = fake.cpu()
             if profile:
-                spy = subprocess.Popen(
-                    [
-                        str(Path(sys.executable).parent / "py-spy"),
-                        "record",
-                        *(
-                            ["--gil"]
-                            if os.environ.get("BENCH_SPY_MODE", "gil") == "gil"
-                            else ["--threads", "--idle"]
-                        ),
-                        "-r",
-                        "200",
-                        "-f",
-                        "raw",
-                        "-o",
-                        f"/tmp/confab-bench-spy-{case.surface}-{case.layer}-{case.n}.txt",
-                        "-p",
-                        str(worker_pids[0]),
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
+                out = f"/tmp/confab-bench-spy-{case.surface}-{case.layer}-{case.n}.txt"
+                spy = start_spy(worker_pids[0], out, mode=os.environ.get("BENCH_SPY_MODE", "gil"))
+            client_cpu_start = time.process_time()  # after the data set-up and warm-up
             started = asyncio.run(drive(turns, server.ws_url, case.surface, timeout))
         finished = max((turn.done_at for turn in turns if turn.done_at), default=time.time())
         wall = finished - started
@@ -576,11 +560,7 @@ def run_case(
             wait_for_turns(turns, timeout)
     finally:
         if spy is not None:
-            spy.send_signal(2)  # SIGINT: py-spy writes its profile
-            try:
-                spy.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                spy.kill()
+            stop_spy(spy)
         if server is not None:
             server.stop()
 
@@ -706,6 +686,102 @@ def comparison(results: list[Result]) -> str:
     )
 
 
+# Issue 21's real-time margins over the provider-direct read at the same N.
+RELAY_P99_MARGIN_MS = 100.0
+TTFT_P95_MARGIN_MS = 500.0
+
+
+def real_time(result: Result, floor: Result) -> bool:
+    """Real time at this N: relay p99 within 100 ms of the direct read's, TTFT p95 within
+    500 ms of it, nothing lost, every message complete."""
+    return (
+        result.ok
+        and result.relay.p99 <= floor.relay.p99 + RELAY_P99_MARGIN_MS
+        and result.ttft.p95 <= floor.ttft.p95 + TTFT_P95_MARGIN_MS
+    )
+
+
+def targets(results: list[Result]) -> list[Target]:
+    """Issue 21's targets 1 and 2 from the cases run: per surface, server CPU per turn
+    against the direct read's client CPU per turn, the largest N run that is real time,
+    and relayed chunks per second per core next to the direct read's."""
+    floors = {r.case.n: r for r in results if r.case.surface == "direct"}
+    rows: list[Target] = []
+    for surface in sorted({r.case.surface for r in results} - {"direct"}):
+        cases = [r for r in results if r.case.surface == surface and r.case.n in floors]
+        for r in cases:
+            floor = floors[r.case.n]
+            n = r.case.n
+            direct_cpu = floor.others_cpu["client"] / n
+            rows.append(
+                Target(
+                    f"{surface} N={n}: server CPU per turn vs direct read's client CPU",
+                    (r.server_cpu / n) / max(direct_cpu, 1e-9),
+                    3.0,
+                    "<=",
+                )
+            )
+            rows.append(
+                Target(
+                    f"{surface} N={n}: PostgreSQL + Redis CPU per turn (ms)",
+                    (r.others_cpu["postgres"] + r.others_cpu["redis"]) / n * 1000,
+                    0,
+                    "info",
+                    " ms",
+                )
+            )
+            rows.append(
+                Target(
+                    f"{surface} N={n}: relay p99 minus direct p99 (ms)",
+                    r.relay.p99 - floor.relay.p99,
+                    RELAY_P99_MARGIN_MS,
+                    "<=",
+                    " ms",
+                )
+            )
+            rows.append(
+                Target(
+                    f"{surface} N={n}: TTFT p95 minus direct p95 (ms)",
+                    r.ttft.p95 - floor.ttft.p95,
+                    TTFT_P95_MARGIN_MS,
+                    "<=",
+                    " ms",
+                )
+            )
+            rows.append(
+                Target(
+                    f"{surface} N={n}: chunks lost + out of order + incomplete",
+                    r.missing + r.out_of_order + (n - r.complete_db) + (n - r.complete_clients),
+                    0,
+                    "==",
+                    "",
+                )
+            )
+            per_core = r.delivered / max(r.server_cpu, 1e-9)
+            direct_per_core = floor.delivered / max(floor.others_cpu["client"], 1e-9)
+            rows.append(
+                Target(
+                    f"{surface} N={n}: relayed chunks/s per server core (direct: "
+                    f"{direct_per_core:,.0f} per client core)",
+                    round(per_core),
+                    0,
+                    "info",
+                    "",
+                )
+            )
+        real = [r.case.n for r in cases if real_time(r, floors[r.case.n])]
+        rows.append(
+            Target(
+                f"{surface}: largest N run that is real time (of {[r.case.n for r in cases]})",
+                max(real, default=0),
+                150,
+                ">=",
+                "",
+            )
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Concurrent streaming benchmark (issue 8).")
     parser.add_argument("--n", default="100,500,1000", help="comma-separated turn counts")
@@ -721,7 +797,15 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=180.0, help="per client, seconds")
     parser.add_argument("--no-direct", action="store_true", help="skip the provider-direct floor")
     parser.add_argument("--profile", action="store_true", help="py-spy one worker per case")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="issue 21's check in < 3 min: N = 150, ws and graphql, 50 ms pacing",
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.n, args.surface, args.layer, args.flush = "150", "ws,graphql", "pipelined", "0.03"
+        args.chunk_delay, args.chunks, args.no_direct = 0.05, 50, False
 
     setup_django()
     ensure_database()
@@ -778,6 +862,8 @@ def main() -> None:
     print(table(HEADERS, [result_row(r) for r in results]))
     print()
     print(comparison(results))
+    if not args.no_direct:
+        print_targets("bench.streaming", targets(results))
 
 
 if __name__ == "__main__":

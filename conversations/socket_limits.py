@@ -13,10 +13,10 @@ sockets open does not lock its users out for good.
 
 from __future__ import annotations
 
-import contextlib
-
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
+
+from core.cache import aadd_to_count
 
 SOCKET_COUNT_TTL = 3600
 
@@ -30,18 +30,13 @@ def address_key(address: str) -> str:
 
 
 async def _acquire(key: str, limit: int) -> bool:
-    await cache.aadd(key, 0, SOCKET_COUNT_TTL)
-    count = await cache.aincr(key)
-    await cache.atouch(key, SOCKET_COUNT_TTL)
-    if count > limit:
-        await _release(key)
-        return False
-    return True
+    # One round trip: count, keep for the TTL, refuse past the limit (core.cache).
+    count = await aadd_to_count(caches["default"], key, 1, ttl=SOCKET_COUNT_TTL, limit=limit)
+    return count is not None and count >= 0
 
 
 async def _release(key: str) -> None:
-    with contextlib.suppress(ValueError):
-        await cache.adecr(key)
+    await aadd_to_count(caches["default"], key, -1)
 
 
 async def acquire(user_id: int) -> bool:

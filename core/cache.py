@@ -10,7 +10,9 @@ thread-safe, so one pool per server and process serves every context.
 
 Use: `CACHES["default"]["BACKEND"] = "core.cache.SharedPoolRedisCache"`.
 
-`count_hit` is the rate limiters' counter: one atomic round trip on this backend.
+`count_hit` is the rate limiters' counter, and `add_to_count` / `aadd_to_count` the
+counters of open sockets and live followers (`conversations.socket_limits`,
+`conversations.presence`): one atomic round trip each on this backend.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import threading
 import time
 from typing import Any, ClassVar
 
+from asgiref.sync import sync_to_async
 from django.core.cache import BaseCache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.sentinel import Sentinel, SentinelConnectionPool
@@ -76,6 +79,67 @@ class SharedPoolRedisCache(RedisCache):
         pipeline.pttl(key)
         count, _, ttl_ms = pipeline.execute()
         return count, max(ttl_ms, 0) / 1000
+
+
+# KEYS[1]: the count; ARGV: delta, ttl (0: leave the TTL), limit (-1: none). A
+# decrement of a missing key (expired) changes nothing; an increment past the limit is
+# undone. Returns the count, or -1 when the increment was refused, or nil (missing).
+_ADD_TO_COUNT = """
+local delta = tonumber(ARGV[1])
+if delta < 0 and redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local count = redis.call('INCRBY', KEYS[1], delta)
+if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+local limit = tonumber(ARGV[3])
+if delta > 0 and limit >= 0 and count > limit then
+    redis.call('DECRBY', KEYS[1], delta)
+    return -1
+end
+return count
+"""
+
+
+def _add_to_count_redis(
+    cache: SharedPoolRedisCache, key: str, delta: int, ttl: int, limit: int | None
+) -> int | None:
+    key = cache.make_and_validate_key(key)
+    client = cache._cache.get_client(key, write=True)
+    return client.eval(_ADD_TO_COUNT, 1, key, delta, ttl, -1 if limit is None else limit)
+
+
+def add_to_count(
+    cache: BaseCache, key: str, delta: int, *, ttl: int = 0, limit: int | None = None
+) -> int | None:
+    """Add `delta` to the count at `key` and return the new count.
+
+    `delta > 0`: the key is created at 0 if missing and its TTL set to `ttl` seconds;
+    with `limit`, a count that would pass it is left as it was and -1 is returned.
+    `delta < 0`: a missing key (expired) stays missing and None is returned; the TTL
+    is left alone. One atomic round trip on `SharedPoolRedisCache`; elsewhere (tests,
+    development without Redis) the cache's add / incr / touch. Pass the backend
+    (`caches["default"]`), not the `cache` proxy, which is no `SharedPoolRedisCache`.
+    """
+    if isinstance(cache, SharedPoolRedisCache):
+        return _add_to_count_redis(cache, key, delta, ttl, limit)
+    if delta < 0:
+        try:
+            return cache.decr(key, -delta)
+        except ValueError:
+            return None
+    cache.add(key, 0, ttl or None)
+    count = cache.incr(key, delta)
+    if ttl:
+        cache.touch(key, ttl)
+    if limit is not None and count > limit:
+        cache.decr(key, delta)
+        return -1
+    return count
+
+
+# Thread-sensitive `sync_to_async` (what Django's `cache.a*` methods use) runs every such
+# call of the process on one thread: a connect storm queued each socket's counter
+# updates behind every other socket's (bench/idle_sockets.py). These are independent
+# calls on a thread-safe client, so any executor thread will do.
+aadd_to_count = sync_to_async(add_to_count, thread_sensitive=False)
 
 
 def count_hit(cache: BaseCache, key: str, period: int, hits: int = 1) -> tuple[int, float]:

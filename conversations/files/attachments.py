@@ -173,6 +173,12 @@ def attachments_of(content: Any) -> list[dict[str, Any]]:
     return found
 
 
+def has_file_blocks(messages: list[BaseMessage]) -> bool:
+    """Whether any message refers to a stored file (`model_messages` has work to do);
+    no I/O, so the event loop can ask before a thread hop."""
+    return any(True for message in messages for _ in _file_blocks(message))
+
+
 def model_messages(messages: list[BaseMessage]) -> list[BaseMessage]:
     """`messages` with every file block replaced by what the model can read. Reads the
     referenced files in one query and each image's bytes once. Runs in a thread."""

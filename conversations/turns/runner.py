@@ -209,8 +209,10 @@ class TurnRunner:
                 history, system_tokens=count_tokens_approximately([system]), info=info
             )
         # File blocks become what the model reads (image bytes, file text): one read
-        # of each file, in the turn's thread pool, never on the event loop.
-        history = await in_turn_thread(file_attachments.model_messages)(history)
+        # of each file, in the turn's thread pool, never on the event loop. Without
+        # files, no thread hop before the provider request (time to first token).
+        if file_attachments.has_file_blocks(history):
+            history = await in_turn_thread(file_attachments.model_messages)(history)
         messages: list[BaseMessage] = [system, *history]
         tools = get_tools(self.config.tools)
         if info is not None and not info.supports_tools:
