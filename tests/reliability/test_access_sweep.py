@@ -195,9 +195,12 @@ def not_found(answer: dict) -> bool:
 async def test_another_users_objects_are_not_found_on_every_surface(
     live_server_factory, llm, user, other_user, token, other_token, plain_agent
 ):
-    # The sweep sends hundreds of frames on one socket: past the per-socket frame budget
-    # (tested on its own in test_socket_lifecycle.py).
-    server = live_server_factory(extra_env={"CONFAB_WS_FRAME_BURST": "100000"})
+    # The sweep sends hundreds of frames on one socket, and more REST requests a minute
+    # than a user may: past the per-socket frame budget and the per-user rate (each
+    # tested on its own: test_socket_lifecycle.py, tests/api/rest/test_throttles.py).
+    server = live_server_factory(
+        extra_env={"CONFAB_WS_FRAME_BURST": "100000", "CONFAB_THROTTLE_USER": "100000/min"}
+    )
     conversation, message, file = await alice_history(user, plain_agent)
     project = await alice_project(user)
     share = await alice_share(user, conversation)

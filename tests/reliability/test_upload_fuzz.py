@@ -5,6 +5,7 @@ one of the documented codes: never a 500, never a stored file that is not clean.
 from __future__ import annotations
 
 import io
+import os
 
 import pytest
 from django.core.files.storage import default_storage
@@ -92,6 +93,12 @@ def check_stored(file_id: int) -> None:
             assert (image.width, image.height) == (file.width, file.height)
 
 
+def client_side_name(name: str) -> str:
+    """Django's test client refuses to build an upload whose name has no last part ("",
+    "/", "..", "a/."), before any request: such names are sent as "x"."""
+    return name if os.path.basename(name) not in {"", ".", ".."} else "x"
+
+
 @settings(
     max_examples=150,
     deadline=None,
@@ -105,7 +112,7 @@ def test_fuzzed_uploads_are_stored_clean_or_refused_clearly(token, data, name):
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     response = client.post(
         "/api/v1/files/",
-        {"file": SimpleUploadedFile(name or "x", data, content_type="image/png")},
+        {"file": SimpleUploadedFile(client_side_name(name), data, content_type="image/png")},
         format="multipart",
     )
     if response.status_code == 201:
