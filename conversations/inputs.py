@@ -72,6 +72,15 @@ def parse_object_id(value: ObjectId) -> int:
     return pk
 
 
+def parse_message_id(value: ObjectId) -> int:
+    """A message id from user input (an edit, a branch, a fork): anything else is a
+    message not found."""
+    try:
+        return parse_object_id(value)
+    except NotFound:
+        raise NotFound("Message not found.") from None
+
+
 @dataclass(frozen=True)
 class HistoryRequest:
     """Which page of a conversation's history: the newest (no cursor), the one just

@@ -13,7 +13,7 @@ from django.db.models import Q, QuerySet
 
 from conversations import history_pages
 from conversations.feedback.selectors import attach_feedback
-from conversations.inputs import HistoryRequest, ObjectId, parse_object_id
+from conversations.inputs import HistoryRequest, ObjectId, parse_message_id, parse_object_id
 from conversations.models import Conversation, ConversationMessage, MessageStatus
 from conversations.selectors.conversations import get_conversation
 from core import replicas
@@ -176,11 +176,17 @@ def get_user_message(
     return get_message(conversation=conversation, message_id=message_id)
 
 
-def get_message(*, conversation: Conversation, message_id: ObjectId) -> ConversationMessage:
-    pk = parse_object_id(message_id)
-    message = messages_of(conversation).filter(pk=pk).first()
+def message_of(conversation: Conversation, message_id: ObjectId) -> ConversationMessage:
+    """A message of `conversation` (whose owner the caller checked), NotFound otherwise:
+    another conversation's message is not there."""
+    message = messages_of(conversation).filter(pk=parse_message_id(message_id)).first()
     if message is None:
         raise NotFound("Message not found.")
+    return message
+
+
+def get_message(*, conversation: Conversation, message_id: ObjectId) -> ConversationMessage:
+    message = message_of(conversation, message_id)
     attach_feedback([message])
     return message
 

@@ -17,10 +17,11 @@ from conversations.events import (
     branch_changed_event,
     conversation_event,
 )
-from conversations.inputs import ObjectId, parse_object_id
+from conversations.inputs import ObjectId
 from conversations.models import Conversation, ConversationMessage
+from conversations.selectors import message_of
 from conversations.services.turns import has_queued_messages
-from core.errors import NotFound, TurnInProgress, ValidationFailed
+from core.errors import TurnInProgress, ValidationFailed
 
 
 def _locked_idle(conversation: Conversation) -> Conversation:
@@ -37,16 +38,6 @@ def _locked_idle(conversation: Conversation) -> Conversation:
     return locked
 
 
-def _message_id(locked: Conversation, message_id: ObjectId) -> int:
-    try:
-        pk = parse_object_id(message_id)
-    except NotFound:
-        raise NotFound("Message not found.") from None
-    if not locked.messages.filter(pk=pk).exists():
-        raise NotFound("Message not found.")
-    return pk
-
-
 @write
 def switch_branch(*, conversation: Conversation, message_id: ObjectId) -> Conversation:
     """Make the newest leaf under `message_id` (the message itself when it has no
@@ -57,7 +48,7 @@ def switch_branch(*, conversation: Conversation, message_id: ObjectId) -> Conver
     events in that order and end on the same leaf. Choosing the branch that is already
     active changes nothing and sends nothing. TurnInProgress (409) while a turn runs."""
     locked = _locked_idle(conversation)
-    leaf = tree.newest_leaf_under(locked.pk, _message_id(locked, message_id))
+    leaf = tree.newest_leaf_under(locked.pk, message_of(locked, message_id).pk)
     if leaf != locked.active_leaf_id:
         tree.activate_path(locked, leaf)
         locked.save(update_fields=["active_leaf_id", "updated_at"])
@@ -94,8 +85,8 @@ def fork_conversation(*, conversation: Conversation, message_id: ObjectId) -> Co
     active branch (400 otherwise); TurnInProgress (409) while a turn runs there (a
     streaming reply would be copied half-written)."""
     locked = _locked_idle(conversation)
-    up_to = _message_id(locked, message_id)
-    if not locked.messages.filter(pk=up_to, on_path=True).exists():
+    up_to = message_of(locked, message_id)
+    if not up_to.on_path:
         raise ValidationFailed.for_field(
             "message_id", "not_on_active_branch", "message_id must be on the active branch."
         )
@@ -115,7 +106,7 @@ def fork_conversation(*, conversation: Conversation, message_id: ObjectId) -> Co
     with connection.cursor() as cursor:
         cursor.execute(
             _copy_path_sql(),
-            {"target": fork.pk, "on_path": True, "source": locked.pk, "up_to": up_to},
+            {"target": fork.pk, "on_path": True, "source": locked.pk, "up_to": up_to.pk},
         )
         copied = cursor.rowcount
     fork.active_leaf_id = tree.chain_messages(fork.pk)

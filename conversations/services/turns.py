@@ -35,13 +35,12 @@ from conversations.models import (
     MessageRole,
     MessageStatus,
 )
-from conversations.selectors import active_path, in_history_order, paused_replies
+from conversations.selectors import active_path, in_history_order, message_of, paused_replies
 from conversations.services.messages import build_message
 from conversations.usage import services as usage
 from core.errors import (
     IdempotencyKeyReused,
     NoActiveTurn,
-    NotFound,
     NothingToRegenerate,
     TurnInProgress,
     ValidationFailed,
@@ -259,9 +258,7 @@ def _begin_turn(
 def _editable(locked: Conversation, message_id: int) -> ConversationMessage:
     """The human message of `locked` that an edit replaces (NotFound otherwise: another
     conversation's message is not this user's to see)."""
-    edited = locked.messages.filter(pk=message_id).first()
-    if edited is None:
-        raise NotFound("Message not found.")
+    edited = message_of(locked, message_id)
     if edited.role != MessageRole.HUMAN:
         raise ValidationFailed.for_field(
             "message_id", "not_human", "Only a human message can be edited."

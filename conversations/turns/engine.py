@@ -47,7 +47,7 @@ from conversations.approvals import services as approval_services
 from conversations.codec import CodecError, decode_message
 from conversations.files import attachments as file_attachments
 from conversations.files.models import UserFile
-from conversations.inputs import parse_object_id
+from conversations.inputs import parse_message_id
 from conversations.llm.fit import require_images_supported
 from conversations.llm.prompts import render_template
 from conversations.llm.registry import ModelInfo, model_info
@@ -77,7 +77,6 @@ from conversations.usage.services import Charge
 from core import metrics, request_id
 from core.errors import (
     ModelCannotSeeImages,
-    NotFound,
     TurnCapacityReached,
     UserTurnCapacityReached,
     ValidationFailed,
@@ -224,10 +223,7 @@ async def start_turn(
     (`services.begin_turn`); an edit is never queued (TurnInProgress while a turn runs).
     """
     if edit_of is not None:
-        try:
-            edit_of = parse_object_id(edit_of)
-        except NotFound:
-            raise NotFound("Message not found.") from None
+        edit_of = parse_message_id(edit_of)
     file_ids = file_attachments.parse_attachment_ids(attachments)
     with_files = bool(file_ids or images_base64)
     text = None if regenerate else validate_content(content, allow_blank=with_files)
