@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Q, QuerySet
 
 from conversations.feedback.selectors import attach_feedback
 from conversations.filters import ConversationFilter
@@ -128,10 +128,11 @@ def list_cursor(conversation: Conversation) -> ConversationCursor:
 
 
 def attach_last_messages(conversations: list[Conversation]) -> None:
-    """Set `.last_message` on each conversation with two queries (no N+1)."""
+    """Set `.last_message` on each conversation, from the rows' `active_leaf_id`: one
+    query for the messages (and their ratings), no N+1."""
     if not conversations:
         return
-    messages = last_messages(conversation_ids=[c.pk for c in conversations])
+    messages = _leaves({c.pk: c.active_leaf_id for c in conversations})
     for conversation in conversations:
         conversation.last_message = messages.get(conversation.pk)
 
@@ -144,18 +145,19 @@ def last_messages(*, conversation_ids: list[int]) -> dict[int, ConversationMessa
     """
     if not conversation_ids:
         return {}
-    last_ids = (
-        Conversation.objects.filter(pk__in=conversation_ids)
-        .annotate(
-            last_id=Subquery(
-                ConversationMessage.objects.filter(conversation_id=OuterRef("pk"), on_path=True)
-                .order_by("-id")
-                .values("id")[:1]
-            )
+    return _leaves(
+        dict(
+            Conversation.objects.filter(pk__in=conversation_ids).values_list("pk", "active_leaf_id")
         )
-        .values_list("pk", "last_id")
     )
-    by_conversation = {pk: mid for pk, mid in last_ids if mid is not None}
-    messages = ConversationMessage.objects.in_bulk(list(by_conversation.values()))
+
+
+def _leaves(leaf_ids: dict[int, int | None]) -> dict[int, ConversationMessage]:
+    """The leaf message of each conversation (`{conversation id: active_leaf_id}`), its
+    rating attached. The leaf is the newest message of the active branch
+    (conversations/tree.py keeps it under the conversation's row lock)."""
+    messages = ConversationMessage.objects.in_bulk(
+        [leaf for leaf in leaf_ids.values() if leaf is not None]
+    )
     attach_feedback(list(messages.values()))
-    return {pk: messages[mid] for pk, mid in by_conversation.items() if mid in messages}
+    return {pk: messages[leaf] for pk, leaf in leaf_ids.items() if leaf in messages}

@@ -7,7 +7,6 @@ from typing import Any
 
 from conversations.effects import write
 from conversations.models import Conversation
-from conversations.selectors.messages import active_path
 from conversations.shares.models import Share
 from core.errors import Conflict
 
@@ -39,8 +38,13 @@ def create_share(*, user: Any, conversation: Conversation) -> Share:
     without messages is NOTHING_TO_SHARE; one with MAX_SHARES_PER_CONVERSATION links
     is SHARE_LIMIT_REACHED (counted under the conversation's row lock: two requests at
     once cannot both take the last link)."""
-    Conversation.objects.select_for_update().filter(pk=conversation.pk).values_list("pk").first()
-    newest = active_path(conversation.pk, newest_first=True).values_list("id", flat=True).first()
+    # The lock and the active branch's newest message (its leaf) in one statement.
+    newest = (
+        Conversation.objects.select_for_update()
+        .filter(pk=conversation.pk)
+        .values_list("active_leaf_id", flat=True)
+        .first()
+    )
     if newest is None:
         raise NothingToShare()
     if Share.objects.filter(conversation=conversation).count() >= MAX_SHARES_PER_CONVERSATION:
