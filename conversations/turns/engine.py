@@ -58,6 +58,7 @@ from conversations.models import (
     MessageStatus,
     OnBusy,
 )
+from conversations.selectors import active_path
 from conversations.turns import ticks
 from conversations.turns.config import (
     CAPACITY_RETRY_AFTER_SECONDS,
@@ -499,10 +500,8 @@ async def _require_model_can_take(
 
 def _last_human_content(conversation_id: int) -> Any:
     stored = (
-        ConversationMessage.objects.filter(
-            conversation_id=conversation_id, role=MessageRole.HUMAN, on_path=True
-        )
-        .order_by("-id")
+        active_path(conversation_id, newest_first=True)
+        .filter(role=MessageRole.HUMAN)
         .values_list("content", flat=True)
         .first()
     )
